@@ -1,0 +1,86 @@
+/*
+ * Interrupt/exception entry stubs, one per vector (0..255). Each pushes a dummy error code when the CPU does not
+ * push one (Intel SDM Vol. 3A §7.13, "Error Code"; vectors 8, 10-14, 17, 21, 29, 30 carry one), then its vector,
+ * then all general registers, and calls evmm_exception_entry(ExceptionFrame*) (arch/x86_64/exception.h).
+ * That handler does not return for exceptions; for anything else it may, and we IRET.
+ */
+    .text
+    .code64
+
+.macro ISR_STUB vec
+    .balign 16
+isr_stub_\vec:
+    .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+    .else
+    pushq $0
+    .endif
+    pushq $\vec
+    jmp isr_common
+.endm
+
+.altmacro
+.macro ISR_STUB_N n
+    ISR_STUB %n
+.endm
+.set vec, 0
+.rept 256
+    ISR_STUB_N %vec
+    .set vec, vec + 1
+.endr
+
+isr_common:
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %rbx
+    pushq %rbp
+    pushq %rsi
+    pushq %rdi
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    /* Frame-pointer chain for the backtrace: a fake frame whose return address is the interrupted RIP. */
+    pushq 17*8(%rsp)          /* frame->rip */
+    pushq %rbp
+    movq %rsp, %rbp
+    andq $-16, %rsp
+    cld
+    call evmm_exception_entry
+    leaq 16(%rbp), %rsp       /* rbp is callee-saved: back to the frame */
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdi
+    popq %rsi
+    popq %rbp
+    popq %rbx
+    popq %rdx
+    popq %rcx
+    popq %rax
+    addq $16, %rsp            /* vector + error code */
+    iretq
+
+/* The table of stub addresses, indexed by vector (read by idt_setup). */
+    .section .data.rel.ro, "aw"
+    .balign 8
+    .globl evmm_isr_stub_table
+evmm_isr_stub_table:
+.macro ISR_ADDR n
+    .quad isr_stub_\n
+.endm
+.set vec, 0
+.rept 256
+    ISR_ADDR %vec
+    .set vec, vec + 1
+.endr

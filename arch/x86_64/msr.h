@@ -1,0 +1,59 @@
+// Model-specific registers used by evmm, named as in the Intel SDM Vol. 4 ("Model-Specific Registers"), and the
+// RDMSR/WRMSR accessors.
+#pragma once
+
+#include "evmm/base.h"
+
+namespace evmm {
+
+enum class Msr : u32 {
+    IA32_FEATURE_CONTROL = 0x3A,
+    IA32_MTRRCAP = 0xFE,
+    IA32_SYSENTER_CS = 0x174,
+    IA32_PAT = 0x277,
+    IA32_MTRR_DEF_TYPE = 0x2FF,
+    IA32_VMX_BASIC = 0x480,
+    IA32_VMX_PINBASED_CTLS = 0x481,
+    IA32_VMX_PROCBASED_CTLS = 0x482,
+    IA32_VMX_EXIT_CTLS = 0x483,
+    IA32_VMX_ENTRY_CTLS = 0x484,
+    IA32_VMX_MISC = 0x485,
+    IA32_VMX_CR0_FIXED0 = 0x486,
+    IA32_VMX_CR0_FIXED1 = 0x487,
+    IA32_VMX_CR4_FIXED0 = 0x488,
+    IA32_VMX_CR4_FIXED1 = 0x489,
+    IA32_VMX_PROCBASED_CTLS2 = 0x48B,
+    IA32_VMX_EPT_VPID_CAP = 0x48C,
+    IA32_VMX_TRUE_PINBASED_CTLS = 0x48D,
+    IA32_VMX_TRUE_PROCBASED_CTLS = 0x48E,
+    IA32_VMX_TRUE_EXIT_CTLS = 0x48F,
+    IA32_VMX_TRUE_ENTRY_CTLS = 0x490,
+    IA32_EFER = 0xC0000080,
+    IA32_FS_BASE = 0xC0000100,
+    IA32_GS_BASE = 0xC0000101,
+    IA32_KERNEL_GS_BASE = 0xC0000102,
+};
+
+// IA32_FEATURE_CONTROL bits (SDM Vol. 3C §24.7, "Enabling and Entering VMX Operation").
+inline constexpr u64 FEATURE_CONTROL_LOCK = bit(0);
+inline constexpr u64 FEATURE_CONTROL_VMX_IN_SMX = bit(1);
+inline constexpr u64 FEATURE_CONTROL_VMX_OUTSIDE_SMX = bit(2);
+
+// IA32_EFER bits (SDM Vol. 3A §2.2.1).
+inline constexpr u64 EFER_SCE = bit(0);
+inline constexpr u64 EFER_LME = bit(8);
+inline constexpr u64 EFER_LMA = bit(10);
+inline constexpr u64 EFER_NXE = bit(11);
+
+inline u64 rdmsr(Msr msr) {
+    u32 lo, hi;
+    asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(static_cast<u32>(msr)));
+    return (u64{hi} << 32) | lo;
+}
+
+inline void wrmsr(Msr msr, u64 v) {
+    asm volatile("wrmsr" : : "c"(static_cast<u32>(msr)), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))
+                 : "memory");
+}
+
+} // namespace evmm

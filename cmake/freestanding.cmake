@@ -1,0 +1,35 @@
+# Flags shared by every freestanding image (loader, VMM, test guests).
+# C++20, no exceptions, no RTTI, no libc/libstdc++ (freestanding headers only), no red zone (interrupts use the
+# stack), no SSE/x87 in generated code (the VMM must not clobber guest FPU state), warnings are errors.
+set(EVMM_FREESTANDING_FLAGS
+    -ffreestanding -fno-exceptions -fno-rtti -nostdlib -mno-red-zone -mgeneral-regs-only
+    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-threadsafe-statics
+    -fno-use-cxa-atexit -fno-omit-frame-pointer -fcf-protection=none -fno-builtin-printf -fno-tree-loop-distribute-patterns
+    -Wall -Wextra -Werror -Wno-missing-field-initializers -g)
+set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O2")
+set(CMAKE_CXX_FLAGS_RELEASE "-O2")
+set(CMAKE_CXX_FLAGS_DEBUG "-O1")
+set(CMAKE_ASM_FLAGS_RELWITHDEBINFO "")
+if(NOT CMAKE_BUILD_TYPE)
+    set(CMAKE_BUILD_TYPE RelWithDebInfo)
+endif()
+if(NOT EVMM_OUT_DIR)
+    set(EVMM_OUT_DIR ${CMAKE_BINARY_DIR})
+endif()
+option(EVMM_DEBUG_CHECKS "self-checks at boot (W^X walk of the live page tables)" ON)
+
+# A freestanding static library of the runtime + pure logic, built once per code model.
+function(evmm_runtime_library name)
+    cmake_parse_arguments(A "" "" "FLAGS" ${ARGN})
+    add_library(${name} STATIC
+        ${EVMM_PURE_SOURCES}
+        ${CMAKE_SOURCE_DIR}/lib/libc.cpp
+        ${CMAKE_SOURCE_DIR}/lib/serial.cpp
+        ${CMAKE_SOURCE_DIR}/lib/log.cpp
+        ${CMAKE_SOURCE_DIR}/arch/x86_64/cpu.cpp)
+    target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR})
+    target_compile_options(${name} PUBLIC ${EVMM_FREESTANDING_FLAGS} ${A_FLAGS})
+    if(EVMM_DEBUG_CHECKS)
+        target_compile_definitions(${name} PUBLIC EVMM_DEBUG_CHECKS=1)
+    endif()
+endfunction()

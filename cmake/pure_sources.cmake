@@ -1,0 +1,19 @@
+# Pure logic: compiled into the freestanding images AND into the host unit tests (tests/unit).
+# Everything here must build with -ffreestanding and touch hardware only through include/evmm/physmem.h-style
+# interfaces.
+set(EVMM_PURE_SOURCES
+    lib/format.cpp
+    lib/string.cpp
+    lib/memmap.cpp
+    lib/symtab.cpp
+    loader/multiboot2.cpp
+    loader/cmdline.cpp
+    loader/acpi.cpp
+    loader/elf.cpp
+    loader/desc_builder.cpp
+    arch/x86_64/paging.cpp
+    arch/x86_64/mtrr.cpp
+    arch/x86_64/vmx_caps.cpp
+    vmm/heap.cpp
+)
+list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

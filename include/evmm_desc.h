@@ -1,0 +1,207 @@
+// evmm_desc_t: the one contract between the loader and the VMM.
+//
+// The loader (loader/) builds exactly one of these inside the hypervisor's runtime region and passes its address
+// to vmm_main(cpu_id, desc) on every CPU. Everything the VMM knows about the machine and about guest0 comes from
+// here; the VMM never parses Multiboot2 itself. docs/evmm_desc.md documents every field.
+//
+// Layout rules: plain C layout, fixed-size arrays, no pointers (only 64-bit physical addresses), so the loader and
+// the VMM (two separately linked images) agree byte for byte. Every offset is pinned by static_assert below; a
+// change to this file bumps EVMM_DESC_VERSION.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
+#define EVMM_DESC_VERSION 1u
+
+#define EVMM_MAX_CPUS 64u
+#define EVMM_MAX_MMAP 128u
+#define EVMM_MAX_MODULES 16u
+#define EVMM_ROLE_MAX 16u
+#define EVMM_MODULE_CMDLINE_MAX 240u
+#define EVMM_CMDLINE_MAX 256u
+
+// Per-CPU stack block inside the runtime region (see docs/evmm_desc.md):
+//   guard | main stack | guard | #DF IST | guard | NMI IST | guard | #MC IST
+// Guard pages are left unmapped by the VMM's page tables, so an overflow faults (and lands on an IST stack).
+#define EVMM_GUARD_SIZE 0x1000u
+#define EVMM_STACK_SIZE 0x8000u
+#define EVMM_IST_STACK_SIZE 0x1000u
+#define EVMM_IST_COUNT 3u
+#define EVMM_STACK_BLOCK_SIZE \
+    (EVMM_GUARD_SIZE + EVMM_STACK_SIZE + EVMM_IST_COUNT * (EVMM_GUARD_SIZE + EVMM_IST_STACK_SIZE))
+
+// Memory types, with E820/Multiboot2 numbering.
+#define EVMM_MEM_USABLE 1u
+#define EVMM_MEM_RESERVED 2u
+#define EVMM_MEM_ACPI_RECLAIMABLE 3u
+#define EVMM_MEM_ACPI_NVS 4u
+#define EVMM_MEM_BAD 5u
+
+// Where the final stop of the hypervisor goes (options.testexit).
+#define EVMM_TESTEXIT_NONE 0u
+#define EVMM_TESTEXIT_QEMU 1u  /* isa-debug-exit, port 0xf4 */
+#define EVMM_TESTEXIT_BOCHS 2u /* "Shutdown" to port 0x8900 */
+
+// Deliberate faults for testing the exception/panic path (options.crashtest, `crashtest=` on the command line).
+#define EVMM_CRASHTEST_NONE 0u
+#define EVMM_CRASHTEST_UD 1u    /* ud2: invalid opcode */
+#define EVMM_CRASHTEST_PF 2u    /* read of an unmapped address: page fault */
+#define EVMM_CRASHTEST_STACK 3u /* unbounded recursion into the guard page: #PF, then #DF on its IST stack */
+#define EVMM_CRASHTEST_PANIC 4u /* a software panic */
+
+// Log levels (options.log_level).
+#define EVMM_LOG_ERROR 0u
+#define EVMM_LOG_WARN 1u
+#define EVMM_LOG_INFO 2u
+#define EVMM_LOG_DEBUG 3u
+
+// How tsc_khz was found.
+#define EVMM_TSC_SOURCE_CPUID15 1u
+#define EVMM_TSC_SOURCE_CPUID16 2u
+#define EVMM_TSC_SOURCE_PIT 3u
+
+typedef struct evmm_mmap_entry {
+    uint64_t base;
+    uint64_t length;
+    uint32_t type; /* EVMM_MEM_* */
+    uint32_t reserved;
+} evmm_mmap_entry_t;
+
+// An image as loaded (load_*: where GRUB put the file) and as run (runtime_*: where it executes).
+typedef struct evmm_file_info {
+    uint64_t load_addr;
+    uint64_t load_size;
+    uint64_t runtime_addr;
+    uint64_t runtime_size;
+    uint64_t entry; /* runtime address of the entry point (0: none) */
+} evmm_file_info_t;
+
+// A segment register in the VMCS guest-state layout (Intel SDM Vol. 3C, 25.4.1; access rights per Table 25-2).
+typedef struct evmm_segment {
+    uint64_t base;
+    uint32_t limit;
+    uint32_t attributes; /* VMX access-rights format; bit 16 = unusable */
+    uint16_t selector;
+    uint16_t reserved[3];
+} evmm_segment_t;
+
+typedef struct evmm_table_reg {
+    uint64_t base;
+    uint32_t limit;
+    uint32_t reserved;
+} evmm_table_reg_t;
+
+// Index order of evmm_gcpu_state_t.gp[].
+#define EVMM_GP_RAX 0u
+#define EVMM_GP_RCX 1u
+#define EVMM_GP_RDX 2u
+#define EVMM_GP_RBX 3u
+#define EVMM_GP_RSP 4u
+#define EVMM_GP_RBP 5u
+#define EVMM_GP_RSI 6u
+#define EVMM_GP_RDI 7u
+#define EVMM_GP_COUNT 16u
+
+#define EVMM_SEG_ES 0u
+#define EVMM_SEG_CS 1u
+#define EVMM_SEG_SS 2u
+#define EVMM_SEG_DS 3u
+#define EVMM_SEG_FS 4u
+#define EVMM_SEG_GS 5u
+#define EVMM_SEG_LDTR 6u
+#define EVMM_SEG_TR 7u
+#define EVMM_SEG_COUNT 8u
+
+// guest0's CPU state at its first instruction.
+typedef struct evmm_gcpu_state {
+    uint64_t gp[EVMM_GP_COUNT];
+    uint64_t rip;
+    uint64_t rflags;
+    uint64_t cr0;
+    uint64_t cr3;
+    uint64_t cr4;
+    uint64_t efer;
+    evmm_segment_t seg[EVMM_SEG_COUNT];
+    evmm_table_reg_t gdtr;
+    evmm_table_reg_t idtr;
+} evmm_gcpu_state_t;
+
+typedef struct evmm_module {
+    uint64_t start;
+    uint64_t size;
+    char role[EVMM_ROLE_MAX];               /* first word of the GRUB module command line */
+    char cmdline[EVMM_MODULE_CMDLINE_MAX];  /* the rest of it */
+} evmm_module_t;
+
+typedef struct evmm_options {
+    uint32_t log_level;   /* EVMM_LOG_* */
+    uint16_t serial_port; /* I/O base of the log UART; 0 = no serial log */
+    uint8_t testexit;     /* EVMM_TESTEXIT_* */
+    uint8_t crashtest;    /* EVMM_CRASHTEST_*: a deliberate fault after stage 1, to test the panic path */
+} evmm_options_t;
+
+typedef struct evmm_desc {
+    uint64_t magic;   /* EVMM_DESC_MAGIC */
+    uint32_t version; /* EVMM_DESC_VERSION */
+    uint32_t size;    /* sizeof(evmm_desc_t) */
+
+    uint32_t num_cpus;
+    uint32_t bsp_apic_id;
+    uint32_t apic_ids[EVMM_MAX_CPUS]; /* index = evmm cpu id; [0] is the BSP */
+
+    uint64_t top_of_memory; /* end of the highest RAM range (any type but reserved) */
+    uint64_t tsc_khz;
+    uint32_t tsc_source; /* EVMM_TSC_SOURCE_* */
+    uint32_t reserved0;
+
+    evmm_file_info_t vmm_file;
+    evmm_file_info_t loader_file;
+
+    /* The runtime region: [runtime_base, runtime_base + runtime_size), 2 MiB aligned, hidden from guest0. */
+    uint64_t runtime_base;
+    uint64_t runtime_size;
+    uint64_t stacks_base; /* EVMM_STACK_BLOCK_SIZE per CPU, num_cpus blocks */
+    uint64_t stacks_size;
+    uint64_t heap_base;
+    uint64_t heap_size;
+    uint64_t symtab_addr; /* evmm symbol table (see docs/evmm_desc.md), 0 if none */
+    uint64_t symtab_size;
+
+    uint64_t acpi_rsdp; /* physical address of the RSDP, 0 if none */
+    uint64_t mb2_info;  /* physical address of GRUB's Multiboot2 information (not preserved for guest0) */
+    uint64_t efi_system_table; /* 0 when booted by BIOS */
+
+    evmm_options_t options;
+    char cmdline[EVMM_CMDLINE_MAX]; /* evmm's own command line */
+
+    uint32_t module_count;
+    uint32_t guest0_module; /* index into modules[], or UINT32_MAX if there is no guest0 */
+    evmm_module_t modules[EVMM_MAX_MODULES];
+
+    evmm_gcpu_state_t guest0_gcpu;
+
+    uint32_t guest0_mmap_count;
+    uint32_t reserved1;
+    evmm_mmap_entry_t guest0_mmap[EVMM_MAX_MMAP]; /* sorted, merged, runtime region removed */
+} evmm_desc_t;
+
+#ifdef __cplusplus
+static_assert(sizeof(evmm_mmap_entry_t) == 24);
+static_assert(sizeof(evmm_file_info_t) == 40);
+static_assert(sizeof(evmm_segment_t) == 24);
+static_assert(sizeof(evmm_table_reg_t) == 16);
+static_assert(sizeof(evmm_gcpu_state_t) == 16 * 8 + 6 * 8 + 8 * 24 + 2 * 16);
+static_assert(sizeof(evmm_module_t) == 16 + EVMM_ROLE_MAX + EVMM_MODULE_CMDLINE_MAX);
+static_assert(sizeof(evmm_options_t) == 8);
+static_assert(offsetof(evmm_desc_t, num_cpus) == 16);
+static_assert(offsetof(evmm_desc_t, top_of_memory) == 24 + 4 * EVMM_MAX_CPUS);
+static_assert(offsetof(evmm_desc_t, vmm_file) == 48 + 4 * EVMM_MAX_CPUS);
+static_assert(offsetof(evmm_desc_t, runtime_base) == 128 + 4 * EVMM_MAX_CPUS);
+static_assert(offsetof(evmm_desc_t, acpi_rsdp) == 192 + 4 * EVMM_MAX_CPUS);
+static_assert(offsetof(evmm_desc_t, options) == 216 + 4 * EVMM_MAX_CPUS);
+static_assert(offsetof(evmm_desc_t, module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
+static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
+static_assert(sizeof(evmm_desc_t) % 8 == 0);
+#endif

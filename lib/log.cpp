@@ -1,0 +1,59 @@
+#include "lib/log.h"
+
+#include "arch/x86_64/cpu.h"
+#include "lib/format.h"
+#include "lib/serial.h"
+
+namespace evmm {
+namespace {
+
+constexpr size_t LINE_MAX = 256;
+constexpr u32 NO_OWNER = ~0u;
+
+Uart16550 g_uart;
+LogLevel g_level = LogLevel::Info;
+volatile u32 g_owner = NO_OWNER;  // CPU holding the log; lines from several CPUs never interleave
+
+bool lock() {
+    u32 me = this_cpu_id();
+    if (g_owner == me) return false;  // re-entered (fault while logging): write without the lock
+    u32 expected = NO_OWNER;
+    while (!__atomic_compare_exchange_n(&g_owner, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        expected = NO_OWNER;
+        cpu_pause();
+    }
+    return true;
+}
+
+void unlock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }
+
+} // namespace
+
+void log_init(u16 serial_port, LogLevel level) {
+    g_level = level;
+    g_uart.init(serial_port);
+}
+
+LogLevel log_level() { return g_level; }
+bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
+void log_break_lock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }
+
+void vlogf(LogLevel level, const char* fmt, va_list ap) {
+    if (!log_enabled(level)) return;
+    char line[LINE_MAX + 2];
+    size_t n = format(line, sizeof line, "[cpu%u] ", this_cpu_id());
+    n += vformat(line + n, LINE_MAX - n, fmt, ap);
+    line[n++] = '\n';
+    bool locked = lock();
+    g_uart.write(line, n);
+    if (locked) unlock();
+}
+
+void logf(LogLevel level, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlogf(level, fmt, ap);
+    va_end(ap);
+}
+
+} // namespace evmm

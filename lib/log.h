@@ -1,0 +1,31 @@
+// The serial log. Every line is prefixed with the CPU number: "[cpu0] stage 1: setup host".
+#pragma once
+
+#include <stdarg.h>
+
+#include "evmm/base.h"
+
+namespace evmm {
+
+enum class LogLevel : u8 { Error = 0, Warn = 1, Info = 2, Debug = 3 };
+
+void log_init(u16 serial_port, LogLevel level);
+LogLevel log_level();
+bool log_enabled(LogLevel level);
+
+// One line (a trailing newline is added); long lines are cut at 256 characters.
+void logf(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void vlogf(LogLevel level, const char* fmt, va_list ap);
+
+// Panic path: take the log even if this CPU holds it (a fault inside the logger) or another CPU died holding it.
+void log_break_lock();
+
+// Provided by each image (loader: always 0; VMM: from its per-CPU data).
+u32 this_cpu_id();
+
+} // namespace evmm
+
+#define LOG_ERROR(...) ::evmm::logf(::evmm::LogLevel::Error, __VA_ARGS__)
+#define LOG_WARN(...) ::evmm::logf(::evmm::LogLevel::Warn, __VA_ARGS__)
+#define LOG_INFO(...) ::evmm::logf(::evmm::LogLevel::Info, __VA_ARGS__)
+#define LOG_DEBUG(...) ::evmm::logf(::evmm::LogLevel::Debug, __VA_ARGS__)

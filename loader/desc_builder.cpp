@@ -1,0 +1,143 @@
+#include "loader/desc_builder.h"
+
+#include "lib/string.h"
+#include "loader/entry_defs.h"
+
+namespace evmm {
+namespace {
+
+// VMX access-rights format (Intel SDM Vol. 3C §25.4.1, Table 25-2): type, S, DPL, P, AVL, L, D/B, G; unusable.
+constexpr u32 AR_TYPE_CODE_ER_ACCESSED = 0xB;
+constexpr u32 AR_TYPE_DATA_RW_ACCESSED = 0x3;
+constexpr u32 AR_TYPE_TSS_BUSY_32 = 0xB;
+constexpr u32 AR_TYPE_LDT = 0x2;
+constexpr u32 AR_S = 1u << 4;
+constexpr u32 AR_P = 1u << 7;
+constexpr u32 AR_DB = 1u << 14;
+constexpr u32 AR_G = 1u << 15;
+constexpr u32 AR_UNUSABLE = 1u << 16;
+constexpr u32 FLAT_LIMIT = 0xFFFFFFFF;
+constexpr u64 RFLAGS_RESERVED_1 = bit(1);  // SDM Vol. 1 §3.4.3: bit 1 of EFLAGS is always 1
+constexpr u64 CR0_PE_BIT = bit(0);
+constexpr u64 CR0_ET_BIT = bit(4);
+constexpr u16 FLAT_CS = 0x08;
+constexpr u16 FLAT_DS = 0x10;
+
+} // namespace
+
+Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out) {
+    out = RuntimeLayout{};
+    if (num_cpus == 0 || num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "runtime layout", num_cpus);
+    if (vmm_span == 0 || vmm_span > RUNTIME_REGION_LIMIT)
+        return Status::error("bad VMM image size", "runtime layout", vmm_span);
+    if (symtab_size > RUNTIME_REGION_LIMIT) return Status::error("bad symbol table size", "runtime layout", symtab_size);
+    u64 off = 0;
+    out.vmm_offset = off;
+    out.vmm_size = align_up(vmm_span, PAGE_SIZE);
+    off += out.vmm_size;
+    out.symtab_offset = off;
+    out.symtab_size = symtab_size;
+    off += align_up(symtab_size, PAGE_SIZE);
+    out.desc_offset = off;
+    off += align_up(sizeof(evmm_desc_t), PAGE_SIZE);
+    out.stacks_offset = off;
+    out.stacks_size = u64{num_cpus} * EVMM_STACK_BLOCK_SIZE;
+    off += out.stacks_size;
+    out.heap_offset = off;
+    const u64 min_heap = HEAP_BASE_SIZE + u64{num_cpus} * HEAP_PER_CPU_SIZE;
+    out.size = align_up(off + min_heap, RUNTIME_ALIGN);
+    out.heap_size = out.size - off;
+    return Status::success();
+}
+
+void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s) {
+    s = evmm_gcpu_state_t{};
+    s.gp[EVMM_GP_RAX] = MB2_BOOT_MAGIC;
+    s.rflags = RFLAGS_RESERVED_1;
+    s.cr0 = CR0_PE_BIT | CR0_ET_BIT;
+    const evmm_segment_t code{0, FLAT_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P | AR_DB | AR_G, FLAT_CS, {}};
+    const evmm_segment_t data{0, FLAT_LIMIT, AR_TYPE_DATA_RW_ACCESSED | AR_S | AR_P | AR_DB | AR_G, FLAT_DS, {}};
+    s.seg[EVMM_SEG_CS] = code;
+    s.seg[EVMM_SEG_DS] = data;
+    s.seg[EVMM_SEG_ES] = data;
+    s.seg[EVMM_SEG_FS] = data;
+    s.seg[EVMM_SEG_GS] = data;
+    s.seg[EVMM_SEG_SS] = data;
+    // SDM Vol. 3C §27.3.1.2: TR must be usable (a busy TSS) for VM entry; LDTR may be unusable.
+    s.seg[EVMM_SEG_TR] = evmm_segment_t{0, 0xFF, AR_TYPE_TSS_BUSY_32 | AR_P, 0, {}};
+    s.seg[EVMM_SEG_LDTR] = evmm_segment_t{0, 0, AR_TYPE_LDT | AR_UNUSABLE, 0, {}};
+    s.gdtr = evmm_table_reg_t{0, 0xFFFF, 0};
+    s.idtr = evmm_table_reg_t{0, 0xFFFF, 0};
+}
+
+Status desc_build(const DescInputs& in, evmm_desc_t& d) {
+    __builtin_memset(&d, 0, sizeof d);
+    if (in.num_cpus == 0 || in.num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "desc", in.num_cpus);
+    if (in.module_count > EVMM_MAX_MODULES)
+        return Status::error("too many modules", "desc", in.module_count, EVMM_MAX_MODULES);
+    if (in.layout == nullptr || in.memory == nullptr) return Status::error("missing layout or memory map", "desc");
+    const RuntimeLayout& L = *in.layout;
+
+    d.magic = EVMM_DESC_MAGIC;
+    d.version = EVMM_DESC_VERSION;
+    d.size = sizeof(evmm_desc_t);
+    d.num_cpus = in.num_cpus;
+    for (u32 i = 0; i < in.num_cpus; ++i) d.apic_ids[i] = in.apic_ids[i];
+    d.bsp_apic_id = in.apic_ids[0];
+    d.top_of_memory = in.memory->top_of_memory();
+    d.tsc_khz = in.tsc_khz;
+    d.tsc_source = in.tsc_source;
+
+    d.vmm_file = in.vmm_file;
+    d.vmm_file.runtime_addr = in.runtime_base + L.vmm_offset;
+    d.vmm_file.runtime_size = L.vmm_size;
+    d.vmm_file.entry = d.vmm_file.runtime_addr + in.vmm_entry_offset;
+    d.loader_file = in.loader_file;
+
+    d.runtime_base = in.runtime_base;
+    d.runtime_size = L.size;
+    d.stacks_base = in.runtime_base + L.stacks_offset;
+    d.stacks_size = L.stacks_size;
+    d.heap_base = in.runtime_base + L.heap_offset;
+    d.heap_size = L.heap_size;
+    d.symtab_addr = L.symtab_size ? in.runtime_base + L.symtab_offset : 0;
+    d.symtab_size = L.symtab_size;
+
+    d.acpi_rsdp = in.acpi_rsdp;
+    d.mb2_info = in.mb2_info;
+    d.efi_system_table = in.efi_system_table;
+    d.options = in.options;
+    const char* cl = in.cmdline ? in.cmdline : "";
+    str_copy(d.cmdline, sizeof d.cmdline, cl, str_len(cl, sizeof d.cmdline - 1));
+
+    d.module_count = in.module_count;
+    d.guest0_module = UINT32_MAX;
+    for (u32 i = 0; i < in.module_count; ++i) {
+        const LoaderModule& m = in.modules[i];
+        evmm_module_t& o = d.modules[i];
+        o.start = m.start;
+        o.size = m.size;
+        str_copy(o.role, sizeof o.role, m.role, str_len(m.role, sizeof o.role));
+        if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_CMDLINE_MAX)))
+            return Status::error("module command line too long", "desc", i, EVMM_MODULE_CMDLINE_MAX - 1);
+        if (str_eq(o.role, str_len(o.role, sizeof o.role), "guest0")) {
+            if (d.guest0_module != UINT32_MAX) return Status::error("two guest0 modules", "desc", d.guest0_module, i);
+            d.guest0_module = i;
+        }
+    }
+    gcpu_multiboot2_entry_state(d.guest0_gcpu);
+
+    // guest0's memory map: the firmware map without the hypervisor's runtime region.
+    evmm_mmap_entry_t scratch[EVMM_MAX_MMAP];
+    MemoryMap g0(scratch, EVMM_MAX_MMAP);
+    for (u32 i = 0; i < in.memory->count(); ++i) {
+        const evmm_mmap_entry_t& e = (*in.memory)[i];
+        EVMM_TRY(g0.add(e.base, e.length, e.type));
+    }
+    EVMM_TRY(g0.remove(in.runtime_base, L.size));
+    EVMM_TRY(g0.normalize());
+    EVMM_TRY(g0.copy_to(d.guest0_mmap, EVMM_MAX_MMAP, d.guest0_mmap_count));
+    return Status::success();
+}
+
+} // namespace evmm

@@ -1,0 +1,64 @@
+// Building evmm_desc_t (include/evmm_desc.h) from what the loader found. Pure logic: stage1 gathers the inputs
+// from the hardware and the Multiboot2 information; this file plans the runtime region and fills the descriptor.
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm/status.h"
+#include "evmm_desc.h"
+#include "lib/memmap.h"
+
+namespace evmm {
+
+inline constexpr u64 RUNTIME_ALIGN = 2 * MiB;          // the runtime region is 2 MiB aligned and sized
+inline constexpr u64 HEAP_BASE_SIZE = 2 * MiB;         // heap: page tables, VMX structures, ...
+inline constexpr u64 HEAP_PER_CPU_SIZE = 256 * KiB;    // ... plus this much per CPU (VMCS, VMXON region, bitmaps)
+inline constexpr u64 RUNTIME_REGION_LIMIT = 4 * GiB;   // the loader's identity map; the region lies below it
+
+// Offsets of the parts of the runtime region, from its base:
+//   VMM image | symbol table | evmm_desc_t | per-CPU stack blocks | heap (takes the rest of the 2 MiB rounding)
+struct RuntimeLayout {
+    u64 size;
+    u64 vmm_offset, vmm_size;
+    u64 symtab_offset, symtab_size;
+    u64 desc_offset;
+    u64 stacks_offset, stacks_size;
+    u64 heap_offset, heap_size;
+};
+
+Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out);
+
+// One module as the loader understood it.
+struct LoaderModule {
+    u64 start, size;
+    const char* role;  // NUL-terminated
+    const char* args;  // NUL-terminated
+};
+
+struct DescInputs {
+    evmm_options_t options;
+    const char* cmdline;  // evmm's own, NUL-terminated (may be empty)
+    u32 num_cpus;
+    const u32* apic_ids;  // num_cpus entries, BSP first
+    u64 tsc_khz;
+    u32 tsc_source;
+    const MemoryMap* memory;  // normalized firmware map
+    u64 runtime_base;         // where the region was placed
+    const RuntimeLayout* layout;
+    evmm_file_info_t vmm_file;  // runtime_addr/size filled by the builder from the layout
+    evmm_file_info_t loader_file;
+    u64 vmm_entry_offset;       // e_entry of the VMM (linked at 0)
+    u64 acpi_rsdp, mb2_info, efi_system_table;
+    const LoaderModule* modules;
+    u32 module_count;
+};
+
+// Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region removed.
+// Errors: bad inputs (no CPUs, too many CPUs or modules), two guest0 modules, the map does not fit.
+Status desc_build(const DescInputs& in, evmm_desc_t& d);
+
+// The CPU state a Multiboot2 kernel gets at entry (Multiboot2 spec §3.3 "I386 machine state"): 32-bit protected
+// mode, paging off, flat 4 GiB code and data segments, EFLAGS.IF and VM clear, EAX = magic; EBX (the information
+// address) and EIP are set by whoever loads guest0.
+void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s);
+
+} // namespace evmm

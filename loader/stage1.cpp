@@ -1,0 +1,287 @@
+// stage1: the loader's C++ part, on the BSP, in long mode on an identity map of the first 4 GiB.
+//
+//  1. check the Multiboot2 magic, parse the boot information defensively (loader/multiboot2.cpp)
+//  2. evmm's own command line -> options (log level, serial port, testexit)
+//  3. modules: role = first word of the GRUB module line; unknown roles are reported
+//  4. CPUs from the ACPI MADT, TSC frequency
+//  5. the runtime region (VMM image + symbol table + descriptor + stacks + heap): 2 MiB aligned, in usable RAM
+//     below 4 GiB, overlapping neither the loader, the boot information, nor any module
+//  6. load + relocate the VMM there, build evmm_desc_t there, call vmm_main(0, desc)
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/exception.h"
+#include "arch/x86_64/idt.h"
+#include "evmm/physmem.h"
+#include "evmm_desc.h"
+#include "lib/log.h"
+#include "lib/memmap.h"
+#include "lib/serial.h"
+#include "lib/string.h"
+#include "loader/acpi.h"
+#include "loader/cmdline.h"
+#include "loader/desc_builder.h"
+#include "loader/elf.h"
+#include "loader/entry_defs.h"
+#include "loader/multiboot2.h"
+#include "loader/tsc.h"
+
+extern "C" char __loader_start[], __loader_end[];
+extern "C" const evmm::u8 evmm_vmm_blob_start[], evmm_vmm_blob_end[];
+extern "C" const evmm::u8 evmm_symtab_start[], evmm_symtab_end[];
+
+// For GDB (tools/gdb/evmm.gdb): where the VMM runs, and a function called once it is loaded and relocated.
+extern "C" {
+volatile evmm::u64 evmm_vmm_runtime_base = 0;
+[[gnu::noinline]] void evmm_loader_vmm_ready() { asm volatile("" ::: "memory"); }
+[[noreturn]] void stage1_main(evmm::u32 magic, evmm::u32 info_pa);
+}
+
+namespace evmm {
+
+u32 this_cpu_id() { return 0; }  // the loader runs on the BSP only
+
+namespace {
+
+constexpr u64 LOW_MEMORY_END = 1 * MiB;  // real-mode IVT, BDA, EBDA, option ROMs, BIOS: never ours
+constexpr u64 IDENTITY_LIMIT = LOADER_IDENTITY_GIB * GiB;
+constexpr u32 MAX_AVOID = EVMM_MAX_MODULES + 3;
+
+// Physical memory as the loader sees it: identity mapped below 4 GiB.
+class IdentityMem final : public PhysMem {
+public:
+    const void* map(u64 pa, size_t len) const override {
+        if (pa == 0 || add_overflows(pa, len) || pa + len > IDENTITY_LIMIT) return nullptr;
+        return reinterpret_cast<const void*>(pa);
+    }
+};
+
+alignas(16) IdtGate g_idt[IDT_VECTORS];
+Mb2Info g_mb2;
+evmm_mmap_entry_t g_mmap_storage[EVMM_MAX_MMAP];
+char g_roles[EVMM_MAX_MODULES][EVMM_ROLE_MAX];
+char g_args[EVMM_MAX_MODULES][EVMM_MODULE_CMDLINE_MAX];
+char g_cmdline[EVMM_CMDLINE_MAX];
+
+[[noreturn]] void fail(const char* doing, const Status& s) {
+    LOG_ERROR("loader: error: %s: %s%s%s (value 0x%lx, 0x%lx)", doing, s.what, s.where ? " in " : "",
+              s.where ? s.where : "", s.value, s.value2);
+    final_stop(StopReason::Fatal, doing);
+}
+
+const char* mem_type_name(u32 t) {
+    switch (t) {
+    case EVMM_MEM_USABLE: return "usable";
+    case EVMM_MEM_RESERVED: return "reserved";
+    case EVMM_MEM_ACPI_RECLAIMABLE: return "ACPI reclaimable";
+    case EVMM_MEM_ACPI_NVS: return "ACPI NVS";
+    case EVMM_MEM_BAD: return "bad";
+    }
+    return "?";
+}
+
+const char* tsc_source_name(u32 s) {
+    switch (s) {
+    case EVMM_TSC_SOURCE_CPUID15: return "CPUID 15H";
+    case EVMM_TSC_SOURCE_CPUID16: return "CPUID 16H";
+    case EVMM_TSC_SOURCE_PIT: return "PIT calibration";
+    }
+    return "?";
+}
+
+bool known_role(const char* role) {
+    const size_t n = str_len(role, EVMM_ROLE_MAX);
+    return str_eq(role, n, "guest0") || str_eq(role, n, "initrd");
+}
+
+u32 bsp_apic_id() {
+    // CPUID.1:EBX[31:24]: initial APIC ID (SDM Vol. 2A); leaf 0BH EDX gives the full x2APIC ID when present.
+    constexpr u32 X2APIC_TOPOLOGY_LEAF = 0xB;
+    constexpr u32 APIC_ID_SHIFT = 24;
+    if (cpuid(CpuidLeaf::BASIC).eax >= X2APIC_TOPOLOGY_LEAF) {
+        const CpuidRegs r = cpuid(X2APIC_TOPOLOGY_LEAF, 0);
+        if (r.ebx != 0) return r.edx;
+    }
+    return cpuid(CpuidLeaf::FEATURES).ebx >> APIC_ID_SHIFT;
+}
+
+void print_cmdline_warnings(const CmdlineWarnings& w) {
+    for (u32 i = 0; i < w.count; ++i)
+        LOG_WARN("loader: warning: %s \"%.*s\" in the evmm command line: ignored",
+                 cmdline_warning_text(w.items[i].kind), static_cast<int>(w.items[i].token_len), w.items[i].token);
+    if (w.dropped) LOG_WARN("loader: warning: %u more bad options not shown", w.dropped);
+}
+
+} // namespace
+} // namespace evmm
+
+using namespace evmm;
+
+extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
+    // Early: the log on COM1 at the default level until the command line says otherwise; exceptions reported.
+    log_init(COM1_PORT, LogLevel::Info);
+    idt_fill(g_idt, LOADER_CS, nullptr);
+    lidt(DescriptorTableRegister{sizeof(g_idt) - 1, reinterpret_cast<uptr>(&g_idt[0])});
+
+    if (magic != MB2_BOOT_MAGIC) {
+        LOG_ERROR("loader: not started by a Multiboot2 boot loader: EAX = 0x%x, expected 0x%x", magic, MB2_BOOT_MAGIC);
+        final_stop(StopReason::Fatal, "bad Multiboot2 magic");
+    }
+    const IdentityMem mem;
+    // Read the total size first, bounded by the identity map; the parser checks the rest.
+    const u8* info = static_cast<const u8*>(mem.map(info_pa, 8));
+    if (info == nullptr) fail("reading the Multiboot2 information", Status::error("address not mapped", "info", info_pa));
+    u32 total = 0;
+    __builtin_memcpy(&total, info, sizeof total);
+    const size_t avail = mem.map(info_pa, total) ? total : 0;
+    Status s = mb2_parse(info, avail, g_mb2);
+    if (!s.ok()) fail("parsing the Multiboot2 information", s);
+
+    // evmm's own options.
+    evmm_options_t opt{};
+    CmdlineWarnings warn{};
+    s = cmdline_parse(g_mb2.cmdline.str, g_mb2.cmdline.len, opt, warn);
+    if (!s.ok()) fail("parsing the command line", s);
+    log_init(opt.serial_port, static_cast<LogLevel>(opt.log_level));
+    set_test_exit(static_cast<TestExit>(opt.testexit));
+    str_copy(g_cmdline, sizeof g_cmdline, g_mb2.cmdline.str ? g_mb2.cmdline.str : "", g_mb2.cmdline.len);
+
+    LOG_INFO("loader: evmm loader, booted by \"%s\", Multiboot2 information at 0x%x (%u bytes)",
+             g_mb2.loader_name.str ? g_mb2.loader_name.str : "?", info_pa, g_mb2.total_size);
+    LOG_INFO("loader: command line \"%s\"", g_cmdline);
+    print_cmdline_warnings(warn);
+
+    // Memory map.
+    if (!g_mb2.has_mmap) fail("reading the memory map", Status::error("no memory map tag", "Multiboot2 information"));
+    MemoryMap mmap(g_mmap_storage, EVMM_MAX_MMAP);
+    for (u32 i = 0; i < g_mb2.mmap_count; ++i)
+        if (!(s = mmap.add(g_mb2.mmap[i].base, g_mb2.mmap[i].length, g_mb2.mmap[i].type)).ok())
+            fail("reading the memory map", s);
+    if (!(s = mmap.normalize()).ok()) fail("normalizing the memory map", s);
+    LOG_INFO("loader: memory map: %u entries, top of memory 0x%lx, %lu MiB usable", mmap.count(),
+             mmap.top_of_memory(), mmap.usable_bytes() / MiB);
+    for (u32 i = 0; i < mmap.count(); ++i)
+        LOG_DEBUG("loader:   0x%016lx-0x%016lx %s", mmap[i].base, mmap[i].base + mmap[i].length,
+                  mem_type_name(mmap[i].type));
+
+    // Modules.
+    LoaderModule modules[EVMM_MAX_MODULES];
+    MemoryMap::Range avoid[MAX_AVOID];
+    u32 navoid = 0;
+    avoid[navoid++] = {0, LOW_MEMORY_END};
+    avoid[navoid++] = {reinterpret_cast<uptr>(__loader_start),
+                       static_cast<u64>(__loader_end - __loader_start)};
+    avoid[navoid++] = {info_pa, g_mb2.total_size};
+    for (u32 i = 0; i < g_mb2.module_count; ++i) {
+        const Mb2Module& m = g_mb2.modules[i];
+        s = mb2_split_module_cmdline(m.cmdline.str, m.cmdline.len, g_roles[i], EVMM_ROLE_MAX, g_args[i],
+                                     EVMM_MODULE_CMDLINE_MAX);
+        if (!s.ok()) {
+            LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)",
+                      i, m.mod_start);
+            fail("reading module command lines", s);
+        }
+        modules[i] = LoaderModule{m.mod_start, u64{m.mod_end} - m.mod_start, g_roles[i], g_args[i]};
+        avoid[navoid++] = {m.mod_start, u64{m.mod_end} - m.mod_start};
+        if (known_role(g_roles[i]))
+            LOG_INFO("loader: module %u: 0x%x-0x%x role %s args \"%s\"", i, m.mod_start, m.mod_end, g_roles[i],
+                     g_args[i]);
+        else
+            LOG_WARN("loader: module %u: 0x%x-0x%x unknown role \"%s\" (known: guest0, initrd): not used", i,
+                     m.mod_start, m.mod_end, g_roles[i]);
+    }
+    if (g_mb2.module_count == 0) LOG_WARN("loader: no modules: there is no guest0 to run");
+
+    // CPUs (ACPI MADT).
+    u32 apic_ids[EVMM_MAX_CPUS];
+    u32 ncpus = 1;
+    const u32 bsp = bsp_apic_id();
+    apic_ids[0] = bsp;
+    u64 rsdp_pa = 0;
+    const u8* rsdp = g_mb2.rsdp();
+    size_t rsdp_len = g_mb2.rsdp_len();
+    if (rsdp != nullptr) {
+        rsdp_pa = reinterpret_cast<uptr>(rsdp);
+    } else if (acpi_find_rsdp_bios(mem, rsdp_pa).ok()) {
+        rsdp = static_cast<const u8*>(mem.map(rsdp_pa, ACPI_RSDP_V1_SIZE));
+        const auto* r = reinterpret_cast<const AcpiRsdp*>(rsdp);
+        rsdp_len = r->revision >= ACPI_RSDP_REVISION_2 ? ACPI_RSDP_V2_SIZE : ACPI_RSDP_V1_SIZE;
+    }
+    u64 madt_pa = 0;
+    static MadtCpus madt;
+    if (rsdp == nullptr) {
+        LOG_WARN("loader: warning: no ACPI RSDP: assuming 1 CPU");
+    } else if (!(s = acpi_find_table(mem, rsdp, rsdp_len, ACPI_SIG_MADT, madt_pa)).ok() ||
+               !(s = acpi_parse_madt(mem, madt_pa, madt)).ok()) {
+        LOG_WARN("loader: warning: ACPI MADT unusable (%s%s%s): assuming 1 CPU", s.what, s.where ? " in " : "",
+                 s.where ? s.where : "");
+    } else {
+        ncpus = 1;
+        for (u32 i = 0; i < madt.count && ncpus < EVMM_MAX_CPUS; ++i)
+            if (madt.apic_id[i] != bsp) apic_ids[ncpus++] = madt.apic_id[i];
+        LOG_INFO("loader: cpus: %u (ACPI MADT at 0x%lx; %u disabled skipped, %u over the limit of %u), BSP APIC ID %u",
+                 ncpus, madt_pa, madt.disabled_skipped, madt.overflow_skipped, EVMM_MAX_CPUS, bsp);
+    }
+
+    // TSC.
+    const TscInfo tsc = tsc_measure();
+    LOG_INFO("loader: tsc: %lu kHz (%s)", tsc.khz, tsc_source_name(tsc.source));
+
+    // The VMM image and the runtime region.
+    const size_t blob_size = static_cast<size_t>(evmm_vmm_blob_end - evmm_vmm_blob_start);
+    ElfImage img{};
+    if (!(s = elf_inspect(evmm_vmm_blob_start, blob_size, img)).ok()) fail("inspecting the embedded VMM", s);
+    const u64 symtab_size = static_cast<u64>(evmm_symtab_end - evmm_symtab_start);
+    RuntimeLayout layout{};
+    if (!(s = runtime_layout_plan(img.max_vaddr - img.min_vaddr, symtab_size, ncpus, layout)).ok())
+        fail("planning the runtime region", s);
+    u64 base = 0;
+    if (!(s = mmap.find_free_top_down(layout.size, RUNTIME_ALIGN, RUNTIME_REGION_LIMIT, avoid, navoid, base)).ok())
+        fail("placing the runtime region (no usable, 2 MiB aligned RAM below 4 GiB is free)", s);
+    LOG_INFO("loader: runtime region 0x%lx-0x%lx (%lu KiB): vmm +0x%lx, symbols +0x%lx, desc +0x%lx, stacks +0x%lx, "
+             "heap +0x%lx (%lu KiB)",
+             base, base + layout.size, layout.size / KiB, layout.vmm_offset, layout.symtab_offset, layout.desc_offset,
+             layout.stacks_offset, layout.heap_offset, layout.heap_size / KiB);
+
+    u8* region = reinterpret_cast<u8*>(base);
+    const u64 bias = base + layout.vmm_offset - img.min_vaddr;
+    if (!(s = elf_load(evmm_vmm_blob_start, blob_size, img, region + layout.vmm_offset, layout.vmm_size, bias)).ok())
+        fail("loading the VMM", s);
+    __builtin_memcpy(region + layout.symtab_offset, evmm_symtab_start, symtab_size);
+
+    // The descriptor.
+    DescInputs in{};
+    in.options = opt;
+    in.cmdline = g_cmdline;
+    in.num_cpus = ncpus;
+    in.apic_ids = apic_ids;
+    in.tsc_khz = tsc.khz;
+    in.tsc_source = tsc.source;
+    in.memory = &mmap;
+    in.runtime_base = base;
+    in.layout = &layout;
+    in.vmm_file = evmm_file_info_t{reinterpret_cast<uptr>(evmm_vmm_blob_start), blob_size, 0, 0, 0};
+    const u64 loader_size = static_cast<u64>(__loader_end - __loader_start);
+    in.loader_file = evmm_file_info_t{reinterpret_cast<uptr>(__loader_start), loader_size,
+                                      reinterpret_cast<uptr>(__loader_start), loader_size,
+                                      reinterpret_cast<uptr>(&stage1_main)};
+    in.vmm_entry_offset = img.entry - img.min_vaddr;
+    in.acpi_rsdp = rsdp_pa;
+    in.mb2_info = info_pa;
+    in.efi_system_table = g_mb2.has_efi64_system_table ? g_mb2.efi64_system_table : 0;
+    in.modules = modules;
+    in.module_count = g_mb2.module_count;
+    auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
+    if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
+
+    LOG_INFO("loader: vmm loaded at 0x%lx (%lu KiB), entry 0x%lx; evmm_desc_t at %p; guest0 memory map %u entries",
+             desc->vmm_file.runtime_addr, desc->vmm_file.runtime_size / KiB, desc->vmm_file.entry,
+             static_cast<void*>(desc), desc->guest0_mmap_count);
+
+    evmm_vmm_runtime_base = desc->vmm_file.runtime_addr - img.min_vaddr;
+    evmm_loader_vmm_ready();
+    // APs: started here in a later stage of the project (INIT-SIPI-SIPI through a real-mode trampoline); each
+    // will call vmm_main(cpu_id, desc) the same way.
+    using VmmMain = void (*)(u32, const evmm_desc_t*);
+    reinterpret_cast<VmmMain>(desc->vmm_file.entry)(0, desc);
+    final_stop(StopReason::Fatal, "vmm_main returned");
+}

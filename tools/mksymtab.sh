@@ -1,0 +1,29 @@
+#!/bin/sh
+# Usage: mksymtab.sh NM VMM_ELF OUT.S
+# Turns the function symbols of the VMM into an assembly file holding evmm's symbol table (format in
+# lib/symtab.h): header, entries sorted by address, then the names.
+set -eu
+nm_tool=$1 elf=$2 out=$3
+"$nm_tool" -n -S -C --defined-only "$elf" | awk '
+  # lines: ADDR [SIZE] TYPE NAME...
+  {
+    if ($2 ~ /^[0-9a-f]+$/ && length($2) == length($1) && $3 ~ /^[tTwW]$/) { addr = $1; size = $2; n = 4 }
+    else if ($2 ~ /^[tTwW]$/) { addr = $1; size = "0"; n = 3 }
+    else next
+    name = $n; for (i = n + 1; i <= NF; i++) name = name " " $i
+    gsub(/\\/, "\\\\", name); gsub(/"/, "\\\"", name)
+    addrs[count] = addr; sizes[count] = size; names[count] = name; offs[count] = strsz
+    strsz += length(name) + 1; count++
+  }
+  END {
+    print "    .section .rodata.evmm_symtab, \"a\""
+    print "    .balign 16"
+    print "    .globl evmm_symtab_start, evmm_symtab_end"
+    print "evmm_symtab_start:"
+    print "    .ascii \"EVMMSYMS\""
+    printf "    .long %d, %d\n", count, strsz + (strsz == 0)
+    for (i = 0; i < count; i++) printf "    .quad 0x%s\n    .long %d, 0x%s\n", addrs[i], offs[i], sizes[i]
+    for (i = 0; i < count; i++) printf "    .asciz \"%s\"\n", names[i]
+    if (strsz == 0) print "    .byte 0"
+    print "evmm_symtab_end:"
+  }' > "$out"

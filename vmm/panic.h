@@ -1,0 +1,28 @@
+// Panics and unexpected exceptions: print what failed, where, the values, a register dump and a backtrace with
+// symbol names, then stop every CPU (final_stop). Never returns.
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm/status.h"
+#include "evmm_desc.h"
+
+namespace evmm {
+
+// Gives the panic path what it needs to symbolize and bound backtraces (once, on the BSP, early in stage 1).
+void panic_init(const evmm_desc_t& desc);
+
+[[noreturn]] void panic_at(const char* file, int line, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+[[noreturn]] void panic_status(const char* file, int line, const char* doing, const Status& s);
+
+// "name+0xoff" for a VMM address, or the bare address.
+void symbolize(u64 addr, char* buf, size_t cap);
+
+} // namespace evmm
+
+#define PANIC(...) ::evmm::panic_at(__FILE__, __LINE__, __VA_ARGS__)
+// Panics with the Status' text if `expr` fails; `doing` says what we were doing.
+#define CHECK_OK(expr, doing)                                                    \
+    do {                                                                         \
+        ::evmm::Status check_ok_s_ = (expr);                                     \
+        if (!check_ok_s_.ok()) ::evmm::panic_status(__FILE__, __LINE__, doing, check_ok_s_); \
+    } while (0)
