@@ -95,7 +95,7 @@ Status elf_inspect(const u8* file, size_t size, ElfImage& out) {
         if (ph.p_memsz == 0) continue;  // occupies nothing
         for (u32 j = 0; j < out.segment_count; ++j) {
             const ElfSegment& o = out.segments[j];
-            if (0 && ranges_overlap(ph.p_vaddr, ph.p_memsz, o.vaddr, o.memsz))
+            if (ranges_overlap(ph.p_vaddr, ph.p_memsz, o.vaddr, o.memsz))
                 return Status::error("PT_LOAD segments overlap (p_vaddr of both)", "PT_LOAD program header",
                                      ph.p_vaddr, o.vaddr);
         }

@@ -5,12 +5,14 @@
 set -eu
 nm_tool=$1 elf=$2 out=$3
 "$nm_tool" -n -S -C --defined-only "$elf" | awk '
+  BEGIN { count = 0; strsz = 0 }
   # lines: ADDR [SIZE] TYPE NAME...
   {
     if ($2 ~ /^[0-9a-f]+$/ && length($2) == length($1) && $3 ~ /^[tTwW]$/) { addr = $1; size = $2; n = 4 }
     else if ($2 ~ /^[tTwW]$/) { addr = $1; size = "0"; n = 3 }
     else next
     name = $n; for (i = n + 1; i <= NF; i++) name = name " " $i
+    if (size == "0" && name ~ /^__/) next   # linker-script markers (__text_end ...) are not functions
     gsub(/\\/, "\\\\", name); gsub(/"/, "\\\"", name)
     addrs[count] = addr; sizes[count] = size; names[count] = name; offs[count] = strsz
     strsz += length(name) + 1; count++
