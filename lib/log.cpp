@@ -34,6 +34,8 @@ void log_init(u16 serial_port, LogLevel level) {
     g_uart.init(serial_port);
 }
 
+void log_flush() { g_uart.flush(); }
+
 LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
 void log_break_lock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }

@@ -17,6 +17,9 @@ bool log_enabled(LogLevel level);
 void logf(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void vlogf(LogLevel level, const char* fmt, va_list ap);
 
+// Waits until the UART has sent everything (before leaving the emulator).
+void log_flush();
+
 // Panic path: take the log even if this CPU holds it (a fault inside the logger) or another CPU died holding it.
 void log_break_lock();
 

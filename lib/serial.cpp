@@ -12,6 +12,7 @@ constexpr u8 LCR_DLAB = 0x80;
 constexpr u8 FCR_ENABLE_CLEAR = 0x07;
 constexpr u8 MCR_DTR_RTS_OUT2 = 0x0B;
 constexpr u8 LSR_THR_EMPTY = 0x20;
+constexpr u8 LSR_TX_EMPTY = 0x40;  // TEMT: holding and shift registers both empty
 constexpr u16 DIVISOR_115200 = 1;  // 1.8432 MHz / 16 / 115200
 constexpr u32 TX_SPIN_LIMIT = 1u << 20;  // a wedged UART costs us output, never a hang
 constexpr u8 SCRATCH_PROBE = 0x5A;
@@ -22,6 +23,7 @@ u8 rd(u16 base, Reg r) { return io::in8(static_cast<u16>(base + static_cast<u16>
 } // namespace
 
 bool Uart16550::init(u16 base) {
+    flush();
     base_ = 0;
     if (base == 0) return false;
     wr(base, Reg::SCR, SCRATCH_PROBE);
@@ -42,6 +44,12 @@ void Uart16550::put(char c) {
     for (u32 i = 0; i < TX_SPIN_LIMIT && (rd(base_, Reg::LSR) & LSR_THR_EMPTY) == 0; ++i) {
     }
     wr(base_, Reg::THR, static_cast<u8>(c));
+}
+
+void Uart16550::flush() {
+    if (base_ == 0) return;
+    for (u32 i = 0; i < TX_SPIN_LIMIT && (rd(base_, Reg::LSR) & LSR_TX_EMPTY) == 0; ++i) {
+    }
 }
 
 void Uart16550::write(const char* s, size_t n) {

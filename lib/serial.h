@@ -13,6 +13,9 @@ public:
     bool init(u16 base);
     void put(char c);
     void write(const char* s, size_t n);
+    // Waits (bounded) until the transmitter is empty: before re-programming the UART (which clears its FIFO)
+    // and before leaving the emulator, so no byte of the log is lost.
+    void flush();
     bool enabled() const { return base_ != 0; }
 
 private:

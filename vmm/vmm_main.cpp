@@ -160,7 +160,7 @@ void stage1_setup_host(u32 cpu, const evmm_desc_t& d) {
     if (!s.ok()) {
         if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
         else LOG_ERROR("VT-x not available: %s", s.what);
-        final_stop(StopReason::NoVtx, "VT-x not available");
+        final_stop(StopReason::NoVtx, "VT-x is required");
     }
     LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
              "unrestricted guest yes",

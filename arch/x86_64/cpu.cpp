@@ -36,14 +36,16 @@ void set_stop_others_hook(StopOthersHook hook) { g_stop_others = hook; }
 [[noreturn]] void final_stop(StopReason reason, const char* why) {
     cpu_cli();
     if (g_stop_others != nullptr) g_stop_others();
-    LOG_ERROR("evmm: final stop (%s): %s", reason_text(reason), why);
+    LOG_ERROR("evmm: final stop: %s (%s)", why, reason_text(reason));
     switch (g_test_exit) {
     case TestExit::Qemu:
         LOG_ERROR("evmm: testexit=qemu: leaving QEMU with status %u", (static_cast<unsigned>(reason) << 1) | 1);
+        log_flush();
         io::out8(QEMU_DEBUG_EXIT_PORT, static_cast<u8>(reason));
         break;
     case TestExit::Bochs:
         LOG_ERROR("evmm: testexit=bochs: leaving Bochs");
+        log_flush();
         for (char c : BOCHS_SHUTDOWN)
             if (c != '\0') io::out8(BOCHS_SHUTDOWN_PORT, static_cast<u8>(c));
         break;

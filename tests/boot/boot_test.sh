@@ -33,7 +33,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 
 usage() {
-    awk 'NR > 1 && /^# shellcheck/ { next } NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+    awk 'NR > 1 && /^# shellcheck/ { next }
+         NR > 1 && /^#/ { sub(/^# ?/, ""); print; next }
+         NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 
@@ -121,7 +123,7 @@ for spec in "${modules[@]}"; do
     fi
     mod_specs+=("${words[*]}")
 done
-"$here/mkiso.sh" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
+bash "$here/mkiso.sh" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot
@@ -195,7 +197,8 @@ if grep -aqF "$grub_failed_marker" "$clean"; then
     failures+=("GRUB could not boot evmm (GRUB's errors are in the serial log below)")
 elif ((emu_rc == 124 || emu_rc == 137)); then
     if grep -aqE "$final_stop_re" "$clean"; then
-        failures+=("timed out after $timeout_s s (evmm printed its final stop but the emulator did not exit: is testexit= right?)")
+        msg="timed out after $timeout_s s (evmm printed its final stop but the emulator did not exit:"
+        failures+=("$msg is testexit= right?)")
     else
         failures+=("timed out after $timeout_s s (no final stop seen)")
     fi
@@ -217,7 +220,8 @@ for i in "${!expects[@]}"; do
         if [[ -z $prev ]]; then
             failures+=("--expect #$((i + 1)) '$re' matched no line")
         elif grep -aqE -e "$re" "$clean"; then
-            failures+=("--expect #$((i + 1)) '$re' matched only before line $from, where the previous expectation $prev matched: wrong order")
+            msg="--expect #$((i + 1)) '$re' matched only before line $from, where the previous expectation"
+            failures+=("$msg $prev matched: wrong order")
         else
             failures+=("--expect #$((i + 1)) '$re' matched no line (the previous expectation $prev did match)")
         fi

@@ -20,7 +20,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 
 usage() {
-    awk 'NR > 1 && /^# shellcheck/ { next } NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+    awk 'NR > 1 && /^# shellcheck/ { next }
+         NR > 1 && /^#/ { sub(/^# ?/, ""); print; next }
+         NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 
@@ -63,7 +65,8 @@ work=$build/boot-tests/$name
 rm -rf "$work"
 mkdir -p "$work"
 iso=$work/evmm.iso serial=$work/serial.log emulog=$work/emu.log gdblog=$work/gdb.log
-"$here/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" || exit 2
+bash "$here/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" ||
+    exit 2
 
 deadline=$((SECONDS + timeout_s))
 qemu_pid=""

@@ -18,7 +18,9 @@ EVMM_PROG=mkiso.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    awk 'NR > 1 && /^# shellcheck/ { next } NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+    awk 'NR > 1 && /^# shellcheck/ { next }
+         NR > 1 && /^#/ { sub(/^# ?/, ""); print; next }
+         NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 
