@@ -15,5 +15,11 @@ set(EVMM_PURE_SOURCES
     arch/x86_64/mtrr.cpp
     arch/x86_64/vmx_caps.cpp
     vmm/heap.cpp
+    arch/x86_64/vmcs_names.cpp
+    arch/x86_64/vmx_controls.cpp
+    arch/x86_64/ept.cpp
+    vmm/vmentry_check.cpp
+    vmm/gpm.cpp
+    vmm/guest_loader/multiboot2_guest.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

@@ -151,7 +151,7 @@ typedef struct evmm_desc {
     uint32_t bsp_apic_id;
     uint32_t apic_ids[EVMM_MAX_CPUS]; /* index = evmm cpu id; [0] is the BSP */
 
-    uint64_t top_of_memory; /* end of the highest RAM range (any type but reserved) */
+    uint64_t top_of_memory; /* end of the highest memory-map range that is neither reserved nor bad RAM */
     uint64_t tsc_khz;
     uint32_t tsc_source; /* EVMM_TSC_SOURCE_* */
     uint32_t reserved0;
@@ -169,7 +169,7 @@ typedef struct evmm_desc {
     uint64_t symtab_addr; /* evmm symbol table (see docs/evmm_desc.md), 0 if none */
     uint64_t symtab_size;
 
-    uint64_t acpi_rsdp; /* physical address of the RSDP, 0 if none */
+    uint64_t acpi_rsdp; /* physical address of an RSDP (GRUB's copy inside mb2_info when GRUB gave one), 0 if none */
     uint64_t mb2_info;  /* physical address of GRUB's Multiboot2 information (not preserved for guest0) */
     uint64_t efi_system_table; /* 0 when booted by BIOS */
 

@@ -118,7 +118,7 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
         o.start = m.start;
         o.size = m.size;
         str_copy(o.role, sizeof o.role, m.role, str_len(m.role, sizeof o.role));
-        if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_CMDLINE_MAX)))
+        if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_MODULE_CMDLINE_MAX)))
             return Status::error("module command line too long", "desc", i, EVMM_MODULE_CMDLINE_MAX - 1);
         if (str_eq(o.role, str_len(o.role, sizeof o.role), "guest0")) {
             if (d.guest0_module != UINT32_MAX) return Status::error("two guest0 modules", "desc", d.guest0_module, i);

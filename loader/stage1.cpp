@@ -25,7 +25,7 @@
 #include "loader/multiboot2.h"
 #include "loader/tsc.h"
 
-extern "C" char __loader_start[], __loader_end[];
+extern "C" char __loader_start[], __loader_end[], _start[];
 extern "C" const evmm::u8 evmm_vmm_blob_start[], evmm_vmm_blob_end[];
 extern "C" const evmm::u8 evmm_symtab_start[], evmm_symtab_end[];
 
@@ -263,7 +263,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     const u64 loader_size = static_cast<u64>(__loader_end - __loader_start);
     in.loader_file = evmm_file_info_t{reinterpret_cast<uptr>(__loader_start), loader_size,
                                       reinterpret_cast<uptr>(__loader_start), loader_size,
-                                      reinterpret_cast<uptr>(&stage1_main)};
+                                      reinterpret_cast<uptr>(&_start)};
     in.vmm_entry_offset = img.entry - img.min_vaddr;
     in.acpi_rsdp = rsdp_pa;
     in.mb2_info = info_pa;

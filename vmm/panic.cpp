@@ -22,9 +22,9 @@ struct Regs {
     u64 rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags;
 };
 
-void dump_regs(const Regs& r) {
+void dump_regs(const Regs& r, bool rip_is_return_address) {
     char sym[96];
-    symbolize(r.rip, sym, sizeof sym);
+    symbolize(r.rip, sym, sizeof sym, rip_is_return_address);
     LOG_ERROR("  rip=%016lx %s rflags=%016lx", r.rip, sym, r.rflags);
     LOG_ERROR("  rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", r.rax, r.rbx, r.rcx, r.rdx);
     LOG_ERROR("  rsi=%016lx rdi=%016lx rbp=%016lx rsp=%016lx", r.rsi, r.rdi, r.rbp, r.rsp);
@@ -34,19 +34,19 @@ void dump_regs(const Regs& r) {
 }
 
 // Walks the frame-pointer chain while it stays inside this CPU's stack block and goes up.
-void backtrace(u64 rip, u64 rbp) {
+void backtrace(u64 rip, u64 rbp, bool rip_is_return_address) {
     char sym[96];
     const PerCpu& pc = this_cpu();
     const u64 lo = pc.stack_block, hi = pc.stack_block + EVMM_STACK_BLOCK_SIZE;
     LOG_ERROR("  backtrace:");
-    symbolize(rip, sym, sizeof sym);
+    symbolize(rip, sym, sizeof sym, rip_is_return_address);
     LOG_ERROR("    #0  %016lx %s", rip, sym);
     for (unsigned i = 1; i < BACKTRACE_MAX; ++i) {
         if (rbp < lo || rbp + 16 > hi || (rbp & 7) != 0) break;
         const u64* frame = reinterpret_cast<const u64*>(rbp);
         u64 ret = frame[1];
         if (ret == 0) break;
-        symbolize(ret, sym, sizeof sym);
+        symbolize(ret, sym, sizeof sym, true);
         LOG_ERROR("    #%-2u %016lx %s", i, ret, sym);
         if (frame[0] <= rbp) break;
         rbp = frame[0];
@@ -87,8 +87,8 @@ bool enter_panic() {
     r.rbp = rbp;
     r.rip = reinterpret_cast<const u64*>(rbp)[1];  // the caller of panic_at
     r.rflags = read_rflags();
-    dump_regs(r);
-    backtrace(r.rip, reinterpret_cast<const u64*>(rbp)[0]);
+    dump_regs(r, true);
+    backtrace(r.rip, reinterpret_cast<const u64*>(rbp)[0], true);
     final_stop(StopReason::Fatal, msg);
 }
 
@@ -100,11 +100,14 @@ void panic_init(const evmm_desc_t& desc) {
     if (desc.symtab_addr != 0) g_symtab.init(reinterpret_cast<const void*>(desc.symtab_addr), desc.symtab_size);
 }
 
-void symbolize(u64 addr, char* buf, size_t cap) {
+void symbolize(u64 addr, char* buf, size_t cap, bool return_address) {
+    // A return address may point just past its function (a call to a noreturn function ends it): look up the
+    // call instruction's last byte instead.
+    const u64 probe = return_address ? addr - 1 : addr;
     u64 off = 0;
     const char* name = nullptr;
-    if (addr >= g_vmm_base && addr - g_vmm_base < g_vmm_size) name = g_symtab.lookup(addr - g_vmm_base, off);
-    if (name != nullptr) format(buf, cap, "%s+0x%lx", name, off);
+    if (probe >= g_vmm_base && probe - g_vmm_base < g_vmm_size) name = g_symtab.lookup(probe - g_vmm_base, off);
+    if (name != nullptr) format(buf, cap, "%s+0x%lx", name, off + (addr - probe));
     else format(buf, cap, "?");
 }
 
@@ -134,8 +137,8 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     LOG_ERROR("  cs=%04lx ss=%04lx", f->cs, f->ss);
     Regs r{f->rax, f->rbx, f->rcx, f->rdx, f->rsi, f->rdi, f->rbp, f->rsp, f->r8,  f->r9,
            f->r10, f->r11, f->r12, f->r13, f->r14, f->r15, f->rip, f->rflags};
-    dump_regs(r);
-    backtrace(f->rip, f->rbp);
+    dump_regs(r, false);
+    backtrace(f->rip, f->rbp, false);
     char why[64];
     format(why, sizeof why, "unexpected exception %s at rip %lx", exception_mnemonic(f->vector), f->rip);
     final_stop(StopReason::Fatal, why);

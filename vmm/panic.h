@@ -14,8 +14,8 @@ void panic_init(const evmm_desc_t& desc);
 [[noreturn]] void panic_at(const char* file, int line, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 [[noreturn]] void panic_status(const char* file, int line, const char* doing, const Status& s);
 
-// "name+0xoff" for a VMM address, or the bare address.
-void symbolize(u64 addr, char* buf, size_t cap);
+// "name+0xoff" for a VMM address, or "?". return_address: addr follows a call (look up addr - 1).
+void symbolize(u64 addr, char* buf, size_t cap, bool return_address);
 
 } // namespace evmm
 

@@ -57,7 +57,7 @@ volatile u64 g_recursion_limit = ~u64{0};  // never reached: the guard page stop
     return recurse_forever(depth + 1) + pad[0];
 }
 
-void crash_test(u8 kind) {
+[[gnu::noinline]] void crash_test(u8 kind) {
     switch (kind) {
     case EVMM_CRASHTEST_UD: LOG_INFO("crashtest: executing ud2"); asm volatile("ud2"); break;
     case EVMM_CRASHTEST_PF: {
