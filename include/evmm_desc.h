@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 1u
+#define EVMM_DESC_VERSION 2u
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -185,6 +185,8 @@ typedef struct evmm_desc {
     uint32_t guest0_mmap_count;
     uint32_t reserved1;
     evmm_mmap_entry_t guest0_mmap[EVMM_MAX_MMAP]; /* sorted, merged, runtime region removed */
+
+    uint64_t loader_entry_tsc; /* TSC at the loader's first instruction (Bochs: 1 tick per instruction) */
 } evmm_desc_t;
 
 #ifdef __cplusplus

@@ -28,6 +28,8 @@ u32 this_cpu_id();
 
 } // namespace evmm
 
+// Printed at every log level (the lowest, `error`, included): results asked for, such as the perf lines.
+#define LOG_ALWAYS(...) ::evmm::logf(::evmm::LogLevel::Error, __VA_ARGS__)
 #define LOG_ERROR(...) ::evmm::logf(::evmm::LogLevel::Error, __VA_ARGS__)
 #define LOG_WARN(...) ::evmm::logf(::evmm::LogLevel::Warn, __VA_ARGS__)
 #define LOG_INFO(...) ::evmm::logf(::evmm::LogLevel::Info, __VA_ARGS__)

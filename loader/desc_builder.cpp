@@ -126,6 +126,7 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
         }
     }
     gcpu_multiboot2_entry_state(d.guest0_gcpu);
+    d.loader_entry_tsc = in.loader_entry_tsc;
 
     // guest0's memory map: the firmware map without the hypervisor's runtime region.
     evmm_mmap_entry_t scratch[EVMM_MAX_MMAP];

@@ -50,6 +50,7 @@ struct DescInputs {
     u64 acpi_rsdp, mb2_info, efi_system_table;
     const LoaderModule* modules;
     u32 module_count;
+    u64 loader_entry_tsc;
 };
 
 // Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region removed.

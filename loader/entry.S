@@ -42,9 +42,12 @@ mb2_header_end:
 _start:
     cli
     cld
-    movl $loader_stack_top, %esp
     movl %eax, mb2_boot_magic
     movl %ebx, mb2_boot_info
+    rdtsc                               /* boot-cost figure: TSC at (nearly) our first instruction */
+    movl %eax, loader_entry_tsc
+    movl %edx, loader_entry_tsc + 4
+    movl $loader_stack_top, %esp
 
     /* Long mode available? CPUID.80000001H:EDX.LM[bit 29]. */
     movl $CPUID_EXT_MAX, %eax
@@ -167,6 +170,9 @@ loader_gdt_ptr:
 mb2_boot_magic: .long 0
 mb2_boot_info: .long 0
 cpuid_ext_edx: .long 0
+    .balign 8
+    .globl loader_entry_tsc
+loader_entry_tsc: .quad 0
 
     .section .bss
     .balign 4096

@@ -27,6 +27,7 @@
 
 extern "C" char __loader_start[], __loader_end[], _start[];
 extern "C" const evmm::u8 evmm_vmm_blob_start[], evmm_vmm_blob_end[];
+extern "C" const evmm::u64 loader_entry_tsc;  // loader/entry.S
 extern "C" const evmm::u8 evmm_symtab_start[], evmm_symtab_end[];
 
 // For GDB (tools/gdb/evmm.gdb): where the VMM runs, and a function called once it is loaded and relocated.
@@ -270,6 +271,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.efi_system_table = g_mb2.has_efi64_system_table ? g_mb2.efi64_system_table : 0;
     in.modules = modules;
     in.module_count = g_mb2.module_count;
+    in.loader_entry_tsc = loader_entry_tsc;
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 

@@ -167,6 +167,7 @@ void stage1_setup_host(u32 cpu, const evmm_desc_t& d) {
              f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
              yes_no(f.vpid));
     if (f.feature_control_needs_lock) LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
+    LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to the end of the VT-x check", rdtsc() - g_desc->loader_entry_tsc);
     LOG_INFO("stage 2: VMXON and stages 3-6 are not implemented yet: stopping here");
     final_stop(StopReason::Done, "VT-x check complete");
 }

@@ -36,9 +36,17 @@ extern "C" void guest_main(const void*) {
     note("  CR0 0x%llx CR4 0x%llx CR3 0x%llx", static_cast<unsigned long long>(cr0),
          static_cast<unsigned long long>(cr4), static_cast<unsigned long long>(read_cr3()));
     check((cr4 & CR4_VMXE) == 0, "CR4.VMXE (bit 13) reads 0");
-    bool done = probe_write_cr4(cr4 | CR4_VMXE, vec);
-    check_fault(done, vec, VEC_GP, "mov to CR4 with VMXE set raises #GP");
-    if (done) write_cr4(cr4); // bare metal with VMX: undo
+    // QEMU 7.2's TCG (no hypervisor in between: signature "TCGTCGTCGTCG") neither faults nor completes on this
+    // write: it re-executes the instruction forever. Skip there so bare QEMU runs finish.
+    CpuidRegs hv = cpuid(0x40000000);
+    bool qemu_tcg = hv.ebx == 0x54474354 && hv.ecx == 0x43544743 && hv.edx == 0x47435447;
+    if (qemu_tcg) {
+        skip("bare QEMU TCG hangs on it", "mov to CR4 with VMXE set raises #GP");
+    } else {
+        bool done = probe_write_cr4(cr4 | CR4_VMXE, vec);
+        check_fault(done, vec, VEC_GP, "mov to CR4 with VMXE set raises #GP");
+        if (done) write_cr4(cr4); // bare metal with VMX: undo
+    }
     check((read_cr4() & CR4_VMXE) == 0, "CR4.VMXE still reads 0 afterwards");
     check(read_cr4() == cr4, "CR4 unchanged by the refused write");
 

@@ -28,8 +28,7 @@ extern "C" void guest_main(const void*) {
     const evmm::Mb2Info* mb = mb2();
     if (!check(mb != nullptr, "Multiboot2 information parses")) {
         evmm::Status s = mb2_status();
-        note("  %s (%s, 0x%llx)", s.what, s.where != nullptr ? s.where : "-",
-             static_cast<unsigned long long>(s.value));
+        note("  %s (%s, 0x%llx)", s.what, s.where != nullptr ? s.where : "-", static_cast<unsigned long long>(s.value));
     }
     const char* expected = "hello-args 42";
     bool cmd_ok = mb != nullptr && str_eq(mb->cmdline.str, mb->cmdline.len, expected);
@@ -39,8 +38,9 @@ extern "C" void guest_main(const void*) {
     bool name_ok = mb != nullptr && str_eq(mb->loader_name.str, mb->loader_name.len, "evmm");
     check(name_ok, "boot loader name is \"evmm\"");
     if (!name_ok)
-        note("  got \"%s\"",
-             mb == nullptr ? "(no info)" : mb->loader_name.str == nullptr ? "(no tag)" : mb->loader_name.str);
+        note("  got \"%s\"", mb == nullptr                    ? "(no info)"
+                             : mb->loader_name.str == nullptr ? "(no tag)"
+                                                              : mb->loader_name.str);
 
     check((cpuid(1).ecx & (1u << 31)) != 0, "CPUID.1:ECX.hypervisor (bit 31) is set");
 

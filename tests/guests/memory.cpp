@@ -73,8 +73,8 @@ extern "C" void guest_main(const void*) {
         bool overlap = false;
         for (u32 i = 0; i < mb->mmap_count; ++i)
             for (u32 j = i + 1; j < mb->mmap_count; ++j)
-                overlap |= evmm::ranges_overlap(mb->mmap[i].base, mb->mmap[i].length, mb->mmap[j].base,
-                                                mb->mmap[j].length);
+                overlap |=
+                    evmm::ranges_overlap(mb->mmap[i].base, mb->mmap[i].length, mb->mmap[j].base, mb->mmap[j].length);
         check(!overlap, "memory map entries do not overlap each other");
         check(in_usable(*mb, image_start(), image_end() - image_start()),
               "this guest's image [0x%llx, 0x%llx) lies in usable memory",

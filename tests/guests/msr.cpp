@@ -29,8 +29,8 @@ void write_read_back(u32 msr, const char* name, u64 value) {
     }
     check_eq(got, value, "%s (0x%x): wrmsr 0x%llx reads back", name, msr, static_cast<unsigned long long>(value));
     u64 now = 0;
-    check(restored && probe_rdmsr(msr, now, vec2) && now == orig, "%s (0x%x): original value 0x%llx restored",
-          name, msr, static_cast<unsigned long long>(orig));
+    check(restored && probe_rdmsr(msr, now, vec2) && now == orig, "%s (0x%x): original value 0x%llx restored", name,
+          msr, static_cast<unsigned long long>(orig));
 }
 
 } // namespace

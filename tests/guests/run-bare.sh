@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2054  # commas inside QEMU option values
 # Boots one test guest DIRECTLY as the GRUB kernel (no hypervisor) in QEMU or Bochs and prints its report: the way
 # to develop and check the guest test kit itself (docs/guest-test-kit.md). Under bare metal the checks that need
 # evmm fail (hypervisor bit, loader name "evmm", VMCALLs, ...); everything else should pass.
@@ -19,7 +20,7 @@ while (($#)); do
     --emu) emu=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
-    -h | --help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) break ;;
     esac
 done
@@ -71,6 +72,7 @@ touch "$work/serial.log"
 tr -d '\r' <"$work/serial.log" >"$work/serial.txt"
 # The guest's part of the log starts with its "NAME: guest0 running" line.
 sed -n '/: guest0 running$/,$p' "$work/serial.txt"
+[[ ! -s $work/serial.txt || -z $(tail -c 1 "$work/serial.txt") ]] || echo
 echo "run-bare.sh: $emu exit status $status; logs in $work"
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$work/serial.txt" | tail -n 1 || true)
 [[ $summary =~ ^[0-9]+\ passed,\ 0\ failed$ ]]

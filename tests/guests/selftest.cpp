@@ -43,7 +43,12 @@ extern "C" void guest_main(const void*) {
 
     // A probe that completes, and a callable with state.
     u64 counter = 0;
-    done = probe_fn([&] { counter += 41; ++counter; }, vec);
+    done = probe_fn(
+        [&] {
+            counter += 41;
+            ++counter;
+        },
+        vec);
     check(done && vec == NO_VECTOR && counter == 42, "probe: a completing callable returns true, NO_VECTOR");
     done = probe_read64(reinterpret_cast<u64>(&counter), v, vec);
     check(done && v == 42, "probe: read64 of mapped memory returns its value");

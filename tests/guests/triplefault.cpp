@@ -11,11 +11,12 @@ extern "C" void guest_main(const void*) {
         u16 limit;
         u64 base;
     } idtr{0, 0};
-    asm volatile("lidt %0\n\t"
-                 "int3"
-                 :
-                 : "m"(idtr)
-                 : "memory");
+    asm volatile(
+        "lidt %0\n\t"
+        "int3"
+        :
+        : "m"(idtr)
+        : "memory");
     // Not reached: int3 -> #GP (vector 3 outside the IDT limit) -> #DF -> triple fault (shutdown).
     print("triplefault: still running after the triple fault\n");
     guest_exit(false);

@@ -42,14 +42,12 @@ void serial_init() {
 }
 
 void serial_raw(char c) {
-    for (int i = 0; i < UART_SPIN_LIMIT && (inb(COM1 + UART_LSR) & LSR_THRE) == 0; ++i) {
-    }
+    for (int i = 0; i < UART_SPIN_LIMIT && (inb(COM1 + UART_LSR) & LSR_THRE) == 0; ++i) {}
     outb(COM1 + UART_THR, static_cast<u8>(c));
 }
 
 void serial_drain() {
-    for (int i = 0; i < UART_SPIN_LIMIT && (inb(COM1 + UART_LSR) & LSR_TEMT) == 0; ++i) {
-    }
+    for (int i = 0; i < UART_SPIN_LIMIT && (inb(COM1 + UART_LSR) & LSR_TEMT) == 0; ++i) {}
 }
 
 // ---- state ------------------------------------------------------------------------------------------------------
@@ -193,9 +191,9 @@ bool check_eq(u64 got, u64 want, const char* fmt, ...) {
     va_start(ap, fmt);
     vreport(got == want, nullptr, fmt, ap);
     va_end(ap);
-    if (got != want) note("  got 0x%llx (%lld), want 0x%llx (%lld)", static_cast<unsigned long long>(got),
-                          static_cast<long long>(got), static_cast<unsigned long long>(want),
-                          static_cast<long long>(want));
+    if (got != want)
+        note("  got 0x%llx (%lld), want 0x%llx (%lld)", static_cast<unsigned long long>(got),
+             static_cast<long long>(got), static_cast<unsigned long long>(want), static_cast<long long>(want));
     return got == want;
 }
 
@@ -259,10 +257,9 @@ void banner(const char* name, const char* description) {
 }
 
 const char* vector_name(unsigned vector) {
-    static const char* const names[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-                                          "#DF", "#CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-                                          "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23",
-                                          "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31"};
+    static const char* const names[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS",
+                                          "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE",  "#CP",
+                                          "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31"};
     return vector < 32 ? names[vector] : "INT";
 }
 

@@ -42,12 +42,12 @@
 
 namespace guest {
 
-using evmm::u8;
+using ::size_t;
+using evmm::i64;
 using evmm::u16;
 using evmm::u32;
 using evmm::u64;
-using evmm::i64;
-using ::size_t;
+using evmm::u8;
 
 inline constexpr i64 E_PERM = -1;
 inline constexpr i64 E_FAULT = -14;
@@ -58,7 +58,7 @@ inline constexpr i64 E_NOSYS = -38;
 inline constexpr u8 VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5, VEC_UD = 6, VEC_NM = 7,
                     VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12, VEC_GP = 13, VEC_PF = 14, VEC_MF = 16,
                     VEC_AC = 17, VEC_MC = 18, VEC_XM = 19, VEC_VE = 20, VEC_CP = 21;
-inline constexpr u8 NO_VECTOR = 0xFF; // what probes put in `vector` when the instruction completed
+inline constexpr u8 NO_VECTOR = 0xFF;     // what probes put in `vector` when the instruction completed
 const char* vector_name(unsigned vector); // "#GP", "#PF", ..., "INT" for 32-255
 
 // ---- start/finish -----------------------------------------------------------------------------------------------
@@ -72,8 +72,8 @@ void banner(const char* name, const char* description);
 
 // ---- output -----------------------------------------------------------------------------------------------------
 
-void putc(char c); // '\n' goes out as "\r\n"
-void puts(const char* s); // no newline added
+void putc(char c);                                                      // '\n' goes out as "\r\n"
+void puts(const char* s);                                               // no newline added
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2))); // lib/format.h conversions
 void vprint(const char* fmt, va_list ap);
 void note(const char* fmt, ...) __attribute__((format(printf, 1, 2))); // "# text\n"
@@ -96,8 +96,8 @@ unsigned tests_failed();
 
 // ---- Multiboot2 -------------------------------------------------------------------------------------------------
 
-u32 mb2_magic();                  // EAX at entry
-const void* mb2_info_address();   // EBX at entry
+u32 mb2_magic();                // EAX at entry
+const void* mb2_info_address(); // EBX at entry
 // The parsed information (loader/multiboot2.h); nullptr when EAX was not the Multiboot2 magic or parsing failed
 // (then mb2_status() says why).
 const evmm::Mb2Info* mb2();
@@ -165,12 +165,12 @@ inline u64 rdtsc() {
     return (u64{hi} << 32) | lo;
 }
 
-#define GUEST_CR_ACCESSORS(n)                                                                                      \
-    inline u64 read_cr##n() {                                                                                      \
-        u64 v;                                                                                                     \
-        asm volatile("mov %%cr" #n ", %0" : "=r"(v));                                                              \
-        return v;                                                                                                  \
-    }                                                                                                              \
+#define GUEST_CR_ACCESSORS(n)                         \
+    inline u64 read_cr##n() {                         \
+        u64 v;                                        \
+        asm volatile("mov %%cr" #n ", %0" : "=r"(v)); \
+        return v;                                     \
+    }                                                 \
     inline void write_cr##n(u64 v) { asm volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
 GUEST_CR_ACCESSORS(0)
 GUEST_CR_ACCESSORS(2)
@@ -218,9 +218,8 @@ inline constexpr u64 EFER_LME = evmm::bit(8), EFER_LMA = evmm::bit(10), EFER_NXE
 inline constexpr u64 CR0_PE = evmm::bit(0), CR0_MP = evmm::bit(1), CR0_EM = evmm::bit(2), CR0_TS = evmm::bit(3),
                      CR0_ET = evmm::bit(4), CR0_NE = evmm::bit(5), CR0_WP = evmm::bit(16), CR0_AM = evmm::bit(18),
                      CR0_NW = evmm::bit(29), CR0_CD = evmm::bit(30), CR0_PG = evmm::bit(31);
-inline constexpr u64 CR4_PSE = evmm::bit(4), CR4_PAE = evmm::bit(5), CR4_PGE = evmm::bit(7),
-                     CR4_OSFXSR = evmm::bit(9), CR4_OSXMMEXCPT = evmm::bit(10), CR4_VMXE = evmm::bit(13),
-                     CR4_SMXE = evmm::bit(14);
+inline constexpr u64 CR4_PSE = evmm::bit(4), CR4_PAE = evmm::bit(5), CR4_PGE = evmm::bit(7), CR4_OSFXSR = evmm::bit(9),
+                     CR4_OSXMMEXCPT = evmm::bit(10), CR4_VMXE = evmm::bit(13), CR4_SMXE = evmm::bit(14);
 
 } // namespace guest
 
