@@ -50,6 +50,7 @@
 #define EVMM_CRASHTEST_PF 2u    /* read of an unmapped address: page fault */
 #define EVMM_CRASHTEST_STACK 3u /* unbounded recursion into the guard page: #PF, then #DF on its IST stack */
 #define EVMM_CRASHTEST_PANIC 4u /* a software panic */
+#define EVMM_CRASHTEST_VMENTRY 5u /* a broken guest state at the first VM entry: the VM-entry checker explains it */
 
 // Log levels (options.log_level).
 #define EVMM_LOG_ERROR 0u

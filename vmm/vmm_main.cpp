@@ -2,19 +2,26 @@
 // processors"). The loader calls vmm_main(cpu_id, desc) on its own stack; vmm_main moves to this CPU's VMM stack
 // and continues with the six stages, the BSP opening each one.
 //
-// Implemented so far: stage 1 (setup host) completely, and the VT-x check that opens stage 2.
+// On the BSP: all six stages; guest0 then runs in VMX non-root mode. (APs: the SMP issue.)
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/exception.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
+#include "arch/x86_64/vmx.h"
 #include "lib/log.h"
 #include "lib/serial.h"
 #include "vmm/heap.h"
 #include "vmm/hmm.h"
 #include "vmm/panic.h"
 #include "vmm/percpu.h"
-#include "vmm/vmx_probe.h"
+#include "vmm/event.h"
+#include "vmm/gcpu.h"
+#include "vmm/guest0.h"
+#include "vmm/modules/modules.h"
+#include "vmm/vmcs_setup.h"
+#include "vmm/vmexit.h"
+#include "vmm/vmx_setup.h"
 
 extern "C" void evmm_switch_stack_and_call(evmm::u64 stack_top, void (*fn)(evmm::u64, evmm::u64), evmm::u64 a0,
                                            evmm::u64 a1);
@@ -29,6 +36,8 @@ const evmm_desc_t* g_desc = nullptr;
 PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
 evmm_gcpu_state_t g_guest0_initial;
+Guest0 g_guest0;
+Gcpu g_gcpu[EVMM_MAX_CPUS];
 
 u8 ist_for(unsigned vector) {
     switch (static_cast<Vector>(vector)) {
@@ -151,32 +160,87 @@ void stage1_setup_host(u32 cpu, const evmm_desc_t& d) {
     crash_test(d.options.crashtest);
 }
 
-// --- stage 2: setup vmx (the VT-x check so far) ---------------------------------------------------------------
-[[noreturn]] void stage2_setup_vmx() {
+// --- stage 2: setup vmx ---------------------------------------------------------------------------------------
+void stage2_setup_vmx(u32 cpu) {
     LOG_INFO("stage 2: setup vmx");
-    VmxCapsSnapshot snap;
-    VmxFeatures f;
-    Status s = vmx_probe(snap, f);
-    if (!s.ok()) {
-        if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
-        else LOG_ERROR("VT-x not available: %s", s.what);
-        final_stop(StopReason::NoVtx, "VT-x is required");
+    if (cpu == BSP) {
+        Status s = vmx_capabilities_init();
+        if (!s.ok()) {
+            if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
+            else LOG_ERROR("VT-x not available: %s", s.what);
+            final_stop(StopReason::NoVtx, "VT-x is required");
+        }
+        const VmxFeatures& f = vmx_state().features;
+        LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
+                 "unrestricted guest yes",
+                 f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
+                 yes_no(f.vpid));
+        if (f.feature_control_needs_lock)
+            LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
     }
-    LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
-             "unrestricted guest yes",
-             f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
-             yes_no(f.vpid));
-    if (f.feature_control_needs_lock) LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
-    LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to the end of the VT-x check", rdtsc() - g_desc->loader_entry_tsc);
-    LOG_INFO("stage 2: VMXON and stages 3-6 are not implemented yet: stopping here");
-    final_stop(StopReason::Done, "VT-x check complete");
+    CHECK_OK(vmx_on(g_heap), "VMXON");
+    LOG_INFO("stage 2: VMXON done (cr0=0x%lx cr4=0x%lx)", read_cr0(), read_cr4());
+}
+
+// --- stage 3: init module --------------------------------------------------------------------------------------
+void stage3_init_module(u32 cpu, const evmm_desc_t& d) {
+    LOG_INFO("stage 3: init module");
+    if (cpu == BSP) modules_init(d, g_heap);
+}
+
+// --- stage 4: create guest -------------------------------------------------------------------------------------
+void stage4_create_guest(u32 cpu, const evmm_desc_t& d) {
+    LOG_INFO("stage 4: create guest");
+    if (cpu != BSP) return;
+    const VmxFeatures& f = vmx_state().features;
+    const Status s = guest0_create(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
+    if (!s.ok()) {
+        LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "", s.where ? s.where : "",
+                  s.value, s.value2);
+        final_stop(StopReason::Fatal, "guest0 could not be created");
+    }
+    const GpmStats& e = g_guest0.ept_stats;
+    LOG_INFO("stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
+             "pages, %lu table pages",
+             g_guest0.ept_limit, d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
+    LOG_INFO("stage 4: guest0: Multiboot2 kernel at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)",
+             g_guest0.kernel_base, g_guest0.kernel_end, g_guest0.entry.rip, g_guest0.info_gpa, g_guest0.info_size);
+}
+
+// --- stage 5: init gcpu ----------------------------------------------------------------------------------------
+Gcpu& stage5_init_gcpu(u32 cpu) {
+    LOG_INFO("stage 5: init gcpu");
+    PerCpu& pc = this_cpu();
+    Gcpu& g = g_gcpu[cpu];
+    g.cpu_id = cpu;
+    const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
+    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, g_guest0.entry, g_guest0.eptp), "VMCS setup");
+    LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u", cpu, g.vmcs_pa, g.eptp, g.vpid);
+    return g;
+}
+
+// --- stage 6: launch guest -------------------------------------------------------------------------------------
+[[noreturn]] void stage6_launch_guest(Gcpu& g) {
+    LOG_INFO("stage 6: launch guest");
+    event_raise(Event::GuestLaunch, g);
+    if (g_desc->options.crashtest == EVMM_CRASHTEST_VMENTRY) {
+        // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
+        LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
+        vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
+    }
+    LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
+    evmm_vmx_launch(&g);
 }
 
 [[noreturn]] void vmm_main_continue(u64 cpu_id, u64 desc_addr) {
     const u32 cpu = static_cast<u32>(cpu_id);
     const evmm_desc_t& d = *reinterpret_cast<const evmm_desc_t*>(desc_addr);
     stage1_setup_host(cpu, d);
-    stage2_setup_vmx();
+    stage2_setup_vmx(cpu);
+    stage3_init_module(cpu, d);
+    stage4_create_guest(cpu, d);
+    Gcpu& g = stage5_init_gcpu(cpu);
+    stage6_launch_guest(g);
 }
 
 } // namespace

@@ -1,0 +1,27 @@
+// Stage 4 (create guest): guest0's physical memory (GPM) as an identity EPT without the hypervisor's region, and
+// guest0's kernel loaded from its Multiboot2 module by evmm acting as its boot loader.
+#pragma once
+
+#include "arch/x86_64/mtrr.h"
+#include "evmm/status.h"
+#include "evmm_desc.h"
+#include "vmm/gpm.h"
+#include "vmm/heap.h"
+
+namespace evmm {
+
+struct Guest0 {
+    u64 eptp;
+    u64 ept_limit;       // guest-physical [0, ept_limit) is mapped, but for the hypervisor's region
+    GpmStats ept_stats;
+    evmm_gcpu_state_t entry;  // the BSP gcpu's first state: Multiboot2 i386 machine state
+    u64 info_gpa, info_size;
+    u64 kernel_base, kernel_end;
+};
+
+// BSP only. Errors say what is wrong with guest0's image (no guest0 module, no Multiboot2 header, a segment over
+// the hypervisor or a module, ...).
+Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                     Guest0& out);
+
+} // namespace evmm

@@ -1,0 +1,113 @@
+#include "vmm/modules/io_monitor.h"
+
+#include "arch/x86_64/vmx.h"
+#include "lib/format.h"
+#include "vmm/event.h"
+#include "vmm/modules/virt_policy.h"
+#include "vmm/panic.h"
+#include "vmm/vmexit.h"
+
+namespace evmm {
+namespace {
+
+struct Intercept {
+    u16 port;
+    IoHandler in, out;
+};
+constexpr u32 MAX_INTERCEPTS = 32;
+
+u8* g_bitmaps[2] = {nullptr, nullptr}; // A, B
+u64 g_bitmap_pa[2] = {0, 0};
+Intercept g_ports[MAX_INTERCEPTS];
+u32 g_port_count = 0;
+
+// The intercept covering an access of `size` bytes at `port`, or nullptr.
+const Intercept* find(u16 port, u8 size) {
+    for (u32 i = 0; i < g_port_count; ++i) {
+        const u32 p = g_ports[i].port;
+        if (p >= port && p < u32{port} + size) return &g_ports[i];
+    }
+    return nullptr;
+}
+
+// The access on the guest's behalf (a direction without a handler). SDM Vol. 1 §19.2: IN/OUT of 8, 16, 32 bits.
+u32 hw_in(u16 port, u8 size) {
+    if (size == 1) {
+        u8 v;
+        asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+        return v;
+    }
+    if (size == 2) {
+        u16 v;
+        asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+        return v;
+    }
+    u32 v;
+    asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+void hw_out(u16 port, u8 size, u32 v) {
+    if (size == 1)
+        asm volatile("outb %b0, %1" : : "a"(v), "Nd"(port));
+    else if (size == 2)
+        asm volatile("outw %w0, %1" : : "a"(v), "Nd"(port));
+    else
+        asm volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+void on_io(Gcpu& g) {
+    const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
+    if (q.string) [[unlikely]] {
+        static char what[112];
+        format(what, sizeof what, "string I/O (%s%s, %u bytes) on intercepted port 0x%x is not emulated",
+               q.rep ? "rep " : "", q.in ? "INS" : "OUTS", q.size, q.port);
+        gcpu_fatal(g, what);
+    }
+    const u32 mask = q.size == 1 ? 0xFF : q.size == 2 ? 0xFFFF : 0xFFFFFFFF;
+    u32 value = q.in ? 0 : static_cast<u32>(g.reg(Gpr::RAX)) & mask;
+    const Intercept* it = find(q.port, q.size);
+    const IoHandler h = it == nullptr ? nullptr : (q.in ? it->in : it->out);
+    if (h != nullptr)
+        h(g, q.port, q.size, q.in, value);
+    else if (q.in)
+        value = hw_in(q.port, q.size);
+    else
+        hw_out(q.port, q.size, value);
+    if (q.in) {
+        // IN AL/AX keep the rest of RAX; IN EAX zero-extends into RAX (SDM Vol. 1 §3.4.1.1).
+        const u64 rax = g.reg(Gpr::RAX);
+        g.reg(Gpr::RAX) = q.size == 4 ? u64{value} : (rax & ~u64{mask}) | (value & mask);
+    }
+    gcpu_skip_instruction(g);
+}
+
+void on_gcpu_init(Gcpu&) {
+    vmwrite(VmcsField::IO_BITMAP_A_ADDR, g_bitmap_pa[0]);
+    vmwrite(VmcsField::IO_BITMAP_B_ADDR, g_bitmap_pa[1]);
+}
+
+} // namespace
+
+void io_monitor_init(PageHeap& heap) {
+    for (u32 i = 0; i < 2; ++i) {
+        g_bitmaps[i] = static_cast<u8*>(heap.alloc_pages(1));
+        if (g_bitmaps[i] == nullptr) PANIC("io_monitor: out of heap pages for the I/O bitmaps");
+        g_bitmap_pa[i] = heap.virt_to_phys(g_bitmaps[i]);
+    }
+    vmexit_register(ExitReason::IO_INSTRUCTION, on_io);
+    vmx_request_controls(ControlRequest{.proc = PROC_USE_IO_BITMAPS});
+    event_register(Event::GcpuInit, on_gcpu_init);
+}
+
+void io_intercept(u16 port, IoHandler in, IoHandler out) {
+    if (g_bitmaps[0] == nullptr) PANIC("io_intercept(0x%x) before io_monitor_init", port);
+    for (u32 i = 0; i < g_port_count; ++i)
+        if (g_ports[i].port == port) PANIC("io_intercept: port 0x%x intercepted twice", port);
+    if (g_port_count == MAX_INTERCEPTS) PANIC("io_intercept: more than %u ports", MAX_INTERCEPTS);
+    g_ports[g_port_count++] = Intercept{port, in, out};
+    const virt::IoBitmapPos p = virt::io_bitmap_pos(port);
+    g_bitmaps[p.bitmap][p.byte] = static_cast<u8>(g_bitmaps[p.bitmap][p.byte] | (1u << p.bit));
+}
+
+} // namespace evmm

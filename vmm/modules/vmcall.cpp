@@ -1,0 +1,68 @@
+#include "vmm/modules/vmcall.h"
+
+#include "arch/x86_64/vmx.h"
+#include "lib/format.h"
+#include "lib/log.h"
+#include "vmm/modules/modules.h"
+#include "vmm/modules/virt_policy.h"
+#include "vmm/panic.h"
+#include "vmm/vmexit.h"
+
+namespace evmm {
+namespace {
+
+struct Call {
+    u64 a1, a2, a3; // RBX, RCX, RDX
+};
+
+void ret(Gcpu& g, i64 rax) { g.reg(Gpr::RAX) = static_cast<u64>(rax); }
+
+// LOG: one line "guest0: <text>" at every log level (the guest asked for it).
+i64 vmcall_log(const Call& c) {
+    if (c.a2 > virt::VMCALL_LOG_MAX) return VMCALL_EINVAL;
+    if (!guest0_owns_ram(c.a1, c.a2)) return VMCALL_EFAULT;
+    char line[virt::VMCALL_LOG_MAX + 1];
+    virt::log_sanitize(reinterpret_cast<const volatile u8*>(static_cast<uptr>(c.a1)), c.a2, line);
+    LOG_ALWAYS("guest0: %s", line);
+    return VMCALL_OK;
+}
+
+void on_vmcall(Gcpu& g) {
+    // SDM Vol. 2C "VMCALL": outside VMX it is #UD; guest0 sees the same at CPL > 0, where the ABI refuses it.
+    if (guest_cpl() != 0) {
+        gcpu_inject_exception(g, Vector::UD);
+        return;
+    }
+    const u64 nr = g.reg(Gpr::RAX);
+    Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
+    if (!guest_in_64bit_mode()) {
+        c.a1 &= 0xFFFFFFFF;
+        c.a2 &= 0xFFFFFFFF;
+        c.a3 &= 0xFFFFFFFF;
+    }
+    gcpu_skip_instruction(g); // every path below resumes after the VMCALL (or never resumes)
+    switch (nr) {
+    case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
+    case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);
+    case EVMM_VMCALL_LOG: return ret(g, vmcall_log(c));
+    case EVMM_VMCALL_EXIT: {
+        static char what[64];
+        format(what, sizeof what, "guest0 requested exit, status %ld", static_cast<i64>(c.a1));
+        gcpu_guest_stopped(g, what);
+    }
+#ifdef EVMM_DEBUG_CHECKS
+    case EVMM_VMCALL_DEBUG_PANIC: PANIC("guest0 asked for a panic (debug VMCALL)");
+    case EVMM_VMCALL_DEBUG_HV_REGION:
+        g.reg(Gpr::RBX) = modules_desc().runtime_base;
+        g.reg(Gpr::RCX) = modules_desc().runtime_size;
+        return ret(g, VMCALL_OK);
+#endif
+    default: return ret(g, VMCALL_ENOSYS);
+    }
+}
+
+} // namespace
+
+void vmcall_init() { vmexit_register(ExitReason::VMCALL, on_vmcall); }
+
+} // namespace evmm

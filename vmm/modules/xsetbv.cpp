@@ -1,0 +1,45 @@
+#include "vmm/modules/xsetbv.h"
+
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/cr.h"
+#include "lib/log.h"
+#include "vmm/modules/virt_policy.h"
+#include "vmm/vmexit.h"
+
+namespace evmm {
+namespace {
+
+constexpr u32 CPUID_XSAVE_LEAF = 0xD;
+constexpr u32 CPUID1_ECX_XSAVE = 1u << 26;
+
+u64 g_xcr0_supported = 0; // CPUID.(EAX=0DH,ECX=0):EDX:EAX
+
+void on_xsetbv(Gcpu& g) {
+    // SDM Vol. 2C "XSETBV": ECX selects the XCR (upper half of RCX ignored), EDX:EAX is the value.
+    const u32 xcr = static_cast<u32>(g.reg(Gpr::RCX));
+    const u64 value = (u64{static_cast<u32>(g.reg(Gpr::RDX))} << 32) | static_cast<u32>(g.reg(Gpr::RAX));
+    const char* bad = xcr != 0 ? "ECX != 0 (only XCR0 exists)" : virt::xcr0_violation(value, g_xcr0_supported);
+    if (bad != nullptr) {
+        LOG_DEBUG("guest0: XSETBV(%u, 0x%lx) refused with #GP(0): %s", xcr, value, bad);
+        gcpu_inject_exception(g, Vector::GP, 0);
+        return;
+    }
+    // XSETBV needs CR4.OSXSAVE in the host too (it is #UD otherwise); the guest's XSETBV proves the CPU has it.
+    const u64 cr4 = read_cr4();
+    if (!(cr4 & virt::CR4_OSXSAVE_BIT)) write_cr4(cr4 | virt::CR4_OSXSAVE_BIT);
+    asm volatile("xsetbv" : : "c"(0u), "a"(static_cast<u32>(value)), "d"(static_cast<u32>(value >> 32)) : "memory");
+    if (!(cr4 & virt::CR4_OSXSAVE_BIT)) write_cr4(cr4);
+    gcpu_skip_instruction(g);
+}
+
+} // namespace
+
+void xsetbv_init() {
+    if ((cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_XSAVE) && cpuid(CpuidLeaf::BASIC).eax >= CPUID_XSAVE_LEAF) {
+        const CpuidRegs r = cpuid(CPUID_XSAVE_LEAF, 0);
+        g_xcr0_supported = (u64{r.edx} << 32) | r.eax;
+    }
+    vmexit_register(ExitReason::XSETBV, on_xsetbv);
+}
+
+} // namespace evmm

@@ -1,0 +1,24 @@
+// Stage 5 (init gcpu): one VMCS per gcpu: host state, VM-execution/exit/entry controls computed from the
+// capability MSRs (allowed-0 / allowed-1 rules, SDM Vol. 3D A.3-A.5), guest state from evmm_desc_t's gcpu_state,
+// EPTP, VPID. Modules then program their own fields through Event::GcpuInit.
+#pragma once
+
+#include "arch/x86_64/gdt.h"
+#include "arch/x86_64/idt.h"
+#include "evmm/status.h"
+#include "evmm_desc.h"
+#include "vmm/gcpu.h"
+#include "vmm/heap.h"
+
+namespace evmm {
+
+struct HostTables {
+    const Gdt* gdt;
+    const Tss64* tss;
+    const IdtGate* idt;
+    u64 gs_base;  // this CPU's PerCpu
+};
+
+Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evmm_gcpu_state_t& st, u64 eptp);
+
+} // namespace evmm
