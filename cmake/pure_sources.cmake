@@ -11,6 +11,7 @@ set(EVMM_PURE_SOURCES
     loader/acpi.cpp
     loader/elf.cpp
     loader/desc_builder.cpp
+    loader/smp_boot.cpp
     arch/x86_64/paging.cpp
     arch/x86_64/mtrr.cpp
     arch/x86_64/vmx_caps.cpp

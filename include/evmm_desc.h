@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 2u
+#define EVMM_DESC_VERSION 3u
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -51,6 +51,7 @@
 #define EVMM_CRASHTEST_STACK 3u /* unbounded recursion into the guard page: #PF, then #DF on its IST stack */
 #define EVMM_CRASHTEST_PANIC 4u /* a software panic */
 #define EVMM_CRASHTEST_VMENTRY 5u /* a broken guest state at the first VM entry: the VM-entry checker explains it */
+#define EVMM_CRASHTEST_AP_PANIC 6u /* cpu1 panics in stage 5: every CPU stops, each saying where it was */
 
 // Log levels (options.log_level).
 #define EVMM_LOG_ERROR 0u
@@ -148,9 +149,9 @@ typedef struct evmm_desc {
     uint32_t version; /* EVMM_DESC_VERSION */
     uint32_t size;    /* sizeof(evmm_desc_t) */
 
-    uint32_t num_cpus;
+    uint32_t num_cpus;                /* CPUs the loader started (BSP included); each calls vmm_main(cpu_id, desc) */
     uint32_t bsp_apic_id;
-    uint32_t apic_ids[EVMM_MAX_CPUS]; /* index = evmm cpu id; [0] is the BSP */
+    uint32_t apic_ids[EVMM_MAX_CPUS]; /* index = evmm cpu id; [0] is the BSP, then the started APs in MADT order */
 
     uint64_t top_of_memory; /* end of the highest memory-map range that is neither reserved nor bad RAM */
     uint64_t tsc_khz;
@@ -163,7 +164,7 @@ typedef struct evmm_desc {
     /* The runtime region: [runtime_base, runtime_base + runtime_size), 2 MiB aligned, hidden from guest0. */
     uint64_t runtime_base;
     uint64_t runtime_size;
-    uint64_t stacks_base; /* EVMM_STACK_BLOCK_SIZE per CPU, num_cpus blocks */
+    uint64_t stacks_base; /* EVMM_STACK_BLOCK_SIZE per CPU; block n = cpu id n (sized for the MADT count >= num_cpus) */
     uint64_t stacks_size;
     uint64_t heap_base;
     uint64_t heap_size;
@@ -185,9 +186,10 @@ typedef struct evmm_desc {
 
     uint32_t guest0_mmap_count;
     uint32_t reserved1;
-    evmm_mmap_entry_t guest0_mmap[EVMM_MAX_MMAP]; /* sorted, merged, runtime region removed */
+    evmm_mmap_entry_t guest0_mmap[EVMM_MAX_MMAP]; /* sorted, merged, runtime region and trampoline page removed */
 
     uint64_t loader_entry_tsc; /* TSC at the loader's first instruction (Bochs: 1 tick per instruction) */
+    uint64_t trampoline_base;  /* the APs' real-mode start page (4 KiB, below 1 MiB; hidden from guest0), 0 if none */
 } evmm_desc_t;
 
 #ifdef __cplusplus
@@ -206,5 +208,7 @@ static_assert(offsetof(evmm_desc_t, acpi_rsdp) == 192 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, options) == 216 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
+static_assert(offsetof(evmm_desc_t, trampoline_base) == offsetof(evmm_desc_t, loader_entry_tsc) + 8);
+static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, trampoline_base) + 8);
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 #endif

@@ -28,6 +28,9 @@ bool Uart16550::init(u16 base) {
     if (base == 0) return false;
     wr(base, Reg::SCR, SCRATCH_PROBE);
     if (rd(base, Reg::SCR) != SCRATCH_PROBE) return false;
+    // Whoever used this UART before us (the loader, GRUB) may still be sending: reprogramming clears the FIFO.
+    for (u32 i = 0; i < TX_SPIN_LIMIT && (rd(base, Reg::LSR) & LSR_TX_EMPTY) == 0; ++i) {
+    }
     wr(base, Reg::IER, 0);
     wr(base, Reg::LCR, LCR_DLAB);
     wr(base, Reg::DLL, DIVISOR_115200 & 0xFF);

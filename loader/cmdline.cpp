@@ -67,6 +67,7 @@ constexpr Named TESTEXITS[] = {
 constexpr Named CRASHTESTS[] = {
     {"none", EVMM_CRASHTEST_NONE}, {"ud", EVMM_CRASHTEST_UD},       {"pf", EVMM_CRASHTEST_PF},
     {"stack", EVMM_CRASHTEST_STACK}, {"panic", EVMM_CRASHTEST_PANIC}, {"vmentry", EVMM_CRASHTEST_VMENTRY},
+    {"ap", EVMM_CRASHTEST_AP_PANIC},
 };
 
 bool parse_log_level(Span v, u32& out) {

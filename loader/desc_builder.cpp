@@ -70,12 +70,41 @@ void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s) {
     s.idtr = evmm_table_reg_t{0, 0xFFFF, 0};
 }
 
+void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
+    constexpr u64 CR0_AFTER_INIT = 0x60000010;  // CD | NW | ET
+    constexpr u64 RIP_AFTER_INIT = 0xFFF0;
+    constexpr u16 CS_AFTER_INIT = 0xF000;
+    constexpr u64 CS_BASE_AFTER_INIT = 0xFFFF0000;
+    constexpr u32 REAL_MODE_LIMIT = 0xFFFF;
+    constexpr u32 AR_TYPE_TSS_BUSY_16 = 0x3;
+    s = evmm_gcpu_state_t{};
+    s.gp[EVMM_GP_RDX] = edx;
+    s.rip = RIP_AFTER_INIT;
+    s.rflags = RFLAGS_RESERVED_1;
+    s.cr0 = CR0_AFTER_INIT;
+    const evmm_segment_t data{0, REAL_MODE_LIMIT, AR_TYPE_DATA_RW_ACCESSED | AR_S | AR_P, 0, {}};
+    s.seg[EVMM_SEG_CS] = evmm_segment_t{CS_BASE_AFTER_INIT, REAL_MODE_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P,
+                                        CS_AFTER_INIT, {}};
+    s.seg[EVMM_SEG_DS] = data;
+    s.seg[EVMM_SEG_ES] = data;
+    s.seg[EVMM_SEG_FS] = data;
+    s.seg[EVMM_SEG_GS] = data;
+    s.seg[EVMM_SEG_SS] = data;
+    s.seg[EVMM_SEG_TR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_TSS_BUSY_16 | AR_P, 0, {}};
+    s.seg[EVMM_SEG_LDTR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_LDT | AR_P, 0, {}};
+    s.gdtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};
+    s.idtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};
+}
+
 Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     __builtin_memset(&d, 0, sizeof d);
     if (in.num_cpus == 0 || in.num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "desc", in.num_cpus);
     if (in.module_count > EVMM_MAX_MODULES)
         return Status::error("too many modules", "desc", in.module_count, EVMM_MAX_MODULES);
     if (in.layout == nullptr || in.memory == nullptr) return Status::error("missing layout or memory map", "desc");
+    if (!is_aligned(in.trampoline_base, PAGE_SIZE))
+        return Status::error("trampoline page not page aligned", "desc", in.trampoline_base);
+    if (in.hidden_count != 0 && in.hidden == nullptr) return Status::error("missing hidden ranges", "desc");
     const RuntimeLayout& L = *in.layout;
 
     d.magic = EVMM_DESC_MAGIC;
@@ -127,8 +156,9 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     }
     gcpu_multiboot2_entry_state(d.guest0_gcpu);
     d.loader_entry_tsc = in.loader_entry_tsc;
+    d.trampoline_base = in.trampoline_base;
 
-    // guest0's memory map: the firmware map without the hypervisor's runtime region.
+    // guest0's memory map: the firmware map without what the hypervisor keeps (runtime region, trampoline page).
     evmm_mmap_entry_t scratch[EVMM_MAX_MMAP];
     MemoryMap g0(scratch, EVMM_MAX_MMAP);
     for (u32 i = 0; i < in.memory->count(); ++i) {
@@ -136,6 +166,8 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
         EVMM_TRY(g0.add(e.base, e.length, e.type));
     }
     EVMM_TRY(g0.remove(in.runtime_base, L.size));
+    if (in.trampoline_base != 0) EVMM_TRY(g0.remove(in.trampoline_base, PAGE_SIZE));
+    for (u32 i = 0; i < in.hidden_count; ++i) EVMM_TRY(g0.remove(in.hidden[i].base, in.hidden[i].length));
     EVMM_TRY(g0.normalize());
     EVMM_TRY(g0.copy_to(d.guest0_mmap, EVMM_MAX_MMAP, d.guest0_mmap_count));
     return Status::success();

@@ -6,7 +6,10 @@
 //  4. CPUs from the ACPI MADT, TSC frequency
 //  5. the runtime region (VMM image + symbol table + descriptor + stacks + heap): 2 MiB aligned, in usable RAM
 //     below 4 GiB, overlapping neither the loader, the boot information, nor any module
-//  6. load + relocate the VMM there, build evmm_desc_t there, call vmm_main(0, desc)
+//  6. the AP trampoline page: 4 KiB below 1 MiB, overlapping none of the above (loader/smp_boot.h)
+//  7. load + relocate the VMM there, build evmm_desc_t there (guest0's map without the region and the trampoline)
+//  8. start every AP (INIT-SIPI-SIPI; each waits in the loader on its own VMM stack), record the CPUs that started,
+//     release the APs: each calls vmm_main(cpu_id, desc); the BSP calls vmm_main(0, desc) (loader/ap_start.h)
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/exception.h"
@@ -18,11 +21,13 @@
 #include "lib/serial.h"
 #include "lib/string.h"
 #include "loader/acpi.h"
+#include "loader/ap_start.h"
 #include "loader/cmdline.h"
 #include "loader/desc_builder.h"
 #include "loader/elf.h"
 #include "loader/entry_defs.h"
 #include "loader/multiboot2.h"
+#include "loader/smp_boot.h"
 #include "loader/tsc.h"
 
 extern "C" char __loader_start[], __loader_end[], _start[];
@@ -39,7 +44,7 @@ volatile evmm::u64 evmm_vmm_runtime_base = 0;
 
 namespace evmm {
 
-u32 this_cpu_id() { return 0; }  // the loader runs on the BSP only
+u32 this_cpu_id() { return 0; }  // only the BSP logs in the loader (APs wait silently in loader/ap_start.cpp)
 
 namespace {
 
@@ -168,7 +173,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     LoaderModule modules[EVMM_MAX_MODULES];
     MemoryMap::Range avoid[MAX_AVOID];
     u32 navoid = 0;
-    avoid[navoid++] = {0, LOW_MEMORY_END};
+    avoid[navoid++] = {0, LOW_MEMORY_END};  // first: the trampoline, which must lie there, skips it
     avoid[navoid++] = {reinterpret_cast<uptr>(__loader_start),
                        static_cast<u64>(__loader_end - __loader_start)};
     avoid[navoid++] = {info_pa, g_mb2.total_size};
@@ -243,6 +248,18 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
              base, base + layout.size, layout.size / KiB, layout.vmm_offset, layout.symtab_offset, layout.desc_offset,
              layout.stacks_offset, layout.heap_offset, layout.heap_size / KiB);
 
+    // The AP trampoline page (only with APs to start): below 1 MiB, clear of the loader, the boot information and
+    // the modules (on UEFI, GRUB puts modules and the information low, e.g. at 0x2000 and 0x4000).
+    u64 trampoline = 0;
+    if (ncpus > 1) {
+        if ((s = trampoline_place(mmap, avoid + 1, navoid - 1, trampoline)).ok())
+            LOG_INFO("loader: ap trampoline at 0x%lx (SIPI vector 0x%x), hidden from guest0", trampoline,
+                     sipi_vector(trampoline));
+        else
+            LOG_WARN("loader: warning: no usable 4 KiB page below 1 MiB for the AP trampoline (%s): only the BSP "
+                     "will run", s.what);
+    }
+
     u8* region = reinterpret_cast<u8*>(base);
     const u64 bias = base + layout.vmm_offset - img.min_vaddr;
     if (!(s = elf_load(evmm_vmm_blob_start, blob_size, img, region + layout.vmm_offset, layout.vmm_size, bias)).ok())
@@ -272,6 +289,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.modules = modules;
     in.module_count = g_mb2.module_count;
     in.loader_entry_tsc = loader_entry_tsc;
+    in.trampoline_base = trampoline;
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 
@@ -281,8 +299,17 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
 
     evmm_vmm_runtime_base = desc->vmm_file.runtime_addr - img.min_vaddr;
     evmm_loader_vmm_ready();
-    // APs: started here in a later stage of the project (INIT-SIPI-SIPI through a real-mode trampoline); each
-    // will call vmm_main(cpu_id, desc) the same way.
+
+    // The APs: all started before the BSP enters the VMM; desc->num_cpus / apic_ids then list the CPUs that did.
+    ApStartInputs ap{};
+    ap.trampoline_base = trampoline;
+    ap.apic_ids = apic_ids;
+    ap.count = trampoline != 0 ? ncpus : 1;
+    ap.desc = desc;
+    ap.tsc_khz = tsc.khz;
+    ap.idtr = DescriptorTableRegister{sizeof(g_idt) - 1, reinterpret_cast<uptr>(&g_idt[0])};
+    smp_start_aps(ap);
+    smp_release_aps();
     using VmmMain = void (*)(u32, const evmm_desc_t*);
     reinterpret_cast<VmmMain>(desc->vmm_file.entry)(0, desc);
     final_stop(StopReason::Fatal, "vmm_main returned");

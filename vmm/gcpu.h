@@ -26,7 +26,6 @@ struct Gcpu {
     u64 cr0_shadow, cr4_shadow;  // what the guest believes CR0 / CR4 hold (read shadows)
     u64 exits_total;
     u64 exits[EXIT_COUNTERS];
-    bool launched;
 
     u64& reg(Gpr r) { return regs.gpr[static_cast<u8>(r)]; }
     u64& reg(u32 n) { return regs.gpr[n & 15]; }

@@ -39,8 +39,10 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     out.ept_limit = align_up(d.top_of_memory > 4 * GiB ? d.top_of_memory : 4 * GiB, GiB);
     auto* ept = new (g_ept_storage) EptTables(heap);
     EVMM_TRY(ept->init());
-    const MemoryMap::Range hole{d.runtime_base, d.runtime_size};
-    EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, &hole, 1, out.ept_stats, ept_2m, ept_1g));
+    // Holes: the runtime region, and the page the APs started from (both absent from guest0's memory map too).
+    const MemoryMap::Range holes[] = {{d.runtime_base, d.runtime_size}, {d.trampoline_base, PAGE_SIZE}};
+    const u32 nholes = d.trampoline_base != 0 ? 2 : 1;
+    EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, nholes, out.ept_stats, ept_2m, ept_1g));
     out.eptp = ept_make_eptp(ept->root_pa(), false);
 
     // (2) guest0's kernel.
@@ -68,9 +70,10 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
             __builtin_memcpy(rsdp, reinterpret_cast<const void*>(d.acpi_rsdp), ACPI_RSDP_V2_SIZE);
     }
 
-    Mb2NamedRange forbidden[EVMM_MAX_MODULES + 1];
+    Mb2NamedRange forbidden[EVMM_MAX_MODULES + 2];
     u32 nf = 0;
     forbidden[nf++] = {d.runtime_base, d.runtime_size, "the hypervisor (evmm runtime region)"};
+    if (d.trampoline_base != 0) forbidden[nf++] = {d.trampoline_base, PAGE_SIZE, "the hypervisor (AP start page)"};
     MemoryMap::Range avoid[EVMM_MAX_MODULES + 1];
     u32 na = 0;
     for (u32 i = 0; i < d.module_count; ++i) {

@@ -76,6 +76,7 @@ void PageHeap::set_range(u64* map, u64 from, u64 n, bool value) {
 }
 
 void* PageHeap::alloc_pages(u64 n, u64 align_pages) {
+    LockGuard guard(lock_);
     if (pages_ == 0 || n == 0 || n > free_ || !is_pow2(align_pages) || align_pages > MAX_ALIGN_PAGES) return nullptr;
     const u64 align = align_pages * PAGE_SIZE;
     u64 i = 0;
@@ -100,6 +101,7 @@ void* PageHeap::alloc_pages(u64 n, u64 align_pages) {
 }
 
 Status PageHeap::free_pages(void* p, u64 n) {
+    LockGuard guard(lock_);
     if (!contains(p)) return Status::error("free of a pointer not from the heap", WHERE_HEAP, uptr(p));
     const u64 off = u64(static_cast<u8*>(p) - virt_);
     if (!is_aligned(off, PAGE_SIZE)) return Status::error("free of a pointer not page aligned", WHERE_HEAP, uptr(p));

@@ -6,12 +6,14 @@
 //    It is also the PageAlloc page tables are built with (alloc_page() gives a physical address).
 //  - Pool: fixed-size objects on slabs taken from a PageHeap on demand; free list; checked frees.
 //
-// Neither is thread safe: callers serialize (boot-time, BSP only, or under a lock of their own).
+// PageHeap's alloc_pages/free_pages take a spin lock (CPUs allocate their VMX structures concurrently at boot);
+// Pool is not thread safe: callers serialize.
 // Both have constexpr constructors, so globals of them need no run-time constructor.
 #pragma once
 
 #include "evmm/base.h"
 #include "evmm/physmem.h"
+#include "evmm/spinlock.h"
 #include "evmm/status.h"
 
 namespace evmm {
@@ -65,6 +67,7 @@ private:
     u64 high_water_ = 0;
     u64 meta_pages_ = 0;
     u64 allocations_ = 0;
+    SpinLock lock_;
 };
 
 // Helper for boot-time structures: bytes rounded up to pages, align (bytes, power of two) >= page honoured.

@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/symtab.h"
 #include "vmm/percpu.h"
+#include "vmm/smp.h"
 
 namespace evmm {
 namespace {
@@ -54,7 +55,7 @@ void backtrace(u64 rip, u64 rbp, bool rip_is_return_address) {
 }
 
 // Only one CPU prints a panic; a second panic (or a fault inside the panic path) just stops.
-bool enter_panic() {
+bool enter_panic_impl() {
     cpu_cli();
     u32 expected = 0;
     if (!__atomic_compare_exchange_n(&g_panicking, &expected, this_cpu_id() + 1, false, __ATOMIC_ACQ_REL,
@@ -70,7 +71,7 @@ bool enter_panic() {
 }
 
 [[noreturn]] void vpanic(const char* file, int line, const char* fmt, va_list ap, u64 rbp) {
-    enter_panic();
+    enter_panic_impl();
     char msg[200];
     vformat(msg, sizeof msg, fmt, ap);
     LOG_ERROR("PANIC: %s", msg);
@@ -93,6 +94,11 @@ bool enter_panic() {
 }
 
 } // namespace
+
+void panic_begin() {
+    if (__atomic_load_n(&g_panicking, __ATOMIC_ACQUIRE) == this_cpu_id() + 1) return;  // already ours
+    enter_panic_impl();
+}
 
 void panic_init(const evmm_desc_t& desc) {
     g_vmm_base = desc.vmm_file.runtime_addr;
@@ -126,7 +132,12 @@ void symbolize(u64 addr, char* buf, size_t cap, bool return_address) {
 
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     using namespace evmm;
-    enter_panic();
+    if (f->vector == static_cast<u64>(Vector::NMI)) {
+        // The stop NMI of smp_stop_others; any other NMI in VMX root is not ours to handle and is dropped.
+        if (smp_stop_requested()) smp_stopped("in the hypervisor", f->rip);
+        return;
+    }
+    enter_panic_impl();
     LOG_ERROR("PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),
               exception_name(f->vector), f->vector, f->error_code);
     if (f->vector == static_cast<u64>(Vector::PF))

@@ -11,6 +11,10 @@ namespace evmm {
 // Gives the panic path what it needs to symbolize and bound backtraces (once, on the BSP, early in stage 1).
 void panic_init(const evmm_desc_t& desc);
 
+// Makes this CPU the one that prints the panic: interrupts off; returns once per boot; a second CPU (or a fault
+// inside the panic path) halts instead, so dumps never interleave.
+void panic_begin();
+
 [[noreturn]] void panic_at(const char* file, int line, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 [[noreturn]] void panic_status(const char* file, int line, const char* doing, const Status& s);
 

@@ -89,7 +89,9 @@ Status set_host_state(const HostTables& h) {
     return write(VmcsField::HOST_IA32_PAT, rdmsr(Msr::IA32_PAT));
 }
 
-Status set_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
+} // namespace
+
+Status gcpu_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s, u32 activity) {
     const VmxCapMsrs& c = vmx_state().caps;
     // Unrestricted guest frees CR0.PE and CR0.PG from the fixed-1 rule (SDM Vol. 3C §27.3.1.1); the guest sees
     // its own values through the read shadows (set by the CR-access module at GcpuInit from g.cr0/4_shadow).
@@ -132,7 +134,7 @@ Status set_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     EVMM_TRY(write(VmcsField::GUEST_RSP, s.gp[EVMM_GP_RSP]));
     EVMM_TRY(write(VmcsField::GUEST_RIP, s.rip));
     EVMM_TRY(write(VmcsField::GUEST_RFLAGS, s.rflags));
-    EVMM_TRY(write(VmcsField::GUEST_ACTIVITY_STATE, static_cast<u32>(ActivityState::ACTIVE)));
+    EVMM_TRY(write(VmcsField::GUEST_ACTIVITY_STATE, activity));
     EVMM_TRY(write(VmcsField::GUEST_INTERRUPTIBILITY_STATE, 0));
     EVMM_TRY(write(VmcsField::GUEST_PENDING_DEBUG_EXCEPTIONS, 0));
     EVMM_TRY(write(VmcsField::GUEST_IA32_DEBUGCTL, 0));
@@ -141,13 +143,16 @@ Status set_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     EVMM_TRY(write(VmcsField::GUEST_IA32_SYSENTER_EIP, 0));
     EVMM_TRY(write(VmcsField::GUEST_IA32_EFER, s.efer));
     EVMM_TRY(write(VmcsField::GUEST_IA32_PAT, PAT_POWER_ON));
+    // SDM Vol. 3C §27.3.1.1: "IA-32e mode guest" must equal the guest's EFER.LMA.
+    const u64 entry = vmread(VmcsField::VM_ENTRY_CONTROLS);
+    EVMM_TRY(write(VmcsField::VM_ENTRY_CONTROLS,
+                   (s.efer & EFER_LMA) ? entry | VM_ENTRY_IA32E_MODE_GUEST : entry & ~u64{VM_ENTRY_IA32E_MODE_GUEST}));
     for (u32 i = 0; i < EVMM_GP_COUNT; ++i) g.regs.gpr[i] = s.gp[i];
     return Status::success();
 }
 
-} // namespace
-
-Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evmm_gcpu_state_t& st, u64 eptp) {
+Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evmm_gcpu_state_t& st, u64 eptp,
+                      u32 activity) {
     // SDM Vol. 3C §25.2: a VMCS region starts with the revision identifier; VMCLEAR then VMPTRLD make it current.
     auto* vmcs = static_cast<u32*>(heap.alloc_pages(1));
     if (vmcs == nullptr) return Status::error("out of heap pages", "VMCS");
@@ -157,7 +162,7 @@ Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evm
     if (vmptrld(g.vmcs_pa) != VmxResult::Ok) return Status::error("VMPTRLD failed", "VMCS", g.vmcs_pa);
     EVMM_TRY(set_controls(g, eptp));
     EVMM_TRY(set_host_state(host));
-    EVMM_TRY(set_guest_state(g, st));
+    EVMM_TRY(gcpu_load_guest_state(g, st, activity));
     event_raise(Event::GcpuInit, g);
     return Status::success();
 }

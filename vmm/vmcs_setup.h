@@ -19,6 +19,11 @@ struct HostTables {
     u64 gs_base;  // this CPU's PerCpu
 };
 
-Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evmm_gcpu_state_t& st, u64 eptp);
+// activity: ACTIVE for the BSP's gcpu, WAIT_FOR_SIPI for the others (they start when guest0 sends INIT-SIPI).
+Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evmm_gcpu_state_t& st, u64 eptp,
+                      u32 activity);
+// (Re)loads the whole architectural guest state of the current VMCS from `st` (registers, control registers and
+// their read shadows, segments, descriptor tables, EFER with the "IA-32e mode guest" entry control).
+Status gcpu_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& st, u32 activity);
 
 } // namespace evmm

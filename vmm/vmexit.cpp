@@ -108,7 +108,7 @@ void vmcs_dump() {
 }
 
 [[noreturn]] void gcpu_fatal(Gcpu& g, const char* what) {
-    log_break_lock();
+    panic_begin();
     LOG_ERROR("PANIC: guest0 cpu%u: %s", g.cpu_id, what);
     dump_guest(g);
     vmcs_dump();
@@ -143,7 +143,7 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
     ++g->exits_total;
     if (basic < EXIT_COUNTERS) ++g->exits[basic];
     if (reason & EXIT_REASON_ENTRY_FAILURE) [[unlikely]] {
-        log_break_lock();
+        panic_begin();
         LOG_ERROR("PANIC: VM entry failed with exit reason %u (%s), qualification 0x%lx", basic,
                   exit_reason_name(reason), vmread(VmcsField::EXIT_QUALIFICATION));
         diagnose_entry(*g);
@@ -157,7 +157,7 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
 
 extern "C" [[noreturn]] void evmm_vmentry_failed(Gcpu* g, u64 rflags, u64 resume) {
     constexpr u64 RFLAGS_CF = bit(0), RFLAGS_ZF = bit(6);
-    log_break_lock();
+    panic_begin();
     const char* insn = resume ? "VMRESUME" : "VMLAUNCH";
     if (rflags & RFLAGS_CF) {
         LOG_ERROR("PANIC: %s failed: VMfailInvalid (no valid current VMCS)", insn);

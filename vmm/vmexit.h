@@ -36,7 +36,7 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);
 // Every VMCS field with its name and value (used by the fatal paths).
 void vmcs_dump();
 
-// The guest stopped for good (triple fault, guest-requested exit): log, then final stop with `reason`.
+// The guest stopped for good (triple fault, guest-requested exit): log, then final stop (reason: work done).
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what);
 
 } // namespace evmm

@@ -22,6 +22,10 @@
 #include "vmm/vmcs_setup.h"
 #include "vmm/vmexit.h"
 #include "vmm/vmx_setup.h"
+#include "vmm/smp.h"
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/vmx_controls.h"
+#include "loader/desc_builder.h"
 
 extern "C" void evmm_switch_stack_and_call(evmm::u64 stack_top, void (*fn)(evmm::u64, evmm::u64), evmm::u64 a0,
                                            evmm::u64 a1);
@@ -82,35 +86,50 @@ volatile u64 g_recursion_limit = ~u64{0};  // never reached: the guard page stop
 }
 
 // --- stage 1: setup host --------------------------------------------------------------------------------------
-void stage1_setup_host(u32 cpu, const evmm_desc_t& d) {
-    PerCpu& pc = this_cpu();
-    if (cpu == BSP) {
-        log_init(d.options.serial_port, static_cast<LogLevel>(d.options.log_level));
-        set_test_exit(static_cast<TestExit>(d.options.testexit));
-    }
+// BSP-only part, before the stage opens: log, heap, guest0's initial state, IDT, ISRs, host page tables.
+void stage1_bsp(const evmm_desc_t& d) {
+    log_init(d.options.serial_port, static_cast<LogLevel>(d.options.log_level));
+    set_test_exit(static_cast<TestExit>(d.options.testexit));
+    smp_init(d.num_cpus, d.tsc_khz);
+    set_stop_others_hook(smp_stop_others);
     LOG_INFO("stage 1: setup host");
-    if (cpu == BSP)
-        LOG_INFO("desc: cpus=%u top_of_memory=0x%lx tsc_khz=%lu runtime=0x%lx+0x%lx modules=%u guest0_mmap=%u",
-                 d.num_cpus, d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.module_count,
-                 d.guest0_mmap_count);
+    LOG_INFO("desc: cpus=%u top_of_memory=0x%lx tsc_khz=%lu runtime=0x%lx+0x%lx modules=%u guest0_mmap=%u",
+             d.num_cpus, d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.module_count,
+             d.guest0_mmap_count);
+    // (2) heap
+    CHECK_OK(g_heap.init(reinterpret_cast<void*>(d.heap_base), d.heap_base, d.heap_size), "heap init");
+    LOG_INFO("stage 1: (2) heap: 0x%lx-0x%lx, %lu pages free", d.heap_base, d.heap_base + d.heap_size,
+             g_heap.stats().free_pages);
+    // (3) guest0's initial CPU state
+    g_guest0_initial = d.guest0_gcpu;
+    LOG_INFO("stage 1: (3) guest0 initial state: cr0=0x%lx rflags=0x%lx cs.attr=0x%x", g_guest0_initial.cr0,
+             g_guest0_initial.rflags, g_guest0_initial.seg[EVMM_SEG_CS].attributes);
+    // (5) IDT, shared by all CPUs (per-CPU IST stacks come from each CPU's TSS)
+    idt_fill(g_idt, static_cast<u16>(Selector::Code64), ist_for);
+    LOG_INFO("stage 1: (5) idt: %u vectors, #DF/NMI/#MC on IST 1/2/3", IDT_VECTORS);
+    // (6) ISRs: exception names, symbols for backtraces
+    panic_init(d);
+    LOG_INFO("stage 1: (6) isr: handlers for %u exceptions, symbol table %s (%lu bytes)", EXCEPTION_VECTORS,
+             d.symtab_addr ? "loaded" : "absent", d.symtab_size);
+    // (7) host memory manager (one set of tables for every CPU)
+    HmmInfo hi{};
+    CHECK_OK(hmm_setup(d, g_heap, hi), "host memory manager");
+    const MtrrState& m = hmm_mtrrs();
+    LOG_INFO("stage 1: (7) hmm: identity map 0-0x%lx (%s pages), runtime region W^X, cr3=0x%lx", hi.identity_limit,
+             hi.used_1g_pages ? "1 GiB" : "2 MiB", hi.cr3);
+    LOG_INFO("stage 1: (7) mtrr: %s, default type %lu, %u variable ranges, fixed ranges %s",
+             (m.def_type & MTRR_DEF_TYPE_E) ? "enabled" : "disabled", m.def_type & MTRR_DEF_TYPE_TYPE_MASK,
+             m.var_count, (m.def_type & MTRR_DEF_TYPE_FE) ? "on" : "off");
+}
 
+// Per-CPU part: stacks, GDT + TSS, then load GDT, IDT and the host page tables on this CPU.
+void stage1_cpu(u32 cpu) {
+    PerCpu& pc = this_cpu();
+    if (cpu != BSP) LOG_INFO("stage 1: setup host (APIC ID %u)", pc.apic_id);
     // (1) stacks
     LOG_INFO("stage 1: (1) stacks: block 0x%lx-0x%lx, stack top 0x%lx, IST #DF/NMI/#MC tops 0x%lx/0x%lx/0x%lx",
              pc.stack_block, pc.stack_block + EVMM_STACK_BLOCK_SIZE, stack_main_top(pc.stack_block),
              stack_ist_top(pc.stack_block, 1), stack_ist_top(pc.stack_block, 2), stack_ist_top(pc.stack_block, 3));
-
-    if (cpu == BSP) {
-        // (2) heap
-        CHECK_OK(g_heap.init(reinterpret_cast<void*>(d.heap_base), d.heap_base, d.heap_size), "heap init");
-        const PageHeap::Stats hs = g_heap.stats();
-        LOG_INFO("stage 1: (2) heap: 0x%lx-0x%lx, %lu pages free", d.heap_base, d.heap_base + d.heap_size,
-                 hs.free_pages);
-        // (3) guest0's initial CPU state
-        g_guest0_initial = d.guest0_gcpu;
-        LOG_INFO("stage 1: (3) guest0 initial state: cr0=0x%lx rflags=0x%lx cs.attr=0x%x", g_guest0_initial.cr0,
-                 g_guest0_initial.rflags, g_guest0_initial.seg[EVMM_SEG_CS].attributes);
-    }
-
     // (4) GDT + TSS with IST stacks
     pc.tss.ist[static_cast<u8>(IstSlot::DoubleFault) - 1] = stack_ist_top(pc.stack_block, 1);
     pc.tss.ist[static_cast<u8>(IstSlot::Nmi) - 1] = stack_ist_top(pc.stack_block, 2);
@@ -119,79 +138,59 @@ void stage1_setup_host(u32 cpu, const evmm_desc_t& d) {
     gdt_build(pc.gdt, pc.tss);
     LOG_INFO("stage 1: (4) gdt: %u entries at %p, tss at %p", GDT_ENTRIES, static_cast<void*>(&pc.gdt),
              static_cast<void*>(&pc.tss));
-
-    if (cpu == BSP) {
-        // (5) IDT, shared by all CPUs (per-CPU IST stacks come from each CPU's TSS)
-        idt_fill(g_idt, static_cast<u16>(Selector::Code64), ist_for);
-        LOG_INFO("stage 1: (5) idt: %u vectors, #DF/NMI/#MC on IST 1/2/3", IDT_VECTORS);
-        // (6) ISRs: exception names, symbols for backtraces
-        panic_init(d);
-        LOG_INFO("stage 1: (6) isr: handlers for %u exceptions, symbol table %s (%lu bytes)", EXCEPTION_VECTORS,
-                 d.symtab_addr ? "loaded" : "absent", d.symtab_size);
-        // (7) host memory manager
-        HmmInfo hi{};
-        CHECK_OK(hmm_setup(d, g_heap, hi), "host memory manager");
-        const MtrrState& m = hmm_mtrrs();
-        LOG_INFO("stage 1: (7) hmm: identity map 0-0x%lx (%s pages), runtime region W^X, cr3=0x%lx", hi.identity_limit,
-                 hi.used_1g_pages ? "1 GiB" : "2 MiB", hi.cr3);
-        LOG_INFO("stage 1: (7) mtrr: %s, default type %lu, %u variable ranges, fixed ranges %s",
-                 (m.def_type & MTRR_DEF_TYPE_E) ? "enabled" : "disabled", m.def_type & MTRR_DEF_TYPE_TYPE_MASK,
-                 m.var_count, (m.def_type & MTRR_DEF_TYPE_FE) ? "on" : "off");
-    }
-
     // (8) load GDT, IDT, page tables on this CPU
     gdt_load(pc.gdt);
     percpu_install(pc);  // loading GS may have cleared the GS base
     lidt(DescriptorTableRegister{sizeof(g_idt) - 1, reinterpret_cast<uptr>(&g_idt[0])});
     hmm_enable();
     LOG_INFO("stage 1: (8) gdt, idt and host page tables loaded");
-
 #ifdef EVMM_DEBUG_CHECKS
     // Self-check of the live tables: nothing may be both writable and executable; guard pages are absent.
-    const u64 cr3 = read_cr3() & pte::ADDR_4K;
-    const WxReport wx = check_wx_raw(cr3, g_heap);
-    LOG_INFO("hmm: W^X check: %lu leaves, %lu MiB mapped, %lu writable+executable, %lu bad entries", wx.leaves,
-             wx.bytes_mapped / MiB, wx.violations, wx.bad_entries);
-    if (!wx.clean()) PANIC("W^X violated: first writable+executable page at 0x%lx", wx.first_violation_va);
+    if (cpu == BSP) {
+        const u64 cr3 = read_cr3() & pte::ADDR_4K;
+        const WxReport wx = check_wx_raw(cr3, g_heap);
+        LOG_INFO("hmm: W^X check: %lu leaves, %lu MiB mapped, %lu writable+executable, %lu bad entries", wx.leaves,
+                 wx.bytes_mapped / MiB, wx.violations, wx.bad_entries);
+        if (!wx.clean()) PANIC("W^X violated: first writable+executable page at 0x%lx", wx.first_violation_va);
+    }
     const auto guard = hmm_tables().walk(stack_guard(pc.stack_block, 0));
     if (guard.present) PANIC("stack guard page 0x%lx is mapped", stack_guard(pc.stack_block, 0));
     LOG_INFO("hmm: stack guard page 0x%lx not present: ok", stack_guard(pc.stack_block, 0));
 #endif
-    crash_test(d.options.crashtest);
 }
 
 // --- stage 2: setup vmx ---------------------------------------------------------------------------------------
-void stage2_setup_vmx(u32 cpu) {
+void stage2_bsp() {
     LOG_INFO("stage 2: setup vmx");
-    if (cpu == BSP) {
-        Status s = vmx_capabilities_init();
-        if (!s.ok()) {
-            if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
-            else LOG_ERROR("VT-x not available: %s", s.what);
-            final_stop(StopReason::NoVtx, "VT-x is required");
-        }
-        const VmxFeatures& f = vmx_state().features;
-        LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
-                 "unrestricted guest yes",
-                 f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
-                 yes_no(f.vpid));
-        if (f.feature_control_needs_lock)
-            LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
+    Status s = vmx_capabilities_init();
+    if (!s.ok()) {
+        if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
+        else LOG_ERROR("VT-x not available: %s", s.what);
+        final_stop(StopReason::NoVtx, "VT-x is required");
     }
+    const VmxFeatures& f = vmx_state().features;
+    LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
+             "unrestricted guest yes",
+             f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
+             yes_no(f.vpid));
+    if (f.feature_control_needs_lock) LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
+}
+
+void stage2_cpu(u32 cpu) {
+    if (cpu != BSP) LOG_INFO("stage 2: setup vmx");
     CHECK_OK(vmx_on(g_heap), "VMXON");
     LOG_INFO("stage 2: VMXON done (cr0=0x%lx cr4=0x%lx)", read_cr0(), read_cr4());
 }
 
-// --- stage 3: init module --------------------------------------------------------------------------------------
-void stage3_init_module(u32 cpu, const evmm_desc_t& d) {
+// --- stage 3: init module (BSP) --------------------------------------------------------------------------------
+void stage3_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 3: init module");
-    if (cpu == BSP) modules_init(d, g_heap);
+    modules_init(d, g_heap);
 }
 
-// --- stage 4: create guest -------------------------------------------------------------------------------------
-void stage4_create_guest(u32 cpu, const evmm_desc_t& d) {
+// --- stage 4: create guest (BSP) -------------------------------------------------------------------------------
+void stage4_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 4: create guest");
-    if (cpu != BSP) return;
     const VmxFeatures& f = vmx_state().features;
     const Status s = guest0_create(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
     if (!s.ok()) {
@@ -207,40 +206,75 @@ void stage4_create_guest(u32 cpu, const evmm_desc_t& d) {
              g_guest0.kernel_base, g_guest0.kernel_end, g_guest0.entry.rip, g_guest0.info_gpa, g_guest0.info_size);
 }
 
-// --- stage 5: init gcpu ----------------------------------------------------------------------------------------
-Gcpu& stage5_init_gcpu(u32 cpu) {
+// --- stage 5: init gcpu (every CPU) -----------------------------------------------------------------------------
+Gcpu& stage5_cpu(u32 cpu) {
     LOG_INFO("stage 5: init gcpu");
+    if (cpu == 1 && g_desc->options.crashtest == EVMM_CRASHTEST_AP_PANIC)
+        PANIC("crashtest: deliberate panic on an AP (cpu%u)", cpu);
     PerCpu& pc = this_cpu();
     Gcpu& g = g_gcpu[cpu];
     g.cpu_id = cpu;
     const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
-    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, g_guest0.entry, g_guest0.eptp), "VMCS setup");
-    LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u", cpu, g.vmcs_pa, g.eptp, g.vpid);
+    // guest0's BSP starts at its entry point; its APs wait for the INIT-SIPI-SIPI guest0 itself sends.
+    evmm_gcpu_state_t ap_state;
+    if (cpu != BSP) {
+        if ((vmx_state().caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI) == 0)
+            PANIC("this CPU cannot hold a guest CPU in wait-for-SIPI (IA32_VMX_MISC bit 8 = 0)");
+        gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
+    }
+    const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0.entry : ap_state;
+    const u32 activity = static_cast<u32>(cpu == BSP ? ActivityState::ACTIVE : ActivityState::WAIT_FOR_SIPI);
+    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0.eptp, activity), "VMCS setup");
+    LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.vmcs_pa, g.eptp, g.vpid,
+             cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
     return g;
 }
 
-// --- stage 6: launch guest -------------------------------------------------------------------------------------
-[[noreturn]] void stage6_launch_guest(Gcpu& g) {
+// --- stage 6: launch guest (every CPU) ---------------------------------------------------------------------------
+[[noreturn]] void stage6_cpu(u32 cpu, Gcpu& g) {
     LOG_INFO("stage 6: launch guest");
     event_raise(Event::GuestLaunch, g);
-    if (g_desc->options.crashtest == EVMM_CRASHTEST_VMENTRY) {
+    const u8 crash = g_desc->options.crashtest;
+    if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY) {
         // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
         vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
     }
-    LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
+    if (cpu == BSP)
+        LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
     evmm_vmx_launch(&g);
+}
+
+// Stage k on every CPU: the BSP does its part and opens the stage; APs wait for it; everyone does the per-CPU
+// part and arrives; the BSP waits for all before the next stage.
+template <typename BspPart, typename CpuPart>
+void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
+    if (cpu == BSP) {
+        bsp_part();
+        stage_open(k);
+    } else {
+        stage_wait_open(k);
+    }
+    cpu_part();
+    stage_arrive(k);
+    if (cpu == BSP) stage_wait_all(k);
 }
 
 [[noreturn]] void vmm_main_continue(u64 cpu_id, u64 desc_addr) {
     const u32 cpu = static_cast<u32>(cpu_id);
     const evmm_desc_t& d = *reinterpret_cast<const evmm_desc_t*>(desc_addr);
-    stage1_setup_host(cpu, d);
-    stage2_setup_vmx(cpu);
-    stage3_init_module(cpu, d);
-    stage4_create_guest(cpu, d);
-    Gcpu& g = stage5_init_gcpu(cpu);
-    stage6_launch_guest(g);
+    stage(1, cpu, [&] { stage1_bsp(d); }, [&] {
+        stage1_cpu(cpu);
+        if (cpu == BSP) crash_test(d.options.crashtest);
+    });
+    stage(2, cpu, [] { stage2_bsp(); }, [&] { stage2_cpu(cpu); });
+    stage(3, cpu, [&] { stage3_bsp(d); }, [&] { if (cpu != BSP) LOG_INFO("stage 3: init module"); });
+    stage(4, cpu, [&] { stage4_bsp(d); }, [&] { if (cpu != BSP) LOG_INFO("stage 4: create guest"); });
+    Gcpu* g = nullptr;
+    stage(5, cpu, [] {}, [&] { g = &stage5_cpu(cpu); });
+    if (cpu == BSP) stage_open(6);
+    else stage_wait_open(6);
+    stage6_cpu(cpu, *g);
 }
 
 } // namespace

@@ -48,6 +48,13 @@ const VmxState& vmx_state() { return g_vmx; }
 
 Status vmx_on(PageHeap& heap) {
     const VmxCapMsrs& c = g_vmx.caps;
+    // SDM Vol. 3C §24.7: every CPU has its own IA32_FEATURE_CONTROL; unlocked, enable VMX outside SMX and lock it.
+    const u64 fc = rdmsr(Msr::IA32_FEATURE_CONTROL);
+    if ((fc & FEATURE_CONTROL_LOCK) == 0)
+        wrmsr(Msr::IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_VMX_OUTSIDE_SMX | FEATURE_CONTROL_LOCK);
+    else if ((fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX) == 0)
+        return Status::error("IA32_FEATURE_CONTROL is locked with VMX outside SMX disabled on this CPU",
+                             "IA32_FEATURE_CONTROL", fc);
     // SDM Vol. 3C §24.8 ("Restrictions on VMX Operation"): CR0 and CR4 must hold the fixed bits in VMX operation.
     write_cr0(vmx_fixed_bits_apply(read_cr0(), c.cr0_fixed0, c.cr0_fixed1));
     write_cr4(vmx_fixed_bits_apply(read_cr4() | CR4_VMXE, c.cr4_fixed0, c.cr4_fixed1));

@@ -213,8 +213,11 @@ done
 from=1 prev=""
 for i in "${!expects[@]}"; do
     re=${expects[$i]}
-    if hit=$(tail -n "+$from" "$clean" | grep -anE -m1 -e "$re"); then
-        from=$((from + ${hit%%:*} - 1))
+    # No early-exiting reader in a pipe (grep -m1 after tail): under pipefail the writer's SIGPIPE made a match
+    # look like a miss now and then. awk reads everything and keeps the first match at or after line $from.
+    hit=$(grep -anE -e "$re" "$clean" | awk -F: -v f="$from" '!d && $1 >= f { print; d = 1 }' || true)
+    if [[ -n $hit ]]; then
+        from=${hit%%:*}
         prev="'$re' (line $from)"
     else
         if [[ -z $prev ]]; then

@@ -4,9 +4,10 @@
 # to develop and check the guest test kit itself (docs/guest-test-kit.md). Under bare metal the checks that need
 # evmm fail (hypervisor bit, loader name "evmm", VMCALLs, ...); everything else should pass.
 #
-# usage: tests/guests/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] GUEST [ARGS...]
+# usage: tests/guests/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] [--smp N] GUEST [ARGS...]
 #   GUEST   a name (hello, msr, ...: BUILD/guests/GUEST.elf) or a path to an .elf
 #   ARGS    the kernel command line (hello expects "hello-args 42")
+#   --smp N CPUs of the machine (QEMU -smp N, Bochs cpu: count=N; default 1)
 # Work files (image, grub.cfg, serial.log, emulator output) go to BUILD/guests-bare/EMU-GUEST/.
 # Bochs runs with ignore_bad_msrs=0, so unknown MSRs raise #GP as on hardware (its default silently reads 0).
 # Exit status: 0 when the guest printed a summary with 0 failed, 1 otherwise, 2 on usage/setup errors.
@@ -14,17 +15,19 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-emu=qemu build=${EVMM_BUILD_DIR:-$repo/build} timeout_s=60
+emu=qemu build=${EVMM_BUILD_DIR:-$repo/build} timeout_s=60 smp=1
 while (($#)); do
     case $1 in
     --emu) emu=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
-    -h | --help) sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --smp) smp=$2; shift 2 ;;
+    -h | --help) sed -n '3,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) break ;;
     esac
 done
-(($# >= 1)) || { echo "usage: $0 [--emu qemu|qemu-uefi|bochs] GUEST [ARGS...]" >&2; exit 2; }
+(($# >= 1)) || { echo "usage: $0 [--emu qemu|qemu-uefi|bochs] [--smp N] GUEST [ARGS...]" >&2; exit 2; }
+[[ $smp =~ ^[1-9][0-9]*$ ]] || { echo "run-bare.sh: --smp needs a CPU count" >&2; exit 2; }
 guest=$1
 shift
 elf=$guest
@@ -43,14 +46,14 @@ case $emu in
 qemu | qemu-uefi)
     fw=()
     [[ $emu == qemu-uefi ]] && fw=(-bios /usr/share/ovmf/OVMF.fd)
-    cmd=(qemu-system-x86_64 -M q35 -cpu max -m 512 -nographic -no-reboot -monitor none "${fw[@]}"
+    cmd=(qemu-system-x86_64 -M q35 -cpu max -smp "$smp" -m 512 -nographic -no-reboot -monitor none "${fw[@]}"
         -serial "file:$work/serial.log" -device isa-debug-exit,iobase=0xf4,iosize=1 -cdrom "$work/guest.iso")
     timeout "$timeout_s" "${cmd[@]}" >"$work/emu.log" 2>&1 || status=$?
     ;;
 bochs)
     cat >"$work/bochsrc" <<BOCHS
 megs: 512
-cpu: model=corei7_skylake_x, count=1, ips=50000000, ignore_bad_msrs=0
+cpu: model=corei7_skylake_x, count=$smp, ips=50000000, ignore_bad_msrs=0
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 ata0-master: type=cdrom, path=guest.iso, status=inserted

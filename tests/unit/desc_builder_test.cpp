@@ -506,3 +506,72 @@ TEST(GcpuMultiboot2Entry, TrUsableBusyTssLdtrUnusable) {
     EXPECT_EQ(s.gdtr.base, 0u);
     EXPECT_EQ(s.idtr.base, 0u);
 }
+
+TEST(DescBuild, NoTrampolineByDefault) {
+    Machine m;
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->trampoline_base, 0u);
+    EXPECT_EQ(d->guest0_mmap[0].base, 0u); // low memory untouched
+    EXPECT_EQ(d->guest0_mmap[0].length, 0x9F000u);
+}
+
+TEST(DescBuild, TrampolinePageRecordedAndHiddenFromGuest0) {
+    Machine m;
+    m.in.trampoline_base = 0x9E000;
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->trampoline_base, 0x9E000u);
+    EXPECT_EQ(offsetof(evmm_desc_t, trampoline_base), offsetof(evmm_desc_t, loader_entry_tsc) + 8);
+    const u64 rb = Machine::kRuntimeBase, re = rb + m.layout.size;
+    // [0, 0x9F000) usable loses its last-but-one page: a hole, not a reserved entry.
+    expect_mmap(*d, {
+                        {0, 0x9E000, U},
+                        {0x9F000, 0x61000, R},
+                        {0x100000, rb - 0x100000, U},
+                        {re, 0x80000000 - re, U},
+                        {0x80000000, 0x100000, A},
+                        {0xFEC00000, 0x1000, R},
+                        {0x100000000, 0x40000000, U},
+                    });
+    for (u32 i = 0; i < d->guest0_mmap_count; ++i)
+        EXPECT_FALSE(ranges_overlap(d->guest0_mmap[i].base, d->guest0_mmap[i].length, 0x9E000, PAGE_SIZE)) << i;
+}
+
+TEST(DescBuild, TrampolineInsideUsableRangeSplitsIt) {
+    Machine m;
+    m.in.trampoline_base = 0x8000;
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    ASSERT_GE(d->guest0_mmap_count, 2u);
+    EXPECT_EQ(d->guest0_mmap[0].base, 0u);
+    EXPECT_EQ(d->guest0_mmap[0].length, 0x8000u);
+    EXPECT_EQ(d->guest0_mmap[1].base, 0x9000u);
+    EXPECT_EQ(d->guest0_mmap[1].length, 0x9F000u - 0x9000u);
+    EXPECT_EQ(d->guest0_mmap[1].type, U);
+}
+
+TEST(DescBuild, ExtraHiddenRangesRemoved) {
+    Machine m;
+    const MemoryMap::Range hidden[] = {{0x10000, 0x2000}, {0x80000000, 0x100000}};
+    m.in.hidden = hidden;
+    m.in.hidden_count = 2;
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    for (u32 i = 0; i < d->guest0_mmap_count; ++i)
+        for (const auto& h : hidden)
+            EXPECT_FALSE(ranges_overlap(d->guest0_mmap[i].base, d->guest0_mmap[i].length, h.base, h.length)) << i;
+    EXPECT_EQ(d->guest0_mmap[0].length, 0x10000u);
+    EXPECT_EQ(d->guest0_mmap[1].base, 0x12000u);
+}
+
+TEST(DescBuild, BadTrampolineOrHiddenInputsRejected) {
+    Machine m;
+    m.in.trampoline_base = 0x9E800;
+    auto d = new_desc();
+    EXPECT_EQ(what(desc_build(m.in, *d)), "trampoline page not page aligned");
+    m.in.trampoline_base = 0;
+    m.in.hidden = nullptr;
+    m.in.hidden_count = 1;
+    EXPECT_EQ(what(desc_build(m.in, *d)), "missing hidden ranges");
+}

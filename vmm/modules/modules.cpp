@@ -9,6 +9,7 @@
 #include "vmm/modules/ept_violation.h"
 #include "vmm/modules/io_monitor.h"
 #include "vmm/modules/misc.h"
+#include "vmm/modules/smp_guest.h"
 #include "vmm/modules/msr_monitor.h"
 #include "vmm/modules/tsc.h"
 #include "vmm/modules/vmcall.h"
@@ -45,7 +46,8 @@ void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
     vmx_instructions_init();
     ept_violation_init();
     misc_init();
-    LOG_INFO("stage 3: modules: cpuid, msr, cr, io, xsetbv, tsc, vmcall, vmx-instructions, ept, misc");
+    smp_guest_init();
+    LOG_INFO("stage 3: modules: cpuid, msr, cr, io, xsetbv, tsc, vmcall, vmx-instructions, ept, misc, smp-guest (INIT/SIPI/NMI)");
 }
 
 const evmm_desc_t& modules_desc() { return *g_desc; }

@@ -33,9 +33,10 @@ void on_vmcall(Gcpu& g) {
         gcpu_inject_exception(g, Vector::UD);
         return;
     }
-    const u64 nr = g.reg(Gpr::RAX);
+    u64 nr = g.reg(Gpr::RAX);
     Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
-    if (!guest_in_64bit_mode()) {
+    if (!guest_in_64bit_mode()) {  // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
+        nr &= 0xFFFFFFFF;
         c.a1 &= 0xFFFFFFFF;
         c.a2 &= 0xFFFFFFFF;
         c.a3 &= 0xFFFFFFFF;

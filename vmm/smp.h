@@ -1,0 +1,28 @@
+// Every CPU walks the six stages together, the BSP opening each one (evmm-boot-flow: vmm_main "started in
+// parallel for all available processors"), and a CPU that stops for good stops all the others.
+//
+// Stage protocol, for stage k: the BSP does the stage's BSP-only work and opens it (release store); each AP waits
+// for the opening (acquire), does its per-CPU part and arrives; the BSP waits (bounded) until every CPU arrived
+// before it starts stage k + 1. No locks: one writer per flag, counters with atomic adds.
+#pragma once
+
+#include "evmm/base.h"
+
+namespace evmm {
+
+void smp_init(u32 num_cpus, u64 tsc_khz);  // BSP, before opening stage 1
+u32 smp_num_cpus();
+
+void stage_open(u32 stage);       // BSP
+void stage_wait_open(u32 stage);  // AP
+void stage_arrive(u32 stage);     // every CPU, after its per-CPU part of the stage
+void stage_wait_all(u32 stage);   // BSP: every CPU arrived (panics, naming the stragglers, after a timeout)
+
+// Final stop: ask every other CPU to stop (NMI to all but self), wait (bounded) until each printed its state.
+void smp_stop_others();
+bool smp_stop_requested();
+// Called on a CPU that received the stop NMI (in VMX root from the IDT, or from an NMI VM exit): prints one line
+// with where it was, acknowledges and halts.
+[[noreturn]] void smp_stopped(const char* where, u64 rip);
+
+} // namespace evmm
