@@ -5,7 +5,7 @@
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/msr.h"
 #include "lib/log.h"
-#include "loader/lapic.h"
+#include "arch/x86_64/lapic.h"
 #include "loader/smp_boot.h"
 #include "loader/entry_defs.h"  // last: its plain #defines (CR0_PE, ...) would break arch/x86_64/cr.h
 

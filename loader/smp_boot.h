@@ -60,7 +60,7 @@
 #include "evmm/status.h"
 #include "evmm_desc.h"
 #include "lib/memmap.h"
-#include "loader/lapic.h"
+#include "arch/x86_64/lapic.h"
 
 namespace evmm {
 

@@ -69,8 +69,10 @@ void smp_stop_others() {
     if (g_num_cpus <= 1) return;
     // SDM Vol. 3A §11.6.1: NMI delivery to all excluding self. In VMX non-root mode an NMI causes a VM exit
     // (pin-based "NMI exiting"); a CPU in wait-for-SIPI does not take NMIs and simply stays stopped.
-    lapic_send_ipi(0, ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT | ICR_SHORTHAND_ALL_BUT_SELF);
-    const u64 start = rdtsc(), limit = ms_to_ticks(STOP_TIMEOUT_MS);
+    const u64 limit = ms_to_ticks(STOP_TIMEOUT_MS);
+    if (!lapic_send(lapic_detect(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT | ICR_SHORTHAND_ALL_BUT_SELF, limit))
+        LOG_ERROR("evmm: the local APIC did not send the stop NMI");
+    const u64 start = rdtsc();
     while (__atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE) < g_num_cpus - 1 && rdtsc() - start < limit) cpu_pause();
     const u32 n = __atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE);
     if (n < g_num_cpus - 1)
