@@ -231,6 +231,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     // TSC.
     const TscInfo tsc = tsc_measure();
     LOG_INFO("loader: tsc: %lu kHz (%s)", tsc.khz, tsc_source_name(tsc.source));
+    if (tsc.cpuid_khz_unused != 0)
+        LOG_INFO("loader: tsc: CPUID claims %lu kHz, the PIT disagrees: using the PIT's figure", tsc.cpuid_khz_unused);
 
     // The VMM image and the runtime region.
     const size_t blob_size = static_cast<size_t>(evmm_vmm_blob_end - evmm_vmm_blob_start);
