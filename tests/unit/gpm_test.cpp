@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/fake_page_alloc.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -10,37 +12,12 @@ using namespace evmm;
 
 namespace {
 
-// Page allocator over an aligned buffer; "physical" address = BASE + offset into the buffer (the EPT tables'
-// own addresses do not matter to the identity map they describe).
-class FakeMem final : public PageAlloc {
+// Page allocator over an aligned buffer (tests/unit/fake_page_alloc.h); the EPT tables' own addresses do not
+// matter to the identity map they describe.
+class FakeMem : public test::FakePageAlloc {
 public:
     static constexpr u64 BASE = 0x10000000000ull;  // 1 TiB
-
-    explicit FakeMem(size_t pages) : pages_(pages) {
-        buf_ = static_cast<u8*>(std::aligned_alloc(PAGE_SIZE, pages * PAGE_SIZE));
-        std::memset(buf_, 0xA5, pages * PAGE_SIZE);
-    }
-    ~FakeMem() { std::free(buf_); }
-    FakeMem(const FakeMem&) = delete;
-    FakeMem& operator=(const FakeMem&) = delete;
-
-    u64 alloc_page() override {
-        if (used_ == limit_ || used_ == pages_) return 0;
-        std::memset(buf_ + used_ * PAGE_SIZE, 0, PAGE_SIZE);
-        return BASE + (used_++) * PAGE_SIZE;
-    }
-    void* phys_to_virt(u64 pa) override {
-        if (pa < BASE || pa >= BASE + pages_ * PAGE_SIZE) return nullptr;
-        return buf_ + (pa - BASE);
-    }
-    size_t used() const { return used_; }
-    void set_limit(size_t pages) { limit_ = pages; }
-
-private:
-    u8* buf_;
-    size_t pages_;
-    size_t limit_ = ~size_t{0};
-    size_t used_ = 0;
+    explicit FakeMem(size_t pages) : FakePageAlloc(pages, BASE) {}
 };
 
 constexpr u8 PHYS_BITS = 39;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/fake_page_alloc.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -11,49 +13,16 @@ using namespace evmm;
 
 namespace {
 
-// Page allocator over an aligned buffer; "physical" address = BASE + offset into the buffer.
-class FakeMem final : public PageAlloc {
+// Page allocator over an aligned buffer (tests/unit/fake_page_alloc.h), physical addresses from 0x100000.
+class FakeMem : public test::FakePageAlloc {
 public:
     static constexpr u64 BASE = 0x100000;
-
-    explicit FakeMem(size_t pages) : pages_(pages) {
-        buf_ = static_cast<u8*>(std::aligned_alloc(PAGE_SIZE, pages * PAGE_SIZE));
-        std::memset(buf_, 0xA5, pages * PAGE_SIZE);  // garbage until handed out
-    }
-    ~FakeMem() { std::free(buf_); }
-    FakeMem(const FakeMem&) = delete;
-    FakeMem& operator=(const FakeMem&) = delete;
-
-    u64 alloc_page() override {
-        if (used_ == pages_) return 0;
-        u8* p = buf_ + used_ * PAGE_SIZE;
-        std::memset(p, 0, PAGE_SIZE);
-        return BASE + (used_++) * PAGE_SIZE;
-    }
-    void* phys_to_virt(u64 pa) override {
-        if (pa < BASE || pa >= BASE + pages_ * PAGE_SIZE) return nullptr;
-        return buf_ + (pa - BASE);
-    }
-    size_t used() const { return used_; }
-    void set_limit(size_t pages) { pages_ = pages; }
-
-    // Pointer to the entry for va at level (walking down from root), nullptr if a level above is not a table.
+    explicit FakeMem(size_t pages) : FakePageAlloc(pages, BASE) {}
     u64* entry_ptr(u64 root, u64 va, int level) {
-        u64 table = root;
-        for (int l = LEVEL_PML4;; --l) {
-            auto* t = static_cast<u64*>(phys_to_virt(table));
-            if (t == nullptr) return nullptr;
-            u64* e = &t[(va >> level_shift(l)) & (ENTRIES_PER_TABLE - 1)];
-            if (l == level) return e;
-            if ((*e & pte::P) == 0 || (l != LEVEL_PML4 && (*e & pte::PS))) return nullptr;
-            table = *e & pte::ADDR_4K;
-        }
+        return FakePageAlloc::entry_ptr(root, va, level, [](u64 e, int l) {
+            return (e & pte::P) != 0 && (l == LEVEL_PML4 || (e & pte::PS) == 0);
+        });
     }
-
-private:
-    u8* buf_;
-    size_t pages_;
-    size_t used_ = 0;
 };
 
 constexpr PagePerms RW_NX{true, false};
