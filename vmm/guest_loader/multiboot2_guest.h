@@ -68,47 +68,6 @@ inline constexpr u32 MB2_LOAD_ADDR_FROM_FILE_START = 0xFFFFFFFF;
 // The 32-bit physical address space the kernel starts in (§3.3: protected mode, paging off).
 inline constexpr u64 MB2_ADDRESS_LIMIT = 4 * GiB;
 
-// ELF32 (gABI ch. 4/5), for i386 Multiboot2 kernels. loader/elf.h has the ELF64 side and the shared constants;
-// these could move there.
-inline constexpr u8 ELFCLASS32 = 1;
-inline constexpr u16 EM_386 = 3;
-
-struct Elf32_Ehdr {
-    u8 e_ident[EI_NIDENT];
-    u16 e_type;
-    u16 e_machine;
-    u32 e_version;
-    u32 e_entry;
-    u32 e_phoff;
-    u32 e_shoff;
-    u32 e_flags;
-    u16 e_ehsize;
-    u16 e_phentsize;
-    u16 e_phnum;
-    u16 e_shentsize;
-    u16 e_shnum;
-    u16 e_shstrndx;
-};
-static_assert(sizeof(Elf32_Ehdr) == 52);
-static_assert(offsetof(Elf32_Ehdr, e_entry) == 24);
-static_assert(offsetof(Elf32_Ehdr, e_phoff) == 28);
-static_assert(offsetof(Elf32_Ehdr, e_phentsize) == 42);
-static_assert(offsetof(Elf32_Ehdr, e_phnum) == 44);
-
-struct Elf32_Phdr {
-    u32 p_type;
-    u32 p_offset;
-    u32 p_vaddr;
-    u32 p_paddr;
-    u32 p_filesz;
-    u32 p_memsz;
-    u32 p_flags;
-    u32 p_align;
-};
-static_assert(sizeof(Elf32_Phdr) == 32);
-static_assert(offsetof(Elf32_Phdr, p_paddr) == 12);
-static_assert(offsetof(Elf32_Phdr, p_memsz) == 20);
-static_assert(offsetof(Elf32_Phdr, p_flags) == 24);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Guest memory access (hardware injected)
