@@ -38,6 +38,11 @@ void log_flush() { g_uart.flush(); }
 
 LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
+void log_unlock_if_owner() {
+    u32 me = this_cpu_id();
+    __atomic_compare_exchange_n(&g_owner, &me, NO_OWNER, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
 void log_break_lock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }
 
 void vlogf(LogLevel level, const char* fmt, va_list ap) {

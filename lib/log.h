@@ -22,6 +22,8 @@ void log_flush();
 
 // Panic path: take the log even if this CPU holds it (a fault inside the logger) or another CPU died holding it.
 void log_break_lock();
+// Releases the log if this CPU holds it (a CPU that halts for good must not keep it).
+void log_unlock_if_owner();
 
 // Provided by each image (loader: always 0; VMM: from its per-CPU data).
 u32 this_cpu_id();

@@ -8,6 +8,8 @@
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     using namespace evmm;
     cpu_cli();
+    // An AP still on the loader's IDT (before the VMM loads its own) gets the VMM's stop NMI: it just halts.
+    if (f->vector == static_cast<u64>(Vector::NMI)) halt_forever();
     log_break_lock();
     LOG_ERROR("loader: PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),
               exception_name(f->vector), f->vector, f->error_code);

@@ -134,7 +134,7 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     using namespace evmm;
     if (f->vector == static_cast<u64>(Vector::NMI)) {
         // The stop NMI of smp_stop_others; any other NMI in VMX root is not ours to handle and is dropped.
-        if (smp_stop_requested()) smp_stopped("in the hypervisor", f->rip);
+        if (smp_stop_requested() && !smp_this_cpu_stopping()) smp_stopped("in the hypervisor", f->rip);
         return;
     }
     enter_panic_impl();

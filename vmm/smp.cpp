@@ -22,6 +22,8 @@ volatile u64 g_arrived_mask[STAGES + 1];     // which ones (for the straggler re
 volatile u32 g_stopper = NOBODY;             // CPU that called smp_stop_others
 volatile u32 g_stopped = 0;                  // CPUs that acknowledged
 
+volatile bool g_stopping[EVMM_MAX_CPUS];  // this CPU is already in smp_stopped
+
 u64 ms_to_ticks(u64 ms) { return g_tsc_khz != 0 ? g_tsc_khz * ms : ms * 1000000; }
 
 } // namespace
@@ -37,7 +39,8 @@ void stage_open(u32 stage) { __atomic_store_n(&g_open, stage, __ATOMIC_RELEASE);
 
 void stage_wait_open(u32 stage) {
     while (__atomic_load_n(&g_open, __ATOMIC_ACQUIRE) < stage) {
-        if (smp_stop_requested()) smp_stopped("waiting for a stage", 0);
+        if (smp_stop_requested())
+            smp_stopped("waiting for a stage", reinterpret_cast<u64>(__builtin_return_address(0)));
         cpu_pause();
     }
 }
@@ -57,6 +60,11 @@ void stage_wait_all(u32 stage) {
         }
         cpu_pause();
     }
+}
+
+bool smp_this_cpu_stopping() {
+    const u32 me = this_cpu_id();
+    return me < EVMM_MAX_CPUS && g_stopping[me];
 }
 
 bool smp_stop_requested() { return __atomic_load_n(&g_stopper, __ATOMIC_ACQUIRE) != NOBODY; }
@@ -83,9 +91,13 @@ void smp_stop_others() {
 
 [[noreturn]] void smp_stopped(const char* where, u64 rip) {
     cpu_cli();
+    const u32 me = this_cpu_id();
+    if (me >= EVMM_MAX_CPUS || g_stopping[me]) halt_forever();
+    g_stopping[me] = true;  // one line and one acknowledgement per CPU
     char sym[96];
     symbolize(rip, sym, sizeof sym, false);
     LOG_ERROR("evmm: stopped by cpu%u while %s (rip %016lx %s)", g_stopper, where, rip, sym);
+    log_unlock_if_owner();  // the NMI may have come in the middle of one of our own lines
     __atomic_fetch_add(&g_stopped, 1, __ATOMIC_RELEASE);
     halt_forever();
 }

@@ -21,6 +21,8 @@ void stage_wait_all(u32 stage);   // BSP: every CPU arrived (panics, naming the 
 // Final stop: ask every other CPU to stop (NMI to all but self), wait (bounded) until each printed its state.
 void smp_stop_others();
 bool smp_stop_requested();
+// This CPU is already printing its stop line (the stop NMI may arrive in the middle of it: the NMI then returns).
+bool smp_this_cpu_stopping();
 // Called on a CPU that received the stop NMI (in VMX root from the IDT, or from an NMI VM exit): prints one line
 // with where it was, acknowledges and halts.
 [[noreturn]] void smp_stopped(const char* where, u64 rip);

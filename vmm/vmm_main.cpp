@@ -2,7 +2,7 @@
 // processors"). The loader calls vmm_main(cpu_id, desc) on its own stack; vmm_main moves to this CPU's VMM stack
 // and continues with the six stages, the BSP opening each one.
 //
-// On the BSP: all six stages; guest0 then runs in VMX non-root mode. (APs: the SMP issue.)
+// Every CPU walks all six stages (the BSP opening each, vmm/smp.h); guest0 then runs in VMX non-root mode.
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/exception.h"

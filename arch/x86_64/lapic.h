@@ -1,9 +1,9 @@
-// The local APIC, as much as the loader needs to start the APs: its mode and base from IA32_APIC_BASE, and
+// The local APIC, as much as evmm needs: the loader starts the APs, the VMM sends the stop NMI. Its mode and base
 // sending an IPI through the Interrupt Command Register (Intel SDM Vol. 3A, Chapter 11 "Advanced Programmable
 // Interrupt Controller (APIC)").
 //
 // The constants are architectural (used by the pure ICR builders in loader/smp_boot.cpp and by the host tests);
-// lapic_detect/lapic_send touch the hardware (loader/lapic.cpp, loader only).
+// lapic_detect/lapic_send touch the hardware (arch/x86_64/lapic.cpp, linked into the loader and the VMM).
 //
 // The loader never writes IA32_APIC_BASE: the mode the firmware left is the mode used (and Bochs ignores writes
 // to it while the APIC is globally disabled). Nor the Spurious-Interrupt Vector Register: a software-disabled

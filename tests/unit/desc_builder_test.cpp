@@ -575,3 +575,29 @@ TEST(DescBuild, BadTrampolineOrHiddenInputsRejected) {
     m.in.hidden_count = 1;
     EXPECT_EQ(what(desc_build(m.in, *d)), "missing hidden ranges");
 }
+
+// The INIT state a guest AP waits for its SIPI in (SDM Vol. 3A Table 10-1).
+TEST(GcpuInitState, MatchesTheProcessorStateAfterInit) {
+    evmm_gcpu_state_t s;
+    gcpu_init_state(s, 0x906A5);
+    EXPECT_EQ(s.cr0, 0x60000010u);
+    EXPECT_EQ(s.rip, 0xFFF0u);
+    EXPECT_EQ(s.rflags, 0x2u);
+    EXPECT_EQ(s.gp[EVMM_GP_RDX], 0x906A5u);
+    EXPECT_EQ(s.gp[EVMM_GP_RAX], 0u);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].selector, 0xF000u);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].base, 0xFFFF0000u);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].limit, 0xFFFFu);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].attributes & 0xF, 0xBu);  // code, execute/read, accessed
+    for (u32 i : {EVMM_SEG_DS, EVMM_SEG_ES, EVMM_SEG_SS, EVMM_SEG_FS, EVMM_SEG_GS}) {
+        EXPECT_EQ(s.seg[i].selector, 0u);
+        EXPECT_EQ(s.seg[i].base, 0u);
+        EXPECT_EQ(s.seg[i].limit, 0xFFFFu);
+        EXPECT_EQ(s.seg[i].attributes & 0x9F, 0x93u);  // present, data, read/write, accessed
+    }
+    EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & 0x8F, 0x83u);   // present, 16-bit busy TSS
+    EXPECT_EQ(s.seg[EVMM_SEG_LDTR].attributes & 0x8F, 0x82u); // present LDT
+    EXPECT_EQ(s.gdtr.limit, 0xFFFFu);
+    EXPECT_EQ(s.idtr.limit, 0xFFFFu);
+    EXPECT_EQ(s.efer, 0u);
+}
