@@ -22,6 +22,8 @@ set(EVMM_PURE_SOURCES
     vmm/vmentry_check.cpp
     vmm/gpm.cpp
     vmm/guest_loader/multiboot2_guest.cpp
+    vmm/guest_loader/linux_bzimage.cpp
+    vmm/guest_loader/multiboot1_guest.cpp
     vmm/modules/virt_policy.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

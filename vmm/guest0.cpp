@@ -7,6 +7,9 @@
 #include "lib/log.h"
 #include "lib/memmap.h"
 #include "loader/acpi.h"
+#include "lib/string.h"
+#include "vmm/guest_loader/linux_bzimage.h"
+#include "vmm/guest_loader/multiboot1_guest.h"
 #include "vmm/guest_loader/multiboot2_guest.h"
 
 namespace evmm {
@@ -30,6 +33,36 @@ private:
     u64 limit_, hv_base_, hv_size_;
 };
 
+
+// The Linux x86 boot protocol (vmm/guest_loader/linux_bzimage.h): kernel, initrd (the first module with role
+// "initrd"), command line (guest0's ARGS), zero page with guest0's e820 map and the RSDP; 32-bit entry.
+Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_module_t& m, const MemoryMap& map,
+                  MemoryMap::Range* avoid, u32 na, const u8* rsdp, u32 rsdp_len, GuestMem& mem, Guest0& out) {
+    constexpr u64 MB2_INFO_GUARD = 16 * KiB;  // GRUB's Multiboot2 information (its RSDP copy is handed to Linux)
+    LinuxImage li;
+    EVMM_TRY(linux_inspect(image, m.size, li));
+    const evmm_module_t* initrd = nullptr;
+    for (u32 i = 0; i < d.module_count && initrd == nullptr; ++i)
+        if (str_eq(d.modules[i].role, str_len(d.modules[i].role, EVMM_ROLE_MAX), "initrd")) initrd = &d.modules[i];
+    if (d.mb2_info != 0) avoid[na++] = {d.mb2_info, MB2_INFO_GUARD};
+    const size_t cmdline_len = str_len(m.cmdline, EVMM_MODULE_CMDLINE_MAX);
+    static LinuxPlan plan;
+    EVMM_TRY(linux_plan(li, map, avoid, na, initrd ? initrd->size : 0, cmdline_len, plan));
+    EVMM_TRY(linux_load(image, m.size, li, plan, mem, initrd ? reinterpret_cast<const u8*>(initrd->start) : nullptr,
+                        initrd ? initrd->size : 0, m.cmdline, cmdline_len, d.guest0_mmap, d.guest0_mmap_count,
+                        rsdp_len ? rsdp : nullptr, d.acpi_rsdp));
+    linux_entry_state_32(out.entry, plan.code32_start, static_cast<u32>(plan.zero_page));
+    out.kernel_base = plan.kernel_addr;
+    out.kernel_end = plan.kernel_addr + plan.kernel_reserve;
+    out.info_gpa = plan.zero_page;
+    out.info_size = PAGE_SIZE;
+    out.initrd_base = plan.initrd_addr;
+    out.initrd_size = plan.initrd_size;
+    LOG_INFO("guest0: Linux boot protocol %u.%02u, kernel at 0x%lx%s, initrd %s0x%lx (%lu bytes), zero page 0x%lx",
+             li.version >> 8, li.version & 0xFF, plan.kernel_addr, plan.relocated ? " (relocated)" : "",
+             initrd ? "" : "none ", plan.initrd_addr, plan.initrd_size, plan.zero_page);
+    return Status::success();
+}
 } // namespace
 
 Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
@@ -45,15 +78,12 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, nholes, out.ept_stats, ept_2m, ept_1g));
     out.eptp = ept_make_eptp(ept->root_pa(), false);
 
-    // (2) guest0's kernel.
+    // (2) guest0's kernel: the image says what it is (a Multiboot2 header, a Linux setup header, a Multiboot1
+    // header, in that order), and evmm boots it the way the matching boot loader would.
     if (d.guest0_module == UINT32_MAX)
         return Status::error("no guest0 module (GRUB: module2 FILE guest0 ARGS...): nothing to run", "guest0");
     const evmm_module_t& m = d.modules[d.guest0_module];
     const u8* image = reinterpret_cast<const u8*>(m.start);
-    Mb2KernelHeader hdr;
-    EVMM_TRY(mb2_kernel_find_header(image, m.size, hdr));
-    Mb2KernelPlan plan;
-    EVMM_TRY(mb2_kernel_plan(image, m.size, hdr, plan));
 
     MemoryMap map(g_map_storage, EVMM_MAX_MMAP);
     for (u32 i = 0; i < d.guest0_mmap_count; ++i)
@@ -74,7 +104,7 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     u32 nf = 0;
     forbidden[nf++] = {d.runtime_base, d.runtime_size, "the hypervisor (evmm runtime region)"};
     if (d.trampoline_base != 0) forbidden[nf++] = {d.trampoline_base, PAGE_SIZE, "the hypervisor (AP start page)"};
-    MemoryMap::Range avoid[EVMM_MAX_MODULES + 1];
+    MemoryMap::Range avoid[EVMM_MAX_MODULES + 2];
     u32 na = 0;
     for (u32 i = 0; i < d.module_count; ++i) {
         format(g_names[i], sizeof g_names[i], "module %u (%s)", i, d.modules[i].role);
@@ -82,6 +112,21 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
         avoid[na++] = {d.modules[i].start, d.modules[i].size};
     }
     IdentityGuestMem mem(out.ept_limit, d.runtime_base, d.runtime_size);
+
+    Mb2KernelHeader hdr;
+    const Status mb2 = mb2_kernel_find_header(image, m.size, hdr);
+    if (!mb2.ok() && linux_is_bzimage(image, m.size)) {
+        out.kind = "Linux bzImage";
+        return load_linux(d, image, m, map, avoid, na, rsdp, rsdp_len, mem, out);
+    }
+    Mb1Header mb1;
+    const bool is_mb1 = !mb2.ok() && mb1_find_header(image, m.size, mb1).ok();
+    if (!mb2.ok() && !is_mb1) return mb2;  // none of the three: the Multiboot2 error says what is missing
+
+    Mb2KernelPlan plan;
+    if (is_mb1) EVMM_TRY(mb1_plan(image, m.size, mb1, plan));
+    else EVMM_TRY(mb2_kernel_plan(image, m.size, hdr, plan));
+    out.kind = is_mb1 ? "Multiboot1 kernel" : "Multiboot2 kernel";
     static Mb2LoadDiag diag;
     const Status ls = mb2_kernel_load(image, m.size, plan, mem, map, forbidden, nf, &diag);
     if (!ls.ok()) {
@@ -92,19 +137,27 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     out.kernel_end = plan.span_end;
     avoid[na++] = {plan.span_base, plan.span_end - plan.span_base};
 
-    // (3) its Multiboot2 information, (4) its entry state.
+    // (3) its boot information, (4) its entry state.
     Mb2GuestInfoInputs in;
     mb2_info_inputs_from_desc(d, in);
-    mb2_info_inputs_apply_kernel(hdr, plan, in);
     if (rsdp_len != 0) {
         in.rsdp = rsdp;
         in.rsdp_len = rsdp_len;
     }
-    EVMM_TRY(mb2_guest_info_size(in, out.info_size));
-    EVMM_TRY(mb2_choose_info_gpa(map, out.info_size, avoid, na, out.info_gpa));
     u64 written = 0;
-    EVMM_TRY(mb2_build_guest_info(in, mem, out.info_gpa, out.info_size, written));
-    mb2_guest_entry_state(out.entry, plan.entry, static_cast<u32>(out.info_gpa));
+    if (is_mb1) {
+        mb1_info_inputs_apply_kernel(mb1, in);
+        EVMM_TRY(mb1_info_size(in, out.info_size));
+        EVMM_TRY(mb2_choose_info_gpa(map, out.info_size, avoid, na, out.info_gpa));
+        EVMM_TRY(mb1_build_info(in, mem, out.info_gpa, out.info_size, written));
+        mb1_entry_state(out.entry, plan.entry, static_cast<u32>(out.info_gpa));
+    } else {
+        mb2_info_inputs_apply_kernel(hdr, plan, in);
+        EVMM_TRY(mb2_guest_info_size(in, out.info_size));
+        EVMM_TRY(mb2_choose_info_gpa(map, out.info_size, avoid, na, out.info_gpa));
+        EVMM_TRY(mb2_build_guest_info(in, mem, out.info_gpa, out.info_size, written));
+        mb2_guest_entry_state(out.entry, plan.entry, static_cast<u32>(out.info_gpa));
+    }
     return Status::success();
 }
 

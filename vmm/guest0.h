@@ -1,5 +1,6 @@
 // Stage 4 (create guest): guest0's physical memory (GPM) as an identity EPT without the hypervisor's region, and
-// guest0's kernel loaded from its Multiboot2 module by evmm acting as its boot loader.
+// guest0's kernel loaded from its module by evmm acting as its boot loader: a Multiboot2 kernel, a Linux bzImage
+// (with the module of role "initrd") or a Multiboot1 kernel, told apart by their headers.
 #pragma once
 
 #include "arch/x86_64/mtrr.h"
@@ -17,6 +18,8 @@ struct Guest0 {
     evmm_gcpu_state_t entry;  // the BSP gcpu's first state: Multiboot2 i386 machine state
     u64 info_gpa, info_size;
     u64 kernel_base, kernel_end;
+    u64 initrd_base, initrd_size;  // Linux only
+    const char* kind;              // "Multiboot2 kernel", "Linux bzImage", "Multiboot1 kernel"
 };
 
 // BSP only. Errors say what is wrong with guest0's image (no guest0 module, no Multiboot2 header, a segment over

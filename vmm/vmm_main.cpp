@@ -202,8 +202,9 @@ void stage4_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
              "pages, %lu table pages",
              g_guest0.ept_limit, d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
-    LOG_INFO("stage 4: guest0: Multiboot2 kernel at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)",
-             g_guest0.kernel_base, g_guest0.kernel_end, g_guest0.entry.rip, g_guest0.info_gpa, g_guest0.info_size);
+    LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)",
+             g_guest0.kind, g_guest0.kernel_base, g_guest0.kernel_end, g_guest0.entry.rip, g_guest0.info_gpa,
+             g_guest0.info_size);
 }
 
 // --- stage 5: init gcpu (every CPU) -----------------------------------------------------------------------------

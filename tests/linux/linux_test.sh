@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# A real Linux as guest0 under evmm in Bochs: Debian's cloud kernel + a busybox initramfs (tests/linux/prepare.sh)
+# loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
+# does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off.
+# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" && pwd) smp=1
+[[ ${2:-} == --smp ]] && smp=$3
+cache=$build/linux
+bash "$here/prepare.sh" "$cache" >/dev/null
+name=linux_guest0_smp$smp
+args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=1"
+bash "$here/../boot/boot_test.sh" --emu bochs --smp "$smp" --mem 512 --name "$name" --build "$build" --timeout 400 \
+    --cmdline "loglevel=info serial=com1 testexit=bochs" \
+    --module "$cache/vmlinuz guest0 $args" --module "$cache/initramfs.cpio.gz initrd" \
+    --expect 'guest0: Linux bzImage' \
+    --expect 'stage 6: launch guest' \
+    --expect 'EVMM-LINUX: /init reached' \
+    --expect 'EVMM-LINUX: hypervisor flag set' \
+    --expect 'EVMM-LINUX: .*BIOS-e820' \
+    --reject 'PANIC' --reject 'evmm: final stop'
+work=$build/boot-tests/$name
+# evmm's runtime region, from its own log, must not be RAM in Linux's e820.
+read -r base size < <(grep -a -o -E 'runtime=0x[0-9a-f]+\+0x[0-9a-f]+' "$work/serial.txt" | head -n1 |
+    sed -E 's/runtime=(0x[0-9a-f]+)\+(0x[0-9a-f]+)/\1 \2/')
+fail=0
+while read -r lo hi; do
+    if (( lo < base + size && base <= hi )); then
+        echo "FAIL: Linux's e820 has usable RAM $lo-$hi over evmm's runtime region $base+$size" >&2; fail=1
+    fi
+done < <(grep -a 'EVMM-LINUX: .*BIOS-e820.* usable' "$work/serial.txt" |
+    sed -E 's/.*mem (0x[0-9a-f]+)-(0x[0-9a-f]+).*/\1 \2/')
+grep -aq 'soft power off' "$work/emu.log" || { echo "FAIL: Bochs did not end through Linux's ACPI power-off" >&2; fail=1; }
+((fail == 0)) && echo "PASS: Linux guest0: /init ran under evmm, the runtime region $base+$size is not in its e820, powered off"
+exit $fail

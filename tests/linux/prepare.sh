@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Prepares a real Linux guest0 for the tests and the demo, from Debian packages (nothing is committed):
+#   OUT/vmlinuz          Debian's cloud kernel (linux-image-cloud-amd64's kernel, LZ4, boots fast in Bochs)
+#   OUT/initramfs.cpio.gz  busybox-static + an /init that prints facts about the machine and powers off
+# usage: tests/linux/prepare.sh OUT_DIR [--shell]   (--shell: /init starts an interactive shell instead)
+set -euo pipefail
+out=$(mkdir -p "$1" && cd "$1" && pwd) shell=${2:-}
+mkdir -p "$out/debs"
+cd "$out/debs"
+
+download() { # PACKAGE
+    apt-get download "$1" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 || true; apt-get download "$1" >/dev/null; }
+}
+if [[ ! -f $out/vmlinuz ]]; then
+    kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
+    if [[ -z $kpkg ]]; then
+        apt-get update >/dev/null 2>&1 || true
+        kpkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
+    fi
+    [[ -n $kpkg ]] || { echo "prepare.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 2; }
+    download "$kpkg"
+    rm -rf kx && mkdir kx && dpkg-deb -x "$kpkg"_*.deb kx
+    cp kx/boot/vmlinuz-* "$out/vmlinuz"
+    rm -rf kx
+fi
+if [[ ! -f $out/busybox ]]; then
+    download busybox-static
+    rm -rf bx && mkdir bx && dpkg-deb -x busybox-static_*.deb bx
+    cp bx/bin/busybox "$out/busybox"
+    rm -rf bx
+fi
+
+root=$out/initramfs
+rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev}
+cp "$out/busybox" "$root/bin/busybox"
+for a in sh mount cat grep dmesg poweroff sleep echo; do ln -sf busybox "$root/bin/$a"; done
+if [[ $shell == --shell ]]; then
+    tail_cmd='echo "evmm demo: Linux is running as guest0; try: cat /proc/cpuinfo, dmesg | grep -i e820, poweroff -f"; exec /bin/sh'
+else
+    tail_cmd='sleep 1; poweroff -f'
+fi
+cat >"$root/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+echo "EVMM-LINUX: /init reached"
+echo "EVMM-LINUX: cpus online \$(cat /sys/devices/system/cpu/online)"
+if grep -q '^flags.* hypervisor' /proc/cpuinfo; then echo "EVMM-LINUX: hypervisor flag set"; else echo "EVMM-LINUX: hypervisor flag absent"; fi
+echo "EVMM-LINUX: \$(grep MemTotal /proc/meminfo)"
+dmesg | grep -i 'BIOS-e820' | sed 's/^/EVMM-LINUX: /'
+$tail_cmd
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initramfs.cpio.gz"
+echo "prepare.sh: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
