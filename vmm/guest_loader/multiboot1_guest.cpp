@@ -9,6 +9,8 @@
 
 namespace evmm {
 
+using namespace mbinfo;
+
 namespace {
 
 // §3.1.1 header layout.
@@ -84,40 +86,9 @@ Status translate(Status s) {
 // ---------------------------------------------------------------------------------------------------------------
 // Boot information
 
-u32 mmap_type(u32 evmm_type) {
-    // §3.3: 1 available RAM, 3 ACPI information, 4 preserve on hibernation, 5 defective; anything else reserved
-    // (the numbers Multiboot2 kept).
-    switch (evmm_type) {
-    case EVMM_MEM_USABLE: return static_cast<u32>(Mb2MemoryType::Available);
-    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb2MemoryType::AcpiReclaimable);
-    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb2MemoryType::Nvs);
-    case EVMM_MEM_BAD: return static_cast<u32>(Mb2MemoryType::BadRam);
-    default: return static_cast<u32>(Mb2MemoryType::Reserved);
-    }
-}
 
-u64 entry_end(const evmm_mmap_entry_t& e) { return add_overflows(e.base, e.length) ? UINT64_MAX : e.base + e.length; }
 
-// Usable entries covering [from, ...) contiguously: the end of that coverage (== from: none).
-u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from) {
-    u64 cur = from;
-    for (u32 step = 0; step <= n; ++step) {
-        bool advanced = false;
-        for (u32 i = 0; i < n; ++i) {
-            if (m[i].type != EVMM_MEM_USABLE || m[i].length == 0) continue;
-            if (m[i].base <= cur && cur < entry_end(m[i])) {
-                cur = entry_end(m[i]);
-                advanced = true;
-                break;
-            }
-        }
-        if (!advanced) break;
-    }
-    return cur;
-}
 
-size_t role_len(const evmm_module_t& m) { return str_len(m.role, sizeof m.role); }
-size_t args_len(const evmm_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
 
 Status check_inputs(const Mb2GuestInfoInputs& in) {
     if (in.mmap_count == 0 || in.mmap == nullptr)
@@ -224,7 +195,7 @@ void emit(const Mb2GuestInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
         wr32(buf + e, MB1_MMAP_ENTRY_SIZE_FIELD);
         wr64(buf + e + 4, ent.base);
         wr64(buf + e + 12, ent.length);
-        wr32(buf + e + 20, mmap_type(ent.type));
+        wr32(buf + e + 20, mb2_memory_type(ent.type));
         e += MB1_MMAP_ENTRY_SIZE;
     }
     wr32(buf + MB1_INFO_MMAP_LENGTH_OFFSET, static_cast<u32>(u64{l.mmap_entries} * MB1_MMAP_ENTRY_SIZE));

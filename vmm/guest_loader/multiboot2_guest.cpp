@@ -9,6 +9,46 @@
 
 namespace evmm {
 
+// Shared with the Multiboot1 loader (declared in multiboot2_guest.h).
+namespace mbinfo {
+
+u64 entry_end(const evmm_mmap_entry_t& e) { return add_overflows(e.base, e.length) ? UINT64_MAX : e.base + e.length; }
+
+// Walks usable entries covering [from, ...) contiguously; returns the end of that coverage (== from: none).
+u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from) {
+    u64 cur = from;
+    for (u32 step = 0; step <= n; ++step) {
+        bool advanced = false;
+        for (u32 i = 0; i < n; ++i) {
+            if (m[i].type != EVMM_MEM_USABLE || m[i].length == 0) continue;
+            const u64 end = entry_end(m[i]);
+            if (m[i].base <= cur && cur < end) {
+                cur = end;
+                advanced = true;
+                break;
+            }
+        }
+        if (!advanced) break;
+    }
+    return cur;
+}
+
+u32 mb2_memory_type(u32 evmm_type) {
+    switch (evmm_type) {
+    case EVMM_MEM_USABLE: return static_cast<u32>(Mb2MemoryType::Available);
+    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb2MemoryType::AcpiReclaimable);
+    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb2MemoryType::Nvs);
+    case EVMM_MEM_BAD: return static_cast<u32>(Mb2MemoryType::BadRam);
+    default: return static_cast<u32>(Mb2MemoryType::Reserved);
+    }
+}
+
+size_t role_len(const evmm_module_t& m) { return str_len(m.role, sizeof m.role); }
+size_t args_len(const evmm_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
+
+} // namespace mbinfo
+using namespace mbinfo;
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -447,26 +487,6 @@ Status plan_elf(const u8* image, size_t size, const Mb2KernelHeader& h, Mb2Kerne
 // ---------------------------------------------------------------------------------------------------------------
 // Memory map helpers
 
-u64 entry_end(const evmm_mmap_entry_t& e) { return add_overflows(e.base, e.length) ? UINT64_MAX : e.base + e.length; }
-
-// Walks usable entries covering [from, ...) contiguously; returns the end of that coverage (== from: none).
-u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from) {
-    u64 cur = from;
-    for (u32 step = 0; step <= n; ++step) {
-        bool advanced = false;
-        for (u32 i = 0; i < n; ++i) {
-            if (m[i].type != EVMM_MEM_USABLE || m[i].length == 0) continue;
-            const u64 end = entry_end(m[i]);
-            if (m[i].base <= cur && cur < end) {
-                cur = end;
-                advanced = true;
-                break;
-            }
-        }
-        if (!advanced) break;
-    }
-    return cur;
-}
 
 // [base, base + len) inside usable entries and overlapping no entry of another type. `bad` = first problem byte.
 bool in_usable_ram(const MemoryMap& map, u64 base, u64 len, u64& bad) {
@@ -538,18 +558,6 @@ private:
     bool overflow_ = false;
 };
 
-u32 mb2_memory_type(u32 evmm_type) {
-    switch (evmm_type) {
-    case EVMM_MEM_USABLE: return static_cast<u32>(Mb2MemoryType::Available);
-    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb2MemoryType::AcpiReclaimable);
-    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb2MemoryType::Nvs);
-    case EVMM_MEM_BAD: return static_cast<u32>(Mb2MemoryType::BadRam);
-    default: return static_cast<u32>(Mb2MemoryType::Reserved);
-    }
-}
-
-size_t role_len(const evmm_module_t& m) { return str_len(m.role, sizeof m.role); }
-size_t args_len(const evmm_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
 
 Status check_info_inputs(const Mb2GuestInfoInputs& in) {
     if (in.mmap_count != 0 && in.mmap == nullptr) return Status::error("memory map missing", WHERE_INFO, in.mmap_count);

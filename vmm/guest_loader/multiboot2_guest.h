@@ -250,4 +250,14 @@ Status mb2_choose_info_gpa(const MemoryMap& guest_map, u64 size, const MemoryMap
 // EAX = 0x36d76289), with EIP = entry and EBX = info_gpa.
 void mb2_guest_entry_state(evmm_gcpu_state_t& s, u32 entry, u32 info_gpa);
 
+// Helpers the Multiboot1 loader shares (vmm/guest_loader/multiboot1_guest.cpp).
+namespace mbinfo {
+u64 entry_end(const evmm_mmap_entry_t& e);  // base + length, saturating
+// Usable entries covering [from, ...) contiguously: the end of that coverage (== from: none).
+u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from);
+u32 mb2_memory_type(u32 evmm_type);  // EVMM_MEM_* -> the Multiboot memory type numbers (Multiboot1 uses the same)
+size_t role_len(const evmm_module_t& m);
+size_t args_len(const evmm_module_t& m);
+} // namespace mbinfo
+
 } // namespace evmm
