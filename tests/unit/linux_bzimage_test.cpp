@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/status_expect.h"
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -13,28 +15,7 @@
 namespace evmm {
 namespace {
 
-std::string str(const char* s) { return s != nullptr ? std::string(s) : std::string("<null>"); }
-
-#define EXPECT_OK(expr)                                                                                             \
-    do {                                                                                                            \
-        const ::evmm::Status s_ = (expr);                                                                           \
-        EXPECT_TRUE(s_.ok()) << str(s_.what) << " in " << str(s_.where) << " (0x" << std::hex << s_.value << ", 0x" \
-                             << s_.value2 << ")";                                                                   \
-    } while (0)
-#define ASSERT_OK(expr)                                                                                             \
-    do {                                                                                                            \
-        const ::evmm::Status s_ = (expr);                                                                           \
-        ASSERT_TRUE(s_.ok()) << str(s_.what) << " in " << str(s_.where) << " (0x" << std::hex << s_.value << ", 0x" \
-                             << s_.value2 << ")";                                                                   \
-    } while (0)
-// The error's what and where contain the given parts.
-#define EXPECT_ERR(expr, what_part, where_part)                                          \
-    do {                                                                                 \
-        const ::evmm::Status s_ = (expr);                                                \
-        ASSERT_FALSE(s_.ok()) << "expected an error containing \"" << what_part << "\""; \
-        EXPECT_NE(str(s_.what).find(what_part), std::string::npos) << str(s_.what);      \
-        EXPECT_NE(str(s_.where).find(where_part), std::string::npos) << str(s_.where);   \
-    } while (0)
+using test::str;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Builders
