@@ -36,7 +36,6 @@ constexpr u64 UPPER_MEMORY_BASE = 1 * MiB;
 
 constexpr size_t LOADER_NAME_MAX = 256; // bound on the boot loader name read from the inputs
 constexpr u64 U32_LIMIT = u64{UINT32_MAX};
-constexpr u64 ADDRESS_LIMIT = 4 * GiB; // 32-bit protected mode, paging off (§3.2)
 
 constexpr const char* WHERE_HEADER = "Multiboot header";
 constexpr const char* WHERE_INFO = "Multiboot information";
@@ -337,13 +336,9 @@ Status mb1_build_info(const Mb2GuestInfoInputs& in, GuestMem& mem, u64 gpa, u64 
         return Status::error("boot information address is not 4-byte aligned", WHERE_INFO, gpa);
     u64 size = 0;
     EVMM_TRY(mb1_info_size(in, size));
-    if (size > cap) return Status::error("boot information does not fit in its area", WHERE_INFO, size, cap);
     // §3.2: EBX and every pointer in the structure are 32-bit physical addresses.
-    if (add_overflows(gpa, size) || gpa + size > ADDRESS_LIMIT)
-        return Status::error("boot information does not lie below 4 GiB", WHERE_INFO, gpa, size);
-    u8* p = mem.map(gpa, size);
-    if (p == nullptr)
-        return Status::error("boot information area is not accessible in guest memory", WHERE_INFO, gpa, size);
+    u8* p = nullptr;
+    EVMM_TRY(map_info_area(mem, gpa, size, cap, WHERE_INFO, p));
     emit(in, layout(in), p, gpa);
     out_size = size;
     return Status::success();

@@ -46,6 +46,17 @@ u32 mb2_memory_type(u32 evmm_type) {
 size_t role_len(const evmm_module_t& m) { return str_len(m.role, sizeof m.role); }
 size_t args_len(const evmm_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
 
+Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* where, u8*& out) {
+    out = nullptr;
+    if (size > cap) return Status::error("boot information does not fit in its area", where, size, cap);
+    if (add_overflows(gpa, size) || gpa + size > MB2_ADDRESS_LIMIT)
+        return Status::error("boot information does not lie below 4 GiB", where, gpa, size);
+    out = mem.map(gpa, size);
+    if (out == nullptr)
+        return Status::error("boot information area is not accessible in guest memory", where, gpa, size);
+    return Status::success();
+}
+
 } // namespace mbinfo
 using namespace mbinfo;
 
@@ -894,12 +905,8 @@ Status mb2_build_guest_info(const Mb2GuestInfoInputs& in, GuestMem& mem, u64 gpa
         return Status::error("boot information address is not 8-byte aligned", WHERE_INFO, gpa);
     u64 size = 0;
     EVMM_TRY(mb2_guest_info_size(in, size));
-    if (size > cap) return Status::error("boot information does not fit in its area", WHERE_INFO, size, cap);
-    if (add_overflows(gpa, size) || gpa + size > MB2_ADDRESS_LIMIT)
-        return Status::error("boot information does not lie below 4 GiB", WHERE_INFO, gpa, size);
-    u8* p = mem.map(gpa, size);
-    if (p == nullptr)
-        return Status::error("boot information area is not accessible in guest memory", WHERE_INFO, gpa, size);
+    u8* p = nullptr;
+    EVMM_TRY(map_info_area(mem, gpa, size, cap, WHERE_INFO, p));
     InfoWriter w(p, size);
     emit_info(in, w);
     if (w.overflow() || w.pos() != size)

@@ -258,6 +258,9 @@ u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from);
 u32 mb2_memory_type(u32 evmm_type);  // EVMM_MEM_* -> the Multiboot memory type numbers (Multiboot1 uses the same)
 size_t role_len(const evmm_module_t& m);
 size_t args_len(const evmm_module_t& m);
+// The area a boot information structure of `size` bytes goes to at gpa: it fits in `cap`, lies below 4 GiB
+// (EBX and the structure's pointers are 32-bit) and is mappable; errors are reported under `where`.
+Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* where, u8*& out);
 } // namespace mbinfo
 
 } // namespace evmm
