@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 3u
+#define EVMM_DESC_VERSION 4u
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -144,6 +144,16 @@ typedef struct evmm_options {
     uint8_t crashtest;    /* EVMM_CRASHTEST_*: a deliberate fault after stage 1, to test the panic path */
 } evmm_options_t;
 
+/* How guest0 enters ACPI sleep states (from the FADT and the DSDT's \_S5): evmm watches PM1a_CNT/PM1b_CNT. */
+typedef struct evmm_acpi_power {
+    uint16_t pm1a_cnt;     /* I/O port of PM1a_CNT; 0: none usable (hardware-reduced, memory-mapped, no FADT) */
+    uint16_t pm1b_cnt;     /* I/O port of PM1b_CNT; 0: none */
+    uint8_t s5_valid;      /* 1: s5_slp_typ_a/b come from \_S5 */
+    uint8_t s5_slp_typ_a;  /* SLP_TYP value of S5 (soft off) for PM1a_CNT */
+    uint8_t s5_slp_typ_b;  /* ... for PM1b_CNT */
+    uint8_t reserved;
+} evmm_acpi_power_t;
+
 typedef struct evmm_desc {
     uint64_t magic;   /* EVMM_DESC_MAGIC */
     uint32_t version; /* EVMM_DESC_VERSION */
@@ -190,6 +200,7 @@ typedef struct evmm_desc {
 
     uint64_t loader_entry_tsc; /* TSC at the loader's first instruction (Bochs: 1 tick per instruction) */
     uint64_t trampoline_base;  /* the APs' real-mode start page (4 KiB, below 1 MiB; hidden from guest0), 0 if none */
+    evmm_acpi_power_t acpi_power; /* version 4 */
 } evmm_desc_t;
 
 #ifdef __cplusplus
@@ -209,6 +220,8 @@ static_assert(offsetof(evmm_desc_t, options) == 216 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
 static_assert(offsetof(evmm_desc_t, trampoline_base) == offsetof(evmm_desc_t, loader_entry_tsc) + 8);
-static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, trampoline_base) + 8);
+static_assert(sizeof(evmm_acpi_power_t) == 8);
+static_assert(offsetof(evmm_desc_t, acpi_power) == offsetof(evmm_desc_t, trampoline_base) + 8);
+static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, acpi_power) + 8);
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 #endif

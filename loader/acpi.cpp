@@ -236,4 +236,94 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
     return Status::success();
 }
 
+namespace {
+
+// §20.2.4: PkgLength. The lead byte's bits 7:6 count the bytes that follow (0-3); with none, bits 5:0 are the
+// length, else bits 3:0 are its low nibble and each following byte adds 8 bits. Returns the encoding's size, 0 if
+// it runs past `avail`.
+size_t aml_pkg_length_size(const u8* p, size_t avail) {
+    if (avail == 0) return 0;
+    const size_t n = 1 + (p[0] >> 6);
+    return n <= avail ? n : 0;
+}
+
+// One integer element of a package (§20.2.3 ComputationalData): ZeroOp, OneOp, OnesOp or BytePrefix n. Larger
+// encodings (WordPrefix ...) never hold a SLP_TYP (3 bits). Returns the bytes consumed, 0 if not such an element.
+size_t aml_small_integer(const u8* p, size_t avail, u8& out) {
+    if (avail == 0) return 0;
+    switch (p[0]) {
+    case AML_ZERO_OP: out = 0; return 1;
+    case AML_ONE_OP: out = 1; return 1;
+    case AML_ONES_OP: out = 0xFF; return 1;
+    case AML_BYTE_PREFIX:
+        if (avail < 2) return 0;
+        out = p[1];
+        return 2;
+    default: return 0;
+    }
+}
+
+// The port of a PM1 control block: the 64-bit GAS when the table has it and it is set, else the 32-bit field.
+u16 pm1_cnt_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
+    if (len >= gas_off + sizeof(AcpiGas)) {
+        const AcpiGas g = load<AcpiGas>(t + gas_off);
+        if (g.address != 0) {
+            // Only system-I/O registers are ports; a memory-mapped PM1 control (rare) is not intercepted.
+            return g.address_space_id == ACPI_GAS_SYSTEM_IO && g.address <= X86_IO_PORT_MAX ? static_cast<u16>(g.address) : 0;
+        }
+    }
+    const u32 port = load<u32>(t + legacy_off);
+    return port <= X86_IO_PORT_MAX ? static_cast<u16>(port) : 0;
+}
+
+} // namespace
+
+bool acpi_find_s5(const u8* aml, size_t len, u8& slp_typ_a, u8& slp_typ_b) {
+    if (aml == nullptr) return false;
+    constexpr u8 NAME[4] = {'_', 'S', '5', '_'};
+    for (size_t i = 0; i + sizeof NAME < len; ++i) {
+        if (__builtin_memcmp(aml + i, NAME, sizeof NAME) != 0) continue;
+        // §20.2.5.1: DefName := NameOp NameString DataRefObject; the object here is DefPackage :=
+        // PackageOp PkgLength NumElements PackageElementList.
+        size_t off = i + sizeof NAME;
+        if (aml[off] != AML_PACKAGE_OP) continue;
+        ++off;
+        const size_t pl = aml_pkg_length_size(aml + off, len - off);
+        if (pl == 0) continue;
+        off += pl;
+        if (off >= len || aml[off] < 2) continue;  // NumElements: SLP_TYPa and SLP_TYPb at least
+        ++off;
+        u8 a = 0, b = 0;
+        const size_t na = aml_small_integer(aml + off, len - off, a);
+        if (na == 0) continue;
+        off += na;
+        if (aml_small_integer(aml + off, len - off, b) == 0) continue;
+        slp_typ_a = a;
+        slp_typ_b = b;
+        return true;
+    }
+    return false;
+}
+
+Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
+    __builtin_memset(&out, 0, sizeof out);
+    const u8* t = nullptr;
+    u32 len = 0;
+    EVMM_TRY(map_table(mem, fadt_pa, ACPI_SIG_FADT, "FADT", ACPI_FADT_V1_MIN_LENGTH, t, len));
+    out.hw_reduced = (load<u32>(t + ACPI_FADT_FLAGS) & ACPI_FADT_HW_REDUCED_ACPI) != 0;
+    if (!out.hw_reduced) {
+        out.pm1a_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1A_CNT_BLK, ACPI_FADT_X_PM1A_CNT_BLK);
+        out.pm1b_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1B_CNT_BLK, ACPI_FADT_X_PM1B_CNT_BLK);
+    }
+    u64 dsdt = len >= ACPI_FADT_X_DSDT + sizeof(u64) ? load<u64>(t + ACPI_FADT_X_DSDT) : 0;
+    if (dsdt == 0) dsdt = load<u32>(t + ACPI_FADT_DSDT);
+    if (dsdt == 0) return Status::success();
+    const u8* d = nullptr;
+    u32 dlen = 0;
+    if (!map_table(mem, dsdt, ACPI_SIG_DSDT, "DSDT", sizeof(AcpiSdtHeader), d, dlen).ok()) return Status::success();
+    out.s5_valid = acpi_find_s5(d + sizeof(AcpiSdtHeader), dlen - sizeof(AcpiSdtHeader), out.s5_slp_typ_a,
+                                out.s5_slp_typ_b);
+    return Status::success();
+}
+
 } // namespace evmm

@@ -1,8 +1,10 @@
-// ACPI table discovery, only as far as evmm needs it: find the RSDP, walk the RSDT/XSDT to a table, and read the
-// MADT to learn which CPUs exist (their local APIC IDs) and where the local APIC lives.
+// ACPI table discovery, only as far as evmm needs it: find the RSDP, walk the RSDT/XSDT to a table, read the
+// MADT to learn which CPUs exist (their local APIC IDs) and where the local APIC lives, and read the FADT (and the
+// DSDT's \_S5 object) to learn how guest0 powers the machine off.
 //
 // References are to the ACPI Specification 6.5: §5.2.5 (RSDP), §5.2.6 (System Description Table Header),
-// §5.2.7 (RSDT), §5.2.8 (XSDT), §5.2.12 (MADT).
+// §5.2.7 (RSDT), §5.2.8 (XSDT), §5.2.9 (FADT), §5.2.12 (MADT), §4.8.3.2.1 (PM1 Control), §7.4.2 (\_Sx objects),
+// §20.2 (AML grammar).
 //
 // Everything is read through PhysMem::map(); every structure is mapped for its full size before a byte of it is
 // read, every length is checked against the table that holds it, every loop is bounded.
@@ -66,6 +68,8 @@ static_assert(offsetof(AcpiSdtHeader, creator_revision) == 32);
 inline constexpr char ACPI_SIG_RSDT[4] = {'R', 'S', 'D', 'T'};  // §5.2.7
 inline constexpr char ACPI_SIG_XSDT[4] = {'X', 'S', 'D', 'T'};  // §5.2.8
 inline constexpr char ACPI_SIG_MADT[4] = {'A', 'P', 'I', 'C'};  // §5.2.12
+inline constexpr char ACPI_SIG_FADT[4] = {'F', 'A', 'C', 'P'};  // §5.2.9
+inline constexpr char ACPI_SIG_DSDT[4] = {'D', 'S', 'D', 'T'};  // §5.2.11.1
 inline constexpr size_t ACPI_RSDT_ENTRY_SIZE = 4;  // §5.2.7: 32-bit physical addresses
 inline constexpr size_t ACPI_XSDT_ENTRY_SIZE = 8;  // §5.2.8: 64-bit physical addresses
 
@@ -139,6 +143,45 @@ inline constexpr u64 ACPI_RSDP_SEARCH_ALIGN = 16;       // "on 16-byte boundarie
 // Bound on the entries of an RSDT/XSDT evmm is willing to walk (real machines have a few dozen).
 inline constexpr size_t ACPI_MAX_ROOT_ENTRIES = 4096;
 
+// §5.2.3.2: Generic Address Structure.
+struct __attribute__((packed)) AcpiGas {
+    u8 address_space_id;  // ACPI_GAS_*
+    u8 register_bit_width;
+    u8 register_bit_offset;
+    u8 access_size;
+    u64 address;
+};
+static_assert(sizeof(AcpiGas) == 12);
+static_assert(offsetof(AcpiGas, address) == 4);
+inline constexpr u8 ACPI_GAS_SYSTEM_MEMORY = 0;
+inline constexpr u8 ACPI_GAS_SYSTEM_IO = 1;
+inline constexpr u64 X86_IO_PORT_MAX = 0xFFFF;  // the I/O address space is 64 KiB (SDM Vol. 1 §19.2)
+
+// §5.2.9, Table 5.9: the FADT fields evmm reads, by offset. Older (ACPI 1.0) FADTs end before the X_ fields: a
+// field counts only when the table's Length covers it.
+inline constexpr size_t ACPI_FADT_DSDT = 40;             // u32
+inline constexpr size_t ACPI_FADT_PM1A_CNT_BLK = 64;     // u32, I/O port
+inline constexpr size_t ACPI_FADT_PM1B_CNT_BLK = 68;     // u32, I/O port (0: none)
+inline constexpr size_t ACPI_FADT_PM1_CNT_LEN = 89;      // u8, >= 2
+inline constexpr size_t ACPI_FADT_FLAGS = 112;           // u32
+inline constexpr size_t ACPI_FADT_X_DSDT = 140;          // u64
+inline constexpr size_t ACPI_FADT_X_PM1A_CNT_BLK = 172;  // AcpiGas
+inline constexpr size_t ACPI_FADT_X_PM1B_CNT_BLK = 184;  // AcpiGas
+inline constexpr size_t ACPI_FADT_V1_MIN_LENGTH = 116;   // through Flags (ACPI 1.0's FADT is 116 bytes)
+inline constexpr u32 ACPI_FADT_HW_REDUCED_ACPI = 1u << 20;  // Flags bit 20: no PM1 fixed hardware
+
+// §4.8.3.2.1, Table 4.13: PM1 Control register bits.
+inline constexpr u16 ACPI_PM1_CNT_SLP_TYP_SHIFT = 10;  // bits 12:10
+inline constexpr u16 ACPI_PM1_CNT_SLP_TYP_MASK = 7;
+inline constexpr u16 ACPI_PM1_CNT_SLP_EN = 1u << 13;
+
+// §20.2: the AML opcodes the \_S5 package is made of.
+inline constexpr u8 AML_ZERO_OP = 0x00;
+inline constexpr u8 AML_ONE_OP = 0x01;
+inline constexpr u8 AML_BYTE_PREFIX = 0x0A;
+inline constexpr u8 AML_PACKAGE_OP = 0x12;
+inline constexpr u8 AML_ONES_OP = 0xFF;
+
 // ---------------------------------------------------------------------------------------------------------------
 // API
 
@@ -179,5 +222,27 @@ struct MadtCpus {
 // shorter than the MADT header or not readable, bad checksum, an entry with Length < 2 or past the table end,
 // a type 0/5/9 entry shorter than its structure.
 Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out);
+
+// How the OS puts the machine into a sleep state: the PM1a/PM1b control registers (I/O ports) and, when the
+// DSDT defines it, the SLP_TYP values of S5 (soft off). An OS enters Sx by writing SLP_TYPx | SLP_EN to PM1a_CNT
+// (and PM1b_CNT when it exists) (§7.4.2, §4.8.3.2.1).
+struct AcpiPowerInfo {
+    u16 pm1a_cnt;   // I/O port, 0: none usable (hardware-reduced ACPI, memory-mapped, or absent)
+    u16 pm1b_cnt;   // I/O port, 0: none
+    bool s5_valid;  // \_S5 found in the DSDT
+    u8 s5_slp_typ_a, s5_slp_typ_b;
+    bool hw_reduced;
+};
+
+// Parses the FADT at fadt_pa: the X_PM1x_CNT_BLK fields win over the 32-bit ones when the table is long enough
+// and their address is nonzero (§5.2.9); only system-I/O registers are reported. Then finds \_S5 in the DSDT
+// (X_DSDT over DSDT); a DSDT that is absent, unreadable or without \_S5 leaves s5_valid false but is no error.
+// Errors: the FADT's header, signature, length (< 116) or checksum.
+Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out);
+
+// The SLP_TYPa/SLP_TYPb of \_S5 in the AML byte stream `aml` (a DSDT's body): the first "_S5_" NameSeg followed
+// by a Package of at least two integers (ZeroOp, OneOp, or BytePrefix n). False when there is none; never reads
+// past `len`.
+bool acpi_find_s5(const u8* aml, size_t len, u8& slp_typ_a, u8& slp_typ_b);
 
 } // namespace evmm

@@ -157,6 +157,7 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     gcpu_multiboot2_entry_state(d.guest0_gcpu);
     d.loader_entry_tsc = in.loader_entry_tsc;
     d.trampoline_base = in.trampoline_base;
+    d.acpi_power = in.acpi_power;
 
     // guest0's memory map: the firmware map without what the hypervisor keeps (runtime region, trampoline page).
     evmm_mmap_entry_t scratch[EVMM_MAX_MMAP];

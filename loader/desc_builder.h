@@ -55,6 +55,7 @@ struct DescInputs {
     // More ranges the hypervisor keeps for itself: cut out of guest0's memory map like the runtime region.
     const MemoryMap::Range* hidden;  // hidden_count entries (may be nullptr when hidden_count is 0)
     u32 hidden_count;
+    evmm_acpi_power_t acpi_power;  // copied as it is (zero: guest0's ACPI sleep requests are not watched)
 };
 
 // Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region, the trampoline

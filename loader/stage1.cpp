@@ -228,6 +228,24 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
                  ncpus, madt_pa, madt.disabled_skipped, madt.overflow_skipped, EVMM_MAX_CPUS, bsp);
     }
 
+    // ACPI power management: how guest0 will power the machine off (FADT PM1 control ports, \_S5 in the DSDT).
+    evmm_acpi_power_t power{};
+    if (rsdp != nullptr) {
+        u64 fadt_pa = 0;
+        AcpiPowerInfo pi{};
+        if (!(s = acpi_find_table(mem, rsdp, rsdp_len, ACPI_SIG_FADT, fadt_pa)).ok() ||
+            !(s = acpi_parse_fadt(mem, fadt_pa, pi)).ok()) {
+            LOG_WARN("loader: warning: ACPI FADT unusable (%s%s%s): guest0's power-off is not watched", s.what,
+                     s.where ? " in " : "", s.where ? s.where : "");
+        } else {
+            power = evmm_acpi_power_t{pi.pm1a_cnt, pi.pm1b_cnt, static_cast<u8>(pi.s5_valid), pi.s5_slp_typ_a,
+                                      pi.s5_slp_typ_b, 0};
+            LOG_INFO("loader: acpi: FADT at 0x%lx: PM1a_CNT port 0x%x, PM1b_CNT port 0x%x%s; \\_S5 %s (SLP_TYP %u/%u)",
+                     fadt_pa, pi.pm1a_cnt, pi.pm1b_cnt, pi.hw_reduced ? " (hardware-reduced ACPI)" : "",
+                     pi.s5_valid ? "found" : "not found", pi.s5_slp_typ_a, pi.s5_slp_typ_b);
+        }
+    }
+
     // TSC.
     const TscInfo tsc = tsc_measure();
     LOG_INFO("loader: tsc: %lu kHz (%s)", tsc.khz, tsc_source_name(tsc.source));
@@ -292,6 +310,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.module_count = g_mb2.module_count;
     in.loader_entry_tsc = loader_entry_tsc;
     in.trampoline_base = trampoline;
+    in.acpi_power = power;
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 

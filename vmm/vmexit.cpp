@@ -5,6 +5,7 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/exit_stats.h"
 #include "vmm/panic.h"
 #include "vmm/vmentry_check.h"
 #include "vmm/vmx_setup.h"
@@ -118,6 +119,7 @@ void vmcs_dump() {
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
     LOG_ERROR("guest0 cpu%u stopped: %s", g.cpu_id, what);
     dump_guest(g);
+    exit_stats_log("guest0 stopped");
     LOG_ERROR("evmm: guest0 is stopped; the hypervisor stops too");
     final_stop(StopReason::Done, what);
 }

@@ -16,6 +16,7 @@
 #include "vmm/panic.h"
 #include "vmm/percpu.h"
 #include "vmm/event.h"
+#include "vmm/exit_stats.h"
 #include "vmm/gcpu.h"
 #include "vmm/guest0.h"
 #include "vmm/modules/modules.h"
@@ -279,6 +280,10 @@ void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
 }
 
 } // namespace
+
+Gcpu& gcpu_of(u32 cpu_id) { return g_gcpu[cpu_id < EVMM_MAX_CPUS ? cpu_id : 0]; }
+u32 gcpu_count() { return g_desc == nullptr ? 0 : g_desc->num_cpus; }
+
 } // namespace evmm
 
 extern "C" [[noreturn]] void vmm_main(evmm::u32 cpu_id, const evmm_desc_t* desc) {

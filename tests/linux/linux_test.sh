@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Linux as guest0 under evmm in Bochs: Debian's cloud kernel + a busybox initramfs (tests/linux/prepare.sh)
 # loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
-# does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off.
+# does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off, which evmm saw (it logs
+# the power-off and the run's VM exits by reason).
 # usage: tests/linux/linux_test.sh BUILD_DIR [--smp N]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,10 @@ bash "$here/../boot/boot_test.sh" --emu bochs --smp "$smp" --mem 512 --name "$na
     --expect 'EVMM-LINUX: /init reached' \
     --expect 'EVMM-LINUX: hypervisor flag set' \
     --expect 'EVMM-LINUX: .*BIOS-e820' \
+    --expect-anywhere 'loader: acpi: FADT at 0x[0-9a-f]+: PM1a_CNT port 0x[0-9a-f]+' \
+    --expect 'guest0 cpu0 powers the machine off \(ACPI S5: PM1a_CNT' \
+    --expect 'vm exits: [0-9]+ on [0-9]+ CPUs? \(guest0 power-off\), by reason:' \
+    --expect '  CPUID \(10\): [0-9]+' \
     --reject 'PANIC' --reject 'evmm: final stop'
 work=$build/boot-tests/$name
 # evmm's runtime region, from its own log, must not be RAM in Linux's e820.

@@ -590,5 +590,129 @@ TEST(AcpiMadt, EndToEndThroughXsdt) {
     EXPECT_EQ(c.disabled_skipped, 1u);
 }
 
+// ----------------------------------------------------------------------------------------------------------------
+// acpi_parse_fadt, acpi_find_s5
+
+constexpr u64 FADT_TEST_PA = 0x7F00000;
+constexpr u64 DSDT_TEST_PA = 0x7F10000;
+
+// AML for `Name (\_S5, Package (0x04) { a, b, Zero, Zero })`, as iasl writes it (the \ root prefix included).
+std::vector<u8> s5_aml(std::vector<u8> a, std::vector<u8> b) {
+    std::vector<u8> v = {0x08, '\\', '_', 'S', '5', '_', AML_PACKAGE_OP, 0, 0x04};
+    v.insert(v.end(), a.begin(), a.end());
+    v.insert(v.end(), b.begin(), b.end());
+    v.push_back(AML_ZERO_OP);
+    v.push_back(AML_ZERO_OP);
+    v[7] = static_cast<u8>(v.size() - 7);  // PkgLength: from itself to the package's end
+    return v;
+}
+
+// A FADT body (after the header) of `total` bytes with the given fields.
+std::vector<u8> fadt_body(size_t total, u32 dsdt, u32 pm1a, u32 pm1b, u32 flags = 0) {
+    std::vector<u8> v(total - sizeof(AcpiSdtHeader), 0);
+    auto put32 = [&](size_t off, u32 x) { std::memcpy(v.data() + off - sizeof(AcpiSdtHeader), &x, 4); };
+    put32(ACPI_FADT_DSDT, dsdt);
+    put32(ACPI_FADT_PM1A_CNT_BLK, pm1a);
+    put32(ACPI_FADT_PM1B_CNT_BLK, pm1b);
+    put32(ACPI_FADT_FLAGS, flags);
+    return v;
+}
+
+constexpr size_t FADT_V6_LENGTH = 276;
+
+TEST(AcpiS5, IaslEncodings) {
+    u8 a = 9, b = 9;
+    auto aml = s5_aml({AML_BYTE_PREFIX, 5}, {AML_BYTE_PREFIX, 6});
+    ASSERT_TRUE(acpi_find_s5(aml.data(), aml.size(), a, b));
+    EXPECT_EQ(a, 5u);
+    EXPECT_EQ(b, 6u);
+    aml = s5_aml({AML_ZERO_OP}, {AML_ONE_OP});  // Bochs/QEMU's SeaBIOS DSDT: Package { Zero, Zero, ... }
+    ASSERT_TRUE(acpi_find_s5(aml.data(), aml.size(), a, b));
+    EXPECT_EQ(a, 0u);
+    EXPECT_EQ(b, 1u);
+}
+
+TEST(AcpiS5, SkipsLookalikesAndRefusesTruncation) {
+    u8 a = 0, b = 0;
+    // "_S5_" used as a method name (MethodOp, not a package) before the real object.
+    std::vector<u8> aml = {0x14, 0x08, '_', 'S', '5', '_', 0x00, 0xA4, 0x00};
+    auto real = s5_aml({AML_BYTE_PREFIX, 7}, {AML_BYTE_PREFIX, 7});
+    aml.insert(aml.end(), real.begin(), real.end());
+    ASSERT_TRUE(acpi_find_s5(aml.data(), aml.size(), a, b));
+    EXPECT_EQ(a, 7u);
+    // Cut anywhere before the second element: not found, and nothing read past the end (ASan).
+    for (size_t n = 0; n < real.size() - 2; ++n) {
+        std::vector<u8> cut(real.begin(), real.begin() + static_cast<long>(n));
+        EXPECT_FALSE(acpi_find_s5(cut.data(), cut.size(), a, b)) << n;
+    }
+    // A package of one element, or of non-integer elements.
+    std::vector<u8> one = {'_', 'S', '5', '_', AML_PACKAGE_OP, 3, 1, AML_ONE_OP};
+    EXPECT_FALSE(acpi_find_s5(one.data(), one.size(), a, b));
+    auto word = s5_aml({0x0B, 5, 0}, {AML_ONE_OP});  // WordPrefix: not a SLP_TYP encoding
+    EXPECT_FALSE(acpi_find_s5(word.data(), word.size(), a, b));
+    EXPECT_FALSE(acpi_find_s5(nullptr, 10, a, b));
+}
+
+TEST(AcpiFadt, LegacyPortsAndS5) {
+    FakePhysMem m;
+    m.put(FADT_TEST_PA, make_sdt("FACP", fadt_body(ACPI_FADT_V1_MIN_LENGTH, DSDT_TEST_PA, 0xB004, 0)));
+    m.put(DSDT_TEST_PA, make_sdt("DSDT", s5_aml({AML_ZERO_OP}, {AML_ZERO_OP})));
+    AcpiPowerInfo p;
+    Status s = acpi_parse_fadt(m, FADT_TEST_PA, p);
+    ASSERT_TRUE(s.ok()) << what(s);
+    EXPECT_EQ(p.pm1a_cnt, 0xB004u);
+    EXPECT_EQ(p.pm1b_cnt, 0u);
+    EXPECT_TRUE(p.s5_valid);
+    EXPECT_EQ(p.s5_slp_typ_a, 0u);
+    EXPECT_FALSE(p.hw_reduced);
+}
+
+TEST(AcpiFadt, ExtendedFieldsWinWhenSet) {
+    auto body = fadt_body(FADT_V6_LENGTH, 0, 0x404, 0);
+    const u64 xdsdt = DSDT_TEST_PA;
+    std::memcpy(body.data() + ACPI_FADT_X_DSDT - sizeof(AcpiSdtHeader), &xdsdt, 8);
+    AcpiGas g{ACPI_GAS_SYSTEM_IO, 16, 0, 2, 0x1804};
+    std::memcpy(body.data() + ACPI_FADT_X_PM1A_CNT_BLK - sizeof(AcpiSdtHeader), &g, sizeof g);
+    g.address_space_id = ACPI_GAS_SYSTEM_MEMORY;  // memory-mapped PM1b: not a port, not reported
+    g.address = 0xFED00000;
+    std::memcpy(body.data() + ACPI_FADT_X_PM1B_CNT_BLK - sizeof(AcpiSdtHeader), &g, sizeof g);
+    FakePhysMem m;
+    m.put(FADT_TEST_PA, make_sdt("FACP", body));
+    m.put(DSDT_TEST_PA, make_sdt("DSDT", s5_aml({AML_BYTE_PREFIX, 7}, {AML_BYTE_PREFIX, 7})));
+    AcpiPowerInfo p;
+    ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());
+    EXPECT_EQ(p.pm1a_cnt, 0x1804u);
+    EXPECT_EQ(p.pm1b_cnt, 0u);
+    EXPECT_TRUE(p.s5_valid);
+    EXPECT_EQ(p.s5_slp_typ_a, 7u);
+}
+
+TEST(AcpiFadt, HardwareReducedAndMissingDsdtAreNotErrors) {
+    FakePhysMem m;
+    m.put(FADT_TEST_PA, make_sdt("FACP", fadt_body(FADT_V6_LENGTH, 0x1234000, 0xB004, 0, ACPI_FADT_HW_REDUCED_ACPI)));
+    AcpiPowerInfo p;
+    ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());  // the DSDT at 0x1234000 is not readable
+    EXPECT_TRUE(p.hw_reduced);
+    EXPECT_EQ(p.pm1a_cnt, 0u);
+    EXPECT_FALSE(p.s5_valid);
+}
+
+TEST(AcpiFadt, RejectsShortBadOrMissingTables) {
+    FakePhysMem m;
+    AcpiPowerInfo p;
+    EXPECT_FALSE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());
+    m.put(FADT_TEST_PA, make_sdt("FACP", std::vector<u8>(40, 0)));  // 76 bytes: shorter than ACPI 1.0's FADT
+    Status s = acpi_parse_fadt(m, FADT_TEST_PA, p);
+    EXPECT_FALSE(s.ok());
+    EXPECT_STREQ(s.where, "FADT");
+    FakePhysMem m2;
+    auto t = make_sdt("FACP", fadt_body(ACPI_FADT_V1_MIN_LENGTH, 0, 0xB004, 0));
+    t[20] ^= 1;
+    m2.put(FADT_TEST_PA, t);
+    s = acpi_parse_fadt(m2, FADT_TEST_PA, p);
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(what(s).find("Checksum"), std::string::npos) << what(s);
+}
+
 } // namespace
 } // namespace evmm

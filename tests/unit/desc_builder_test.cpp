@@ -516,6 +516,21 @@ TEST(DescBuild, NoTrampolineByDefault) {
     EXPECT_EQ(d->guest0_mmap[0].length, 0x9F000u);
 }
 
+TEST(DescBuild, AcpiPowerCopiedAsItIs) {
+    Machine m;
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->acpi_power.pm1a_cnt, 0u);  // none given: power-off not watched
+    m.in.acpi_power = evmm_acpi_power_t{0xB004, 0x1234, 1, 5, 6, 0};
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->acpi_power.pm1a_cnt, 0xB004u);
+    EXPECT_EQ(d->acpi_power.pm1b_cnt, 0x1234u);
+    EXPECT_EQ(d->acpi_power.s5_valid, 1u);
+    EXPECT_EQ(d->acpi_power.s5_slp_typ_a, 5u);
+    EXPECT_EQ(d->acpi_power.s5_slp_typ_b, 6u);
+    EXPECT_EQ(d->version, 4u);
+}
+
 TEST(DescBuild, TrampolinePageRecordedAndHiddenFromGuest0) {
     Machine m;
     m.in.trampoline_base = 0x9E000;

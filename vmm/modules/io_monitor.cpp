@@ -30,8 +30,10 @@ const Intercept* find(u16 port, u8 size) {
     return nullptr;
 }
 
+} // namespace
+
 // The access on the guest's behalf (a direction without a handler). SDM Vol. 1 §19.2: IN/OUT of 8, 16, 32 bits.
-u32 hw_in(u16 port, u8 size) {
+u32 io_port_in(u16 port, u8 size) {
     if (size == 1) {
         u8 v;
         asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
@@ -47,7 +49,7 @@ u32 hw_in(u16 port, u8 size) {
     return v;
 }
 
-void hw_out(u16 port, u8 size, u32 v) {
+void io_port_out(u16 port, u8 size, u32 v) {
     if (size == 1)
         asm volatile("outb %b0, %1" : : "a"(v), "Nd"(port));
     else if (size == 2)
@@ -55,6 +57,8 @@ void hw_out(u16 port, u8 size, u32 v) {
     else
         asm volatile("outl %0, %1" : : "a"(v), "Nd"(port));
 }
+
+namespace {
 
 void on_io(Gcpu& g) {
     const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
@@ -71,9 +75,9 @@ void on_io(Gcpu& g) {
     if (h != nullptr)
         h(g, q.port, q.size, q.in, value);
     else if (q.in)
-        value = hw_in(q.port, q.size);
+        value = io_port_in(q.port, q.size);
     else
-        hw_out(q.port, q.size, value);
+        io_port_out(q.port, q.size, value);
     if (q.in) {
         // IN AL/AX keep the rest of RAX; IN EAX zero-extends into RAX (SDM Vol. 1 §3.4.1.1).
         const u64 rax = g.reg(Gpr::RAX);

@@ -24,4 +24,8 @@ void io_monitor_init(PageHeap& heap); // stage 3
 // go to the hardware port on the guest's behalf. Stage 3 only.
 void io_intercept(u16 port, IoHandler in, IoHandler out);
 
+// The hardware access itself, for handlers that pass an access on after looking at it.
+u32 io_port_in(u16 port, u8 size);
+void io_port_out(u16 port, u8 size, u32 value);
+
 } // namespace evmm

@@ -4,6 +4,7 @@
 #include "arch/x86_64/vmcs.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/log.h"
+#include "vmm/modules/acpi_power.h"
 #include "vmm/modules/cpuid.h"
 #include "vmm/modules/cr_access.h"
 #include "vmm/modules/ept_violation.h"
@@ -40,6 +41,7 @@ void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
     msr_monitor_init(heap);
     cr_access_init();
     io_monitor_init(heap);
+    acpi_power_init(desc);
     xsetbv_init();
     tsc_init();
     vmcall_init();
@@ -47,7 +49,7 @@ void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
     ept_violation_init();
     misc_init();
     smp_guest_init();
-    LOG_INFO("stage 3: modules: cpuid, msr, cr, io, xsetbv, tsc, vmcall, vmx-instructions, ept, misc, smp-guest (INIT/SIPI/NMI)");
+    LOG_INFO("stage 3: modules: cpuid, msr, cr, io, acpi-power, xsetbv, tsc, vmcall, vmx-instructions, ept, misc, smp-guest (INIT/SIPI/NMI)");
 }
 
 const evmm_desc_t& modules_desc() { return *g_desc; }
