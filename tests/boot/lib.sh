@@ -52,8 +52,11 @@ evmm_qemu_exit_meaning() { # STATUS
 }
 
 # Writes a Bochs configuration (the testbeds recipe). Bochs has no UEFI firmware here: BIOS only.
+# SERIAL_OUT: a file COM1's output is written to, or a terminal device (e.g. /dev/tty) for COM1 in both directions.
 evmm_write_bochsrc() { # RCFILE ISO SERIAL_OUT BOCHS_LOG MEM_MIB CPUS IPS
-    local rc=$1 iso=$2 serial=$3 log=$4 mem=$5 cpus=$6 ips=$7 memline
+    local rc=$1 iso=$2 serial=$3 log=$4 mem=$5 cpus=$6 ips=$7 memline com1
+    com1="com1: enabled=1, mode=file, dev=\"$serial\""
+    [[ ! -c $serial ]] || com1="com1: enabled=1, mode=term, dev=$serial"
     if ((mem <= 2048)); then
         memline="megs: $mem"
     else
@@ -72,7 +75,7 @@ boot: cdrom
 # 'nogui' is not built into Debian's Bochs; rfb with timeout=0 does not wait for a viewer.
 display_library: rfb, options="timeout=0"
 port_e9_hack: enabled=1
-com1: enabled=1, mode=file, dev="$serial"
+$com1
 log: "$log"
 panic: action=fatal
 error: action=report

@@ -1,4 +1,4 @@
-// demo: the guest `tools/evmm run` boots by default. It prints what guest0 sees of the machine under evmm: its
+// demo: the guest `tools/evmm run --demo` boots. It prints what guest0 sees of the machine under evmm: its
 // command line, the memory map evmm gave it (the hypervisor's region is missing), the modules, the CPU and the
 // hypervisor's CPUID leaf, and talks to evmm through VMCALL. Then it leaves the emulator.
 #include "guest.h"

@@ -2,7 +2,8 @@
 # Prepares a real Linux guest0 for the tests and the demo, from Debian packages (nothing is committed):
 #   OUT/vmlinuz          Debian's cloud kernel (linux-image-cloud-amd64's kernel, LZ4, boots fast in Bochs)
 #   OUT/initramfs.cpio.gz  busybox-static + an /init that prints facts about the machine and powers off
-# usage: tests/linux/prepare.sh OUT_DIR [--shell]   (--shell: /init starts an interactive shell instead)
+#   OUT/initramfs-shell.cpio.gz  (--shell) the same facts, then an interactive busybox shell on the console (the demo)
+# usage: tests/linux/prepare.sh OUT_DIR [--shell]
 set -euo pipefail
 out=$(mkdir -p "$1" && cd "$1" && pwd) shell=${2:-}
 mkdir -p "$out/debs"
@@ -31,11 +32,17 @@ if [[ ! -f $out/busybox ]]; then
 fi
 
 root=$out/initramfs
-rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev}
+[[ $shell != --shell ]] || root=$out/initramfs-shell
+rm -rf "$root" && mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root}
 cp "$out/busybox" "$root/bin/busybox"
 for a in sh mount cat grep dmesg poweroff sleep echo; do ln -sf busybox "$root/bin/$a"; done
 if [[ $shell == --shell ]]; then
-    tail_cmd='echo "evmm demo: Linux is running as guest0; try: cat /proc/cpuinfo, dmesg | grep -i e820, poweroff -f"; exec /bin/sh'
+    # All applets, a prompt that says where it runs, job control through cttyhack (the console is ttyS0).
+    tail_cmd='/bin/busybox --install -s
+export PS1="guest0 \\w # " HOME=/root
+echo "EVMM-LINUX: shell ready (busybox); try: cat /proc/cpuinfo | grep -m1 flags, dmesg | grep -i e820, free -m; poweroff -f ends the demo"
+cd /root
+exec setsid cttyhack /bin/sh'
 else
     tail_cmd='sleep 1; poweroff -f'
 fi
@@ -43,6 +50,7 @@ cat >"$root/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
 echo "EVMM-LINUX: /init reached"
 echo "EVMM-LINUX: cpus online \$(cat /sys/devices/system/cpu/online)"
 if grep -q '^flags.* hypervisor' /proc/cpuinfo; then echo "EVMM-LINUX: hypervisor flag set"; else echo "EVMM-LINUX: hypervisor flag absent"; fi
@@ -51,5 +59,6 @@ dmesg | grep -i 'BIOS-e820' | sed 's/^/EVMM-LINUX: /'
 $tail_cmd
 INIT
 chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$out/initramfs.cpio.gz"
-echo "prepare.sh: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
+img=$root.cpio.gz
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$img"
+echo "prepare.sh: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $img ($(stat -c %s "$img") bytes)"
