@@ -4,6 +4,8 @@
 # usage: tests/boot/mkiso.sh [--evmm FILE] OUT.iso "EVMM OPTIONS" ["FILE ROLE [ARGS...]" ...]
 #
 #   --evmm FILE     the Multiboot2 image (default: $EVMM_BUILD_DIR/evmm.elf, else build/evmm.elf in the repo)
+#   --multiboot1    boot FILE as a Multiboot (version 1) kernel: GRUB's `multiboot` and `module` commands instead
+#                   of `multiboot2`/`module2` (a test guest booted bare, tests/guests/run-bare.sh)
 #   OUT.iso         the image to write; OUT.grub.cfg next to it keeps a copy of the generated grub.cfg
 #   EVMM OPTIONS    evmm's command line, e.g. "loglevel=info serial=com1 testexit=qemu" (may be "")
 #   FILE ROLE ARGS  one GRUB module each: FILE is copied into the image, ROLE (guest0, initrd, ...) and ARGS form
@@ -24,9 +26,10 @@ usage() {
     exit "${1:-2}"
 }
 
-evmm=""
+evmm="" mb_cmd=multiboot2 mod_cmd=module2
 while (($#)); do
     case $1 in
+    --multiboot1) mb_cmd=multiboot mod_cmd=module; shift ;;
     --evmm)
         (($# >= 2)) || evmm_die "--evmm needs a file"
         evmm=$2
@@ -83,7 +86,7 @@ cfg=$stage/boot/grub/grub.cfg
     echo "terminal_input serial"
     echo "terminal_output serial"
     echo "set timeout=0"
-    echo "multiboot2 /boot/evmm.elf $(grub_words "${cmd_words[@]}")"
+    echo "$mb_cmd /boot/evmm.elf $(grub_words "${cmd_words[@]}")"
 } >"$cfg"
 
 n=0
@@ -96,7 +99,7 @@ for spec in "$@"; do
     [[ $name =~ ^[A-Za-z0-9_.,+-]+$ && $name != evmm.elf ]] || name=module$n
     [[ ! -e $stage/boot/$name ]] || name=$n-$name
     cp "$file" "$stage/boot/$name"
-    echo "module2 /boot/$name $(grub_words "${words[@]:1}")" >>"$cfg"
+    echo "$mod_cmd /boot/$name $(grub_words "${words[@]:1}")" >>"$cfg"
     n=$((n + 1))
 done
 cat >>"$cfg" <<'EOF'

@@ -4,10 +4,13 @@
 # to develop and check the guest test kit itself (docs/guest-test-kit.md). Under bare metal the checks that need
 # evmm fail (hypervisor bit, loader name "evmm", VMCALLs, ...); everything else should pass.
 #
-# usage: tests/guests/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] [--smp N] GUEST [ARGS...]
+# usage: tests/guests/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] [--smp N]
+#                                 [--module "FILE ARGS"]... GUEST [ARGS...]
 #   GUEST   a name (hello, msr, ...: BUILD/guests/GUEST.elf) or a path to an .elf
 #   ARGS    the kernel command line (hello expects "hello-args 42")
 #   --smp N CPUs of the machine (QEMU -smp N, Bochs cpu: count=N; default 1)
+#   --module "FILE ARGS"  a GRUB module for the guest (repeatable): FILE, then its command line
+# A guest without a Multiboot2 header but with a Multiboot1 one (grub-file) boots with `multiboot`/`module`.
 # Work files (image, grub.cfg, serial.log, emulator output) go to BUILD/guests-bare/EMU-GUEST/.
 # Bochs runs with ignore_bad_msrs=0, so unknown MSRs raise #GP as on hardware (its default silently reads 0).
 # Exit status: 0 when the guest printed a summary with 0 failed, 1 otherwise, 2 on usage/setup errors.
@@ -15,14 +18,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-emu=qemu build=${EVMM_BUILD_DIR:-$repo/build} timeout_s=60 smp=1
+emu=qemu build=${EVMM_BUILD_DIR:-$repo/build} timeout_s=60 smp=1 modules=()
 while (($#)); do
     case $1 in
     --emu) emu=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
-    -h | --help) sed -n '3,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --module) modules+=("$2"); shift 2 ;;
+    -h | --help) sed -n '3,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) break ;;
     esac
 done
@@ -38,7 +42,9 @@ work=$build/guests-bare/$emu-$name
 rm -rf "$work"
 mkdir -p "$work"
 
-bash "$repo/tests/boot/mkiso.sh" --evmm "$elf" "$work/guest.iso" "$*" >"$work/mkiso.log" 2>&1 ||
+mb1=()
+if ! grub-file --is-x86-multiboot2 "$elf" && grub-file --is-x86-multiboot "$elf"; then mb1=(--multiboot1); fi
+bash "$repo/tests/boot/mkiso.sh" --evmm "$elf" "${mb1[@]}" "$work/guest.iso" "$*" "${modules[@]}" >"$work/mkiso.log" 2>&1 ||
     { cat "$work/mkiso.log" >&2; exit 2; }
 
 status=0

@@ -1,5 +1,5 @@
 /*
- * Guest test kit: Multiboot2 header and the 32-bit entry of every test guest.
+ * Guest test kit: Multiboot2 (or Multiboot1) header and the 32-bit entry of every test guest.
  *
  * The loader (GRUB 2 on bare metal, or evmm's guest loader for guest0) enters _start in 32-bit protected mode,
  * paging off, EAX = 0x36d76289, EBX = physical address of the Multiboot2 information (Multiboot2 spec §3.3).
@@ -7,6 +7,13 @@
  * EFER.LME and paging (Intel SDM Vol. 3A §10.8.5) and call guest_entry64(magic, info) in 64-bit mode
  * (lib/guest.cpp), which sets up COM1, the IDT and the Multiboot2 parse and then calls guest_main().
  * Switching to long mode ourselves deliberately exercises the hypervisor's CR0/CR4/EFER handling.
+ *
+ * Built with GUEST_MULTIBOOT1 (the guests in EVMM_MB1_GUESTS, tests/guests/CMakeLists.txt) the image carries a
+ * Multiboot (version 1) header instead, and no Multiboot2 header: magic 0x1BADB002, flags = modules page aligned
+ * (bit 0) + memory information (bit 1) + address fields (bit 16: the image is ELF64, which a Multiboot1 loader
+ * need not understand, so the header says where to load it). The loader then enters _start the same way with
+ * EAX = 0x2BADB002 and EBX = the Multiboot1 information (Multiboot 0.6.96 §3.2); the path below is the same, and
+ * guest_entry64() does not parse it as Multiboot2 (it checks the magic): the guest reads it itself.
  */
 #define MB2_HEADER_MAGIC 0xE85250D6
 #define MB2_ARCH_I386 0
@@ -26,6 +33,28 @@
 #define IDENTITY_GIB 4
 #define STACK_SIZE 0x10000
 
+#define MB1_HEADER_MAGIC 0x1BADB002
+#define MB1_FLAG_PAGE_ALIGN 0x1
+#define MB1_FLAG_MEMORY_INFO 0x2
+#define MB1_FLAG_ADDRESS_FIELDS 0x10000
+#define MB1_FLAGS (MB1_FLAG_PAGE_ALIGN | MB1_FLAG_MEMORY_INFO | MB1_FLAG_ADDRESS_FIELDS)
+
+#ifdef GUEST_MULTIBOOT1
+    /* Multiboot 0.6.96 §3.1.1: 4-byte aligned within the first 8192 bytes of the file (guest.ld puts it first). */
+    .section .multiboot1, "a"
+    .balign 4
+mb1_header:
+    .long MB1_HEADER_MAGIC
+    .long MB1_FLAGS
+    .long 0x100000000 - (MB1_HEADER_MAGIC + MB1_FLAGS)
+    /* §3.1.3: load [load_addr, load_end_addr) from the file offset of the header minus (header_addr - load_addr),
+     * zero up to bss_end_addr, enter at entry_addr. guest.ld keeps text..data contiguous in the file. */
+    .long mb1_header                    /* header_addr */
+    .long __image_start                 /* load_addr */
+    .long __data_end                    /* load_end_addr */
+    .long __bss_end                     /* bss_end_addr */
+    .long _start                        /* entry_addr */
+#else
     .section .multiboot2, "a"
     .balign 8
 mb2_header:
@@ -46,6 +75,7 @@ info_request_end:
     .short MB2_HEADER_TAG_END, 0
     .long 8
 mb2_header_end:
+#endif
 
     .section .text.entry32, "ax"
     .code32

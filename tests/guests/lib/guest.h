@@ -96,8 +96,8 @@ unsigned tests_failed();
 
 // ---- Multiboot2 -------------------------------------------------------------------------------------------------
 
-u32 mb2_magic();                // EAX at entry
-const void* mb2_info_address(); // EBX at entry
+u32 mb2_magic();                // EAX at entry (0x2BADB002 for a Multiboot1 guest, lib/entry.S)
+const void* mb2_info_address(); // EBX at entry (a Multiboot1 guest reads its information from here itself)
 // The parsed information (loader/multiboot2.h); nullptr when EAX was not the Multiboot2 magic or parsing failed
 // (then mb2_status() says why).
 const evmm::Mb2Info* mb2();
