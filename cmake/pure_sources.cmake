@@ -19,11 +19,13 @@ set(EVMM_PURE_SOURCES
     arch/x86_64/vmcs_names.cpp
     arch/x86_64/vmx_controls.cpp
     arch/x86_64/ept.cpp
+    arch/x86_64/insn.cpp
     vmm/vmentry_check.cpp
     vmm/gpm.cpp
     vmm/guest_loader/multiboot2_guest.cpp
     vmm/guest_loader/linux_bzimage.cpp
     vmm/guest_loader/multiboot1_guest.cpp
     vmm/modules/virt_policy.cpp
+    vmm/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

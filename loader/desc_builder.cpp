@@ -76,7 +76,10 @@ void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
     constexpr u16 CS_AFTER_INIT = 0xF000;
     constexpr u64 CS_BASE_AFTER_INIT = 0xFFFF0000;
     constexpr u32 REAL_MODE_LIMIT = 0xFFFF;
-    constexpr u32 AR_TYPE_TSS_BUSY_16 = 0x3;
+    // TR after INIT: a busy 32-bit TSS, what processors (and KVM, Bochs) load; a 16-bit one would make the
+    // guest's later switch to IA-32e mode fail (#GP: long mode with a 286 TSS in TR). SDM Vol. 3C §27.3.1.2
+    // allows both for a guest outside IA-32e mode.
+    constexpr u32 AR_TYPE_TSS_BUSY_32 = 0xB;
     s = evmm_gcpu_state_t{};
     s.gp[EVMM_GP_RDX] = edx;
     s.rip = RIP_AFTER_INIT;
@@ -90,7 +93,7 @@ void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
     s.seg[EVMM_SEG_FS] = data;
     s.seg[EVMM_SEG_GS] = data;
     s.seg[EVMM_SEG_SS] = data;
-    s.seg[EVMM_SEG_TR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_TSS_BUSY_16 | AR_P, 0, {}};
+    s.seg[EVMM_SEG_TR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_TSS_BUSY_32 | AR_P, 0, {}};
     s.seg[EVMM_SEG_LDTR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_LDT | AR_P, 0, {}};
     s.gdtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};
     s.idtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};

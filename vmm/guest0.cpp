@@ -72,11 +72,13 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     out.ept_limit = align_up(d.top_of_memory > 4 * GiB ? d.top_of_memory : 4 * GiB, GiB);
     auto* ept = new (g_ept_storage) EptTables(heap);
     EVMM_TRY(ept->init());
-    // Holes: the runtime region, and the page the APs started from (both absent from guest0's memory map too).
-    const MemoryMap::Range holes[] = {{d.runtime_base, d.runtime_size}, {d.trampoline_base, PAGE_SIZE}};
-    const u32 nholes = d.trampoline_base != 0 ? 2 : 1;
-    EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, nholes, out.ept_stats, ept_2m, ept_1g));
+    // The one hole: the runtime region (absent from guest0's memory map too). The page the APs started from is
+    // absent from the map but mapped: every AP left it before stage 1 ended, and OSes read low memory outside
+    // their map (Linux does, at boot), which must not fault.
+    const MemoryMap::Range holes[] = {{d.runtime_base, d.runtime_size}};
+    EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, 1, out.ept_stats, ept_2m, ept_1g));
     out.eptp = ept_make_eptp(ept->root_pa(), false);
+    out.ept = ept;
 
     // (2) guest0's kernel: the image says what it is (a Multiboot2 header, a Linux setup header, a Multiboot1
     // header, in that order), and evmm boots it the way the matching boot loader would.

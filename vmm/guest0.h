@@ -13,6 +13,7 @@ namespace evmm {
 
 struct Guest0 {
     u64 eptp;
+    EptTables* ept;      // guest0's EPT (modules adjust single pages at stage 4, before any gcpu runs)
     u64 ept_limit;       // guest-physical [0, ept_limit) is mapped, but for the hypervisor's region
     GpmStats ept_stats;
     evmm_gcpu_state_t entry;  // the BSP gcpu's first state: Multiboot2 i386 machine state

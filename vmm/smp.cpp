@@ -76,7 +76,8 @@ void smp_stop_others() {
         return;  // someone else is stopping everybody (and will stop us too)
     if (g_num_cpus <= 1) return;
     // SDM Vol. 3A §11.6.1: NMI delivery to all excluding self. In VMX non-root mode an NMI causes a VM exit
-    // (pin-based "NMI exiting"); a CPU in wait-for-SIPI does not take NMIs and simply stays stopped.
+    // (pin-based "NMI exiting"); in VMX root (evmm's code, an AP waiting for guest0's SIPI) the IDT's NMI handler
+    // takes it.
     const u64 limit = ms_to_ticks(STOP_TIMEOUT_MS);
     if (!lapic_send(lapic_detect(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT | ICR_SHORTHAND_ALL_BUT_SELF, limit))
         LOG_ERROR("evmm: the local APIC did not send the stop NMI");
@@ -84,8 +85,7 @@ void smp_stop_others() {
     while (__atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE) < g_num_cpus - 1 && rdtsc() - start < limit) cpu_pause();
     const u32 n = __atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE);
     if (n < g_num_cpus - 1)
-        LOG_ERROR("evmm: %u of %u other CPUs acknowledged the stop (the rest are halted in the guest's wait-for-SIPI "
-                  "state or unresponsive)",
+        LOG_ERROR("evmm: %u of %u other CPUs acknowledged the stop (the rest are unresponsive)",
                   n, g_num_cpus - 1);
 }
 

@@ -81,9 +81,11 @@ void vmx_request_controls(const ControlRequest& r) {
 
 const ControlRequest& vmx_requested_controls() { return g_requested; }
 
-void gcpu_skip_instruction(Gcpu& g) {
+void gcpu_skip_instruction(Gcpu& g) { gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH)); }
+
+void gcpu_advance_rip(Gcpu& g, u64 length) {
     (void)g;
-    vmwrite(VmcsField::GUEST_RIP, vmread(VmcsField::GUEST_RIP) + vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH));
+    vmwrite(VmcsField::GUEST_RIP, vmread(VmcsField::GUEST_RIP) + length);
     const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
     if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
         vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS});

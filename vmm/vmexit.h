@@ -28,6 +28,8 @@ const ControlRequest& vmx_requested_controls();
 // Advance the guest past the exiting instruction (SDM Vol. 3C §28.2.4: VM-exit instruction length), and drop
 // blocking by STI / MOV SS, which ends with that instruction.
 void gcpu_skip_instruction(Gcpu& g);
+// The same with a length evmm decoded itself (exits that report none, e.g. an emulated EPT-violation store).
+void gcpu_advance_rip(Gcpu& g, u64 length);
 // Event injection at the next VM entry (SDM Vol. 3C §27.6): a hardware exception, with an error code when the
 // vector has one. The guest's RIP stays on the faulting instruction (faults).
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);

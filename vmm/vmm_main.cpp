@@ -19,6 +19,7 @@
 #include "vmm/exit_stats.h"
 #include "vmm/gcpu.h"
 #include "vmm/guest0.h"
+#include "vmm/modules/guest_apic.h"
 #include "vmm/modules/modules.h"
 #include "vmm/vmcs_setup.h"
 #include "vmm/vmexit.h"
@@ -199,6 +200,7 @@ void stage4_bsp(const evmm_desc_t& d) {
                   s.value, s.value2);
         final_stop(StopReason::Fatal, "guest0 could not be created");
     }
+    CHECK_OK(guest_apic_protect(*g_guest0.ept), "write-protecting the local APIC page in guest0's EPT");
     const GpmStats& e = g_guest0.ept_stats;
     LOG_INFO("stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
              "pages, %lu table pages",
@@ -217,16 +219,12 @@ Gcpu& stage5_cpu(u32 cpu) {
     Gcpu& g = g_gcpu[cpu];
     g.cpu_id = cpu;
     const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
-    // guest0's BSP starts at its entry point; its APs wait for the INIT-SIPI-SIPI guest0 itself sends.
+    // guest0's BSP starts at its entry point; its APs in the INIT state, launched only when guest0 sends them
+    // INIT-SIPI-SIPI (stage 6; vmm/modules/guest_apic.h).
     evmm_gcpu_state_t ap_state;
-    if (cpu != BSP) {
-        if ((vmx_state().caps.misc & VMX_MISC_ACTIVITY_WAIT_SIPI) == 0)
-            PANIC("this CPU cannot hold a guest CPU in wait-for-SIPI (IA32_VMX_MISC bit 8 = 0)");
-        gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
-    }
+    if (cpu != BSP) gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
     const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0.entry : ap_state;
-    const u32 activity = static_cast<u32>(cpu == BSP ? ActivityState::ACTIVE : ActivityState::WAIT_FOR_SIPI);
-    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0.eptp, activity), "VMCS setup");
+    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0.eptp, static_cast<u32>(ActivityState::ACTIVE)), "VMCS setup");
     LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.vmcs_pa, g.eptp, g.vpid,
              cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
     return g;
@@ -244,6 +242,8 @@ Gcpu& stage5_cpu(u32 cpu) {
     }
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
+    else
+        guest_apic_wait_for_sipi(g);  // guest0's AP starts when guest0 sends it INIT-SIPI (vmm/modules/guest_apic.h)
     evmm_vmx_launch(&g);
 }
 

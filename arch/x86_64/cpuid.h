@@ -28,6 +28,7 @@ enum class CpuidLeaf : u32 {
 inline CpuidRegs cpuid(CpuidLeaf leaf, u32 subleaf = 0) { return cpuid(static_cast<u32>(leaf), subleaf); }
 
 // CPUID.1 (Table 3-19/3-20 of the CPUID reference).
+inline constexpr u32 CPUID1_ECX_MONITOR = 1u << 3;  // MONITOR/MWAIT
 inline constexpr u32 CPUID1_ECX_VMX = 1u << 5;
 inline constexpr u32 CPUID1_ECX_SMX = 1u << 6;
 inline constexpr u32 CPUID1_ECX_X2APIC = 1u << 21;

@@ -11,6 +11,8 @@ build=$(cd "$1" && pwd) smp=1
 cache=$build/linux
 bash "$here/prepare.sh" "$cache" >/dev/null
 name=linux_guest0_smp$smp
+cpus_online=0
+((smp == 1)) || cpus_online=0-$((smp - 1))
 args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=1"
 bash "$here/../boot/boot_test.sh" --emu bochs --smp "$smp" --mem 512 --name "$name" --build "$build" --timeout 400 \
     --cmdline "loglevel=info serial=com1 testexit=bochs" \
@@ -18,6 +20,7 @@ bash "$here/../boot/boot_test.sh" --emu bochs --smp "$smp" --mem 512 --name "$na
     --expect 'guest0: Linux bzImage' \
     --expect 'stage 6: launch guest' \
     --expect 'EVMM-LINUX: /init reached' \
+    --expect "EVMM-LINUX: cpus online $cpus_online\$" \
     --expect 'EVMM-LINUX: hypervisor flag set' \
     --expect 'EVMM-LINUX: .*BIOS-e820' \
     --expect-anywhere 'loader: acpi: FADT at 0x[0-9a-f]+: PM1a_CNT port 0x[0-9a-f]+' \

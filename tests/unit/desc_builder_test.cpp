@@ -610,7 +610,7 @@ TEST(GcpuInitState, MatchesTheProcessorStateAfterInit) {
         EXPECT_EQ(s.seg[i].limit, 0xFFFFu);
         EXPECT_EQ(s.seg[i].attributes & 0x9F, 0x93u);  // present, data, read/write, accessed
     }
-    EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & 0x8F, 0x83u);   // present, 16-bit busy TSS
+    EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & 0x8F, 0x8Bu);   // present, 32-bit busy TSS (long mode needs it)
     EXPECT_EQ(s.seg[EVMM_SEG_LDTR].attributes & 0x8F, 0x82u); // present LDT
     EXPECT_EQ(s.gdtr.limit, 0xFFFFu);
     EXPECT_EQ(s.idtr.limit, 0xFFFFu);

@@ -3,6 +3,7 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/modules/guest_apic.h"
 #include "vmm/vmexit.h"
 
 namespace evmm {
@@ -45,6 +46,7 @@ void log_violation(u64 gpa, u64 qual) {
 void on_ept_violation(Gcpu& g) {
     const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION);
     const u64 gpa = vmread(VmcsField::GUEST_PHYSICAL_ADDR);
+    if (guest_apic_ept_violation(g, gpa, qual)) return;  // a write to the local APIC, emulated
     log_violation(gpa, qual);
 
     Vector inject = Vector::GP;

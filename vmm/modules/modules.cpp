@@ -7,6 +7,7 @@
 #include "vmm/modules/acpi_power.h"
 #include "vmm/modules/cpuid.h"
 #include "vmm/modules/cr_access.h"
+#include "vmm/modules/guest_apic.h"
 #include "vmm/modules/ept_violation.h"
 #include "vmm/modules/io_monitor.h"
 #include "vmm/modules/misc.h"
@@ -39,6 +40,7 @@ void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
 
     cpuid_init();
     msr_monitor_init(heap);
+    guest_apic_init();
     cr_access_init();
     io_monitor_init(heap);
     acpi_power_init(desc);
@@ -49,7 +51,7 @@ void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
     ept_violation_init();
     misc_init();
     smp_guest_init();
-    LOG_INFO("stage 3: modules: cpuid, msr, cr, io, acpi-power, xsetbv, tsc, vmcall, vmx-instructions, ept, misc, smp-guest (INIT/SIPI/NMI)");
+    LOG_INFO("stage 3: modules: cpuid, msr, guest-apic, cr, io, acpi-power, xsetbv, tsc, vmcall, vmx-instructions, ept, misc, smp-guest (INIT/SIPI/NMI)");
 }
 
 const evmm_desc_t& modules_desc() { return *g_desc; }

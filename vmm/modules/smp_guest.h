@@ -2,11 +2,11 @@
 //   0 exception or NMI  with "NMI exiting" on, an NMI in VMX non-root mode exits: the stop NMI of a final stop
 //                       stops this CPU; any other NMI is handed to guest0 (re-injected). Exceptions never exit
 //                       (the exception bitmap is 0) and stay unexpected.
-//   3 INIT signal       guest0 sent INIT to this CPU (as any OS does before SIPI): the gcpu is reset to the INIT
-//                       state (Table 10-1) and waits for SIPI (activity state wait-for-SIPI).
-//   4 SIPI              exits only in wait-for-SIPI: the gcpu starts in real mode at vector * 4 KiB
-//                       (CS = vector << 8, RIP = 0), as the processor would.
-// A second INIT puts a running gcpu back in wait-for-SIPI.
+//   3 INIT signal       a hardware INIT reached a running gcpu (evmm sends one when guest0 INITs a running AP,
+//                       vmm/modules/guest_apic.h): the gcpu waits in VMX root for guest0's next SIPI and restarts
+//                       in real mode at its vector.
+// SIPI exits (4) never happen: no gcpu ever enters the wait-for-SIPI activity state (guest0's SIPIs are
+// virtualized by guest_apic), so one would be an unexpected exit.
 #pragma once
 
 namespace evmm {

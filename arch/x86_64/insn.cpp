@@ -1,0 +1,229 @@
+// Decoder of MMIO stores. See insn.h; section and table numbers refer to Intel SDM Vol. 2A.
+#include "arch/x86_64/insn.h"
+
+namespace evmm {
+namespace {
+
+using namespace insn;
+
+constexpr const char* WHERE = "decode_mmio_store";
+
+// Operand and address sizes in bytes.
+constexpr u8 SIZE_BYTE = 1;
+constexpr u8 SIZE_WORD = 2;
+constexpr u8 SIZE_DWORD = 4;
+constexpr u8 SIZE_QWORD = 8;
+constexpr unsigned BITS_PER_BYTE = 8;
+
+// The bytes of the instruction read so far: [0, pos). need() is called before every read, so no byte at or past
+// `avail` (or past MAX_LENGTH) is ever touched.
+struct Cursor {
+    const u8* bytes;
+    size_t avail;
+    size_t pos;
+
+    Status need(size_t n) const {
+        const size_t end = pos + n; // pos <= MAX_LENGTH and n <= SIZE_QWORD: cannot wrap
+        if (end > MAX_LENGTH) return Status::error("instruction longer than 15 bytes", WHERE, end, MAX_LENGTH);
+        if (end > avail)
+            return Status::error("instruction truncated: its encoding needs more bytes than available", WHERE, end,
+                                 avail);
+        return Status::success();
+    }
+    u8 peek() const { return bytes[pos]; }
+    u8 next() { return bytes[pos++]; }
+    // A little-endian field of n bytes (displacement, immediate, moffs).
+    u64 next_le(size_t n) {
+        u64 v = 0;
+        for (size_t i = 0; i < n; ++i) v |= u64{bytes[pos + i]} << (BITS_PER_BYTE * i);
+        pos += n;
+        return v;
+    }
+};
+
+constexpr bool is_segment_override(u8 b) {
+    return b == PREFIX_ES || b == PREFIX_CS || b == PREFIX_SS || b == PREFIX_DS || b == PREFIX_FS || b == PREFIX_GS;
+}
+
+constexpr u8 modrm_mod(u8 modrm) { return static_cast<u8>(modrm >> MODRM_MOD_SHIFT); }
+constexpr u8 modrm_reg(u8 modrm) { return static_cast<u8>((modrm >> MODRM_REG_SHIFT) & MODRM_FIELD_MASK); }
+constexpr u8 modrm_rm(u8 modrm) { return static_cast<u8>(modrm & MODRM_FIELD_MASK); }
+constexpr u8 sib_base(u8 sib) { return static_cast<u8>(sib & MODRM_FIELD_MASK); }
+
+// Operand size of the non-8-bit opcodes (Vol. 1 Table 3-4; §2.2.1.7: REX.W takes precedence over 66).
+constexpr u8 operand_size(CodeSize cs, bool opsize_prefix, bool rex_w) {
+    if (cs == CodeSize::Bits64 && rex_w) return SIZE_QWORD;
+    const bool default16 = cs == CodeSize::Bits16;
+    return default16 != opsize_prefix ? SIZE_WORD : SIZE_DWORD;
+}
+
+// Address size (Vol. 1 Table 3-4 for 64-bit mode: 67 selects 32-bit addressing; elsewhere 67 toggles 16/32).
+constexpr u8 address_size(CodeSize cs, bool addrsize_prefix) {
+    switch (cs) {
+    case CodeSize::Bits64: return addrsize_prefix ? SIZE_DWORD : SIZE_QWORD;
+    case CodeSize::Bits32: return addrsize_prefix ? SIZE_WORD : SIZE_DWORD;
+    case CodeSize::Bits16: return addrsize_prefix ? SIZE_DWORD : SIZE_WORD;
+    }
+    return SIZE_DWORD;
+}
+
+// Skips the SIB byte and displacement of a memory ModR/M (mod != 11).
+Status skip_memory_operand(Cursor& c, u8 modrm, u8 addr_size) {
+    const u8 mod = modrm_mod(modrm);
+    const u8 rm = modrm_rm(modrm);
+    size_t disp = 0;
+    if (addr_size == SIZE_WORD) {
+        // Table 2-1: no SIB; mod 00 rm 110 is disp16 alone.
+        if (mod == MOD_DISP8)
+            disp = SIZE_BYTE;
+        else if (mod == MOD_DISP_FULL || (mod == MOD_NO_DISP && rm == RM16_DISP16))
+            disp = SIZE_WORD;
+    } else {
+        // Table 2-2 / 2-3 (64-bit mode uses the same forms, §2.2.1.6: mod 00 rm 101 is RIP + disp32). REX.B does
+        // not change them: rm 100 always means SIB, rm 101 with mod 00 always disp32 (R12 and R13 included).
+        if (rm == RM_SIB) {
+            EVMM_TRY(c.need(1));
+            const u8 sib = c.next();
+            if (mod == MOD_NO_DISP && sib_base(sib) == SIB_BASE_NONE) disp = SIZE_DWORD;
+        }
+        if (mod == MOD_DISP8)
+            disp = SIZE_BYTE;
+        else if (mod == MOD_DISP_FULL || (mod == MOD_NO_DISP && rm == RM_DISP32))
+            disp = SIZE_DWORD;
+    }
+    EVMM_TRY(c.need(disp));
+    c.pos += disp;
+    return Status::success();
+}
+
+// Sign-extends the low `from` bytes of v to `to` bytes (zero above `to` bytes).
+constexpr u64 sign_extend(u64 v, u8 from, u8 to) {
+    const unsigned from_bits = from * BITS_PER_BYTE;
+    if (from_bits < BITS_PER_BYTE * SIZE_QWORD && (v & bit(from_bits - 1)) != 0) v |= ~u64{0} << from_bits;
+    const unsigned to_bits = to * BITS_PER_BYTE;
+    return to_bits < BITS_PER_BYTE * SIZE_QWORD ? v & (bit(to_bits) - 1) : v;
+}
+static_assert(sign_extend(0x80000000, SIZE_DWORD, SIZE_QWORD) == 0xFFFF'FFFF'8000'0000ull);
+static_assert(sign_extend(0x7FFFFFFF, SIZE_DWORD, SIZE_QWORD) == 0x7FFF'FFFFull);
+static_assert(sign_extend(0xFFFF, SIZE_WORD, SIZE_WORD) == 0xFFFF);
+
+enum class Source : u8 {
+    Reg,         // ModR/M.reg (88, 89, 86, 87)
+    Imm,         // an immediate after the memory operand (C6 /0, C7 /0)
+    Accumulator, // AL/AX/EAX/RAX, no ModR/M: the address is a moffs (A2, A3)
+};
+
+struct StoreOpcode {
+    u8 opcode;
+    StoreKind kind;
+    Source source;
+    bool byte_op; // 8-bit operand whatever the prefixes
+};
+
+constexpr StoreOpcode STORE_OPCODES[] = {
+    {OP_MOV_RM8_R8, StoreKind::Mov, Source::Reg, true},
+    {OP_MOV_RM_R, StoreKind::Mov, Source::Reg, false},
+    {OP_XCHG_RM8_R8, StoreKind::Xchg, Source::Reg, true},
+    {OP_XCHG_RM_R, StoreKind::Xchg, Source::Reg, false},
+    {OP_MOV_RM8_IMM8, StoreKind::Mov, Source::Imm, true},
+    {OP_MOV_RM_IMM, StoreKind::Mov, Source::Imm, false},
+    {OP_MOV_MOFFS8_AL, StoreKind::Mov, Source::Accumulator, true},
+    {OP_MOV_MOFFS_AX, StoreKind::Mov, Source::Accumulator, false},
+};
+
+const StoreOpcode* find_store_opcode(u8 opcode) {
+    for (const StoreOpcode& op : STORE_OPCODES)
+        if (op.opcode == opcode) return &op;
+    return nullptr;
+}
+
+} // namespace
+
+Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out) {
+    if (bytes == nullptr) return Status::error("no instruction bytes (nullptr)", WHERE);
+    Cursor c{bytes, avail, 0};
+
+    // Prefixes (§2.1.1), then in 64-bit mode REX (§2.2.1), which only counts right before the opcode.
+    bool lock = false;
+    bool opsize_prefix = false;
+    bool addrsize_prefix = false;
+    bool has_rex = false;
+    u8 rex = 0;
+    for (;;) {
+        EVMM_TRY(c.need(1));
+        const u8 b = c.peek();
+        if (b == PREFIX_LOCK) {
+            lock = true;
+        } else if (b == PREFIX_OPERAND_SIZE) {
+            opsize_prefix = true;
+        } else if (b == PREFIX_ADDRESS_SIZE) {
+            addrsize_prefix = true;
+        } else if (b == PREFIX_REP || b == PREFIX_REPNE) {
+            return Status::error("REP/REPNE (XRELEASE/XACQUIRE) prefix on an MMIO store is not supported", WHERE, b,
+                                 c.pos);
+        } else if (!is_segment_override(b)) {
+            if (cs != CodeSize::Bits64 || (b & REX_HIGH_MASK) != REX_HIGH) break; // the opcode
+            has_rex = true;
+            rex = b;
+            c.pos++;
+            continue;
+        }
+        // A legacy prefix after a REX: that REX is ignored (§2.2.1).
+        has_rex = false;
+        rex = 0;
+        c.pos++;
+    }
+
+    const size_t opcode_pos = c.pos;
+    const u8 opcode = c.next();
+    const StoreOpcode* op = find_store_opcode(opcode);
+    if (op == nullptr)
+        return Status::error("unsupported opcode: not a MOV or XCHG store to memory", WHERE, opcode, opcode_pos);
+    MmioStore r{};
+    r.kind = op->kind;
+    r.from_reg = op->source != Source::Imm;
+    r.size = op->byte_op ? SIZE_BYTE : operand_size(cs, opsize_prefix, (rex & REX_W) != 0);
+    // LOCK with MOV raises #UD (the LOCK page: only read-modify-write instructions may be locked).
+    if (lock && r.kind == StoreKind::Mov)
+        return Status::error("LOCK prefix on MOV (the CPU raises #UD: not a store)", WHERE, opcode, opcode_pos);
+    const u8 addr_size = address_size(cs, addrsize_prefix);
+
+    if (op->source != Source::Accumulator) {
+        EVMM_TRY(c.need(1));
+        const size_t modrm_pos = c.pos;
+        const u8 modrm = c.next();
+        if (!r.from_reg && modrm_reg(modrm) != MOV_IMM_DIGIT)
+            return Status::error("MOV r/m, imm (C6/C7) with a /digit other than 0", WHERE, modrm, modrm_pos);
+        if (modrm_mod(modrm) == MOD_REGISTER)
+            return Status::error("register destination (ModR/M.mod = 11): not a store to memory", WHERE, modrm,
+                                 modrm_pos);
+        EVMM_TRY(skip_memory_operand(c, modrm, addr_size));
+        if (r.from_reg) {
+            u8 reg = modrm_reg(modrm);
+            if (r.size == SIZE_BYTE && !has_rex && reg >= REG8_HIGH_FIRST && reg <= REG8_HIGH_LAST) {
+                r.high_byte = true;
+                reg = static_cast<u8>(reg - REG8_HIGH_FIRST);
+            } else {
+                reg = static_cast<u8>(reg | ((rex & REX_R) << REX_R_SHIFT));
+            }
+            r.reg = reg;
+        } else {
+            // imm8, imm16 or imm32 (an imm32 is sign-extended to a 64-bit operand: the MOV page, "C7 /0 id").
+            const u8 imm_size = r.size == SIZE_QWORD ? SIZE_DWORD : r.size;
+            EVMM_TRY(c.need(imm_size));
+            r.imm = sign_extend(c.next_le(imm_size), imm_size, r.size);
+        }
+    } else {
+        // MOV moffs, AL/eAX: the offset is as wide as the address size (the MOV page, note on moffs); source is
+        // register 0.
+        EVMM_TRY(c.need(addr_size));
+        c.pos += addr_size;
+        r.reg = 0;
+    }
+
+    r.length = static_cast<u8>(c.pos);
+    out = r;
+    return Status::success();
+}
+
+} // namespace evmm

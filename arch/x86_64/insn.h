@@ -1,0 +1,127 @@
+// A tiny x86 instruction decoder for one job: emulating a guest's store to a write-protected MMIO page (e.g. the
+// local APIC page, write-protected in EPT). An EPT-violation exit gives the guest-physical address, but neither
+// the instruction length nor the value stored; decode_mmio_store() reads both from the instruction bytes.
+//
+// Only plain stores are understood: MOV r/m,r (88, 89), MOV r/m,imm (C6 /0, C7 /0), MOV moffs,AL/eAX (A2, A3)
+// and XCHG r/m,r (86, 87). Anything else (loads, read-modify-write, string or SSE stores) is refused with an
+// error, and the caller should not guess.
+//
+// References (Intel SDM Vol. 2A): §2.1 "Instruction Format for Protected Mode, Real-Address Mode, and
+// Virtual-8086 Mode" (§2.1.1 prefixes, §2.1.3 ModR/M and SIB, §2.1.4 displacement and immediate;
+// Table 2-1 16-bit ModR/M, Table 2-2 32-bit ModR/M, Table 2-3 SIB), §2.2.1 "REX Prefixes" (§2.2.1.2 register
+// encoding, §2.2.1.6 RIP-relative addressing, §2.2.1.7 default 64-bit operand size), §2.3.11 (maximum
+// instruction length, 15 bytes), and the instruction pages "MOV—Move" and "XCHG—Exchange Register/Memory With
+// Register"; Vol. 1 §3.6.1 "Operand Size and Address Size in 64-Bit Mode" (Table 3-4).
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm/status.h"
+
+namespace evmm {
+
+namespace insn {
+// §2.3.11: an instruction longer than this raises #GP, whatever its prefixes.
+inline constexpr size_t MAX_LENGTH = 15;
+
+// §2.1.1 legacy prefixes. Group 1: LOCK and REPNE/REP; group 2: segment overrides; group 3: operand-size;
+// group 4: address-size.
+inline constexpr u8 PREFIX_LOCK = 0xF0;
+inline constexpr u8 PREFIX_REPNE = 0xF2; // XACQUIRE on XCHG
+inline constexpr u8 PREFIX_REP = 0xF3;   // XRELEASE on MOV / XCHG
+inline constexpr u8 PREFIX_ES = 0x26;
+inline constexpr u8 PREFIX_CS = 0x2E;
+inline constexpr u8 PREFIX_SS = 0x36;
+inline constexpr u8 PREFIX_DS = 0x3E;
+inline constexpr u8 PREFIX_FS = 0x64;
+inline constexpr u8 PREFIX_GS = 0x65;
+inline constexpr u8 PREFIX_OPERAND_SIZE = 0x66;
+inline constexpr u8 PREFIX_ADDRESS_SIZE = 0x67;
+
+// §2.2.1, Table 2-4: REX prefix 0100WRXB (40H-4FH), 64-bit mode only (elsewhere these are INC/DEC).
+inline constexpr u8 REX_HIGH_MASK = 0xF0;
+inline constexpr u8 REX_HIGH = 0x40;
+inline constexpr u8 REX_W = 0x08;          // 64-bit operand size
+inline constexpr u8 REX_R = 0x04;          // extends ModR/M.reg
+inline constexpr u8 REX_X = 0x02;          // extends SIB.index
+inline constexpr u8 REX_B = 0x01;          // extends ModR/M.rm / SIB.base
+inline constexpr unsigned REX_R_SHIFT = 1; // REX.R (bit 2) becomes bit 3 of the register number
+
+// Opcodes of the stores this decoder understands (the MOV and XCHG pages).
+inline constexpr u8 OP_XCHG_RM8_R8 = 0x86;   // XCHG r/m8, r8
+inline constexpr u8 OP_XCHG_RM_R = 0x87;     // XCHG r/m16/32/64, r16/32/64
+inline constexpr u8 OP_MOV_RM8_R8 = 0x88;    // MOV r/m8, r8
+inline constexpr u8 OP_MOV_RM_R = 0x89;      // MOV r/m16/32/64, r16/32/64
+inline constexpr u8 OP_MOV_MOFFS8_AL = 0xA2; // MOV moffs8, AL
+inline constexpr u8 OP_MOV_MOFFS_AX = 0xA3;  // MOV moffs16/32/64, AX/EAX/RAX
+inline constexpr u8 OP_MOV_RM8_IMM8 = 0xC6;  // MOV r/m8, imm8 (/0)
+inline constexpr u8 OP_MOV_RM_IMM = 0xC7;    // MOV r/m16/32/64, imm16/32 (/0; imm32 sign-extended with REX.W)
+inline constexpr u8 MOV_IMM_DIGIT = 0;       // the /digit (ModR/M.reg) of MOV r/m, imm
+
+// §2.1.3, Tables 2-1 .. 2-3: ModR/M = mod(7:6) reg(5:3) rm(2:0); SIB = scale(7:6) index(5:3) base(2:0).
+inline constexpr unsigned MODRM_MOD_SHIFT = 6;
+inline constexpr unsigned MODRM_REG_SHIFT = 3;
+inline constexpr u8 MODRM_FIELD_MASK = 0x7; // reg, rm, index, base (after shifting)
+inline constexpr u8 MOD_NO_DISP = 0;        // [regs] (with the special cases below)
+inline constexpr u8 MOD_DISP8 = 1;          // [regs] + disp8
+inline constexpr u8 MOD_DISP_FULL = 2;      // [regs] + disp16 (16-bit addressing) / disp32
+inline constexpr u8 MOD_REGISTER = 3;       // a register operand, not memory
+inline constexpr u8 RM16_DISP16 = 6;        // Table 2-1: mod 00 rm 110 = disp16 alone
+inline constexpr u8 RM_SIB = 4;             // Table 2-2: rm 100 = a SIB byte follows (32/64-bit addressing)
+inline constexpr u8 RM_DISP32 = 5;          // Table 2-2: mod 00 rm 101 = disp32 (RIP + disp32 in 64-bit mode)
+inline constexpr u8 SIB_BASE_NONE = 5;      // Table 2-3: base 101 with mod 00 = no base, disp32
+
+// §2.2.1.2 / Table 3-1 of Vol. 2: without any REX prefix, 8-bit register numbers 4-7 are AH, CH, DH, BH (bits
+// 15:8 of registers 0-3); with one they are SPL, BPL, SIL, DIL.
+inline constexpr u8 REG8_HIGH_FIRST = 4;
+inline constexpr u8 REG8_HIGH_LAST = 7;
+} // namespace insn
+
+// Code size of the faulting instruction (the default operand and address size of its code segment).
+enum class CodeSize : u8 { Bits16, Bits32, Bits64 };
+
+// From guest state: real mode (CR0.PE = 0) and virtual-8086 mode (RFLAGS.VM = 1) are 16-bit; in IA-32e mode
+// (IA32_EFER.LMA = 1) a code segment with CS.L = 1 is 64-bit; otherwise CS.D selects 32 (1) or 16 (0) bits
+// (SDM Vol. 3A §3.4.5, the D/B and L flags of a code-segment descriptor).
+constexpr CodeSize code_size(bool cr0_pe, bool rflags_vm, bool efer_lma, bool cs_l, bool cs_d) {
+    if (!cr0_pe || rflags_vm) return CodeSize::Bits16;
+    if (efer_lma && cs_l) return CodeSize::Bits64;
+    return cs_d ? CodeSize::Bits32 : CodeSize::Bits16;
+}
+
+// MOV writes the value to memory. XCHG also loads the old memory value into register `reg` (same size; a 32-bit
+// load into a register zero-extends to 64 bits in 64-bit mode, 8- and 16-bit loads leave the other bits alone,
+// SDM Vol. 1 §3.4.1.1); XCHG with memory is always locked.
+enum class StoreKind : u8 { Mov, Xchg };
+
+struct MmioStore {
+    u8 length; // whole instruction length in bytes (prefixes included): the caller advances RIP by it
+    u8 size;   // bytes stored: 1, 2, 4 or 8
+    StoreKind kind;
+    bool from_reg;  // true: the value is the low `size` bytes of general register `reg`; false: `imm`
+    u8 reg;         // 0-15 in SDM encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15); 0 with imm
+    bool high_byte; // 1-byte store from AH/CH/DH/BH (no REX, reg field 4-7): the value is bits 15:8 of `reg`,
+                    // which is then 0-3 (RAX..RBX)
+    u64 imm;        // the immediate (from_reg false), sign-extended to `size` bytes and zero above them:
+                    // C7 with REX.W sign-extends imm32 to 64 bits; 0 when from_reg
+};
+
+// Decodes the store to memory at bytes[0 .. avail) for code size `cs`. Never reads bytes[avail] or beyond, nor
+// more than insn::MAX_LENGTH bytes.
+//
+// Prefixes: operand-size 66, address-size 67, segment overrides 26 2E 36 3E 64 65, LOCK F0 (XCHG only: MOV with
+// LOCK raises #UD, so it cannot be the faulting store), in any order and number, then in 64-bit mode a REX
+// (40-4F) immediately before the opcode. A REX followed by another prefix is ignored (§2.2.1); of two REX
+// prefixes in a row the last counts. REP/REPNE (F2/F3, XACQUIRE/XRELEASE) are refused.
+// Operand size (Vol. 1 Table 3-4 and §2.2.1.7): 8-bit opcodes store 1 byte. Otherwise: 64-bit mode 4 bytes,
+// 8 with REX.W (REX.W wins over 66), 2 with 66; 32-bit code 4, 2 with 66; 16-bit code 2, 4 with 66.
+// Address size (only changes how many ModR/M, SIB, displacement and moffs bytes follow): 64-bit mode 64, 32 with
+// 67; 32-bit code 32, 16 with 67; 16-bit code 16, 32 with 67. Every memory form of ModR/M is accepted (SIB,
+// disp8, disp16, disp32, RIP-relative); the effective address is not computed (the exit gives it).
+//
+// Errors (where = "decode_mmio_store"; value = the offending byte, value2 = its offset, unless said otherwise):
+// nullptr; a register destination (ModR/M.mod = 11); an opcode that is not one of the stores above; C6/C7 with a
+// /digit other than 0; LOCK on MOV; REP/REPNE prefix; truncated (value = bytes the encoding needs so far,
+// value2 = avail); longer than 15 bytes (value = bytes the encoding needs so far, value2 = 15).
+Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out);
+
+} // namespace evmm

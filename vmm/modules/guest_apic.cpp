@@ -1,0 +1,275 @@
+#include "vmm/modules/guest_apic.h"
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/insn.h"
+#include "arch/x86_64/lapic.h"
+#include "arch/x86_64/msr.h"
+#include "arch/x86_64/vmx.h"
+#include "lib/format.h"
+#include "lib/log.h"
+#include "loader/desc_builder.h"
+#include "vmm/guest_paging.h"
+#include "vmm/modules/modules.h"
+#include "vmm/modules/msr_monitor.h"
+#include "vmm/panic.h"
+#include "vmm/smp.h"
+#include "vmm/vmcs_setup.h"
+#include "vmm/vmexit.h"
+
+namespace evmm {
+namespace {
+
+// A gcpu's start-up state, one word so that state and SIPI vector change together (compare-and-swap).
+enum ApState : u32 {
+    AP_WAIT_SIPI = 0,     // after INIT (where every AP begins): a SIPI starts it
+    AP_SIPI_PENDING = 1,  // a SIPI arrived (vector in bits 15:8); the gcpu has not taken it yet
+    AP_RUNNING = 2,
+};
+constexpr u32 AP_STATE_MASK = 0xFF;
+constexpr unsigned AP_VECTOR_SHIFT = 8;
+
+struct alignas(64) VirtAp {  // a cache line each: the word MONITOR watches
+    u32 word;
+};
+VirtAp g_ap[EVMM_MAX_CPUS];
+
+constexpr u64 APIC_PAGE_OFFSET_MASK = PAGE_4K - 1;
+constexpr u32 APIC_REG_ALIGN = 4;       // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
+constexpr u32 XAPIC_DEST_SHIFT = 24;    // ICR_HIGH bits 31:24 (SDM Vol. 3A Figure 11-12)
+constexpr u64 ICR_DELIVERY_MODE_MASK = u64{7} << ICR_DELIVERY_MODE_SHIFT;
+constexpr u64 ICR_SHORTHAND_SELF = u64{1} << ICR_SHORTHAND_SHIFT;
+constexpr u64 ICR_SHORTHAND_ALL_INCLUDING_SELF = u64{2} << ICR_SHORTHAND_SHIFT;
+constexpr unsigned SIPI_SELECTOR_SHIFT = 8;   // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
+constexpr unsigned SIPI_BASE_SHIFT = 12;
+constexpr u64 IPI_TIMEOUT_MS = 100;
+constexpr u64 RFLAGS_VM = bit(17);  // virtual-8086 mode (SDM Vol. 1 §3.4.3)
+
+Lapic g_lapic{};
+u64 g_apic_page = 0;  // xAPIC page write-protected in guest0's EPT (0: none)
+bool g_mwait = false;
+
+u32 load_word(u32 cpu) { return __atomic_load_n(&g_ap[cpu].word, __ATOMIC_ACQUIRE); }
+bool cas_word(u32 cpu, u32 expected, u32 desired) {
+    return __atomic_compare_exchange_n(&g_ap[cpu].word, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+u32 cpu_of_apic_id(u32 apic_id) {
+    const evmm_desc_t& d = modules_desc();
+    for (u32 c = 0; c < d.num_cpus; ++c)
+        if (d.apic_ids[c] == apic_id) return c;
+    return UINT32_MAX;
+}
+
+// The hardware INIT for a running gcpu's CPU (it then takes an INIT VM exit). The guest's ICR_HIGH is restored:
+// guest0 may have programmed it for its next IPI.
+void send_hardware_init(u32 cpu) {
+    const u32 apic_id = modules_desc().apic_ids[cpu];
+    const u64 dest = g_lapic.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT
+                                                       : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;
+    volatile u32* high = g_lapic.mode == ApicMode::XApic
+                             ? reinterpret_cast<volatile u32*>(g_lapic.mmio_base + static_cast<u32>(XApicReg::ICR_HIGH))
+                             : nullptr;
+    const u32 saved = high != nullptr ? *high : 0;
+    if (!lapic_send(g_lapic, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | dest, IPI_TIMEOUT_MS * modules_desc().tsc_khz))
+        LOG_WARN("guest_apic: INIT for cpu%u (APIC ID %u) still pending after %lu ms", cpu, apic_id, IPI_TIMEOUT_MS);
+    if (high != nullptr) *high = saved;
+}
+
+void virtual_init(u32 from, u32 cpu) {
+    for (;;) {
+        const u32 w = load_word(cpu);
+        switch (w & AP_STATE_MASK) {
+        case AP_WAIT_SIPI: return;  // already reset and waiting
+        case AP_SIPI_PENDING:       // not started yet: the INIT cancels the start
+            if (cas_word(cpu, w, AP_WAIT_SIPI)) return;
+            break;
+        default:  // running: it must leave guest0 to be reset
+            if (cas_word(cpu, w, AP_WAIT_SIPI)) {
+                LOG_DEBUG("gcpu%u: INIT from guest0 (cpu%u): reset, waits for a SIPI", cpu, from);
+                send_hardware_init(cpu);
+                return;
+            }
+            break;
+        }
+    }
+}
+
+void virtual_sipi(u32 from, u32 cpu, u32 vector) {
+    const u32 w = load_word(cpu);
+    // SDM Vol. 3A §9.4.4: a SIPI that finds the processor not waiting for one is ignored.
+    if ((w & AP_STATE_MASK) != AP_WAIT_SIPI ||
+        !cas_word(cpu, w, AP_SIPI_PENDING | (vector << AP_VECTOR_SHIFT))) {
+        LOG_DEBUG("gcpu%u: SIPI 0x%x from guest0 (cpu%u) ignored: not waiting for one", cpu, vector, from);
+        return;
+    }
+    LOG_DEBUG("gcpu%u: SIPI 0x%x from guest0 (cpu%u)", cpu, vector, from);
+}
+
+bool is_init_or_sipi(u64 icr) {
+    const u64 mode = icr & ICR_DELIVERY_MODE_MASK;
+    return mode == ICR_DELIVERY_INIT || mode == ICR_DELIVERY_STARTUP;
+}
+
+[[noreturn]] void refuse(Gcpu& g, const char* why, u64 icr) {
+    static char what[176];
+    format(what, sizeof what, "guest0 sent an INIT/SIPI evmm does not virtualize (%s): ICR 0x%lx", why, icr);
+    gcpu_fatal(g, what);
+}
+
+// An INIT or Start-up IPI guest0 wrote into its ICR (`dest`: the destination APIC ID).
+void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
+    const bool init = (icr & ICR_DELIVERY_MODE_MASK) == ICR_DELIVERY_INIT;
+    if (init && (icr & ICR_LEVEL_ASSERT) == 0) return;  // INIT level de-assert: no effect (SDM Vol. 3A §11.6.1)
+    if (icr & ICR_DEST_MODE_LOGICAL) refuse(g, "logical destination mode", icr);
+    const u64 shorthand = icr & ICR_SHORTHAND_MASK;
+    if (shorthand == ICR_SHORTHAND_SELF || shorthand == ICR_SHORTHAND_ALL_INCLUDING_SELF ||
+        (shorthand == 0 && dest == broadcast_id))
+        refuse(g, "to itself or to all including itself", icr);
+    const u32 vector = static_cast<u32>(icr & ICR_VECTOR_MASK);
+    const u32 n = modules_desc().num_cpus;
+    for (u32 c = 0; c < n; ++c) {
+        if (c == g.cpu_id) continue;
+        if (shorthand == 0 && modules_desc().apic_ids[c] != dest) continue;
+        if (init) virtual_init(g.cpu_id, c);
+        else virtual_sipi(g.cpu_id, c, vector);
+    }
+    if (shorthand == 0 && cpu_of_apic_id(dest) == UINT32_MAX)
+        LOG_WARN("guest0 cpu%u: %s to APIC ID %u, which is no CPU evmm runs on: dropped", g.cpu_id,
+                 init ? "INIT" : "SIPI", dest);
+}
+
+// WRMSR to the x2APIC ICR: INIT/SIPI virtualized, every other IPI sent as written.
+bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
+    if ((rdmsr(Msr::IA32_APIC_BASE) & APIC_BASE_X2APIC_ENABLE) == 0) return false;  // xAPIC mode: #GP(0)
+    if (is_init_or_sipi(value))
+        virtual_ipi(g, value, static_cast<u32>(value >> ICR_X2APIC_DEST_SHIFT), X2APIC_BROADCAST_ID);
+    else
+        wrmsr(static_cast<Msr>(msr), value);
+    return true;
+}
+
+class GuestPhys final : public PhysMem {
+public:
+    const void* map(u64 pa, size_t len) const override {
+        return guest0_phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
+    }
+};
+
+[[noreturn]] void cannot_emulate(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
+    static char what[200];
+    format(what, sizeof what, "guest0 wrote the local APIC page (GPA 0x%lx) with an access evmm cannot emulate: %s "
+           "(0x%lx, 0x%lx)", gpa, why, v1, v2);
+    gcpu_fatal(g, what);
+}
+
+void start_state(Gcpu& g, u32 vector) {
+    evmm_gcpu_state_t s;
+    gcpu_init_state(s, cpuid(CpuidLeaf::FEATURES).eax);
+    s.seg[EVMM_SEG_CS].selector = static_cast<u16>(vector << SIPI_SELECTOR_SHIFT);
+    s.seg[EVMM_SEG_CS].base = u64{vector} << SIPI_BASE_SHIFT;
+    s.rip = 0;
+    CHECK_OK(gcpu_load_guest_state(g, s, static_cast<u32>(ActivityState::ACTIVE)), "SIPI: guest start state");
+}
+
+} // namespace
+
+void guest_apic_init() {
+    g_lapic = lapic_detect();
+    g_mwait = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_MONITOR) != 0;
+    __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE);  // guest0's BSP runs from its entry point
+    msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
+}
+
+Status guest_apic_protect(EptTables& ept) {
+    if (g_lapic.mode != ApicMode::XApic) return Status::success();  // x2APIC: the MSR hook does it all
+    const u64 page = g_lapic.mmio_base & ~APIC_PAGE_OFFSET_MASK;
+    const EptTables::WalkResult w = ept.walk(page);
+    if (!w.present) return Status::error("local APIC page not in guest0's EPT", "guest_apic", page);
+    EVMM_TRY(ept.map(page, page, PAGE_4K, EptPerms{true, false, false}, w.mem_type, false, false));
+    g_apic_page = page;
+    LOG_INFO("stage 4: guest_apic: local APIC page 0x%lx read-only for guest0 (writes emulated; INIT/SIPI "
+             "virtualized)", page);
+    return Status::success();
+}
+
+bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual) {
+    if (g_apic_page == 0 || (gpa & ~APIC_PAGE_OFFSET_MASK) != g_apic_page || (qual & EPT_QUAL_WRITE) == 0)
+        return false;
+    // The faulting instruction (SDM Vol. 3C §28.2.1: EPT violations are faults, RIP is still on it).
+    const u64 cr0 = vmread(VmcsField::GUEST_CR0), efer = vmread(VmcsField::GUEST_IA32_EFER);
+    const u32 cs_ar = static_cast<u32>(vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS));
+    const CodeSize cs = code_size(cr0 & CR0_PE, vmread(VmcsField::GUEST_RFLAGS) & RFLAGS_VM, efer & EFER_LMA,
+                                  cs_ar & VMX_AR_L, cs_ar & VMX_AR_DB);
+    const u64 rip = vmread(VmcsField::GUEST_RIP);
+    const u64 lin = cs == CodeSize::Bits64 ? rip : vmread(VmcsField::GUEST_CS_BASE) + rip;
+    const GuestPagingRegs regs{cr0, vmread(VmcsField::GUEST_CR3), vmread(VmcsField::GUEST_CR4), efer};
+    const GuestPhys mem;
+    u8 bytes[insn::MAX_LENGTH];
+    size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK);  // what is left of the first page...
+    if (n > sizeof bytes) n = sizeof bytes;
+    Status s = guest_read_linear(mem, regs, lin, bytes, n);
+    if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
+    if (n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
+        n = sizeof bytes;  // ...and the next page when it is mapped (an instruction may straddle the two)
+    MmioStore st{};
+    s = decode_mmio_store(bytes, n, cs, st);
+    if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
+    const u32 off = static_cast<u32>(gpa & APIC_PAGE_OFFSET_MASK);
+    if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0) cannot_emulate(g, gpa, "not an aligned 32-bit store", st.size, off);
+
+    u64 value = st.from_reg ? guest_gpr(g, st.reg) : st.imm;
+    if (st.high_byte) value >>= 8;
+    const u32 v = static_cast<u32>(value);
+    volatile u32* reg = reinterpret_cast<volatile u32*>(g_apic_page + off);
+    const u32 old = st.kind == StoreKind::Xchg ? *reg : 0;
+    if (off == static_cast<u32>(XApicReg::ICR_LOW) && is_init_or_sipi(v)) {
+        const u32 high = *reinterpret_cast<volatile u32*>(g_apic_page + static_cast<u32>(XApicReg::ICR_HIGH));
+        virtual_ipi(g, v, high >> XAPIC_DEST_SHIFT, XAPIC_BROADCAST_ID);
+    } else {
+        *reg = v;
+    }
+    if (st.kind == StoreKind::Xchg) {
+        // A 32-bit register write zero-extends in 64-bit mode; elsewhere bits 63:32 are left alone.
+        const u64 r = guest_gpr(g, st.reg);
+        set_guest_gpr(g, st.reg, cs == CodeSize::Bits64 ? u64{old} : (r & ~u64{0xFFFF'FFFF}) | old);
+    }
+    gcpu_advance_rip(g, st.length);
+    return true;
+}
+
+void guest_apic_wait_for_sipi(Gcpu& g) {
+    const u32 cpu = g.cpu_id;
+    u32 vector = 0;
+    for (;;) {
+        const u32 w = load_word(cpu);
+        if ((w & AP_STATE_MASK) == AP_SIPI_PENDING && cas_word(cpu, w, AP_RUNNING)) {
+            vector = w >> AP_VECTOR_SHIFT;
+            break;
+        }
+        if (smp_stop_requested()) smp_stopped("waiting for guest0's SIPI", 0);
+        if (g_mwait) {
+            // Armed before the re-check, so a SIPI written in between still wakes the MWAIT (SDM Vol. 2 MWAIT);
+            // an NMI (the stop NMI) wakes it too.
+            asm volatile("monitor" : : "a"(&g_ap[cpu].word), "c"(0), "d"(0));
+            if (load_word(cpu) == w) asm volatile("mwait" : : "a"(0), "c"(0));
+        } else {
+            cpu_pause();
+        }
+    }
+    start_state(g, vector);
+    LOG_INFO("gcpu%u: started by guest0's SIPI at 0x%x", cpu, vector << SIPI_BASE_SHIFT);
+}
+
+void guest_apic_on_init_exit(Gcpu& g) {
+    // An INIT evmm sent (the word already says AP_WAIT_SIPI), or one from elsewhere: either way, wait.
+    for (;;) {
+        const u32 w = load_word(g.cpu_id);
+        if ((w & AP_STATE_MASK) != AP_RUNNING || cas_word(g.cpu_id, w, AP_WAIT_SIPI)) break;
+    }
+    guest_apic_wait_for_sipi(g);
+}
+
+} // namespace evmm

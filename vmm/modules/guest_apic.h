@@ -1,0 +1,43 @@
+// guest0's local APIC: its writes are checked so that guest0 starts its own APs through evmm, not the hardware.
+//
+// Why (SDM Vol. 3C §26.2, §33.5 / §25.5): a CPU in VMX root operation blocks INIT and ignores SIPIs, and evmm's
+// APs wait for guest0 in VMX root. So guest0's INIT-SIPI-SIPI (the MP initialization protocol, SDM Vol. 3A §9.4)
+// is virtualized: evmm sees every write to the local APIC's Interrupt Command Register, and an INIT or Start-up
+// IPI for another CPU goes to that CPU's gcpu, never to the hardware. Everything else passes through.
+//
+//   - xAPIC: the local APIC's 4 KiB page is read-only in guest0's EPT (reads go to the hardware). A write is an
+//     EPT violation: evmm reads the faulting instruction through guest0's page tables (vmm/guest_paging.h),
+//     decodes the store (arch/x86_64/insn.h: MOV/XCHG forms), performs it on the real APIC unless it is an
+//     INIT/SIPI in ICR_LOW, and advances RIP by the instruction's length. An access it cannot decode, or not a
+//     32-bit aligned one, is fatal with a message naming it (the APIC only defines aligned 32-bit accesses,
+//     SDM Vol. 3A §11.4.1).
+//   - x2APIC: WRMSR to the ICR (MSR 0x830) is intercepted the same way (SDM Vol. 3A §11.12.9).
+//
+// guest0's APs (gcpu 1..n-1) start in the state INIT leaves a CPU in, waiting for a SIPI in VMX root (MONITOR/
+// MWAIT on their own state word where the CPU has it, else PAUSE; the stop NMI ends the wait). Per target:
+//   INIT (level assert)  to a waiting gcpu: nothing changes. To a running one: it is marked waiting and the
+//                        hardware INIT is sent to its CPU: its INIT VM exit (exit 3) resets the gcpu and waits.
+//   INIT level de-assert ignored (no effect since the Pentium 4, SDM Vol. 3A §11.6.1).
+//   SIPI (vector V)      to a waiting gcpu: it starts in real mode at V * 4 KiB (CS = V << 8, IP = 0).
+//                        To any other: ignored, as the hardware ignores a SIPI outside wait-for-SIPI.
+// Destinations: physical APIC IDs of the CPUs evmm runs on, or the "all excluding self" shorthand. Logical mode,
+// "self" and "all including self" for INIT/SIPI are refused (fatal, named); an APIC ID evmm does not run on is
+// logged and dropped (the hardware would deliver it nowhere either).
+#pragma once
+
+#include "arch/x86_64/ept.h"
+#include "evmm/status.h"
+#include "vmm/gcpu.h"
+
+namespace evmm {
+
+void guest_apic_init();                      // stage 3 (BSP): APIC mode and base, the x2APIC ICR hook
+Status guest_apic_protect(EptTables& ept);   // stage 4 (BSP): the xAPIC page read-only in guest0's EPT
+// EPT violation at gpa (qualification qual): true when it was a write to the APIC page, now emulated.
+bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual);
+// An AP's gcpu: waits for its SIPI (stage 6 and after an INIT VM exit) and loads the real-mode start state.
+void guest_apic_wait_for_sipi(Gcpu& g);
+// INIT VM exit (exit 3) on this gcpu: reset to the INIT state and wait for the SIPI.
+void guest_apic_on_init_exit(Gcpu& g);
+
+} // namespace evmm
