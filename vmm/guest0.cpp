@@ -72,9 +72,11 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     out.ept_limit = align_up(d.top_of_memory > 4 * GiB ? d.top_of_memory : 4 * GiB, GiB);
     auto* ept = new (g_ept_storage) EptTables(heap);
     EVMM_TRY(ept->init());
-    // The one hole: the runtime region (absent from guest0's memory map too). The page the APs started from is
-    // absent from the map but mapped: every AP left it before stage 1 ended, and OSes read low memory outside
-    // their map (Linux does, at boot), which must not fault.
+    // The one hole: the runtime region (absent from guest0's memory map too). The page the APs started from stays
+    // out of the map but is scrubbed and mapped: every AP left it before stage 1 ended, its contents (the loader's
+    // AP start data) are none of guest0's business, and OSes read low memory outside their map (Linux does, at
+    // boot), which must not fault.
+    if (d.trampoline_base != 0) __builtin_memset(reinterpret_cast<void*>(d.trampoline_base), 0, PAGE_SIZE);
     const MemoryMap::Range holes[] = {{d.runtime_base, d.runtime_size}};
     EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, 1, out.ept_stats, ept_2m, ept_1g));
     out.eptp = ept_make_eptp(ept->root_pa(), false);

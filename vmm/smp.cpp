@@ -94,9 +94,13 @@ void smp_stop_others() {
     const u32 me = this_cpu_id();
     if (me >= EVMM_MAX_CPUS || g_stopping[me]) halt_forever();
     g_stopping[me] = true;  // one line and one acknowledgement per CPU
-    char sym[96];
-    symbolize(rip, sym, sizeof sym, false);
-    LOG_ERROR("evmm: stopped by cpu%u while %s (rip %016lx %s)", g_stopper, where, rip, sym);
+    if (rip == 0) {  // nowhere in particular (a wait loop)
+        LOG_ERROR("evmm: stopped by cpu%u while %s", g_stopper, where);
+    } else {
+        char sym[96];
+        symbolize(rip, sym, sizeof sym, false);
+        LOG_ERROR("evmm: stopped by cpu%u while %s (rip %016lx %s)", g_stopper, where, rip, sym);
+    }
     log_unlock_if_owner();  // the NMI may have come in the middle of one of our own lines
     __atomic_fetch_add(&g_stopped, 1, __ATOMIC_RELEASE);
     halt_forever();

@@ -24,7 +24,7 @@ bool smp_stop_requested();
 // This CPU is already printing its stop line (the stop NMI may arrive in the middle of it: the NMI then returns).
 bool smp_this_cpu_stopping();
 // Called on a CPU that received the stop NMI (in VMX root from the IDT, or from an NMI VM exit): prints one line
-// with where it was, acknowledges and halts.
+// with where it was (and rip, unless 0), acknowledges and halts.
 [[noreturn]] void smp_stopped(const char* where, u64 rip);
 
 } // namespace evmm
