@@ -3,6 +3,9 @@
 #include <new>
 
 #include "arch/x86_64/ept.h"
+#include "arch/x86_64/vmx.h"
+#include "arch/x86_64/vmx_caps.h"
+#include "evmm/spinlock.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/memmap.h"
@@ -11,11 +14,16 @@
 #include "vmm/guest_loader/linux_bzimage.h"
 #include "vmm/guest_loader/multiboot1_guest.h"
 #include "vmm/guest_loader/multiboot2_guest.h"
+#include "vmm/ipc.h"
+#include "vmm/vmx_setup.h"
 
 namespace evmm {
 namespace {
 
 alignas(EptTables) unsigned char g_ept_storage[sizeof(EptTables)];
+EptTables* g_ept = nullptr;
+u64 g_eptp = 0;
+SpinLock g_ept_lock;  // run-time EPT changes (guest0_ept_remap_page)
 evmm_mmap_entry_t g_map_storage[EVMM_MAX_MMAP];
 char g_names[EVMM_MAX_MODULES][40];
 
@@ -81,6 +89,8 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
     EVMM_TRY(gpm_build_identity_ept(*ept, mtrr, out.ept_limit, holes, 1, out.ept_stats, ept_2m, ept_1g));
     out.eptp = ept_make_eptp(ept->root_pa(), false);
     out.ept = ept;
+    g_ept = ept;
+    g_eptp = out.eptp;
 
     // (2) guest0's kernel: the image says what it is (a Multiboot2 header, a Linux setup header, a Multiboot1
     // header, in that order), and evmm boots it the way the matching boot loader would.
@@ -162,6 +172,35 @@ Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr
         EVMM_TRY(mb2_build_guest_info(in, mem, out.info_gpa, out.info_size, written));
         mb2_guest_entry_state(out.entry, plan.entry, static_cast<u32>(out.info_gpa));
     }
+    return Status::success();
+}
+
+namespace {
+
+// This CPU's cached guest-physical (and combined) mappings of guest0's EPT (SDM Vol. 3C §29.4.3.1, "INVEPT").
+void invept_guest0(u64 eptp) {
+    const u64 cap = vmx_state().caps.ept_vpid_cap;
+    if (cap & EPT_CAP_INVEPT_SINGLE)
+        (void)invept(InveptType::SingleContext, eptp);
+    else
+        (void)invept(InveptType::AllContexts, 0);
+}
+
+} // namespace
+
+Status guest0_ept_remap_page(u64 gpa, u64 hpa) {
+    if (g_ept == nullptr) return Status::error("guest0 has no EPT yet", "guest0_ept_remap_page");
+    if (!is_aligned(gpa, PAGE_4K) || !is_aligned(hpa, PAGE_4K))
+        return Status::error("page addresses must be 4 KiB aligned", "guest0_ept_remap_page", gpa, hpa);
+    {
+        LockGuard guard(g_ept_lock);
+        const EptTables::WalkResult w = g_ept->walk(gpa);
+        if (!w.present) return Status::error("guest-physical page not mapped", "guest0_ept_remap_page", gpa);
+        EVMM_TRY(g_ept->map(gpa, hpa, PAGE_4K, EptPerms{true, true, true}, w.mem_type, false, false));
+    }
+    invept_guest0(g_eptp);
+    const u32 missing = ipc_call_others(invept_guest0, g_eptp);
+    if (missing != 0) return Status::error("CPUs did not invalidate guest0's EPT in time", "guest0_ept_remap_page", missing);
     return Status::success();
 }
 

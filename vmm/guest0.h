@@ -28,4 +28,10 @@ struct Guest0 {
 Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
                      Guest0& out);
 
+// While gcpus run (any CPU): guest-physical page gpa now maps host-physical page hpa (4 KiB aligned; hpa == gpa
+// restores the identity), RWX with gpa's memory type. Serialized by a lock; afterwards every CPU invalidates the
+// mappings derived from guest0's EPT (INVEPT here, and on the others through vmm/ipc.h), so no CPU keeps using the
+// old frame (SDM Vol. 3C §29.4.3.4). The caller checks that both pages are guest0's RAM.
+Status guest0_ept_remap_page(u64 gpa, u64 hpa);
+
 } // namespace evmm

@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/symtab.h"
 #include "vmm/percpu.h"
+#include "vmm/ipc.h"
 #include "vmm/smp.h"
 
 namespace evmm {
@@ -133,8 +134,10 @@ void symbolize(u64 addr, char* buf, size_t cap, bool return_address) {
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     using namespace evmm;
     if (f->vector == static_cast<u64>(Vector::NMI)) {
-        // The stop NMI of smp_stop_others; any other NMI in VMX root is not ours to handle and is dropped.
+        // The stop NMI of smp_stop_others, or a cross-CPU call (vmm/ipc.h); any other NMI in VMX root is not ours
+        // to handle and is dropped.
         if (smp_stop_requested() && !smp_this_cpu_stopping()) smp_stopped("in the hypervisor", f->rip);
+        (void)ipc_handle_nmi();
         return;
     }
     enter_panic_impl();

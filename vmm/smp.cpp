@@ -24,9 +24,10 @@ volatile u32 g_stopped = 0;                  // CPUs that acknowledged
 
 volatile bool g_stopping[EVMM_MAX_CPUS];  // this CPU is already in smp_stopped
 
-u64 ms_to_ticks(u64 ms) { return g_tsc_khz != 0 ? g_tsc_khz * ms : ms * 1000000; }
 
 } // namespace
+
+u64 smp_ms_to_ticks(u64 ms) { return g_tsc_khz != 0 ? g_tsc_khz * ms : ms * 1000000; }
 
 void smp_init(u32 num_cpus, u64 tsc_khz) {
     g_num_cpus = num_cpus;
@@ -51,7 +52,7 @@ void stage_arrive(u32 stage) {
 }
 
 void stage_wait_all(u32 stage) {
-    const u64 start = rdtsc(), limit = ms_to_ticks(STAGE_TIMEOUT_MS);
+    const u64 start = rdtsc(), limit = smp_ms_to_ticks(STAGE_TIMEOUT_MS);
     while (__atomic_load_n(&g_arrived[stage], __ATOMIC_ACQUIRE) < g_num_cpus) {
         if (rdtsc() - start > limit) {
             const u64 missing = ~g_arrived_mask[stage] & (g_num_cpus >= 64 ? ~u64{0} : bit(g_num_cpus) - 1);
@@ -78,7 +79,7 @@ void smp_stop_others() {
     // SDM Vol. 3A §11.6.1: NMI delivery to all excluding self. In VMX non-root mode an NMI causes a VM exit
     // (pin-based "NMI exiting"); in VMX root (evmm's code, an AP waiting for guest0's SIPI) the IDT's NMI handler
     // takes it.
-    const u64 limit = ms_to_ticks(STOP_TIMEOUT_MS);
+    const u64 limit = smp_ms_to_ticks(STOP_TIMEOUT_MS);
     if (!lapic_send(lapic_detect(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT | ICR_SHORTHAND_ALL_BUT_SELF, limit))
         LOG_ERROR("evmm: the local APIC did not send the stop NMI");
     const u64 start = rdtsc();

@@ -12,6 +12,7 @@ namespace evmm {
 
 void smp_init(u32 num_cpus, u64 tsc_khz);  // BSP, before opening stage 1
 u32 smp_num_cpus();
+u64 smp_ms_to_ticks(u64 ms);  // TSC ticks in ms milliseconds (the loader's TSC frequency; 1 GHz if unknown)
 
 void stage_open(u32 stage);       // BSP
 void stage_wait_open(u32 stage);  // AP

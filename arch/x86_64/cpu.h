@@ -18,6 +18,27 @@ inline u64 read_rflags() {
     return v;
 }
 
+// An IRET to the next instruction, which ends the blocking of NMIs (SDM Vol. 3A §6.7.1: NMIs stay blocked from
+// an NMI's delivery until the next IRET). After a VM exit caused by an NMI the processor holds NMIs blocked in
+// VMX root (Bochs 2.7 even across the next VM entry), so evmm's NMI-exit handler ends with this, as KVM does.
+inline void cpu_unblock_nmi() {
+    u64 scratch;
+    asm volatile("mov %%ss, %0\n\t"
+                 "pushq %0\n\t"
+                 "pushq %%rsp\n\t"
+                 "addq $8, (%%rsp)\n\t"
+                 "pushfq\n\t"
+                 "mov %%cs, %0\n\t"
+                 "pushq %0\n\t"
+                 "leaq 1f(%%rip), %0\n\t"
+                 "pushq %0\n\t"
+                 "iretq\n"
+                 "1:"
+                 : "=&r"(scratch)
+                 :
+                 : "memory", "cc");
+}
+
 // Interrupts off and HLT forever (an NMI may wake HLT: loop).
 [[noreturn]] void halt_forever();
 

@@ -1,5 +1,7 @@
 // smp: guest0 starts its APs like an OS (ACPI MADT, INIT-SIPI-SIPI through a real-mode trampoline below 1 MiB),
-// every CPU sees the hypervisor (CPUID.1:ECX[31], "evmmevmmevmm") and runs a concurrent CPUID storm.
+// every CPU sees the hypervisor (CPUID.1:ECX[31], "evmmevmmevmm") and runs a concurrent CPUID storm; then an EPT
+// change evmm makes while every CPU runs (debug VMCALL EPT_REMAP) is seen at once by all of them (INVEPT on every
+// CPU: the APs had the old translation hot in their TLBs).
 //
 // Command line (all optional): storm=N (CPUID rounds per CPU, 3 leaves each; default 2000), cpus=N (the MADT must
 // list exactly N enabled CPUs), timeout_ms=N (per-AP start bound, default 1000), absent_apic_id=N (self-test of the
@@ -47,6 +49,20 @@ u32 g_arrived; // CPUs at the storm's start barrier
 u32 g_storm_cpus;
 u32 g_finished; // CPUs done with the storm (a TSC-free overlap measure: who started after someone finished)
 u32 g_rounds;   // storm rounds per CPU
+
+// EPT remap: page A and page B hold different patterns; every CPU reads A until its translation is hot, evmm then
+// maps guest-physical A to B's frame, and every CPU must read B's pattern through A.
+struct alignas(4096) Page {
+    u64 word[512];
+};
+Page g_page_a, g_page_b;
+constexpr u64 PATTERN_A = 0xAAAA'5555'AAAA'0001, PATTERN_B = 0xBBBB'6666'BBBB'0002;
+constexpr u32 HOT_READS = 1000;
+constexpr u64 REMAP_TIMEOUT_US = 30000000;
+u32 g_remap_phase;              // 1: read A until hot, then say ready; 2: read A once more and record it
+u32 g_remap_ready[SMP_MAX_CPUS];
+u32 g_remap_done[SMP_MAX_CPUS];
+u64 g_remap_seen[SMP_MAX_CPUS];
 
 bool same(const CpuidRegs& a, const CpuidRegs& b) {
     return a.eax == b.eax && a.ebx == b.ebx && a.ecx == b.ecx && a.edx == b.edx;
@@ -109,6 +125,27 @@ void storm(CpuReport& c) {
     __atomic_store_n(&c.storm_done, 1u, __ATOMIC_RELEASE);
 }
 
+u64 read_a() { return *static_cast<volatile u64*>(&g_page_a.word[0]); }
+
+bool wait_phase(u32 phase, u64 end) {
+    while (__atomic_load_n(&g_remap_phase, __ATOMIC_ACQUIRE) < phase) {
+        if (tsc_past(end)) return false;
+        asm volatile("pause");
+    }
+    return true;
+}
+
+// An AP's part of the EPT remap check (the BSP's is in guest_main).
+void remap_ap(u32 slot) {
+    const u64 end = tsc_deadline_us(AP_GO_TIMEOUT_US);
+    if (!wait_phase(1, end)) return;
+    for (u32 i = 0; i < HOT_READS; ++i) (void)read_a();
+    __atomic_store_n(&g_remap_ready[slot], 1u, __ATOMIC_RELEASE);
+    if (!wait_phase(2, end)) return;
+    g_remap_seen[slot] = read_a();
+    __atomic_store_n(&g_remap_done[slot], 1u, __ATOMIC_RELEASE);
+}
+
 // Runs on each AP after it checked in.
 void ap_main(u32 slot, void*) {
     CpuReport& c = g_cpu[slot];
@@ -119,6 +156,7 @@ void ap_main(u32 slot, void*) {
         asm volatile("pause");
     }
     storm(c);
+    remap_ap(slot);
 }
 
 bool wait_flag(const u32& flag, u64 end) {
@@ -339,4 +377,40 @@ extern "C" void guest_main(const void*) {
     if (!check(all_done, "CPUID storm: every CPU finished %u x 3 CPUIDs", g_rounds))
         list_ids("  not finished within the bound (APIC IDs)", not_done, n_not_done);
     check(no_mismatch, "CPUID storm: every result matched the first one seen on that CPU");
+
+    // ---- 7. an EPT change while every CPU runs (debug builds of evmm: VMCALL DEBUG_EPT_REMAP) ----
+    g_page_a.word[0] = PATTERN_A;
+    g_page_b.word[0] = PATTERN_B;
+    const u64 pa_a = reinterpret_cast<u64>(&g_page_a), pa_b = reinterpret_cast<u64>(&g_page_b);  // identity map
+    __atomic_store_n(&g_remap_phase, 1u, __ATOMIC_RELEASE);
+    const u64 remap_end = tsc_deadline_us(REMAP_TIMEOUT_US);
+    for (u32 i = 0; i < HOT_READS; ++i) (void)read_a();
+    u32 hot = 1;
+    for (u32 s = 1; s < slots; ++s)
+        if (smp_slot_started(s) && wait_flag(g_remap_ready[s], remap_end)) ++hot;
+    VmcallResult r;
+    u8 vec = 0;
+    const bool done = probe_vmcall(EVMM_VMCALL_DEBUG_EPT_REMAP, pa_a, pa_b, 0, r, vec);
+    if (!done || r.rax == static_cast<u64>(-38)) {  // -ENOSYS: a release build of evmm
+        __atomic_store_n(&g_remap_phase, 2u, __ATOMIC_RELEASE);
+        skip(done ? "evmm without debug VMCALLs" : "not under evmm", "EPT remap seen by every CPU");
+        return;
+    }
+    check_eq(r.rax, 0, "VMCALL DEBUG_EPT_REMAP 0x%llx -> 0x%llx", static_cast<unsigned long long>(pa_a),
+             static_cast<unsigned long long>(pa_b));
+    __atomic_store_n(&g_remap_phase, 2u, __ATOMIC_RELEASE);
+    u32 saw_b = read_a() == PATTERN_B ? 1 : 0, answered = 1;
+    for (u32 s = 1; s < slots; ++s) {
+        if (!smp_slot_started(s) || !wait_flag(g_remap_done[s], remap_end)) continue;
+        ++answered;
+        if (g_remap_seen[s] == PATTERN_B)
+            ++saw_b;
+        else
+            note("  CPU APIC ID %u still read 0x%llx through page A (stale translation)", g_cpu[s].madt_apic_id,
+                 static_cast<unsigned long long>(g_remap_seen[s]));
+    }
+    check(saw_b == hot && answered == hot, "EPT remap seen by every CPU (%u of %u read page B's pattern through A)",
+          saw_b, hot);
+    const bool restored = probe_vmcall(EVMM_VMCALL_DEBUG_EPT_REMAP, pa_a, pa_a, 0, r, vec) && r.rax == 0;
+    check(restored && read_a() == PATTERN_A, "VMCALL DEBUG_EPT_REMAP back to the identity: page A's own pattern");
 }

@@ -73,7 +73,7 @@ void send_hardware_init(u32 cpu) {
                              ? reinterpret_cast<volatile u32*>(g_lapic.mmio_base + static_cast<u32>(XApicReg::ICR_HIGH))
                              : nullptr;
     const u32 saved = high != nullptr ? *high : 0;
-    if (!lapic_send(g_lapic, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | dest, IPI_TIMEOUT_MS * modules_desc().tsc_khz))
+    if (!lapic_send(g_lapic, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | dest, smp_ms_to_ticks(IPI_TIMEOUT_MS)))
         LOG_WARN("guest_apic: INIT for cpu%u (APIC ID %u) still pending after %lu ms", cpu, apic_id, IPI_TIMEOUT_MS);
     if (high != nullptr) *high = saved;
 }

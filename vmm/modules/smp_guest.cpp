@@ -1,8 +1,10 @@
 #include "vmm/modules/smp_guest.h"
 
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/log.h"
 #include "vmm/panic.h"
+#include "vmm/ipc.h"
 #include "vmm/modules/guest_apic.h"
 #include "vmm/smp.h"
 #include "vmm/vmexit.h"
@@ -16,8 +18,17 @@ void on_exception_or_nmi(Gcpu& g) {
         gcpu_fatal(g, "unexpected exception VM exit (the exception bitmap is 0)");
     }
     if (smp_stop_requested()) smp_stopped("running guest0", vmread(VmcsField::GUEST_RIP));
-    // Not ours: deliver it to guest0 at the next entry (SDM Vol. 3C §27.6.1).
-    vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO, intr_info_make(InterruptionType::NMI, static_cast<u8>(Vector::NMI), false));
+    // An NMI exits only when guest0's NMIs are unblocked, and it was not delivered to guest0, so guest0's "blocking
+    // by NMI" must stay clear (SDM Vol. 3C §25.4.2, §27.3.1.5: an NMI cannot be injected with it set). Bochs 2.7
+    // saves it set, as if the NMI had been delivered; left so, guest0 would never see another NMI.
+    const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
+    if (intr & INTERRUPTIBILITY_NMI) vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_NMI});
+    if (!ipc_handle_nmi()) {  // not a cross-CPU call from another CPU (vmm/ipc.h): guest0's own NMI
+        // Deliver it to guest0 at the next entry (SDM Vol. 3C §27.6.1).
+        vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
+                intr_info_make(InterruptionType::NMI, static_cast<u8>(Vector::NMI), false));
+    }
+    cpu_unblock_nmi();
 }
 
 void on_init(Gcpu& g) {

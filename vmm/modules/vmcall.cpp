@@ -3,6 +3,7 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/guest0.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/panic.h"
@@ -57,6 +58,15 @@ void on_vmcall(Gcpu& g) {
         g.reg(Gpr::RBX) = modules_desc().runtime_base;
         g.reg(Gpr::RCX) = modules_desc().runtime_size;
         return ret(g, VMCALL_OK);
+    case EVMM_VMCALL_DEBUG_EPT_REMAP: {
+        // Both pages must be guest0's own RAM: evmm never maps anything else under guest0 this way.
+        if (!is_aligned(c.a1, PAGE_4K) || !is_aligned(c.a2, PAGE_4K) || !guest0_owns_ram(c.a1, PAGE_4K) ||
+            !guest0_owns_ram(c.a2, PAGE_4K))
+            return ret(g, VMCALL_EINVAL);
+        const Status s = guest0_ept_remap_page(c.a1, c.a2);
+        if (!s.ok()) LOG_WARN("guest0: vmcall EPT remap 0x%lx -> 0x%lx failed: %s (0x%lx)", c.a1, c.a2, s.what, s.value);
+        return ret(g, s.ok() ? VMCALL_OK : VMCALL_EFAULT);
+    }
 #endif
     default: return ret(g, VMCALL_ENOSYS);
     }

@@ -37,6 +37,7 @@
 #define EVMM_VMCALL_EXIT 3            /* RBX = status: the hypervisor stops */
 #define EVMM_VMCALL_DEBUG_PANIC 4     /* debug builds: the hypervisor panics */
 #define EVMM_VMCALL_DEBUG_HV_REGION 5 /* debug builds: RBX = base, RCX = size of the hypervisor's runtime region */
+#define EVMM_VMCALL_DEBUG_EPT_REMAP 6 /* debug builds: guest-physical page RBX shows RAM page RCX, on every CPU */
 #endif
 #define EVMM_VMCALL_PING_MAGIC 0x6d6d7665ull /* "evmm" */
 
