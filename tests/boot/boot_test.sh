@@ -22,6 +22,8 @@
 #                            grub.cfg, serial.log, the emulator's output (emu.log) and, for Bochs, bochsrc/bochs.log
 #   --build DIR              the build directory (default $EVMM_BUILD_DIR, else build/ in the repo)
 #   --evmm FILE              the Multiboot2 image (default BUILD/evmm.elf)
+#   --grub-linux             no evmm: GRUB boots --evmm FILE as a Linux kernel (`linux`/`initrd`), --cmdline is
+#                            Linux's command line (no testexit= is added), each --module "FILE" an initrd
 #   --bochs-ips N            Bochs' emulated instructions per second of virtual time (default 50000000)
 # Regexes are POSIX extended (grep -E), matched against lines with the CRs removed.
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
@@ -40,12 +42,13 @@ usage() {
 }
 
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
-build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000
+build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000 grub_linux=0
 modules=() expects=() anywheres=() rejects=()
 while (($#)); do
     opt=$1
     case $opt in
     --kvm) kvm=1; shift; continue ;;
+    --grub-linux) grub_linux=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
         --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips)
@@ -93,7 +96,7 @@ done
 [[ -n $name ]] || name=${emu}_${firmware}_smp${smp}
 [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || evmm_die "--name may only use letters, digits, '_', '.', '-'"
 [[ -n $evmm ]] || evmm=$build/evmm.elf
-[[ $cmdline =~ (^|[[:space:]])testexit= ]] || cmdline="${cmdline:+$cmdline }testexit=$emu"
+((grub_linux)) || [[ $cmdline =~ (^|[[:space:]])testexit= ]] || cmdline="${cmdline:+$cmdline }testexit=$emu"
 
 evmm_need timeout coreutils
 if [[ $emu == qemu ]]; then
@@ -123,7 +126,9 @@ for spec in "${modules[@]}"; do
     fi
     mod_specs+=("${words[*]}")
 done
-bash "$here/mkiso.sh" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
+iso_kind=()
+((!grub_linux)) || iso_kind=(--linux)
+bash "$here/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot

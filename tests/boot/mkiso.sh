@@ -6,6 +6,9 @@
 #   --evmm FILE     the Multiboot2 image (default: $EVMM_BUILD_DIR/evmm.elf, else build/evmm.elf in the repo)
 #   --multiboot1    boot FILE as a Multiboot (version 1) kernel: GRUB's `multiboot` and `module` commands instead
 #                   of `multiboot2`/`module2` (a test guest booted bare, tests/guests/run-bare.sh)
+#   --linux         boot FILE as a Linux kernel with GRUB's `linux` and `initrd` commands (Linux without evmm: the
+#                   bare runs of P4, docs/performance.md); EVMM OPTIONS is then Linux's command line and each module
+#                   is an initrd ("FILE", further words ignored)
 #   OUT.iso         the image to write; OUT.grub.cfg next to it keeps a copy of the generated grub.cfg
 #   EVMM OPTIONS    evmm's command line, e.g. "loglevel=info serial=com1 testexit=qemu" (may be "")
 #   FILE ROLE ARGS  one GRUB module each: FILE is copied into the image, ROLE (guest0, initrd, ...) and ARGS form
@@ -30,6 +33,7 @@ evmm="" mb_cmd=multiboot2 mod_cmd=module2
 while (($#)); do
     case $1 in
     --multiboot1) mb_cmd=multiboot mod_cmd=module; shift ;;
+    --linux) mb_cmd=linux mod_cmd=initrd; shift ;;
     --evmm)
         (($# >= 2)) || evmm_die "--evmm needs a file"
         evmm=$2
@@ -92,14 +96,19 @@ cfg=$stage/boot/grub/grub.cfg
 n=0
 for spec in "$@"; do
     read -r -a words <<<"$spec"
-    ((${#words[@]} >= 2)) || evmm_die "module '$spec': expected \"FILE ROLE [ARGS...]\""
+    ((${#words[@]} >= 2)) || [[ $mod_cmd == initrd && ${#words[@]} -ge 1 ]] ||
+        evmm_die "module '$spec': expected \"FILE ROLE [ARGS...]\""
     file=${words[0]}
     [[ -f $file ]] || evmm_die "module file $file does not exist"
     name=$(basename "$file")
     [[ $name =~ ^[A-Za-z0-9_.,+-]+$ && $name != evmm.elf ]] || name=module$n
     [[ ! -e $stage/boot/$name ]] || name=$n-$name
     cp "$file" "$stage/boot/$name"
-    echo "$mod_cmd /boot/$name $(grub_words "${words[@]:1}")" >>"$cfg"
+    if [[ $mod_cmd == initrd ]]; then
+        echo "initrd /boot/$name" >>"$cfg"
+    else
+        echo "$mod_cmd /boot/$name $(grub_words "${words[@]:1}")" >>"$cfg"
+    fi
     n=$((n + 1))
 done
 cat >>"$cfg" <<'EOF'
