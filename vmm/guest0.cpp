@@ -43,7 +43,8 @@ private:
 
 
 // The Linux x86 boot protocol (vmm/guest_loader/linux_bzimage.h): kernel, initrd (the first module with role
-// "initrd"), command line (guest0's ARGS), zero page with guest0's e820 map and the RSDP; 32-bit entry.
+// "initrd"), command line (guest0's ARGS), zero page with guest0's e820 map and the RSDP; the 64-bit entry (boot
+// page tables and GDT written by linux_load) when the kernel has XLF_KERNEL_64, else the 32-bit entry.
 Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_module_t& m, const MemoryMap& map,
                   MemoryMap::Range* avoid, u32 na, const u8* rsdp, u32 rsdp_len, GuestMem& mem, Guest0& out) {
     constexpr u64 MB2_INFO_GUARD = 16 * KiB;  // GRUB's Multiboot2 information (its RSDP copy is handed to Linux)
@@ -59,16 +60,23 @@ Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_module_t& m,
     EVMM_TRY(linux_load(image, m.size, li, plan, mem, initrd ? reinterpret_cast<const u8*>(initrd->start) : nullptr,
                         initrd ? initrd->size : 0, m.cmdline, cmdline_len, d.guest0_mmap, d.guest0_mmap_count,
                         rsdp_len ? rsdp : nullptr, d.acpi_rsdp));
-    linux_entry_state_32(out.entry, plan.code32_start, static_cast<u32>(plan.zero_page));
+    const bool entry64 = plan.entry64 != 0;
+    if (entry64) linux_entry_state_64(out.entry, plan.entry64, plan.zero_page, plan.boot_tables);
+    else linux_entry_state_32(out.entry, plan.code32_start, static_cast<u32>(plan.zero_page));
     out.kernel_base = plan.kernel_addr;
     out.kernel_end = plan.kernel_addr + plan.kernel_reserve;
     out.info_gpa = plan.zero_page;
     out.info_size = PAGE_SIZE;
     out.initrd_base = plan.initrd_addr;
     out.initrd_size = plan.initrd_size;
-    LOG_INFO("guest0: Linux boot protocol %u.%02u, kernel at 0x%lx%s, initrd %s0x%lx (%lu bytes), zero page 0x%lx",
-             li.version >> 8, li.version & 0xFF, plan.kernel_addr, plan.relocated ? " (relocated)" : "",
-             initrd ? "" : "none ", plan.initrd_addr, plan.initrd_size, plan.zero_page);
+    LOG_INFO("guest0: Linux boot protocol %u.%02u, %s entry 0x%lx, kernel at 0x%lx%s, initrd %s0x%lx (%lu bytes), "
+             "zero page 0x%lx",
+             li.version >> 8, li.version & 0xFF, entry64 ? "64-bit" : "32-bit", out.entry.rip, plan.kernel_addr,
+             plan.relocated ? " (relocated)" : "", initrd ? "" : "none ", plan.initrd_addr, plan.initrd_size,
+             plan.zero_page);
+    if (entry64)
+        LOG_DEBUG("guest0: Linux boot page tables (identity map 0-4 GiB, 2 MiB pages) and GDT at 0x%lx-0x%lx",
+                  plan.boot_tables, plan.boot_tables + LINUX_BOOT_TABLES_SIZE);
     return Status::success();
 }
 } // namespace

@@ -1,14 +1,22 @@
-// Unit tests for vmm/guest_loader/linux_bzimage: evmm as guest0's Linux boot loader (bzImage, 32-bit boot
-// protocol). A fake bzImage (boot sector + setup header with chosen fields + patterned protected-mode payload) is
-// built in memory; the zero page written for the guest is read back at the offsets boot.rst/zero-page.rst give.
-// Runs under ASan/UBSan: a read past an image fails.
+// Unit tests for vmm/guest_loader/linux_bzimage: evmm as guest0's Linux boot loader (bzImage, 64-bit and 32-bit
+// boot protocol). A fake bzImage (boot sector + setup header with chosen fields + patterned protected-mode payload)
+// is built in memory; the zero page written for the guest is read back at the offsets boot.rst/zero-page.rst give,
+// the boot page tables of the 64-bit entry are walked, and both entry states go through the VM-entry checks
+// (vmm/vmentry_check). Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest_loader/linux_bzimage.h"
 
 #include <gtest/gtest.h>
 
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/ept.h"
+#include "arch/x86_64/msr.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/vmx_controls.h"
 #include "tests/unit/status_expect.h"
+#include "vmm/vmentry_check.h"
 
 #include <cstring>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -279,12 +287,15 @@ void expect_disjoint(const LinuxPlan& p, const MemoryMap::Range* avoid, u32 n) {
     const MemoryMap::Range areas[] = {{p.kernel_addr, p.kernel_reserve},
                                       {p.zero_page, 4096},
                                       {p.cmdline_addr, p.cmdline_reserve},
-                                      {p.initrd_addr, align_up(p.initrd_size, PAGE_SIZE)}};
-    for (u32 i = 0; i < 4; ++i) {
+                                      {p.initrd_addr, align_up(p.initrd_size, PAGE_SIZE)},
+                                      {p.boot_tables, p.boot_tables != 0 ? LINUX_BOOT_TABLES_SIZE : 0}};
+    constexpr u32 N = sizeof areas / sizeof areas[0];
+    for (u32 i = 0; i < N; ++i) {
         if (areas[i].length != 0) {
             EXPECT_GE(areas[i].base, 1 * MiB) << i;
+            EXPECT_LE(areas[i].base + areas[i].length, 4 * GiB) << i;
         }
-        for (u32 j = i + 1; j < 4; ++j)
+        for (u32 j = i + 1; j < N; ++j)
             EXPECT_FALSE(overlap(areas[i].base, areas[i].length, areas[j].base, areas[j].length)) << i << " " << j;
         for (u32 a = 0; a < n; ++a)
             EXPECT_FALSE(overlap(areas[i].base, areas[i].length, avoid[a].base, avoid[a].length)) << i << " " << a;
@@ -292,6 +303,8 @@ void expect_disjoint(const LinuxPlan& p, const MemoryMap::Range* avoid, u32 n) {
     EXPECT_TRUE(is_aligned(p.zero_page, PAGE_SIZE));
     EXPECT_TRUE(is_aligned(p.cmdline_addr, PAGE_SIZE));
     EXPECT_TRUE(is_aligned(p.initrd_addr, PAGE_SIZE));
+    EXPECT_TRUE(is_aligned(p.boot_tables, PAGE_SIZE));
+    EXPECT_EQ(p.boot_tables != 0, p.entry64 != 0);
 }
 
 TEST(LinuxPlan, PrefAddressWhenFree) {
@@ -310,7 +323,58 @@ TEST(LinuxPlan, PrefAddressWhenFree) {
     EXPECT_EQ(p.zero_page, 1 * MiB); // lowest free page at or above 1 MiB
     EXPECT_EQ(p.cmdline_addr, 1 * MiB + 4096);
     EXPECT_EQ(p.cmdline_len, 10u);
+    EXPECT_EQ(p.boot_tables, 1 * MiB + 2 * 4096); // 64-bit entry: right after the command line
     expect_disjoint(p, avoid, 1);
+}
+
+TEST(LinuxPlan, BootTablesOnlyForThe64BitEntry) {
+    GuestMap g;
+    Bz bz;
+    bz.xloadflags = LINUX_XLF_CAN_BE_LOADED_ABOVE_4G; // no XLF_KERNEL_64
+    LinuxPlan p;
+    ASSERT_OK(linux_plan(inspected(bz), g.map, nullptr, 0, 0x1000, 10, p));
+    EXPECT_EQ(p.entry64, 0u);
+    EXPECT_EQ(p.boot_tables, 0u);
+    EXPECT_EQ(p.code32_start, PREF);
+    bz.version = 0x020B; // 2.11: xloadflags not read even when the bytes say XLF_KERNEL_64
+    bz.xloadflags = LINUX_XLF_KERNEL_64;
+    ASSERT_OK(linux_plan(inspected(bz), g.map, nullptr, 0, 0x1000, 10, p));
+    EXPECT_EQ(p.entry64, 0u);
+    EXPECT_EQ(p.boot_tables, 0u);
+}
+
+TEST(LinuxPlan, BootTablesAvoidEverything) {
+    // Holes of 6 pages between the ranges to avoid: the 7 pages of tables go past them, clear of everything.
+    GuestMap g;
+    const LinuxImage li = inspected(Bz{});
+    const MemoryMap::Range avoid[] = {{1 * MiB + 0x2000, 0x1000}, {1 * MiB + 0x9000, 0x1000}};
+    LinuxPlan p;
+    ASSERT_OK(linux_plan(li, g.map, avoid, 2, 3 * MiB, 100, p));
+    EXPECT_EQ(p.zero_page, 1 * MiB);
+    EXPECT_EQ(p.cmdline_addr, 1 * MiB + 0x1000);
+    EXPECT_EQ(p.boot_tables, 1 * MiB + 0xA000);
+    EXPECT_EQ(LINUX_BOOT_TABLES_SIZE, 0x7000u);
+    expect_disjoint(p, avoid, 2);
+
+    // Low RAM full: the tables go to the next usable entry, never inside the kernel's init_size range.
+    evmm_mmap_entry_t st[8];
+    MemoryMap m(st, 8);
+    ASSERT_OK(m.add(1 * MiB, 0x8000, EVMM_MEM_USABLE));
+    ASSERT_OK(m.add(PREF, INIT_SIZE + 0x6000, EVMM_MEM_USABLE));
+    ASSERT_OK(m.add(PREF + INIT_SIZE + 0x6000, 0x1000, EVMM_MEM_RESERVED));
+    ASSERT_OK(m.add(PREF + INIT_SIZE + 0x7000, 0x7000, EVMM_MEM_USABLE));
+    ASSERT_OK(linux_plan(li, m, nullptr, 0, 0, 0, p));
+    EXPECT_EQ(p.kernel_addr, PREF);
+    EXPECT_EQ(p.boot_tables, PREF + INIT_SIZE + 0x7000);
+    expect_disjoint(p, nullptr, 0);
+
+    // No room for 7 pages anywhere: an error that says so.
+    evmm_mmap_entry_t st2[8];
+    MemoryMap small(st2, 8);
+    ASSERT_OK(small.add(1 * MiB, 0x8000, EVMM_MEM_USABLE));
+    ASSERT_OK(small.add(PREF, INIT_SIZE + 0x6000, EVMM_MEM_USABLE));
+    EXPECT_ERR(linux_plan(li, small, nullptr, 0, 0, 0, p), "boot page tables", "memory map");
+    EXPECT_EQ(p.boot_tables, 0u);
 }
 
 TEST(LinuxPlan, RelocatesWhenPrefIsTaken) {
@@ -625,6 +689,117 @@ TEST(LinuxLoad, Errors) {
     }
 }
 
+// The 64-bit entry's boot page tables, walked as the processor does (4-level paging, SDM Vol. 3A §4.5) in guest
+// memory: the physical address `va` maps to (NOT_MAPPED when a level is not present), and the leaf's size.
+constexpr u64 NOT_MAPPED = ~u64{0};
+u64 walk(const std::vector<u8>& m, u64 cr3, u64 va, u64& leaf_size) {
+    u64 table = cr3 & pte::ADDR_4K;
+    for (int level = LEVEL_PML4; level >= LEVEL_PT; --level) {
+        const u64 index = (va >> level_shift(level)) & (ENTRIES_PER_TABLE - 1);
+        if (table + (index + 1) * 8 > m.size()) return NOT_MAPPED;
+        const u64 e = get64(m.data(), table + index * 8);
+        if (!(e & pte::P)) return NOT_MAPPED;
+        if (level == LEVEL_PT || (level < LEVEL_PML4 && (e & pte::PS))) {
+            leaf_size = level_span(level);
+            return (e & pte::ADDR_4K & ~(leaf_size - 1)) | (va & (leaf_size - 1));
+        }
+        table = e & pte::ADDR_4K;
+    }
+    return NOT_MAPPED;
+}
+
+TEST(LinuxLoad, BootPageTablesMapFourGiBIdentity) {
+    Loaded t;
+    ASSERT_NE(t.plan.boot_tables, 0u);
+    ASSERT_OK(t.load());
+    const u8* bt = t.mem.buf.data() + t.plan.boot_tables;
+    const u64 table = pte::P | pte::RW | pte::A;
+    const u64 leaf = table | pte::D | pte::PS;
+    // PML4[0] -> PDPT, PDPT[0..3] -> the four page directories, nothing else.
+    EXPECT_EQ(get64(bt, 0), (t.plan.boot_tables + 0x1000) | table);
+    for (u32 i = 1; i < 512; ++i) ASSERT_EQ(get64(bt, 8 * i), 0u) << "PML4 " << i;
+    for (u32 i = 0; i < 512; ++i)
+        ASSERT_EQ(get64(bt, 0x1000 + 8 * i), i < 4 ? (t.plan.boot_tables + 0x2000 + 0x1000 * i) | table : 0) << i;
+    // 2048 PDEs: 2 MiB pages, identity.
+    for (u64 n = 0; n < 2048; ++n) ASSERT_EQ(get64(bt, 0x2000 + 8 * n), (n << 21) | leaf) << "PDE " << n;
+
+    // What boot.rst wants mapped: the kernel's init_size range, the zero page and the command line (and the
+    // tables themselves, the initrd, the local APIC), all identity; nothing from 4 GiB.
+    const u64 cr3 = t.plan.boot_tables;
+    for (u64 va = t.plan.kernel_addr; va < t.plan.kernel_addr + t.plan.kernel_reserve; va += 2 * MiB) {
+        u64 size = 0;
+        ASSERT_EQ(walk(t.mem.buf, cr3, va, size), va);
+    }
+    const u64 vas[] = {0,
+                       t.plan.entry64,
+                       t.plan.kernel_addr + t.plan.kernel_reserve - 1,
+                       t.plan.zero_page + 0x1F1,
+                       t.plan.cmdline_addr + t.cmdline.size(),
+                       t.plan.initrd_addr,
+                       t.plan.boot_tables + LINUX_BOOT_GDT_OFFSET,
+                       0xFEE00300,
+                       4 * GiB - 1};
+    for (u64 va : vas) {
+        u64 size = 0;
+        EXPECT_EQ(walk(t.mem.buf, cr3, va, size), va) << std::hex << va;
+        EXPECT_EQ(size, 2 * MiB) << std::hex << va;
+    }
+    u64 size = 0;
+    EXPECT_EQ(walk(t.mem.buf, cr3, 4 * GiB, size), NOT_MAPPED);
+
+    // GDT: null, unused 0x08, __BOOT_CS 64-bit flat execute/read, __BOOT_DS flat read/write; the rest zero.
+    const u8* gdt = bt + LINUX_BOOT_GDT_OFFSET;
+    EXPECT_EQ(get64(gdt, 0x00), 0u);
+    EXPECT_EQ(get64(gdt, 0x08), 0u);
+    EXPECT_EQ(get64(gdt, 0x10), 0x00AF9B000000FFFFull); // G, L (not D), P, S, type 0xB
+    EXPECT_EQ(get64(gdt, 0x18), 0x00CF93000000FFFFull); // G, D/B, P, S, type 0x3
+    for (size_t i = 0x20; i < 4096; ++i) ASSERT_EQ(gdt[i], 0u) << i;
+}
+
+TEST(LinuxLoad, ThirtyTwoBitKernelGetsNoBootTables) {
+    Bz bz;
+    bz.xloadflags = 0;
+    Loaded t(bz);
+    ASSERT_EQ(t.plan.boot_tables, 0u);
+    ASSERT_OK(t.load());
+    // Zero page at 1 MiB, command line after it: the pages after those stay untouched.
+    EXPECT_EQ(t.plan.cmdline_addr, 1 * MiB + 0x1000);
+    for (u64 a = 1 * MiB + 0x2000; a < 1 * MiB + 0x2000 + LINUX_BOOT_TABLES_SIZE; ++a) ASSERT_EQ(t.mem.buf[a], 0xCC);
+}
+
+TEST(LinuxLoad, BootTablesErrors) {
+    Loaded t;
+    auto load = [&](const LinuxPlan& p, const LinuxImage& li) {
+        return linux_load(t.img.data(), t.img.size(), li, p, t.mem, t.initrd.data(), t.initrd.size(),
+                          t.cmdline.data(), t.cmdline.size(), t.e820, 3, nullptr, 0);
+    };
+    LinuxPlan bad = t.plan;
+    bad.boot_tables = 0; // 64-bit entry without tables
+    EXPECT_ERR(load(bad, t.li), "64-bit entry", "plan");
+    bad = t.plan;
+    bad.entry64 = 0; // tables without the 64-bit entry
+    EXPECT_ERR(load(bad, t.li), "64-bit entry", "plan");
+    bad = t.plan;
+    bad.entry64 = bad.kernel_addr; // not kernel + 0x200
+    EXPECT_ERR(load(bad, t.li), "64-bit entry", "plan");
+    bad = t.plan;
+    bad.boot_tables += 0x800; // not 4 KiB aligned
+    EXPECT_ERR(load(bad, t.li), "64-bit entry", "plan");
+    bad = t.plan;
+    bad.boot_tables = 4 * GiB - 0x1000; // not below 4 GiB
+    EXPECT_ERR(load(bad, t.li), "64-bit entry", "plan");
+    LinuxImage no64 = t.li;
+    no64.has_64bit_entry = false; // the kernel has no 64-bit entry
+    EXPECT_ERR(load(t.plan, no64), "64-bit entry", "plan");
+    bad = t.plan;
+    bad.boot_tables = bad.zero_page;
+    EXPECT_ERR(load(bad, t.li), "overlap", "plan");
+    bad = t.plan;
+    bad.boot_tables = t.mem.buf.size(); // past the end of guest memory
+    EXPECT_ERR(load(bad, t.li), "not accessible", "boot page tables");
+    EXPECT_EQ(t.mem.buf[t.plan.kernel_addr], 0xCC); // nothing written
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Entry state
 
@@ -655,6 +830,164 @@ TEST(LinuxEntry, ThirtyTwoBitBootProtocol) {
         EXPECT_NE(s.seg[i].attributes & (1u << 14), 0u) << i; // 32-bit
         EXPECT_NE(s.seg[i].attributes & (1u << 15), 0u) << i; // 4 KiB granularity
     }
+}
+
+TEST(LinuxEntry, SixtyFourBitBootProtocol) {
+    evmm_gcpu_state_t s;
+    std::memset(&s, 0xAB, sizeof s);
+    linux_entry_state_64(s, 0x1000200, 0x101000, 0x103000);
+    EXPECT_EQ(s.rip, 0x1000200u);
+    EXPECT_EQ(s.gp[EVMM_GP_RSI], 0x101000u);
+    for (u32 r : {EVMM_GP_RAX, EVMM_GP_RBX, EVMM_GP_RBP, EVMM_GP_RDI}) EXPECT_EQ(s.gp[r], 0u) << r;
+    EXPECT_EQ(s.rflags, 2u); // IF clear
+    EXPECT_EQ(s.cr0, CR0_PE | CR0_ET | CR0_PG);
+    EXPECT_EQ(s.cr3, 0x103000u); // the PML4
+    EXPECT_EQ(s.cr4, CR4_PAE);
+    EXPECT_EQ(s.efer, EFER_LME | EFER_LMA);
+    EXPECT_EQ(s.gdtr.base, 0x103000u + LINUX_BOOT_GDT_OFFSET);
+    EXPECT_EQ(s.gdtr.limit, 0x1Fu); // 4 descriptors: up to __BOOT_DS
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].selector, 0x10);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].attributes, 0xA09Bu); // execute/read accessed, S, P, L, G; D/B clear
+    for (u32 i : {EVMM_SEG_DS, EVMM_SEG_ES, EVMM_SEG_SS, EVMM_SEG_FS, EVMM_SEG_GS}) {
+        EXPECT_EQ(s.seg[i].selector, 0x18) << i;
+        EXPECT_EQ(s.seg[i].attributes, 0xC093u) << i; // read/write accessed, S, P, D/B, G
+    }
+    for (u32 i : {EVMM_SEG_CS, EVMM_SEG_DS, EVMM_SEG_ES, EVMM_SEG_SS}) {
+        EXPECT_EQ(s.seg[i].base, 0u) << i;
+        EXPECT_EQ(s.seg[i].limit, 0xFFFFFFFFu) << i;
+    }
+    EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & 0xF, 11u); // busy (64-bit) TSS
+    EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & VMX_AR_UNUSABLE, 0u);
+    EXPECT_NE(s.seg[EVMM_SEG_LDTR].attributes & VMX_AR_UNUSABLE, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// VM-entry checks: the entry states, loaded into a VMCS as vmm/vmcs_setup.cpp does for guest0, pass every check
+// vmm/vmentry_check models (SDM Vol. 3C §27.2, §27.3).
+
+u64 ctl_cap(u32 must_be_1, u32 may_be_1) { return (u64{may_be_1} << 32) | must_be_1; }
+
+// VMX capabilities of a Skylake-class processor (TRUE control MSRs).
+constexpr u64 CR4_CET = bit(23);
+const VmxCapMsrs SKYLAKE_CAPS{
+    .pinbased = ctl_cap(0x16, 0xFF),
+    .procbased = ctl_cap(0x04006172, 0xFFF9FFFE),
+    .procbased2 = ctl_cap(0, 0x00F7FFFF),
+    .exit = ctl_cap(0x00036DFB, 0x01FFFFFF),
+    .entry = ctl_cap(0x000011FB, 0x0003FFFF),
+    .misc = 0x300481E5,
+    .cr0_fixed0 = CR0_PE | CR0_NE | CR0_PG,
+    .cr0_fixed1 = 0xFFFFFFFF,
+    .cr4_fixed0 = CR4_VMXE,
+    .cr4_fixed1 = 0x003727FF | CR4_CET,
+    .ept_vpid_cap = 0x00000F0106734141ull,
+    .vmfunc = 0,
+    .phys_addr_bits = 39,
+};
+
+// guest0's VMCS with the entry state `st`: evmm's controls (EPT, VPID, unrestricted guest, EFER/PAT switched),
+// evmm's 64-bit host, and the guest-state area as gcpu_load_guest_state writes it (CR0/CR4 with the VMX fixed
+// bits, PE/PG exempt under unrestricted guest; "IA-32e mode guest" = EFER.LMA).
+VmcsSnapshot guest0_vmcs(const evmm_gcpu_state_t& st, const VmxCapMsrs& c) {
+    using F = VmcsField;
+    VmcsSnapshot v{};
+    for (F f : VMCS_FIELDS) v.set(f, 0);
+    auto adjusted = [](u32 want, u64 msr) {
+        u32 out = 0;
+        EXPECT_OK(vmx_adjust_controls(want, msr, "controls", out));
+        return u64{out};
+    };
+    const u32 entry = VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
+                      ((st.efer & EFER_LMA) != 0 ? VM_ENTRY_IA32E_MODE_GUEST : 0);
+    const std::pair<F, u64> fields[] = {
+        {F::PIN_BASED_VM_EXEC_CONTROLS, adjusted(PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING, c.pinbased)},
+        {F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS,
+         adjusted(PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_ACTIVATE_SECONDARY, c.procbased)},
+        {F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS,
+         adjusted(PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED_GUEST, c.procbased2)},
+        {F::VM_EXIT_CONTROLS, adjusted(VM_EXIT_HOST_ADDRESS_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
+                                           VM_EXIT_LOAD_IA32_EFER | VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT,
+                                       c.exit)},
+        {F::VM_ENTRY_CONTROLS, adjusted(entry, c.entry)},
+        {F::VIRTUAL_PROCESSOR_ID, 1},
+        {F::EPT_POINTER, ept_make_eptp(0x7000000, false)},
+        {F::IO_BITMAP_A_ADDR, 0x7001000},
+        {F::IO_BITMAP_B_ADDR, 0x7002000},
+        {F::MSR_BITMAPS_ADDR, 0x7003000},
+        {F::VMCS_LINK_POINTER, VMCS_LINK_POINTER_NONE},
+        // Host: evmm in 64-bit mode, higher half.
+        {F::HOST_CR0, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG},
+        {F::HOST_CR3, 0x7004000},
+        {F::HOST_CR4, CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_VMXE},
+        {F::HOST_CS_SELECTOR, 0x08},
+        {F::HOST_SS_SELECTOR, 0x10},
+        {F::HOST_DS_SELECTOR, 0x10},
+        {F::HOST_ES_SELECTOR, 0x10},
+        {F::HOST_TR_SELECTOR, 0x18},
+        {F::HOST_TR_BASE, 0xFFFF800000002000ull},
+        {F::HOST_GDTR_BASE, 0xFFFF800000003000ull},
+        {F::HOST_IDTR_BASE, 0xFFFF800000004000ull},
+        {F::HOST_RSP, 0xFFFF800000010000ull},
+        {F::HOST_RIP, 0xFFFF800000200000ull},
+        {F::HOST_IA32_PAT, 0x0007040600070406ull},
+        {F::HOST_IA32_EFER, EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE},
+        // Guest.
+        {F::GUEST_CR0, vmx_fixed_bits_apply(st.cr0, c.cr0_fixed0 & ~(CR0_PE | CR0_PG), c.cr0_fixed1)},
+        {F::GUEST_CR3, st.cr3},
+        {F::GUEST_CR4, vmx_fixed_bits_apply(st.cr4, c.cr4_fixed0, c.cr4_fixed1)},
+        {F::GUEST_DR7, 0x400},
+        {F::GUEST_RSP, st.gp[EVMM_GP_RSP]},
+        {F::GUEST_RIP, st.rip},
+        {F::GUEST_RFLAGS, st.rflags},
+        {F::GUEST_GDTR_BASE, st.gdtr.base},
+        {F::GUEST_GDTR_LIMIT, st.gdtr.limit},
+        {F::GUEST_IDTR_BASE, st.idtr.base},
+        {F::GUEST_IDTR_LIMIT, st.idtr.limit},
+        {F::GUEST_IA32_PAT, 0x0007040600070406ull},
+        {F::GUEST_IA32_EFER, st.efer},
+    };
+    for (const auto& [f, val] : fields) v.set(f, val);
+    // Segment fields: the SDM encodings step by 2 in evmm_gcpu_state_t's order (ES, CS, SS, DS, FS, GS, LDTR, TR).
+    for (u32 i = 0; i < EVMM_SEG_COUNT; ++i) {
+        auto field = [i](F first) { return static_cast<F>(static_cast<u32>(first) + 2 * i); };
+        v.set(field(F::GUEST_ES_SELECTOR), st.seg[i].selector);
+        v.set(field(F::GUEST_ES_BASE), st.seg[i].base);
+        v.set(field(F::GUEST_ES_LIMIT), st.seg[i].limit);
+        v.set(field(F::GUEST_ES_ACCESS_RIGHTS), st.seg[i].attributes);
+    }
+    return v;
+}
+
+std::string vmentry_violations(const evmm_gcpu_state_t& st, const VmxCapMsrs& c) {
+    Violation out[32];
+    const u32 n = vmentry_check(guest0_vmcs(st, c), c, out, 32);
+    std::string text;
+    for (u32 i = 0; i < n && i < 32; ++i) {
+        char line[256];
+        vmentry_format_violation(out[i], line, sizeof line);
+        text += std::string("\n  ") + line;
+    }
+    return text;
+}
+
+TEST(LinuxEntry, EntryStatesPassTheVmEntryChecks) {
+    evmm_gcpu_state_t s64;
+    linux_entry_state_64(s64, 0x1200200, 0x105000, 0x107000);
+    EXPECT_EQ(vmentry_violations(s64, SKYLAKE_CAPS), "");
+    // IA-32e mode really was checked: the same state with CS.D set, or TR a 16-bit TSS, is refused.
+    evmm_gcpu_state_t bad = s64;
+    bad.seg[EVMM_SEG_CS].attributes |= VMX_AR_DB;
+    EXPECT_NE(vmentry_violations(bad, SKYLAKE_CAPS).find("guest.cs_db"), std::string::npos);
+    bad = s64;
+    bad.seg[EVMM_SEG_TR].attributes = (bad.seg[EVMM_SEG_TR].attributes & ~0xFu) | 3;
+    EXPECT_NE(vmentry_violations(bad, SKYLAKE_CAPS).find("guest.tr"), std::string::npos);
+    bad = s64;
+    bad.cr4 = 0; // IA-32e mode without PAE
+    EXPECT_NE(vmentry_violations(bad, SKYLAKE_CAPS), "");
+
+    evmm_gcpu_state_t s32;
+    linux_entry_state_32(s32, 0x1200000, 0x105000);
+    EXPECT_EQ(vmentry_violations(s32, SKYLAKE_CAPS), "");
 }
 
 } // namespace

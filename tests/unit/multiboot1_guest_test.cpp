@@ -1,5 +1,5 @@
-// Unit tests for vmm/guest_loader/multiboot1_guest: evmm as guest0's Multiboot (version 1) boot loader. Tiny ELF32
-// and a.out-kludge kernels are built in memory; loading goes through the shared mb2_kernel_load; the information
+// Unit tests for vmm/guest_loader/multiboot1_guest: evmm as guest0's Multiboot (version 1) boot loader. Tiny ELF32,
+// ELF64 and a.out-kludge kernels are built in memory; loading goes through the shared mb2_kernel_load; the information
 // structure is read back at the specification's offsets. Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest_loader/multiboot1_guest.h"
 
@@ -75,45 +75,57 @@ std::vector<u8> image_with(const std::vector<u8>& hdr, size_t at, size_t file_si
 }
 
 struct SegSpec {
-    u32 offset, vaddr, paddr, filesz, memsz;
+    u64 offset, vaddr, paddr, filesz, memsz;
     u32 type = PT_LOAD;
 };
 
 constexpr size_t HDR_OFFSET = 0x200; // where the test ELF images carry their Multiboot header
 constexpr u32 KERNEL_BASE = 0x100000;
 constexpr u32 HIGH = 0xC0000000;
+constexpr u64 HIGH64 = 0xFFFFFFFF80000000; // an x86-64 kernel's higher half (-2 GiB)
+constexpr u16 EM_AARCH64 = 183;            // ELF64 for another machine
 
-// An ELF32 (EM_386 unless told) image with the given program headers and the Multiboot header at HDR_OFFSET.
-std::vector<u8> make_elf32(const std::vector<SegSpec>& segs, u32 entry, const std::vector<u8>& mb1,
-                           u16 machine = EM_386, size_t file_size = 0x3000) {
+// An ELF image of class Ehdr/Phdr (ELF32 or ELF64) with the given program headers and the Multiboot header at
+// HDR_OFFSET. Values are narrowed to the class's field widths.
+template <typename Ehdr, typename Phdr>
+std::vector<u8> make_elf(u8 elf_class, const std::vector<SegSpec>& segs, u64 entry, const std::vector<u8>& mb1,
+                         u16 machine, size_t file_size) {
     std::vector<u8> f = image_with(mb1, HDR_OFFSET, file_size);
-    Elf32_Ehdr eh{};
+    Ehdr eh{};
     std::memcpy(eh.e_ident, ELFMAG, 4);
-    eh.e_ident[EI_CLASS] = ELFCLASS32;
+    eh.e_ident[EI_CLASS] = elf_class;
     eh.e_ident[EI_DATA] = ELFDATA2LSB;
     eh.e_ident[EI_VERSION] = EV_CURRENT;
     eh.e_type = ET_EXEC;
     eh.e_machine = machine;
     eh.e_version = EV_CURRENT;
-    eh.e_entry = entry;
+    eh.e_entry = static_cast<decltype(eh.e_entry)>(entry);
     eh.e_phoff = sizeof eh;
     eh.e_ehsize = sizeof eh;
-    eh.e_phentsize = sizeof(Elf32_Phdr);
+    eh.e_phentsize = sizeof(Phdr);
     eh.e_phnum = static_cast<u16>(segs.size());
     std::memcpy(f.data(), &eh, sizeof eh);
     for (size_t i = 0; i < segs.size(); ++i) {
-        Elf32_Phdr p{};
+        Phdr p{};
         p.p_type = segs[i].type;
         p.p_flags = PF_R | PF_W | PF_X;
-        p.p_offset = segs[i].offset;
-        p.p_vaddr = segs[i].vaddr;
-        p.p_paddr = segs[i].paddr;
-        p.p_filesz = segs[i].filesz;
-        p.p_memsz = segs[i].memsz;
+        p.p_offset = static_cast<decltype(p.p_offset)>(segs[i].offset);
+        p.p_vaddr = static_cast<decltype(p.p_vaddr)>(segs[i].vaddr);
+        p.p_paddr = static_cast<decltype(p.p_paddr)>(segs[i].paddr);
+        p.p_filesz = static_cast<decltype(p.p_filesz)>(segs[i].filesz);
+        p.p_memsz = static_cast<decltype(p.p_memsz)>(segs[i].memsz);
         p.p_align = PAGE_SIZE;
         std::memcpy(f.data() + sizeof eh + i * sizeof p, &p, sizeof p);
     }
     return f;
+}
+std::vector<u8> make_elf32(const std::vector<SegSpec>& segs, u32 entry, const std::vector<u8>& mb1,
+                           u16 machine = EM_386, size_t file_size = 0x3000) {
+    return make_elf<Elf32_Ehdr, Elf32_Phdr>(ELFCLASS32, segs, entry, mb1, machine, file_size);
+}
+std::vector<u8> make_elf64(const std::vector<SegSpec>& segs, u64 entry, const std::vector<u8>& mb1,
+                           u16 machine = EM_X86_64, size_t file_size = 0x3000) {
+    return make_elf<Elf64_Ehdr, Elf64_Phdr>(ELFCLASS64, segs, entry, mb1, machine, file_size);
 }
 
 // Text at 1 MiB (file 0x1000, 0x800 bytes), data + bss at 1 MiB + 8 KiB (file 0x2000, 0x100 bytes, 0x3000 in
@@ -124,6 +136,17 @@ std::vector<SegSpec> two_segments() {
 }
 std::vector<u8> elf32_kernel(u32 flags = MB1_FLAG_PAGE_ALIGN_MODULES | MB1_FLAG_MEMORY_INFO) {
     return make_elf32(two_segments(), HIGH + KERNEL_BASE + 0x10, mb1_header(flags));
+}
+
+// The same layout as an ELF64 (EM_X86_64) kernel without address fields, as hobby x86-64 kernels are linked: a
+// 32-bit boot segment identity-mapped (p_vaddr == p_paddr, e_entry 0x100010 in it), the 64-bit rest in the higher
+// half (p_vaddr HIGH64 + p_paddr). Planned and loaded exactly as elf32_kernel().
+std::vector<SegSpec> two_segments64() {
+    return {{0x1000, KERNEL_BASE, KERNEL_BASE, 0x800, 0x800},
+            {0x2000, HIGH64 + KERNEL_BASE + 0x2000, KERNEL_BASE + 0x2000, 0x100, 0x3000}};
+}
+std::vector<u8> elf64_kernel(u64 entry = KERNEL_BASE + 0x10) {
+    return make_elf64(two_segments64(), entry, mb1_header(MB1_FLAG_PAGE_ALIGN_MODULES | MB1_FLAG_MEMORY_INFO));
 }
 
 // a.out kludge: a raw image with its Multiboot header at file offset 0x40, linked to run at 2 MiB.
@@ -304,16 +327,64 @@ TEST(Mb1GuestPlan, Elf32SegmentsAndEntryTranslatedToPhysical) {
     EXPECT_EQ(p.span_end, KERNEL_BASE + 0x5000u);
 }
 
+// GRUB's `multiboot` loads ELF64 (EM_X86_64) kernels too (multiboot_elfxx.c), without address fields: PT_LOADs at
+// p_paddr, e_entry translated to its physical address. elf64_kernel() is planned exactly as elf32_kernel().
+TEST(Mb1GuestPlan, Elf64WithoutAddressFieldsPlannedLikeElf32) {
+    Mb1Header h32, h64;
+    Mb2KernelPlan p32, p64;
+    ASSERT_OK(find_and_plan(elf32_kernel(), h32, p32));
+    ASSERT_OK(find_and_plan(elf64_kernel(), h64, p64));
+    EXPECT_FALSE(h64.has_address);
+    EXPECT_EQ(p64.format, Mb2ImageFormat::Elf64);
+    ASSERT_EQ(p64.segment_count, p32.segment_count);
+    for (u32 i = 0; i < p32.segment_count; ++i) {
+        const Mb2Segment &a = p64.segments[i], &b = p32.segments[i];
+        EXPECT_TRUE(a.gpa == b.gpa && a.file_offset == b.file_offset && a.filesz == b.filesz && a.memsz == b.memsz)
+            << "segment " << i << " at 0x" << std::hex << a.gpa;
+    }
+    EXPECT_EQ(p64.entry, p32.entry);
+    EXPECT_FALSE(p64.entry_from_tag);
+    EXPECT_EQ(p64.span_base, p32.span_base);
+    EXPECT_EQ(p64.span_end, p32.span_end);
+
+    // A higher-half e_entry runs at the physical address of the same byte, as GRUB translates it.
+    ASSERT_OK(find_and_plan(elf64_kernel(HIGH64 + KERNEL_BASE + 0x2010), h64, p64));
+    EXPECT_EQ(p64.entry, KERNEL_BASE + 0x2010u);
+}
+
+TEST(Mb1GuestPlan, Elf64Errors) {
+    Mb1Header h;
+    Mb2KernelPlan p;
+    const auto hdr = mb1_header(MB1_FLAG_MEMORY_INFO);
+    // An entry above 4 GiB (unreachable in 32-bit protected mode): in no PT_LOAD, named with its value.
+    const u64 entry_4g = 4 * GiB + KERNEL_BASE + 0x10;
+    Status s = find_and_plan(elf64_kernel(entry_4g), h, p);
+    EXPECT_ERR(s, "e_entry is not inside any PT_LOAD", "ELF e_entry");
+    EXPECT_EQ(s.value, entry_4g);
+    EXPECT_EQ(p.segment_count, 0u); // cleared on error
+    // A segment at 4 GiB, and one crossing it.
+    const auto above = make_elf64({{0x1000, 4 * GiB, 4 * GiB, 0x800, 0x800}}, 4 * GiB, hdr);
+    EXPECT_ERR(find_and_plan(above, h, p), "4 GiB", "ELF p_paddr");
+    const auto across = make_elf64({{0x1000, 0xFFFFF000, 0xFFFFF000, 0x800, 0x2000}}, 0xFFFFF000, hdr);
+    EXPECT_ERR(find_and_plan(across, h, p), "4 GiB", "ELF p_paddr");
+    // ELF64 for another machine, or with EM_386.
+    s = find_and_plan(make_elf64(two_segments64(), KERNEL_BASE + 0x10, hdr, EM_AARCH64), h, p);
+    EXPECT_ERR(s, "EM_X86_64", "ELF e_machine");
+    EXPECT_EQ(s.value, EM_AARCH64);
+    EXPECT_ERR(find_and_plan(make_elf64(two_segments64(), KERNEL_BASE + 0x10, hdr, EM_386), h, p), "EM_X86_64",
+               "ELF e_machine");
+    // Neither ELF class.
+    auto noclass = elf64_kernel();
+    noclass[EI_CLASS] = 3;
+    EXPECT_ERR(find_and_plan(noclass, h, p), "ELF class", "EI_CLASS");
+}
+
 TEST(Mb1GuestPlan, ElfErrors) {
     Mb1Header h;
     Mb2KernelPlan p;
     // Not ELF and no address fields.
     const auto raw = image_with(mb1_header(0), 0x100);
     EXPECT_ERR(find_and_plan(raw, h, p), "not ELF", "ELF e_ident");
-    // ELF64.
-    auto elf64 = elf32_kernel();
-    elf64[EI_CLASS] = ELFCLASS64;
-    EXPECT_ERR(find_and_plan(elf64, h, p), "ELF32", "EI_CLASS");
     // ELF32 for another machine.
     const auto x64 = make_elf32(two_segments(), HIGH + KERNEL_BASE, mb1_header(0), EM_X86_64);
     EXPECT_ERR(find_and_plan(x64, h, p), "EM_386", "e_machine");
@@ -388,8 +459,8 @@ TEST(Mb1GuestPlan, AoutKludgeErrorsUseMultibootWording) {
 // ---------------------------------------------------------------------------------------------------------------
 // Load (the shared mb2_kernel_load with a Multiboot1 plan)
 
-TEST(Mb1GuestLoad, CopiesSegmentsAndZeroesBss) {
-    const auto img = elf32_kernel();
+// The segments of elf32_kernel() or elf64_kernel() copied to their p_paddr, bss zeroed, nothing else touched.
+void expect_segments_copied(const std::vector<u8>& img) {
     Mb1Header h;
     Mb2KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
@@ -402,6 +473,9 @@ TEST(Mb1GuestLoad, CopiesSegmentsAndZeroesBss) {
     for (u64 i = 0x100; i < 0x3000; ++i) ASSERT_EQ(mem.buf[KERNEL_BASE + 0x2000 + i], 0) << "bss byte " << i;
     EXPECT_EQ(mem.buf[KERNEL_BASE + 0x5000], 0xCC);
 }
+
+TEST(Mb1GuestLoad, CopiesSegmentsAndZeroesBss) { expect_segments_copied(elf32_kernel()); }
+TEST(Mb1GuestLoad, Elf64CopiesSegmentsToPaddrAndZeroesBss) { expect_segments_copied(elf64_kernel()); }
 
 TEST(Mb1GuestLoad, AoutKludgeHeaderLandsAtHeaderAddr) {
     const auto img = aout_kernel(AOUT_BASE + 0x20, AOUT_BASE + 0x800, AOUT_BASE + 0x2000);
@@ -648,8 +722,9 @@ TEST(Mb1GuestEntry, I386MachineState) {
     EXPECT_EQ(s.seg[EVMM_SEG_SS].limit, 0xFFFFFFFFu);
 }
 
-TEST(Mb1GuestEndToEnd, Elf32KernelBootsWithInfo) {
-    const auto img = elf32_kernel();
+// elf32_kernel() or elf64_kernel() loaded with its information: the same §3.2 state for either ELF class (32-bit
+// protected mode, EIP = the physical entry, EAX = 0x2BADB002, EBX = the information).
+void expect_boots_with_info(const std::vector<u8>& img) {
     Mb1Header h;
     Mb2KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
@@ -672,15 +747,21 @@ TEST(Mb1GuestEndToEnd, Elf32KernelBootsWithInfo) {
     evmm_gcpu_state_t s;
     mb1_entry_state(s, p.entry, static_cast<u32>(gpa));
     EXPECT_EQ(s.rip, KERNEL_BASE + 0x10u);
+    EXPECT_EQ(s.gp[EVMM_GP_RAX], MB1_BOOTLOADER_MAGIC_VALUE);
     EXPECT_EQ(s.gp[EVMM_GP_RBX], gpa);
+    EXPECT_EQ(s.efer, 0u);
     EXPECT_EQ(get32(mem.buf.data() + gpa + 20), 2u);
     EXPECT_EQ(mem.buf[KERNEL_BASE], pattern(0x1000));
 }
 
+TEST(Mb1GuestEndToEnd, Elf32KernelBootsWithInfo) { expect_boots_with_info(elf32_kernel()); }
+TEST(Mb1GuestEndToEnd, Elf64KernelBootsWithInfo) { expect_boots_with_info(elf64_kernel()); }
+
 TEST(Mb1GuestRobustness, TruncatedAndCorruptedImages) {
     const auto elf = elf32_kernel();
+    const auto elf64 = elf64_kernel();
     const auto aout = aout_kernel(AOUT_BASE + 0x20, AOUT_BASE + 0x800, AOUT_BASE + 0x2000);
-    for (const auto* full : {&elf, &aout}) {
+    for (const auto* full : {&elf, &elf64, &aout}) {
         for (size_t n = 0; n <= full->size(); n += (n < 0x300 ? 1 : 0x40)) {
             // An exact-size heap copy so ASan catches any read past the end.
             std::vector<u8> cut(full->begin(), full->begin() + static_cast<std::ptrdiff_t>(n));

@@ -1,7 +1,11 @@
-// evmm as guest0's Linux boot loader (bzImage, 32-bit boot protocol): see linux_bzimage.h. References are to
-// Documentation/arch/x86/boot.rst and zero-page.rst.
+// evmm as guest0's Linux boot loader (bzImage, 64-bit or 32-bit boot protocol): see linux_bzimage.h. References
+// are to Documentation/arch/x86/boot.rst and zero-page.rst.
 #include "vmm/guest_loader/linux_bzimage.h"
 
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/msr.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/vmcs.h"
 #include "loader/acpi.h"
 #include "loader/desc_builder.h"
 
@@ -147,6 +151,38 @@ bool find_lowest(const MemoryMap& map, const AvoidSet& av, u64 size, u64 align, 
     }
     out = best;
     return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 64-bit entry: boot page tables and GDT
+
+constexpr u64 BOOT_TABLE_ENTRY = pte::P | pte::RW | pte::A;                // PML4E, PDPTE: a table
+constexpr u64 BOOT_LEAF_2M = pte::P | pte::RW | pte::A | pte::D | pte::PS; // PDE: a 2 MiB page
+
+// The segment descriptor (SDM Vol. 3A §3.4.5) of a flat segment whose VMCS access rights are `ar` (Table 25-2:
+// descriptor bits 47:40 and 55:52 are access-rights bits 7:0 and 15:12): base 0, limit 0xFFFFF in 4 KiB units.
+u64 flat_descriptor(u32 ar) {
+    constexpr u64 LIMIT_15_0 = 0xFFFF, LIMIT_19_16 = u64{0xF} << 48;
+    constexpr u32 AR_LOW = 0xFF, AR_HIGH_SHIFT = 12, AR_HIGH = 0xF;
+    return LIMIT_15_0 | LIMIT_19_16 | (u64{ar & AR_LOW} << 40) | (u64{(ar >> AR_HIGH_SHIFT) & AR_HIGH} << 52);
+}
+
+// Fills the area at `t` (LINUX_BOOT_TABLES_SIZE bytes, guest-physical `gpa`): the identity map of [0, 4 GiB) and
+// the GDT whose code and data descriptors match the segments linux_entry_state_64 gives the vCPU.
+void write_boot_tables(u8* t, u64 gpa, u64 entry64, u64 boot_params) {
+    __builtin_memset(t, 0, LINUX_BOOT_TABLES_SIZE);
+    wr64(t + LINUX_BOOT_PML4_OFFSET, (gpa + LINUX_BOOT_PDPT_OFFSET) | BOOT_TABLE_ENTRY);
+    for (u64 i = 0; i < LINUX_BOOT_PD_COUNT; ++i) {
+        const u64 pd = LINUX_BOOT_PD_OFFSET + i * PAGE_SIZE;
+        wr64(t + LINUX_BOOT_PDPT_OFFSET + i * sizeof(u64), (gpa + pd) | BOOT_TABLE_ENTRY);
+        for (u64 j = 0; j < ENTRIES_PER_TABLE; ++j)
+            wr64(t + pd + j * sizeof(u64), (i * GiB + j * PAGE_2M) | BOOT_LEAF_2M);
+    }
+    evmm_gcpu_state_t st;
+    linux_entry_state_64(st, entry64, boot_params, gpa);
+    u8* gdt = t + LINUX_BOOT_GDT_OFFSET;
+    wr64(gdt + LINUX_BOOT_CS, flat_descriptor(st.seg[EVMM_SEG_CS].attributes));
+    wr64(gdt + LINUX_BOOT_DS, flat_descriptor(st.seg[EVMM_SEG_DS].attributes));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -339,6 +375,14 @@ Status linux_plan(const LinuxImage& li, const MemoryMap& guest_map, const Memory
     if (!find_lowest(guest_map, av, p.cmdline_reserve, PAGE_SIZE, LINUX_PLACE_MIN, LINUX_ADDRESS_LIMIT, p.cmdline_addr))
         return Status::error("no room for the command line in usable RAM between 1 MiB and 4 GiB", WHERE_MAP,
                              p.cmdline_reserve);
+    av.add(p.cmdline_addr, p.cmdline_reserve);
+
+    // The 64-bit entry's boot page tables and GDT.
+    if (p.entry64 != 0 &&
+        !find_lowest(guest_map, av, LINUX_BOOT_TABLES_SIZE, PAGE_SIZE, LINUX_PLACE_MIN, LINUX_ADDRESS_LIMIT,
+                     p.boot_tables))
+        return Status::error("no room for the boot page tables (64-bit entry) in usable RAM between 1 MiB and 4 GiB",
+                             WHERE_MAP, LINUX_BOOT_TABLES_SIZE);
     out = p;
     return Status::success();
 }
@@ -363,6 +407,17 @@ Status linux_load(const u8* image, size_t size, const LinuxImage& li, const Linu
     if (cmdline_len != plan.cmdline_len || u64{cmdline_len} + 1 > plan.cmdline_reserve ||
         (cmdline == nullptr && cmdline_len != 0) || cmdline_len > li.cmdline_size)
         return Status::error("command line does not match the plan", WHERE_PLAN, cmdline_len, plan.cmdline_len);
+    if (add_overflows(plan.cmdline_addr, plan.cmdline_reserve) ||
+        plan.cmdline_addr + plan.cmdline_reserve > LINUX_ADDRESS_LIMIT)
+        return Status::error("command line placement is not below 4 GiB", WHERE_PLAN, plan.cmdline_addr,
+                             plan.cmdline_reserve);
+    const bool entry64 = plan.entry64 != 0;
+    if (entry64 != (plan.boot_tables != 0) ||
+        (entry64 && (!li.has_64bit_entry || plan.entry64 != plan.kernel_addr + LINUX_KERNEL_64_ENTRY_OFFSET ||
+                     !is_aligned(plan.boot_tables, PAGE_SIZE) ||
+                     plan.boot_tables > LINUX_ADDRESS_LIMIT - LINUX_BOOT_TABLES_SIZE)))
+        return Status::error("64-bit entry placement (entry, boot page tables below 4 GiB) does not match the kernel",
+                             WHERE_PLAN, plan.entry64, plan.boot_tables);
     if (initrd_size != plan.initrd_size || (initrd_size != 0 && initrd == nullptr))
         return Status::error("initrd does not match the plan", WHERE_PLAN, initrd_size, plan.initrd_size);
     if (initrd_size != 0 && add_overflows(plan.initrd_addr, initrd_size))
@@ -383,6 +438,7 @@ Status linux_load(const u8* image, size_t size, const LinuxImage& li, const Linu
         {plan.zero_page, LINUX_ZERO_PAGE_SIZE},
         {plan.cmdline_addr, u64{cmdline_len} + 1},
         {plan.initrd_addr, initrd_size},
+        {plan.boot_tables, entry64 ? LINUX_BOOT_TABLES_SIZE : 0},
     };
     for (u32 i = 0; i < array_size(areas); ++i)
         for (u32 j = i + 1; j < array_size(areas); ++j)
@@ -394,17 +450,20 @@ Status linux_load(const u8* image, size_t size, const LinuxImage& li, const Linu
     u8* zp = nullptr;
     u8* cl = nullptr;
     u8* rd = nullptr;
+    u8* bt = nullptr;
     const Source src{image, size, initrd, initrd_size, cmdline, cmdline_len};
     EVMM_TRY(map_checked(mem, plan.kernel_addr, li.kernel_size, src, "guest0 kernel", k));
     EVMM_TRY(map_checked(mem, plan.zero_page, LINUX_ZERO_PAGE_SIZE, src, "boot_params", zp));
     EVMM_TRY(map_checked(mem, plan.cmdline_addr, u64{cmdline_len} + 1, src, "command line", cl));
     if (initrd_size != 0) EVMM_TRY(map_checked(mem, plan.initrd_addr, initrd_size, src, "initrd", rd));
+    if (entry64) EVMM_TRY(map_checked(mem, plan.boot_tables, LINUX_BOOT_TABLES_SIZE, src, "boot page tables", bt));
 
     // Copies.
     __builtin_memcpy(k, image + li.kernel_offset, li.kernel_size);
     if (initrd_size != 0) __builtin_memcpy(rd, initrd, initrd_size);
     if (cmdline_len != 0) __builtin_memcpy(cl, cmdline, cmdline_len);
     cl[cmdline_len] = 0;
+    if (entry64) write_boot_tables(bt, plan.boot_tables, plan.entry64, plan.zero_page);
 
     // Zero page: zeroed (sentinel 0x1EF included), the setup header from the image, then the loader's fields.
     __builtin_memset(zp, 0, LINUX_ZERO_PAGE_SIZE);
@@ -443,6 +502,19 @@ void linux_entry_state_32(evmm_gcpu_state_t& s, u32 code32_start, u32 boot_param
     s.gp[EVMM_GP_RDI] = 0;
     s.gp[EVMM_GP_RBX] = 0;
     s.rip = code32_start;
+}
+
+void linux_entry_state_64(evmm_gcpu_state_t& s, u64 entry64, u64 boot_params, u64 boot_tables) {
+    linux_entry_state_32(s, 0, 0); // selectors, flat segments, TR (type 11) and LDTR, RFLAGS, zeroed registers
+    evmm_segment_t& cs = s.seg[EVMM_SEG_CS];
+    cs.attributes = (cs.attributes & ~VMX_AR_DB) | VMX_AR_L; // 64-bit code segment
+    s.cr0 |= CR0_PG;
+    s.cr3 = boot_tables + LINUX_BOOT_PML4_OFFSET;
+    s.cr4 = CR4_PAE;
+    s.efer = EFER_LME | EFER_LMA;
+    s.gdtr = evmm_table_reg_t{boot_tables + LINUX_BOOT_GDT_OFFSET, LINUX_BOOT_GDT_ENTRIES * sizeof(u64) - 1, 0};
+    s.gp[EVMM_GP_RSI] = boot_params;
+    s.rip = entry64;
 }
 
 } // namespace evmm

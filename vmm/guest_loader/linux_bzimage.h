@@ -1,20 +1,21 @@
-// evmm as the boot loader of a Linux guest0 (bzImage, the Linux/x86 boot protocol, 32-bit entry): check the
-// kernel's setup header, plan where the protected-mode kernel, the zero page (struct boot_params), the command
-// line and the initrd go, copy them into guest memory, fill the zero page, and give the vCPU the state the 32-bit
-// boot protocol requires. Pure logic: guest memory is reached only through the injected GuestMem
-// (vmm/guest_loader/multiboot2_guest.h).
+// evmm as the boot loader of a Linux guest0 (bzImage, the Linux/x86 boot protocol, 64-bit entry when the kernel
+// offers it, else the 32-bit one): check the kernel's setup header, plan where the protected-mode kernel, the zero
+// page (struct boot_params), the command line, the initrd and (64-bit entry) the boot page tables and GDT go, copy
+// them into guest memory, fill the zero page, and give the vCPU the state the boot protocol requires. Pure logic:
+// guest memory is reached only through the injected GuestMem (vmm/guest_loader/multiboot2_guest.h).
 //
 // Typical use (the VMM, guest0 identity-mapped so gpa == hpa):
 //   linux_is_bzimage(img, size);                                  // "HdrS" at 0x202, boot_flag 0xAA55 at 0x1FE
 //   linux_inspect(img, size, li);                                 // setup header fields, protocol >= 2.06
 //   linux_plan(li, guest_map, avoid, n, initrd_size, cmdline_len, plan);   // avoid: modules, image, hypervisor
 //   linux_load(img, size, li, plan, mem, initrd, initrd_size, cmdline, cmdline_len, e820, e820_count, rsdp, pa);
-//   linux_entry_state_32(desc.guest0_gcpu, plan.code32_start, plan.zero_page);
+//   if (plan.entry64 != 0) linux_entry_state_64(desc.guest0_gcpu, plan.entry64, plan.zero_page, plan.boot_tables);
+//   else linux_entry_state_32(desc.guest0_gcpu, plan.code32_start, plan.zero_page);
 //
 // References are to the kernel's Documentation/arch/x86/boot.rst ("The Linux/x86 Boot Protocol": "The Real-Mode
-// Kernel Header", "Details of Header Fields", "The Kernel Command Line", "32-bit Boot Protocol") and
-// Documentation/arch/x86/zero-page.rst (the layout of struct boot_params). Every offset below is the one those
-// documents give; the layouts are static_asserted.
+// Kernel Header", "Details of Header Fields", "The Kernel Command Line", "32-bit Boot Protocol", "64-bit Boot
+// Protocol") and Documentation/arch/x86/zero-page.rst (the layout of struct boot_params). Every offset below is
+// the one those documents give; the layouts are static_asserted.
 //
 // Every routine reads nothing outside [image, image + size), checks every size and address it relies on, and on
 // malformed input returns a Status naming the field (Status::where) with the offending values.
@@ -46,8 +47,24 @@ inline constexpr u64 LINUX_ZERO_PAGE_SIZE = 4096;                // struct boot_
 inline constexpr u32 LINUX_E820_MAX_ENTRIES_ZEROPAGE = 128;      // e820_table[] in the zero page
 inline constexpr u8 LINUX_TYPE_OF_LOADER_UNDEFINED = 0xFF;       // type_of_loader: "undefined" (no assigned ID)
 inline constexpr u64 LINUX_KERNEL_64_ENTRY_OFFSET = 0x200;       // XLF_KERNEL_64: 64-bit entry at kernel + 0x200
-inline constexpr u16 LINUX_BOOT_CS = 0x10;                       // 32-bit boot protocol: __BOOT_CS
-inline constexpr u16 LINUX_BOOT_DS = 0x18;                       // 32-bit boot protocol: __BOOT_DS
+inline constexpr u16 LINUX_BOOT_CS = 0x10;                       // 32/64-bit boot protocol: __BOOT_CS
+inline constexpr u16 LINUX_BOOT_DS = 0x18;                       // 32/64-bit boot protocol: __BOOT_DS
+
+// The boot page tables and GDT of the 64-bit entry (evmm's layout of the area LinuxPlan::boot_tables): a PML4, one
+// PDPT and four page directories of 2 MiB pages identity-map [0, 4 GiB) (boot.rst: "the range with
+// setup_header.init_size from start address of loaded kernel and zero page and command line buffer get ident
+// mapping"; linux_plan keeps all of those below 4 GiB), then a GDT with __BOOT_CS (64-bit code, execute/read) and
+// __BOOT_DS (read/write), both flat.
+inline constexpr u64 LINUX_IDENT_MAP_LIMIT = 4 * GiB;               // identity-mapped: [0, 4 GiB)
+inline constexpr u32 LINUX_BOOT_PD_COUNT = 4;                       // one page directory (1 GiB) per GiB
+inline constexpr u64 LINUX_BOOT_PML4_OFFSET = 0;                    // CR3
+inline constexpr u64 LINUX_BOOT_PDPT_OFFSET = 1 * PAGE_SIZE;        // PML4[0]
+inline constexpr u64 LINUX_BOOT_PD_OFFSET = 2 * PAGE_SIZE;          // PDPT[i] -> + i * 4 KiB, i < 4
+inline constexpr u64 LINUX_BOOT_GDT_OFFSET = LINUX_BOOT_PD_OFFSET + LINUX_BOOT_PD_COUNT * PAGE_SIZE; // GDTR.base
+inline constexpr u32 LINUX_BOOT_GDT_ENTRIES = LINUX_BOOT_DS / 8 + 1; // null, unused 0x08, __BOOT_CS, __BOOT_DS
+inline constexpr u64 LINUX_BOOT_TABLES_SIZE = LINUX_BOOT_GDT_OFFSET + PAGE_SIZE; // 7 pages, 4 KiB aligned
+static_assert(LINUX_BOOT_PD_COUNT * GiB == LINUX_IDENT_MAP_LIMIT);
+static_assert(LINUX_BOOT_TABLES_SIZE == 7 * PAGE_SIZE);
 
 // loadflags (0x211).
 inline constexpr u8 LINUX_LOADED_HIGH = 1u << 0; // protected-mode code loaded at 0x100000 (bzImage)
@@ -255,6 +272,7 @@ struct LinuxPlan {
     u64 initrd_size = 0;
     u32 code32_start = 0; // 32-bit entry (kernel_addr)
     u64 entry64 = 0;      // 64-bit entry (kernel_addr + 0x200) when XLF_KERNEL_64, else 0
+    u64 boot_tables = 0;  // with entry64: page tables + GDT, LINUX_BOOT_TABLES_SIZE, 4 KiB aligned; else 0
 };
 
 // Plans guest0's memory: every area lies inside one EVMM_MEM_USABLE entry of guest_map (guest0's map, without
@@ -267,6 +285,8 @@ struct LinuxPlan {
 //  - initrd (initrd_size 0: none): the highest 4 KiB-aligned place ending at or below
 //    min(initrd_addr_max + 1, 4 GiB), at or above 1 MiB; "initrd too large" when it cannot fit.
 //  - Zero page and command line: the lowest 4 KiB-aligned places at or above 1 MiB, below 4 GiB.
+//  - Boot page tables and GDT (XLF_KERNEL_64 only: the 64-bit entry is used): LINUX_BOOT_TABLES_SIZE at the lowest
+//    4 KiB-aligned place at or above 1 MiB, below 4 GiB, after the zero page and the command line.
 // Errors: cmdline_len > cmdline_size ("command line too long"), n > LINUX_PLAN_MAX_AVOID, no room.
 Status linux_plan(const LinuxImage& li, const MemoryMap& guest_map, const MemoryMap::Range* avoid, u32 n,
                   u64 initrd_size, size_t cmdline_len, LinuxPlan& out);
@@ -281,9 +301,13 @@ Status linux_plan(const LinuxImage& li, const MemoryMap& guest_map, const Memory
 // (+ ext_ramdisk_* for the upper halves), cmd_line_ptr (+ ext_cmd_line_ptr), e820_entries/e820_table from
 // e820[0..e820_count) (at most 128), and acpi_rsdp_addr = rsdp_pa when rsdp (a readable copy of the RSDP,
 // checked for "RSD PTR ") is given and the protocol is >= 2.14. Loadflags are kept as the image has them
-// (KEEP_SEGMENTS and CAN_USE_HEAP cleared: no real-mode setup runs). Every area is checked (mappable, not
-// overlapping the image or initrd it is copied from, plan consistent with li and the sizes) before a byte is
-// written. Errors: e820_count > 128, bad RSDP, inconsistent plan, unmappable area.
+// (KEEP_SEGMENTS and CAN_USE_HEAP cleared: no real-mode setup runs). With plan.entry64 it also writes the boot
+// page tables and the GDT at plan.boot_tables (layout: LINUX_BOOT_*_OFFSET): PML4[0] -> PDPT, PDPT[0..3] -> the
+// four page directories, whose 2048 entries map [0, 4 GiB) identity with 2 MiB pages (P, R/W, A, D, PS; upper
+// levels P, R/W, A; everything else zero), and GDT entries 2 (__BOOT_CS) and 3 (__BOOT_DS) matching the segments
+// of linux_entry_state_64 (entries 0 and 1 null). Every area is checked (mappable, not overlapping the image or
+// initrd it is copied from, plan consistent with li and the sizes) before a byte is written. Errors: e820_count >
+// 128, bad RSDP, inconsistent plan, unmappable area.
 Status linux_load(const u8* image, size_t size, const LinuxImage& li, const LinuxPlan& plan, GuestMem& mem,
                   const u8* initrd, u64 initrd_size, const char* cmdline, size_t cmdline_len,
                   const evmm_mmap_entry_t* e820, u32 e820_count, const u8* rsdp, u64 rsdp_pa);
@@ -296,5 +320,13 @@ Status linux_load(const u8* image, size_t size, const LinuxImage& li, const Linu
 // ESI = boot_params, EBP = EDI = EBX = 0, EIP = code32_start. The segment caches come from the VMCS, so no GDT is
 // needed (GDTR is left empty; the kernel loads its own GDT before reloading a segment register).
 void linux_entry_state_32(evmm_gcpu_state_t& s, u32 code32_start, u32 boot_params);
+
+// boot.rst "64-bit Boot Protocol": 64-bit mode with paging (CR0 = PE | ET | PG, CR4 = PAE, EFER = LME | LMA, CR3 =
+// boot_tables + LINUX_BOOT_PML4_OFFSET: the identity map linux_load wrote), GDTR = the GDT at boot_tables +
+// LINUX_BOOT_GDT_OFFSET (LINUX_BOOT_GDT_ENTRIES descriptors), CS = __BOOT_CS 0x10 (64-bit code: L = 1, D = 0,
+// execute/read), DS = ES = SS = FS = GS = __BOOT_DS 0x18 (read/write), all flat with base 0; TR a busy TSS (type
+// 11, the 64-bit busy TSS in IA-32e mode), LDTR unusable; interrupts off (RFLAGS = 2), RSI = boot_params, RBP =
+// RDI = RBX = 0, RIP = entry64 (kernel + 0x200). Passes the VM-entry checks of IA-32e mode (vmm/vmentry_check).
+void linux_entry_state_64(evmm_gcpu_state_t& s, u64 entry64, u64 boot_params, u64 boot_tables);
 
 } // namespace evmm

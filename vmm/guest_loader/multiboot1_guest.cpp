@@ -297,14 +297,14 @@ Status mb1_plan(const u8* image, size_t size, const Mb1Header& hdr, Mb2KernelPla
         h2.bss_end_addr = hdr.bss_end_addr;
         h2.has_entry = true; // §3.1.3 entry_addr: the physical entry point
         h2.entry_addr = hdr.entry_addr;
-    } else {
-        if (size < EI_NIDENT || __builtin_memcmp(image + EI_MAG0, ELFMAG, sizeof ELFMAG) != 0)
-            return Status::error("image is not ELF and its Multiboot header has no address fields (flags bit 16)",
-                                 "ELF e_ident", size);
-        if (image[EI_CLASS] != ELFCLASS32)
-            return Status::error("a Multiboot kernel must be an ELF32 (EM_386) image", "ELF e_ident[EI_CLASS]",
-                                 image[EI_CLASS]);
+    } else if (size < EI_NIDENT || __builtin_memcmp(image + EI_MAG0, ELFMAG, sizeof ELFMAG) != 0) {
+        return Status::error("image is not ELF and its Multiboot header has no address fields (flags bit 16)",
+                             "ELF e_ident", size);
     }
+    // Without address fields the shared ELF planner takes ELF32 (EM_386) and ELF64 (EM_X86_64) alike, as GRUB's
+    // `multiboot` command does (multiboot_elfxx.c, built for both classes): PT_LOADs at p_paddr, e_entry translated
+    // to the physical address in its PT_LOAD and below 4 GiB, no segment past 4 GiB (§3.2: the kernel starts in
+    // 32-bit protected mode with paging off).
     const Status s = mb2_kernel_plan(image, size, h2, out);
     if (!s.ok()) {
         out = Mb2KernelPlan{};

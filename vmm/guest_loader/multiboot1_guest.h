@@ -11,7 +11,7 @@
 //
 // Typical use (the VMM, guest0 identity-mapped so gpa == hpa):
 //   mb1_find_header(img, size, hdr);                         // §3.1: header, flags, address fields
-//   mb1_plan(img, size, hdr, plan);                          // ELF32 PT_LOADs, or the a.out kludge (flags bit 16)
+//   mb1_plan(img, size, hdr, plan);                          // ELF32/ELF64 PT_LOADs, or the a.out kludge (bit 16)
 //   mb2_kernel_load(img, size, plan, mem, map, forbidden, n);
 //   mb2_info_inputs_from_desc(desc, in); mb1_info_inputs_apply_kernel(hdr, in);
 //   mb1_info_size(in, size); mb2_choose_info_gpa(map, size, avoid, n, gpa);
@@ -116,10 +116,13 @@ Status mb1_find_header(const u8* image, size_t size, Mb1Header& out);
 //  - flags bit 16: one segment from header_addr/load_addr/load_end_addr/bss_end_addr and the header's file
 //    offset (load_addr <= header_addr; load_end_addr 0: the rest of the file; bss_end_addr 0: no bss);
 //    entry = entry_addr; format AoutKludge.
-//  - otherwise ELF32 (EM_386, little-endian, ET_EXEC or ET_DYN): one segment per PT_LOAD with p_memsz != 0 at
-//    p_paddr; entry = e_entry translated from the PT_LOAD containing it by p_vaddr to its p_paddr (as GRUB does).
-//    ELF64 images are refused (Multiboot1 kernels are 32-bit executables, §3.1).
-// Every segment ends at or below 4 GiB, segments do not overlap, the entry lies inside a segment.
+//  - otherwise ELF32 (EM_386) or ELF64 (EM_X86_64), little-endian, ET_EXEC or ET_DYN, planned by mb2_kernel_plan:
+//    one segment per PT_LOAD with p_memsz != 0 at p_paddr; entry = e_entry translated from the PT_LOAD containing
+//    it by p_vaddr to its p_paddr. §3.1 speaks of 32-bit executables only; ELF64 is accepted as GRUB's `multiboot`
+//    command accepts it (multiboot_elfxx.c): a 64-bit kernel with a 32-bit entry, started in the §3.2 state like
+//    any other (so a higher-half e_entry is fine when it translates to a physical entry below 4 GiB).
+// Every segment ends at or below 4 GiB, segments do not overlap, the entry lies inside a segment and below 4 GiB.
+// ELF errors name the ELF field (e.g. "ELF e_machine", "ELF p_paddr", "ELF e_entry"), whatever the class.
 Status mb1_plan(const u8* image, size_t size, const Mb1Header& hdr, Mb2KernelPlan& out);
 
 // ---------------------------------------------------------------------------------------------------------------
