@@ -5,7 +5,8 @@
 //
 // Command line (all optional): storm=N (CPUID rounds per CPU, 3 leaves each; default 2000), cpus=N (the MADT must
 // list exactly N enabled CPUs), timeout_ms=N (per-AP start bound, default 1000), absent_apic_id=N (self-test of the
-// bounded waits: also "start" APIC ID N, which must not exist: expect exactly that AP's two checks to fail).
+// bounded waits: also "start" APIC ID N, which must not exist: expect exactly that AP's two checks to fail),
+// x2apic=1 (the BSP switches its local APIC to x2APIC mode first: INIT/SIPI then go through the x2APIC ICR MSR).
 #include "smp.h"
 #include "guest.h"
 #include "lib/format.h"
@@ -202,6 +203,7 @@ extern "C" void guest_main(const void*) {
     const u64 expect_cpus = option("cpus", 0);
     const u64 ap_timeout_us = option("timeout_ms", AP_TIMEOUT_MS_DEFAULT) * 1000;
     const u64 absent_id = option("absent_apic_id", ~u64{0});
+    const bool want_x2apic = option("x2apic", 0) != 0;
 
     // ---- 1. which CPUs exist: the MADT ----
     static SmpTopology topo;
@@ -224,6 +226,7 @@ extern "C" void guest_main(const void*) {
         check_eq(madt.count, expect_cpus, "MADT lists %llu enabled CPUs", static_cast<unsigned long long>(expect_cpus));
 
     // ---- 2. the BSP ----
+    if (want_x2apic) check(apic_enable_x2apic(), "BSP: local APIC switched to x2APIC mode (x2apic=1)");
     const u64 apic_base = apic_base_msr();
     CpuReport& bsp = g_cpu[0];
     identify(bsp);

@@ -66,14 +66,15 @@ u32 cpu_of_apic_id(u32 apic_id) {
 // The hardware INIT for a running gcpu's CPU (it then takes an INIT VM exit). The guest's ICR_HIGH is restored:
 // guest0 may have programmed it for its next IPI.
 void send_hardware_init(u32 cpu) {
+    const Lapic l = lapic_detect();  // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
     const u32 apic_id = modules_desc().apic_ids[cpu];
-    const u64 dest = g_lapic.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT
+    const u64 dest = l.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT
                                                        : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;
-    volatile u32* high = g_lapic.mode == ApicMode::XApic
-                             ? reinterpret_cast<volatile u32*>(g_lapic.mmio_base + static_cast<u32>(XApicReg::ICR_HIGH))
+    volatile u32* high = l.mode == ApicMode::XApic
+                             ? reinterpret_cast<volatile u32*>(l.mmio_base + static_cast<u32>(XApicReg::ICR_HIGH))
                              : nullptr;
     const u32 saved = high != nullptr ? *high : 0;
-    if (!lapic_send(g_lapic, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | dest, smp_ms_to_ticks(IPI_TIMEOUT_MS)))
+    if (!lapic_send(l, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT | dest, smp_ms_to_ticks(IPI_TIMEOUT_MS)))
         LOG_WARN("guest_apic: INIT for cpu%u (APIC ID %u) still pending after %lu ms", cpu, apic_id, IPI_TIMEOUT_MS);
     if (high != nullptr) *high = saved;
 }
