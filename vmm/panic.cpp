@@ -68,6 +68,9 @@ bool enter_panic_impl() {
         }
         halt_forever();
     }
+    // Stop the other CPUs before the dump: guest0 keeps writing to the same UART on the CPUs it runs on, and its
+    // bytes would interleave with the dump's. Each stopped CPU prints its one line first (vmm/smp.h).
+    smp_stop_others();
     return true;
 }
 

@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "vmm/exit_stats.h"
 #include "vmm/panic.h"
+#include "vmm/smp.h"
 #include "vmm/vmentry_check.h"
 #include "vmm/vmx_setup.h"
 
@@ -119,6 +120,7 @@ void vmcs_dump() {
 }
 
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
+    smp_stop_others();  // first: no guest0 output interleaved with the report, and final exit counts
     LOG_ERROR("guest0 cpu%u stopped: %s", g.cpu_id, what);
     dump_guest(g);
     exit_stats_log("guest0 stopped");

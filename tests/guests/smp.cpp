@@ -6,7 +6,9 @@
 // Command line (all optional): storm=N (CPUID rounds per CPU, 3 leaves each; default 2000), cpus=N (the MADT must
 // list exactly N enabled CPUs), timeout_ms=N (per-AP start bound, default 1000), absent_apic_id=N (self-test of the
 // bounded waits: also "start" APIC ID N, which must not exist: expect exactly that AP's two checks to fail),
-// x2apic=1 (the BSP switches its local APIC to x2APIC mode first: INIT/SIPI then go through the x2APIC ICR MSR).
+// x2apic=1 (the BSP switches its local APIC to x2APIC mode first: INIT/SIPI then go through the x2APIC ICR MSR),
+// ap_panic=1 (the first AP asks evmm for a panic, debug VMCALL DEBUG_PANIC, once it reported: a test of the final
+// stop from an AP while guest0 runs on every CPU; the run then ends there, without a summary).
 #include "smp.h"
 #include "guest.h"
 #include "lib/format.h"
@@ -50,6 +52,7 @@ u32 g_arrived; // CPUs at the storm's start barrier
 u32 g_storm_cpus;
 u32 g_finished; // CPUs done with the storm (a TSC-free overlap measure: who started after someone finished)
 u32 g_rounds;   // storm rounds per CPU
+bool g_ap_panic; // ap_panic=1
 
 // EPT remap: page A and page B hold different patterns; every CPU reads A until its translation is hot, evmm then
 // maps guest-physical A to B's frame, and every CPU must read B's pattern through A.
@@ -151,6 +154,10 @@ void remap_ap(u32 slot) {
 void ap_main(u32 slot, void*) {
     CpuReport& c = g_cpu[slot];
     identify(c);
+    if (g_ap_panic && slot == 1) {
+        u64 rbx = 0;
+        (void)vmcall(EVMM_VMCALL_DEBUG_PANIC, 0, 0, 0, &rbx);  // does not return under a debug evmm
+    }
     const u64 end = tsc_deadline_us(AP_GO_TIMEOUT_US);
     while (__atomic_load_n(&g_go, __ATOMIC_ACQUIRE) == 0) {
         if (tsc_past(end)) return; // the BSP never started the storm: halt
@@ -204,6 +211,7 @@ extern "C" void guest_main(const void*) {
     const u64 ap_timeout_us = option("timeout_ms", AP_TIMEOUT_MS_DEFAULT) * 1000;
     const u64 absent_id = option("absent_apic_id", ~u64{0});
     const bool want_x2apic = option("x2apic", 0) != 0;
+    g_ap_panic = option("ap_panic", 0) != 0;
 
     // ---- 1. which CPUs exist: the MADT ----
     static SmpTopology topo;
