@@ -1,5 +1,6 @@
 // ACPI table discovery for CPU counting. See acpi.h; section numbers refer to the ACPI Specification 6.5.
 #include "loader/acpi.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 namespace {
@@ -7,13 +8,6 @@ namespace {
 // An RSDP is 36 bytes today (§5.2.5.3); a Length beyond this is treated as garbage, which also bounds the
 // extended-checksum loop of a candidate found by scanning memory.
 constexpr u32 ACPI_RSDP_MAX_LENGTH = static_cast<u32>(PAGE_SIZE);
-
-template <typename T>
-T load(const void* p) {
-    T v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 
 // §5.2.5.3 / §5.2.6: a checksum is correct when all bytes of the structure sum to zero (mod 256).
 u8 byte_sum(const void* p, size_t n) {
@@ -23,7 +17,7 @@ u8 byte_sum(const void* p, size_t n) {
     return sum;
 }
 
-u32 sig_value(const char sig[4]) { return load<u32>(sig); }
+u32 sig_value(const char sig[4]) { return load_unaligned<u32>(sig); }
 
 // Maps the whole table at `pa`, checking that its signature is `sig`, its Length covers at least `min_len`
 // bytes and is readable, and its checksum is zero. `where` names the table in errors.
@@ -31,7 +25,7 @@ Status map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* wher
                  const u8*& out, u32& out_len) {
     const void* h = mem.map(pa, sizeof(AcpiSdtHeader));
     if (h == nullptr) return Status::error("ACPI table header is not readable", where, pa);
-    const AcpiSdtHeader hdr = load<AcpiSdtHeader>(h);
+    const AcpiSdtHeader hdr = load_unaligned<AcpiSdtHeader>(h);
     if (__builtin_memcmp(hdr.signature, sig, sizeof hdr.signature) != 0)
         return Status::error("ACPI table Signature is not the expected one", where, pa, sig_value(hdr.signature));
     if (hdr.length < min_len)
@@ -86,7 +80,7 @@ Status acpi_validate_rsdp(const void* rsdp, size_t len) {
     AcpiRsdp r{};
     __builtin_memcpy(&r, rsdp, len < sizeof r ? len : sizeof r);
     if (__builtin_memcmp(r.signature, ACPI_RSDP_SIGNATURE, sizeof r.signature) != 0)
-        return Status::error("RSDP Signature is not \"RSD PTR \"", "RSDP", load<u64>(r.signature));
+        return Status::error("RSDP Signature is not \"RSD PTR \"", "RSDP", load_unaligned<u64>(r.signature));
     const u8 sum = byte_sum(rsdp, ACPI_RSDP_V1_SIZE);
     if (sum != 0) return Status::error("RSDP Checksum (first 20 bytes) is wrong", "RSDP", sum);
     if (r.revision < ACPI_RSDP_REVISION_2) return Status::success();
@@ -105,7 +99,7 @@ Status acpi_find_rsdp_bios(const PhysMem& mem, u64& out_pa) {
     // §5.2.5.1: "The first 1 KB of the Extended BIOS Data Area (EBDA). For EISA or MCA systems, the EBDA can be
     // found in the two-byte location 40:0Eh on the BIOS data area."
     if (const void* w = mem.map(BDA_EBDA_SEGMENT_PA, sizeof(u16))) {
-        const u64 ebda = u64{load<u16>(w)} << REAL_MODE_SEGMENT_SHIFT;
+        const u64 ebda = u64{load_unaligned<u16>(w)} << REAL_MODE_SEGMENT_SHIFT;
         if (ebda != 0 && scan_rsdp(mem, ebda, ACPI_EBDA_SEARCH_SIZE, out_pa)) return Status::success();
     }
     // "The BIOS read-only memory space between 0E0000h and 0FFFFFh."
@@ -139,7 +133,7 @@ Status acpi_find_table(const PhysMem& mem, const void* rsdp, size_t rsdp_len, co
     u64 unreadable = 0;
     for (size_t i = 0; i < entries; ++i) {
         const u8* e = root + sizeof(AcpiSdtHeader) + i * entry_size;
-        const u64 pa = use_xsdt ? load<u64>(e) : u64{load<u32>(e)};
+        const u64 pa = use_xsdt ? load_unaligned<u64>(e) : u64{load_unaligned<u32>(e)};
         if (pa == 0) continue;
         const void* h = mem.map(pa, sizeof(AcpiSdtHeader));
         if (h == nullptr) {
@@ -188,7 +182,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
     const u8* t = nullptr;
     u32 len = 0;
     EVMM_TRY(map_table(mem, madt_pa, ACPI_SIG_MADT, "MADT", sizeof(AcpiMadt), t, len));
-    out.lapic_base = load<AcpiMadt>(t).local_apic_address;
+    out.lapic_base = load_unaligned<AcpiMadt>(t).local_apic_address;
 
     // §5.2.12: interrupt controller structures fill the rest of the table, each with its own Length. Every
     // step advances by at least sizeof(AcpiMadtEntryHeader), so the loop ends.
@@ -196,7 +190,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
     while (off < len) {
         if (len - off < sizeof(AcpiMadtEntryHeader))
             return Status::error("MADT entry header runs past the table Length", "MADT", off, len);
-        const AcpiMadtEntryHeader eh = load<AcpiMadtEntryHeader>(t + off);
+        const AcpiMadtEntryHeader eh = load_unaligned<AcpiMadtEntryHeader>(t + off);
         if (eh.length < sizeof(AcpiMadtEntryHeader))
             return Status::error("MADT entry Length is smaller than 2 (value: offset, value2: Length)", "MADT", off,
                                  eh.length);
@@ -208,7 +202,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
             if (eh.length < sizeof(AcpiMadtLocalApic))
                 return Status::error("MADT Processor Local APIC entry Length is smaller than 8", "MADT", off,
                                      eh.length);
-            const AcpiMadtLocalApic e = load<AcpiMadtLocalApic>(t + off);
+            const AcpiMadtLocalApic e = load_unaligned<AcpiMadtLocalApic>(t + off);
             add_cpu(out, e.apic_id, false, e.flags);
             break;
         }
@@ -216,7 +210,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
             if (eh.length < sizeof(AcpiMadtLocalX2Apic))
                 return Status::error("MADT Processor Local x2APIC entry Length is smaller than 16", "MADT", off,
                                      eh.length);
-            const AcpiMadtLocalX2Apic e = load<AcpiMadtLocalX2Apic>(t + off);
+            const AcpiMadtLocalX2Apic e = load_unaligned<AcpiMadtLocalX2Apic>(t + off);
             add_cpu(out, e.x2apic_id, true, e.flags);
             break;
         }
@@ -225,7 +219,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
                 return Status::error("MADT Local APIC Address Override entry Length is smaller than 12", "MADT",
                                      off, eh.length);
             // §5.2.12.8: when present, the OS uses this 64-bit address instead of the 32-bit MADT field.
-            out.lapic_base = load<AcpiMadtLocalApicOverride>(t + off).local_apic_address;
+            out.lapic_base = load_unaligned<AcpiMadtLocalApicOverride>(t + off).local_apic_address;
             break;
         }
         default:
@@ -266,13 +260,13 @@ size_t aml_small_integer(const u8* p, size_t avail, u8& out) {
 // The port of a PM1 control block: the 64-bit GAS when the table has it and it is set, else the 32-bit field.
 u16 pm1_cnt_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
     if (len >= gas_off + sizeof(AcpiGas)) {
-        const AcpiGas g = load<AcpiGas>(t + gas_off);
+        const AcpiGas g = load_unaligned<AcpiGas>(t + gas_off);
         if (g.address != 0) {
             // Only system-I/O registers are ports; a memory-mapped PM1 control (rare) is not intercepted.
             return g.address_space_id == ACPI_GAS_SYSTEM_IO && g.address <= X86_IO_PORT_MAX ? static_cast<u16>(g.address) : 0;
         }
     }
-    const u32 port = load<u32>(t + legacy_off);
+    const u32 port = load_unaligned<u32>(t + legacy_off);
     return port <= X86_IO_PORT_MAX ? static_cast<u16>(port) : 0;
 }
 
@@ -310,13 +304,13 @@ Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
     const u8* t = nullptr;
     u32 len = 0;
     EVMM_TRY(map_table(mem, fadt_pa, ACPI_SIG_FADT, "FADT", ACPI_FADT_V1_MIN_LENGTH, t, len));
-    out.hw_reduced = (load<u32>(t + ACPI_FADT_FLAGS) & ACPI_FADT_HW_REDUCED_ACPI) != 0;
+    out.hw_reduced = (load_unaligned<u32>(t + ACPI_FADT_FLAGS) & ACPI_FADT_HW_REDUCED_ACPI) != 0;
     if (!out.hw_reduced) {
         out.pm1a_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1A_CNT_BLK, ACPI_FADT_X_PM1A_CNT_BLK);
         out.pm1b_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1B_CNT_BLK, ACPI_FADT_X_PM1B_CNT_BLK);
     }
-    u64 dsdt = len >= ACPI_FADT_X_DSDT + sizeof(u64) ? load<u64>(t + ACPI_FADT_X_DSDT) : 0;
-    if (dsdt == 0) dsdt = load<u32>(t + ACPI_FADT_DSDT);
+    u64 dsdt = len >= ACPI_FADT_X_DSDT + sizeof(u64) ? load_unaligned<u64>(t + ACPI_FADT_X_DSDT) : 0;
+    if (dsdt == 0) dsdt = load_unaligned<u32>(t + ACPI_FADT_DSDT);
     if (dsdt == 0) return Status::success();
     const u8* d = nullptr;
     u32 dlen = 0;

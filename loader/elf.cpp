@@ -1,15 +1,9 @@
 // ELF64 x86-64 inspection, loading and RELATIVE relocation. See elf.h for the references.
 #include "loader/elf.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 namespace {
-
-template <typename T>
-T load(const u8* p) {
-    T v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 
 // [a, a + alen) inside [b, b + blen)? All four may be arbitrary; no wrap.
 constexpr bool range_inside(u64 a, u64 alen, u64 b, u64 blen) {
@@ -18,7 +12,7 @@ constexpr bool range_inside(u64 a, u64 alen, u64 b, u64 blen) {
 
 Status check_ident(const Elf64_Ehdr& eh) {
     if (__builtin_memcmp(eh.e_ident + EI_MAG0, ELFMAG, sizeof ELFMAG) != 0)
-        return Status::error("e_ident is not the ELF magic 7f 'E' 'L' 'F'", "ELF header", load<u32>(eh.e_ident));
+        return Status::error("e_ident is not the ELF magic 7f 'E' 'L' 'F'", "ELF header", load_unaligned<u32>(eh.e_ident));
     if (eh.e_ident[EI_CLASS] != ELFCLASS64)
         return Status::error("e_ident[EI_CLASS] is not ELFCLASS64", "ELF header", eh.e_ident[EI_CLASS]);
     if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
@@ -66,7 +60,7 @@ Status elf_inspect(const u8* file, size_t size, ElfImage& out) {
     if (file == nullptr) return Status::error("ELF file pointer is null", "ELF header");
     if (size < sizeof(Elf64_Ehdr))
         return Status::error("file is smaller than the ELF64 header", "ELF header", size, sizeof(Elf64_Ehdr));
-    const Elf64_Ehdr eh = load<Elf64_Ehdr>(file);
+    const Elf64_Ehdr eh = load_unaligned<Elf64_Ehdr>(file);
     EVMM_TRY(check_ident(eh));
     if (eh.e_phentsize != sizeof(Elf64_Phdr))
         return Status::error("e_phentsize is not sizeof(Elf64_Phdr) (56)", "ELF header", eh.e_phentsize);
@@ -80,7 +74,7 @@ Status elf_inspect(const u8* file, size_t size, ElfImage& out) {
     out.type = eh.e_type;
     out.entry = eh.e_entry;
     for (u64 i = 0; i < eh.e_phnum; ++i) {
-        const Elf64_Phdr ph = load<Elf64_Phdr>(file + eh.e_phoff + i * sizeof(Elf64_Phdr));
+        const Elf64_Phdr ph = load_unaligned<Elf64_Phdr>(file + eh.e_phoff + i * sizeof(Elf64_Phdr));
         if (ph.p_type == PT_INTERP)
             return Status::error("PT_INTERP present: the image needs a dynamic linker", "program header", i);
         if (ph.p_type == PT_DYNAMIC) {
@@ -152,7 +146,7 @@ Status apply_relocations(const ElfImage& img, u8* image, u64 span, u64 load_bias
     u64 rela = 0, relasz = 0, relaent = sizeof(Elf64_Rela), pltrelsz = 0;
     bool have_jmprel = false;
     for (u64 i = 0; i < ndyn; ++i) {
-        const Elf64_Dyn d = load<Elf64_Dyn>(dyn + i * sizeof(Elf64_Dyn));
+        const Elf64_Dyn d = load_unaligned<Elf64_Dyn>(dyn + i * sizeof(Elf64_Dyn));
         if (d.d_tag == DT_NULL) break;
         switch (d.d_tag) {
         case DT_RELA:
@@ -198,7 +192,7 @@ Status apply_relocations(const ElfImage& img, u8* image, u64 span, u64 load_bias
 
     const u8* table = image + (rela - img.min_vaddr);
     for (u64 off = 0; off < relasz; off += sizeof(Elf64_Rela)) {
-        const Elf64_Rela r = load<Elf64_Rela>(table + off);
+        const Elf64_Rela r = load_unaligned<Elf64_Rela>(table + off);
         const u32 type = elf64_r_type(r.r_info);
         if (type == R_X86_64_NONE) continue;
         if (type != R_X86_64_RELATIVE)

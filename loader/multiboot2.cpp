@@ -1,6 +1,7 @@
 // Multiboot2 boot information parser: see multiboot2.h. Section numbers refer to the Multiboot2 specification,
 // version 2.0, section 3.6 "Boot information format".
 #include "loader/multiboot2.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 
@@ -71,18 +72,6 @@ constexpr u64 MB2_LOAD_BASE_TAG_MIN_SIZE = 12;
 
 constexpr const char* WHERE_INFO = "boot information";
 constexpr const char* WHERE_MODULE = "module tag";
-
-u32 rd32(const u8* p) {
-    u32 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-u64 rd64(const u8* p) {
-    u64 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 
 const char* tag_name(Mb2TagType type) {
     switch (type) {

@@ -8,6 +8,7 @@
 #include "arch/x86_64/vmcs.h"
 #include "loader/acpi.h"
 #include "loader/desc_builder.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 
@@ -54,30 +55,12 @@ constexpr u64 MIN_IMAGE_SIZE = OFF_VERSION + sizeof(u16);
 // of what decompression in place needs.
 constexpr u64 INIT_SIZE_ESTIMATE_FACTOR = 4;
 
-
 constexpr const char* WHERE_HDR = "Linux setup header";
 constexpr const char* WHERE_PLAN = "Linux load plan";
 constexpr const char* WHERE_LOAD = "Linux load";
 constexpr const char* WHERE_MAP = "guest0 memory map";
 
-u16 rd16(const u8* p) {
-    u16 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-u32 rd32(const u8* p) {
-    u32 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-u64 rd64(const u8* p) {
-    u64 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 void wr8(u8* p, u8 v) { *p = v; }
-void wr32(u8* p, u32 v) { __builtin_memcpy(p, &v, sizeof v); }
-void wr64(u8* p, u64 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 u32 lo32(u64 v) { return static_cast<u32>(v); }
 u32 hi32(u64 v) { return static_cast<u32>(v >> 32); }

@@ -6,6 +6,7 @@
 #include "loader/desc_builder.h"
 #include "loader/elf.h"
 #include "loader/multiboot2.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 
@@ -39,15 +40,6 @@ constexpr u64 U32_LIMIT = u64{UINT32_MAX};
 
 constexpr const char* WHERE_HEADER = "Multiboot header";
 constexpr const char* WHERE_INFO = "Multiboot information";
-
-u32 rd32(const u8* p) {
-    u32 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-void wr32(u8* p, u32 v) { __builtin_memcpy(p, &v, sizeof v); }
-void wr64(u8* p, u64 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 bool str_eq(const char* a, const char* b) {
     if (a == nullptr || b == nullptr) return a == b;
@@ -84,10 +76,6 @@ Status translate(Status s) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Boot information
-
-
-
-
 
 Status check_inputs(const Mb2GuestInfoInputs& in) {
     if (in.mmap_count == 0 || in.mmap == nullptr)

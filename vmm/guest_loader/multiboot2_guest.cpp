@@ -6,6 +6,7 @@
 #include "lib/string.h"
 #include "loader/acpi.h"
 #include "loader/desc_builder.h"
+#include "evmm/unaligned.h"
 
 namespace evmm {
 
@@ -122,18 +123,6 @@ constexpr const char* WHERE_ELF = "ELF header";
 constexpr const char* WHERE_PHDR = "ELF program header";
 constexpr const char* WHERE_INFO = "guest boot information";
 constexpr const char* WHERE_LOAD = "guest0 kernel segment";
-
-u16 rd16(const u8* p) {
-    u16 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-u32 rd32(const u8* p) {
-    u32 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
 
 // [off, off + len) inside [0, size), without wrapping.
 bool in_file(u64 off, u64 len, u64 size) { return off <= size && len <= size - off; }
@@ -498,7 +487,6 @@ Status plan_elf(const u8* image, size_t size, const Mb2KernelHeader& h, Mb2Kerne
 // ---------------------------------------------------------------------------------------------------------------
 // Memory map helpers
 
-
 // [base, base + len) inside usable entries and overlapping no entry of another type. `bad` = first problem byte.
 bool in_usable_ram(const MemoryMap& map, u64 base, u64 len, u64& bad) {
     const u64 end = base + len;
@@ -568,7 +556,6 @@ private:
     u64 pos_ = 0;
     bool overflow_ = false;
 };
-
 
 Status check_info_inputs(const Mb2GuestInfoInputs& in) {
     if (in.mmap_count != 0 && in.mmap == nullptr) return Status::error("memory map missing", WHERE_INFO, in.mmap_count);
