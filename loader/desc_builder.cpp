@@ -2,6 +2,7 @@
 
 #include "lib/string.h"
 #include "loader/entry_defs.h"
+#include "arch/x86_64/rflags.h"
 
 namespace evmm {
 namespace {
@@ -17,7 +18,6 @@ constexpr u32 AR_DB = 1u << 14;
 constexpr u32 AR_G = 1u << 15;
 constexpr u32 AR_UNUSABLE = 1u << 16;
 constexpr u32 FLAT_LIMIT = 0xFFFFFFFF;
-constexpr u64 RFLAGS_RESERVED_1 = bit(1);  // SDM Vol. 1 §3.4.3: bit 1 of EFLAGS is always 1
 constexpr u64 CR0_PE_BIT = bit(0);
 constexpr u64 CR0_ET_BIT = bit(4);
 constexpr u16 FLAT_CS = 0x08;
@@ -53,7 +53,7 @@ Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeL
 void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s) {
     s = evmm_gcpu_state_t{};
     s.gp[EVMM_GP_RAX] = MB2_BOOT_MAGIC;
-    s.rflags = RFLAGS_RESERVED_1;
+    s.rflags = RFLAGS_FIXED1;
     s.cr0 = CR0_PE_BIT | CR0_ET_BIT;
     const evmm_segment_t code{0, FLAT_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P | AR_DB | AR_G, FLAT_CS, {}};
     const evmm_segment_t data{0, FLAT_LIMIT, AR_TYPE_DATA_RW_ACCESSED | AR_S | AR_P | AR_DB | AR_G, FLAT_DS, {}};
@@ -83,7 +83,7 @@ void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
     s = evmm_gcpu_state_t{};
     s.gp[EVMM_GP_RDX] = edx;
     s.rip = RIP_AFTER_INIT;
-    s.rflags = RFLAGS_RESERVED_1;
+    s.rflags = RFLAGS_FIXED1;
     s.cr0 = CR0_AFTER_INIT;
     const evmm_segment_t data{0, REAL_MODE_LIMIT, AR_TYPE_DATA_RW_ACCESSED | AR_S | AR_P, 0, {}};
     s.seg[EVMM_SEG_CS] = evmm_segment_t{CS_BASE_AFTER_INIT, REAL_MODE_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P,

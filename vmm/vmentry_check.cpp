@@ -9,6 +9,7 @@
 #include "arch/x86_64/vmx_caps.h"
 #include "arch/x86_64/vmx_controls.h"
 #include "lib/format.h"
+#include "arch/x86_64/rflags.h"
 
 namespace evmm {
 namespace {
@@ -32,13 +33,6 @@ constexpr const char* SDM_GUEST_PDPTE = "SDM 27.3.1.6"; // guest PDPTEs
 // Architectural bits the rules name, not defined elsewhere in evmm.
 constexpr u64 CR4_PCIDE = bit(17);                // SDM Vol. 3A §2.5
 constexpr u64 CR4_CET = bit(23);
-constexpr u64 RFLAGS_CF = bit(0);                 // SDM Vol. 1 §3.4.3; bit 1 is reserved and always 1
-constexpr u64 RFLAGS_FIXED1 = bit(1);
-constexpr u64 RFLAGS_TF = bit(8);
-constexpr u64 RFLAGS_IF = bit(9);
-constexpr u64 RFLAGS_VM = bit(17);
-constexpr u64 RFLAGS_RESERVED = bit(3) | bit(5) | bit(15) | (~u64{0} << 22);
-static_assert(RFLAGS_CF == 1 && RFLAGS_FIXED1 == 2);
 constexpr u64 DEBUGCTL_BTF = bit(1);              // SDM Vol. 3B §19.4.1
 constexpr u64 DEBUGCTL_RESERVED = (u64{0xF} << 2) | (~u64{0} << 16);
 constexpr unsigned DR7_RESERVED_SHIFT = 32;       // DR7 bits 63:32 are reserved (SDM Vol. 3B §19.2.4)

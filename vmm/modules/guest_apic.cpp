@@ -6,6 +6,7 @@
 #include "arch/x86_64/insn.h"
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/msr.h"
+#include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -44,7 +45,6 @@ constexpr u64 ICR_SHORTHAND_ALL_INCLUDING_SELF = u64{2} << ICR_SHORTHAND_SHIFT;
 constexpr unsigned SIPI_SELECTOR_SHIFT = 8;   // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
 constexpr unsigned SIPI_BASE_SHIFT = 12;
 constexpr u64 IPI_TIMEOUT_MS = 100;
-constexpr u64 RFLAGS_VM = bit(17);  // virtual-8086 mode (SDM Vol. 1 §3.4.3)
 
 Lapic g_lapic{};
 u64 g_apic_page = 0;  // xAPIC page write-protected in guest0's EPT (0: none)
