@@ -251,8 +251,8 @@ if [[ $emu == qemu ]]; then
         failures+=("QEMU exit status $emu_status, expected $expect_exit ($(evmm_qemu_exit_meaning "$expect_exit"))")
     fi
 else
-    why=$(grep -a -A1 'Bochs is exiting with the following message' "$emulog" | tail -n1 | sed 's/^ *//') || true
-    insns=$(sed -n 's/^(0)\.\[\([0-9]*\)\].*/\1/p' "$emulog" | head -n1) || true
+    why=$(evmm_bochs_exit_message "$emulog") || true
+    insns=$(evmm_bochs_cpu0_insns "$emulog") || true
     emu_status="$emu_rc${why:+ ($why)}${insns:+, cpu0 at $insns instructions}"
 fi
 

@@ -93,3 +93,13 @@ evmm_write_bochs_cmds() { # FILE
 evmm_bochs_rfb_failed() { # BOCHS_OUTPUT_FILE
     grep -aq 'RFB could not bind' "$1" 2>/dev/null
 }
+
+# From Bochs' console output: why it exited (the line after "Bochs is exiting with the following message"), and
+# how many instructions CPU 0 had executed when it stopped (its "(0).[N] ..." line; the last one if several).
+# Empty when Bochs did not print them.
+evmm_bochs_exit_message() { # BOCHS_OUTPUT_FILE
+    grep -a -A1 'Bochs is exiting with the following message' "$1" 2>/dev/null | tail -n1 | sed 's/^ *//'
+}
+evmm_bochs_cpu0_insns() { # BOCHS_OUTPUT_FILE
+    sed -n 's/^(0)\.\[\([0-9]*\)\].*/\1/p' "$1" 2>/dev/null | tail -n1
+}
