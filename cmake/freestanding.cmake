@@ -22,9 +22,9 @@ option(EVMM_DEBUG_CHECKS "self-checks at boot (W^X walk of the live page tables)
 # Cold code (parsers, checkers, name tables: run once at boot or on a fatal path) is optimized for size; the rest
 # (exit handling, and the page-table/EPT builders that dominate the boot path, P2) for speed. Keeps build/evmm.elf within its size budget (docs/performance.md, P3).
 set(EVMM_COLD_SOURCES
-    lib/format.cpp lib/memmap.cpp lib/symtab.cpp loader/multiboot2.cpp loader/cmdline.cpp loader/acpi.cpp
-    loader/elf.cpp loader/desc_builder.cpp arch/x86_64/vmcs_names.cpp arch/x86_64/vmx_controls.cpp
-    vmm/vmentry_check.cpp vmm/guest_loader/multiboot2_guest.cpp)
+    lib/format.cpp lib/formats/memmap.cpp lib/symtab.cpp lib/formats/multiboot2.cpp loader/cmdline.cpp lib/formats/acpi.cpp
+    lib/formats/elf.cpp loader/desc_builder.cpp arch/x86_64/vmcs_names.cpp arch/x86_64/vmx_controls.cpp
+    vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 
 function(evmm_runtime_library name)

@@ -4,28 +4,29 @@
 set(EVMM_PURE_SOURCES
     lib/format.cpp
     lib/string.cpp
-    lib/memmap.cpp
+    lib/formats/memmap.cpp
     lib/symtab.cpp
-    loader/multiboot2.cpp
+    lib/formats/multiboot2.cpp
     loader/cmdline.cpp
-    loader/acpi.cpp
-    loader/elf.cpp
+    lib/formats/acpi.cpp
+    lib/formats/elf.cpp
     loader/desc_builder.cpp
     loader/smp_boot.cpp
     arch/x86_64/paging.cpp
     arch/x86_64/mtrr.cpp
     arch/x86_64/vmx_caps.cpp
-    vmm/heap.cpp
+    vmm/host/heap.cpp
     arch/x86_64/vmcs_names.cpp
     arch/x86_64/vmx_controls.cpp
     arch/x86_64/ept.cpp
     arch/x86_64/insn.cpp
-    vmm/vmentry_check.cpp
-    vmm/gpm.cpp
-    vmm/guest_loader/multiboot2_guest.cpp
-    vmm/guest_loader/linux_bzimage.cpp
-    vmm/guest_loader/multiboot1_guest.cpp
+    vmm/vmx/vmentry_check.cpp
+    vmm/guest/gpm.cpp
+    vmm/guest/boot/multiboot2_guest.cpp
+    vmm/guest/boot/linux_bzimage.cpp
+    vmm/guest/boot/multiboot1_guest.cpp
+    vmm/guest/boot/entry_state.cpp
     vmm/modules/virt_policy.cpp
-    vmm/guest_paging.cpp
+    vmm/guest/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

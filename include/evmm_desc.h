@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 4u
+#define EVMM_DESC_VERSION 5u
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -80,56 +80,6 @@ typedef struct evmm_file_info {
     uint64_t entry; /* runtime address of the entry point (0: none) */
 } evmm_file_info_t;
 
-// A segment register in the VMCS guest-state layout (Intel SDM Vol. 3C, 25.4.1; access rights per Table 25-2).
-typedef struct evmm_segment {
-    uint64_t base;
-    uint32_t limit;
-    uint32_t attributes; /* VMX access-rights format; bit 16 = unusable */
-    uint16_t selector;
-    uint16_t reserved[3];
-} evmm_segment_t;
-
-typedef struct evmm_table_reg {
-    uint64_t base;
-    uint32_t limit;
-    uint32_t reserved;
-} evmm_table_reg_t;
-
-// Index order of evmm_gcpu_state_t.gp[].
-#define EVMM_GP_RAX 0u
-#define EVMM_GP_RCX 1u
-#define EVMM_GP_RDX 2u
-#define EVMM_GP_RBX 3u
-#define EVMM_GP_RSP 4u
-#define EVMM_GP_RBP 5u
-#define EVMM_GP_RSI 6u
-#define EVMM_GP_RDI 7u
-#define EVMM_GP_COUNT 16u
-
-#define EVMM_SEG_ES 0u
-#define EVMM_SEG_CS 1u
-#define EVMM_SEG_SS 2u
-#define EVMM_SEG_DS 3u
-#define EVMM_SEG_FS 4u
-#define EVMM_SEG_GS 5u
-#define EVMM_SEG_LDTR 6u
-#define EVMM_SEG_TR 7u
-#define EVMM_SEG_COUNT 8u
-
-// guest0's CPU state at its first instruction.
-typedef struct evmm_gcpu_state {
-    uint64_t gp[EVMM_GP_COUNT];
-    uint64_t rip;
-    uint64_t rflags;
-    uint64_t cr0;
-    uint64_t cr3;
-    uint64_t cr4;
-    uint64_t efer;
-    evmm_segment_t seg[EVMM_SEG_COUNT];
-    evmm_table_reg_t gdtr;
-    evmm_table_reg_t idtr;
-} evmm_gcpu_state_t;
-
 typedef struct evmm_module {
     uint64_t start;
     uint64_t size;
@@ -192,8 +142,6 @@ typedef struct evmm_desc {
     uint32_t guest0_module; /* index into modules[], or UINT32_MAX if there is no guest0 */
     evmm_module_t modules[EVMM_MAX_MODULES];
 
-    evmm_gcpu_state_t guest0_gcpu;
-
     uint32_t guest0_mmap_count;
     uint32_t reserved1;
     evmm_mmap_entry_t guest0_mmap[EVMM_MAX_MMAP]; /* sorted, merged, runtime region and trampoline page removed */
@@ -206,9 +154,6 @@ typedef struct evmm_desc {
 #ifdef __cplusplus
 static_assert(sizeof(evmm_mmap_entry_t) == 24);
 static_assert(sizeof(evmm_file_info_t) == 40);
-static_assert(sizeof(evmm_segment_t) == 24);
-static_assert(sizeof(evmm_table_reg_t) == 16);
-static_assert(sizeof(evmm_gcpu_state_t) == 16 * 8 + 6 * 8 + 8 * 24 + 2 * 16);
 static_assert(sizeof(evmm_module_t) == 16 + EVMM_ROLE_MAX + EVMM_MODULE_CMDLINE_MAX);
 static_assert(sizeof(evmm_options_t) == 8);
 static_assert(offsetof(evmm_desc_t, num_cpus) == 16);

@@ -1,21 +1,7 @@
 /* Constants shared by loader/entry.S (assembler: plain #defines only) and the C++ loader. */
 #pragma once
 
-/* Multiboot2 header (Multiboot2 spec §3.1). */
-#define MB2_HEADER_MAGIC 0xE85250D6
-#define MB2_BOOT_MAGIC 0x36D76289 /* EAX at entry (§3.3) */
-#define MB2_ARCH_I386 0
-#define MB2_HEADER_TAG_END 0
-#define MB2_HEADER_TAG_INFORMATION_REQUEST 1
-#define MB2_HEADER_TAG_MODULE_ALIGN 6
-#define MB2_HEADER_TAG_OPTIONAL 1
-/* Boot information tag types requested (§3.6). */
-#define MB2_TAG_CMDLINE 1
-#define MB2_TAG_MODULE 3
-#define MB2_TAG_MMAP 6
-#define MB2_TAG_EFI64 12
-#define MB2_TAG_ACPI_OLD 14
-#define MB2_TAG_ACPI_NEW 15
+#include "lib/formats/multiboot_defs.h"
 
 /* CPUID and control bits used before C++ runs (Intel SDM Vol. 2A CPUID; Vol. 3A §2.5, §4.5). */
 #define CPUID_EXT_MAX 0x80000000

@@ -59,7 +59,7 @@
 #include "evmm/base.h"
 #include "evmm/status.h"
 #include "evmm_desc.h"
-#include "lib/memmap.h"
+#include "lib/formats/memmap.h"
 #include "arch/x86_64/lapic.h"
 
 namespace evmm {
@@ -151,7 +151,7 @@ Status trampoline_data_init(const TrampolineSetup& s, TrampolineData& out);
 // The per-AP fields; `state` is left to the caller (an atomic store after these).
 void trampoline_data_set_ap(TrampolineData& d, u32 cpu_id, u32 apic_id, u64 stack_top);
 
-// Top of CPU `cpu_id`'s VMM main stack (evmm_desc.h stack block; same as vmm/percpu.h stack_main_top).
+// Top of CPU `cpu_id`'s VMM main stack (evmm_desc.h stack block; same as vmm/host/percpu.h stack_main_top).
 constexpr u64 ap_stack_top(u64 stacks_base, u32 cpu_id) {
     return stacks_base + u64{cpu_id} * EVMM_STACK_BLOCK_SIZE + EVMM_GUARD_SIZE + EVMM_STACK_SIZE;
 }

@@ -1,6 +1,6 @@
 // stage1: the loader's C++ part, on the BSP, in long mode on an identity map of the first 4 GiB.
 //
-//  1. check the Multiboot2 magic, parse the boot information defensively (loader/multiboot2.cpp)
+//  1. check the Multiboot2 magic, parse the boot information defensively (lib/formats/multiboot2.cpp)
 //  2. evmm's own command line -> options (log level, serial port, testexit)
 //  3. modules: role = first word of the GRUB module line; unknown roles are reported
 //  4. CPUs from the ACPI MADT, TSC frequency
@@ -17,16 +17,16 @@
 #include "evmm/physmem.h"
 #include "evmm_desc.h"
 #include "lib/log.h"
-#include "lib/memmap.h"
+#include "lib/formats/memmap.h"
 #include "lib/serial.h"
 #include "lib/string.h"
-#include "loader/acpi.h"
+#include "lib/formats/acpi.h"
 #include "loader/ap_start.h"
 #include "loader/cmdline.h"
 #include "loader/desc_builder.h"
-#include "loader/elf.h"
+#include "lib/formats/elf.h"
 #include "loader/entry_defs.h"
-#include "loader/multiboot2.h"
+#include "lib/formats/multiboot2.h"
 #include "loader/smp_boot.h"
 #include "loader/tsc.h"
 

@@ -2,7 +2,7 @@
 // processors"). The loader calls vmm_main(cpu_id, desc) on its own stack; vmm_main moves to this CPU's VMM stack
 // and continues with the six stages, the BSP opening each one.
 //
-// Every CPU walks all six stages (the BSP opening each, vmm/smp.h); guest0 then runs in VMX non-root mode.
+// Every CPU walks all six stages (the BSP opening each, vmm/host/smp.h); guest0 then runs in VMX non-root mode.
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/exception.h"
@@ -11,23 +11,23 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/log.h"
 #include "lib/serial.h"
-#include "vmm/heap.h"
-#include "vmm/hmm.h"
-#include "vmm/panic.h"
-#include "vmm/percpu.h"
-#include "vmm/event.h"
-#include "vmm/exit_stats.h"
-#include "vmm/gcpu.h"
-#include "vmm/guest0.h"
+#include "vmm/host/heap.h"
+#include "vmm/host/hmm.h"
+#include "vmm/host/panic.h"
+#include "vmm/host/percpu.h"
+#include "vmm/modules/event.h"
+#include "vmm/vmx/exit_stats.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/guest/guest.h"
 #include "vmm/modules/guest_apic.h"
 #include "vmm/modules/modules.h"
-#include "vmm/vmcs_setup.h"
-#include "vmm/vmexit.h"
-#include "vmm/vmx_setup.h"
-#include "vmm/smp.h"
+#include "vmm/vmx/vmcs_setup.h"
+#include "vmm/vmx/vmexit.h"
+#include "vmm/vmx/vmx_setup.h"
+#include "vmm/host/smp.h"
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/vmx_controls.h"
-#include "loader/desc_builder.h"
+#include "vmm/guest/boot/entry_state.h"
 
 extern "C" void evmm_switch_stack_and_call(evmm::u64 stack_top, void (*fn)(evmm::u64, evmm::u64), evmm::u64 a0,
                                            evmm::u64 a1);
@@ -41,7 +41,6 @@ constexpr u32 BSP = 0;
 const evmm_desc_t* g_desc = nullptr;
 PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
-evmm_gcpu_state_t g_guest0_initial;
 Guest0 g_guest0;
 Gcpu g_gcpu[EVMM_MAX_CPUS];
 
@@ -102,10 +101,8 @@ void stage1_bsp(const evmm_desc_t& d) {
     CHECK_OK(g_heap.init(reinterpret_cast<void*>(d.heap_base), d.heap_base, d.heap_size), "heap init");
     LOG_INFO("stage 1: (2) heap: 0x%lx-0x%lx, %lu pages free", d.heap_base, d.heap_base + d.heap_size,
              g_heap.stats().free_pages);
-    // (3) guest0's initial CPU state
-    g_guest0_initial = d.guest0_gcpu;
-    LOG_INFO("stage 1: (3) guest0 initial state: cr0=0x%lx rflags=0x%lx cs.attr=0x%x", g_guest0_initial.cr0,
-             g_guest0_initial.rflags, g_guest0_initial.seg[EVMM_SEG_CS].attributes);
+    // (3) guest0's initial CPU state: the guest's boot loader builds it in stage 4 (vmm/guest/boot/), from the image
+    LOG_INFO("stage 1: (3) guest0 initial state: set in stage 4 by guest0's boot loader (from its image's headers)");
     // (5) IDT, shared by all CPUs (per-CPU IST stacks come from each CPU's TSS)
     idt_fill(g_idt, static_cast<u16>(Selector::Code64), ist_for);
     LOG_INFO("stage 1: (5) idt: %u vectors, #DF/NMI/#MC on IST 1/2/3", IDT_VECTORS);

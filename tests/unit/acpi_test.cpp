@@ -1,5 +1,5 @@
 // Unit tests for loader/acpi: RSDP validation and search, RSDT/XSDT walk, MADT parsing, over fake physical memory.
-#include "loader/acpi.h"
+#include "lib/formats/acpi.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Unit tests for loader/elf: tiny ELF64 images built in memory, inspected, loaded and relocated.
-#include "loader/elf.h"
+#include "lib/formats/elf.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Unit tests of guest0's identity EPT over the MTRR memory types (vmm/gpm.*).
-#include "vmm/gpm.h"
+#include "vmm/guest/gpm.h"
 
 #include <gtest/gtest.h>
 

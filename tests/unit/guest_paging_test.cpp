@@ -1,5 +1,5 @@
 // Unit tests for vmm/guest_paging: guest linear -> physical in every paging mode, over a flat fake memory.
-#include "vmm/guest_paging.h"
+#include "vmm/guest/guest_paging.h"
 
 #include <gtest/gtest.h>
 

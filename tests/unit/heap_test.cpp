@@ -1,5 +1,5 @@
 // Unit tests of the hypervisor heap (vmm/heap.*): PageHeap and Pool.
-#include "vmm/heap.h"
+#include "vmm/host/heap.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // is built in memory; the zero page written for the guest is read back at the offsets boot.rst/zero-page.rst give,
 // the boot page tables of the 64-bit entry are walked, and both entry states go through the VM-entry checks
 // (vmm/vmentry_check). Runs under ASan/UBSan: a read past an image fails.
-#include "vmm/guest_loader/linux_bzimage.h"
+#include "vmm/guest/boot/linux_bzimage.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/vmx_controls.h"
 #include "tests/unit/status_expect.h"
-#include "vmm/vmentry_check.h"
+#include "vmm/vmx/vmentry_check.h"
 
 #include <cstring>
 #include <utility>
@@ -862,7 +862,7 @@ TEST(LinuxEntry, SixtyFourBitBootProtocol) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// VM-entry checks: the entry states, loaded into a VMCS as vmm/vmcs_setup.cpp does for guest0, pass every check
+// VM-entry checks: the entry states, loaded into a VMCS as vmm/vmx/vmcs_setup.cpp does for guest0, pass every check
 // vmm/vmentry_check models (SDM Vol. 3C §27.2, §27.3).
 
 u64 ctl_cap(u32 must_be_1, u32 may_be_1) { return (u64{may_be_1} << 32) | must_be_1; }

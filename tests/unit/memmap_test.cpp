@@ -1,5 +1,5 @@
 // Unit tests for lib/memmap: sorting, merging, overlap resolution, carving, and the top-down allocator.
-#include "lib/memmap.h"
+#include "lib/formats/memmap.h"
 
 #include <gtest/gtest.h>
 

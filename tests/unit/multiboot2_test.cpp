@@ -1,6 +1,6 @@
 // Unit tests for loader/multiboot2: well-formed BIOS- and UEFI-style boot information, and malformed input that
 // must be rejected with an error naming the problem (run under ASan, so any read past the blob fails the test).
-#include "loader/multiboot2.h"
+#include "lib/formats/multiboot2.h"
 
 #include <gtest/gtest.h>
 

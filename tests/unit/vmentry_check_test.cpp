@@ -1,7 +1,7 @@
 // Unit tests for vmm/vmentry_check: a VMCS like the one evmm launches guest0 with (64-bit host; unrestricted guest
 // in 32-bit protected mode with paging off; EPT and VPID on) passes with no violation; then each test breaks one
 // rule of SDM Vol. 3C §27.2 / §27.3 and expects that rule, and only it, to be reported.
-#include "vmm/vmentry_check.h"
+#include "vmm/vmx/vmentry_check.h"
 
 #include <gtest/gtest.h>
 

@@ -2,10 +2,10 @@
 
 #include "lib/format.h"
 #include "lib/log.h"
-#include "loader/acpi.h"
-#include "vmm/exit_stats.h"
+#include "lib/formats/acpi.h"
+#include "vmm/vmx/exit_stats.h"
 #include "vmm/modules/io_monitor.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

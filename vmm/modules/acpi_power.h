@@ -4,7 +4,7 @@
 // (evmm_desc_t.acpi_power). This module intercepts those ports (vmm/modules/io_monitor.h): reads and writes without
 // SLP_EN pass through; a write with SLP_EN set is a sleep request:
 //   - SLP_TYP = S5 (soft off): guest0 powers the machine off. evmm logs it with the VM-exit statistics of the run
-//     (vmm/exit_stats.h) and performs the write: the machine goes off as it would without a hypervisor.
+//     (vmm/vmx/exit_stats.h) and performs the write: the machine goes off as it would without a hypervisor.
 //   - any other SLP_TYP (S1-S4): refused with a final stop that names it. Sleeping would lose the VMX state, and
 //     the firmware's wake path would resume guest0 without the hypervisor (no isolation); evmm does not support it.
 //   - \_S5 unknown (no DSDT, or none in it): evmm cannot tell S5 from the others; it logs the statistics and a

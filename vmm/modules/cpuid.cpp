@@ -3,7 +3,7 @@
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/vmx.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

@@ -5,11 +5,11 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "vmm/event.h"
+#include "vmm/modules/event.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/vmexit.h"
-#include "vmm/vmx_setup.h"
+#include "vmm/vmx/vmexit.h"
+#include "vmm/vmx/vmx_setup.h"
 
 namespace evmm {
 namespace {

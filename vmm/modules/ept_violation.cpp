@@ -4,7 +4,7 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/modules/guest_apic.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

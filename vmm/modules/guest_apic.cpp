@@ -10,14 +10,14 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "loader/desc_builder.h"
-#include "vmm/guest_paging.h"
+#include "vmm/guest/boot/entry_state.h"
+#include "vmm/guest/guest_paging.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/msr_monitor.h"
-#include "vmm/panic.h"
-#include "vmm/smp.h"
-#include "vmm/vmcs_setup.h"
-#include "vmm/vmexit.h"
+#include "vmm/host/panic.h"
+#include "vmm/host/smp.h"
+#include "vmm/vmx/vmcs_setup.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

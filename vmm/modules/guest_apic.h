@@ -6,7 +6,7 @@
 // IPI for another CPU goes to that CPU's gcpu, never to the hardware. Everything else passes through.
 //
 //   - xAPIC: the local APIC's 4 KiB page is read-only in guest0's EPT (reads go to the hardware). A write is an
-//     EPT violation: evmm reads the faulting instruction through guest0's page tables (vmm/guest_paging.h),
+//     EPT violation: evmm reads the faulting instruction through guest0's page tables (vmm/guest/guest_paging.h),
 //     decodes the store (arch/x86_64/insn.h: MOV/XCHG forms), performs it on the real APIC unless it is an
 //     INIT/SIPI in ICR_LOW, and advances RIP by the instruction's length. An access it cannot decode, or not a
 //     32-bit aligned one, is fatal with a message naming it (the APIC only defines aligned 32-bit accesses,
@@ -27,7 +27,7 @@
 
 #include "arch/x86_64/ept.h"
 #include "evmm/status.h"
-#include "vmm/gcpu.h"
+#include "vmm/guest/gcpu.h"
 
 namespace evmm {
 

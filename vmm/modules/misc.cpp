@@ -2,7 +2,7 @@
 
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

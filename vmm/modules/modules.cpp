@@ -17,7 +17,7 @@
 #include "vmm/modules/vmcall.h"
 #include "vmm/modules/vmx_instructions.h"
 #include "vmm/modules/xsetbv.h"
-#include "vmm/panic.h"
+#include "vmm/host/panic.h"
 
 namespace evmm {
 namespace {
@@ -35,7 +35,7 @@ bool inside(u64 base, u64 len, u64 lo, u64 hi) { return !add_overflows(base, len
 void modules_init(const evmm_desc_t& desc, PageHeap& heap) {
     if (g_desc != nullptr) PANIC("modules_init called twice");
     g_desc = &desc;
-    // The VMM identity-maps [0, max(4 GiB, top of memory) rounded up to 1 GiB) (vmm/hmm.h, hmm_setup).
+    // The VMM identity-maps [0, max(4 GiB, top of memory) rounded up to 1 GiB) (vmm/host/hmm.h, hmm_setup).
     g_identity_limit = align_up(desc.top_of_memory > 4 * GiB ? desc.top_of_memory : 4 * GiB, GiB);
 
     cpuid_init();

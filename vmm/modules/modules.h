@@ -20,8 +20,8 @@
 
 #include "evmm/base.h"
 #include "evmm_desc.h"
-#include "vmm/gcpu.h"
-#include "vmm/heap.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/host/heap.h"
 
 namespace evmm {
 

@@ -3,10 +3,10 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
-#include "vmm/event.h"
+#include "vmm/modules/event.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/panic.h"
-#include "vmm/vmexit.h"
+#include "vmm/host/panic.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

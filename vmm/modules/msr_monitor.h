@@ -12,8 +12,8 @@
 #pragma once
 
 #include "evmm/base.h"
-#include "vmm/gcpu.h"
-#include "vmm/heap.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/host/heap.h"
 
 namespace evmm {
 

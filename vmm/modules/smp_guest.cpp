@@ -3,11 +3,11 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/log.h"
-#include "vmm/panic.h"
-#include "vmm/ipc.h"
+#include "vmm/host/panic.h"
+#include "vmm/host/ipc.h"
 #include "vmm/modules/guest_apic.h"
-#include "vmm/smp.h"
-#include "vmm/vmexit.h"
+#include "vmm/host/smp.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {
@@ -23,7 +23,7 @@ void on_exception_or_nmi(Gcpu& g) {
     // saves it set, as if the NMI had been delivered; left so, guest0 would never see another NMI.
     const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
     if (intr & INTERRUPTIBILITY_NMI) vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_NMI});
-    if (!ipc_handle_nmi()) {  // not a cross-CPU call from another CPU (vmm/ipc.h): guest0's own NMI
+    if (!ipc_handle_nmi()) {  // not a cross-CPU call from another CPU (vmm/host/ipc.h): guest0's own NMI
         // Deliver it to guest0 at the next entry (SDM Vol. 3C §27.6.1).
         vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
                 intr_info_make(InterruptionType::NMI, static_cast<u8>(Vector::NMI), false));

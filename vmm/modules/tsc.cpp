@@ -3,7 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/vmx.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

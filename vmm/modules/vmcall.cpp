@@ -3,11 +3,11 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "vmm/guest0.h"
+#include "vmm/guest/guest.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/panic.h"
-#include "vmm/vmexit.h"
+#include "vmm/host/panic.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

@@ -1,6 +1,6 @@
 #include "vmm/modules/vmx_instructions.h"
 
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

@@ -4,7 +4,7 @@
 #include "arch/x86_64/cr.h"
 #include "lib/log.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/vmexit.h"
+#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {

@@ -15,11 +15,7 @@
  * EAX = 0x2BADB002 and EBX = the Multiboot1 information (Multiboot 0.6.96 §3.2); the path below is the same, and
  * guest_entry64() does not parse it as Multiboot2 (it checks the magic): the guest reads it itself.
  */
-#define MB2_HEADER_MAGIC 0xE85250D6
-#define MB2_ARCH_I386 0
-#define MB2_HEADER_TAG_END 0
-#define MB2_HEADER_TAG_INFORMATION_REQUEST 1
-#define MB2_HEADER_TAG_OPTIONAL 1
+#include "lib/formats/multiboot_defs.h"
 
 #define COM1 0x3F8
 #define PTE_P 0x1
@@ -33,11 +29,7 @@
 #define IDENTITY_GIB 4
 #define STACK_SIZE 0x10000
 
-#define MB1_HEADER_MAGIC 0x1BADB002
-#define MB1_FLAG_PAGE_ALIGN 0x1
-#define MB1_FLAG_MEMORY_INFO 0x2
-#define MB1_FLAG_ADDRESS_FIELDS 0x10000
-#define MB1_FLAGS (MB1_FLAG_PAGE_ALIGN | MB1_FLAG_MEMORY_INFO | MB1_FLAG_ADDRESS_FIELDS)
+#define MB1_FLAGS (MB1_HEADER_FLAG_PAGE_ALIGN | MB1_HEADER_FLAG_MEMORY_INFO | MB1_HEADER_FLAG_ADDRESS_FIELDS)
 
 #ifdef GUEST_MULTIBOOT1
     /* Multiboot 0.6.96 §3.1.1: 4-byte aligned within the first 8192 bytes of the file (guest.ld puts it first). */

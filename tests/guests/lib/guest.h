@@ -26,7 +26,7 @@
 
 #include "evmm/base.h"
 #include "evmm/status.h"
-#include "loader/multiboot2.h"
+#include "lib/formats/multiboot2.h"
 
 // VMCALL ABI (vmcall at CPL 0): RAX = number; RBX, RCX, RDX = arguments; returns RAX = 0 or -errno, RBX = first
 // result (DEBUG_HV_REGION: RBX = base, RCX = size).
@@ -99,7 +99,7 @@ unsigned tests_failed();
 
 u32 mb2_magic();                // EAX at entry (0x2BADB002 for a Multiboot1 guest, lib/entry.S)
 const void* mb2_info_address(); // EBX at entry (a Multiboot1 guest reads its information from here itself)
-// The parsed information (loader/multiboot2.h); nullptr when EAX was not the Multiboot2 magic or parsing failed
+// The parsed information (lib/formats/multiboot2.h); nullptr when EAX was not the Multiboot2 magic or parsing failed
 // (then mb2_status() says why).
 const evmm::Mb2Info* mb2();
 evmm::Status mb2_status();

@@ -5,7 +5,7 @@
 //   - time:      the TSC, calibrated against PIT channel 2 (bounded waits in microseconds everywhere);
 //   - the local APIC: xAPIC MMIO at IA32_APIC_BASE's address (the MSR is only read) or x2APIC MSRs when the APIC is
 //                in x2APIC mode; IPIs through the ICR;
-//   - ACPI:      the MADT (loader/acpi.cpp) found through the RSDP of the Multiboot2 information (tags 14/15) or,
+//   - ACPI:      the MADT (lib/formats/acpi.cpp) found through the RSDP of the Multiboot2 information (tags 14/15) or,
 //                without one, the legacy BIOS search;
 //   - AP start:  INIT, 10 ms, SIPI, 200 us, SIPI (Intel SDM Vol. 3A §9.4.4.1) to one AP at a time, through a
 //                real-mode trampoline (lib/ap_trampoline.S) copied to a usable page below 1 MiB. The AP goes real
@@ -59,7 +59,7 @@
 #ifndef __ASSEMBLER__
 
 #include "guest.h"
-#include "loader/acpi.h"
+#include "lib/formats/acpi.h"
 
 namespace guest {
 

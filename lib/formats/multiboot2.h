@@ -1,0 +1,119 @@
+// Defensive parser of the Multiboot2 boot information (Multiboot2 specification 2.0, section 3.6 "Boot
+// information format"), the structure GRUB hands the loader in EBX.
+//
+// mb2_parse() reads nothing outside [info, info + min(avail, total_size)), validates every size it relies on,
+// and returns an evmm::Status naming the offending tag on malformed input. It copies what the loader needs into
+// a fixed-capacity Mb2Info (no heap); strings and RSDP copies are pointers into the information itself, so the
+// information must stay in place while Mb2Info is used.
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm/status.h"
+#include "evmm_desc.h"
+#include "lib/formats/multiboot_defs.h"
+
+namespace evmm {
+
+// Tag types, Multiboot2 spec section 3.6 (3.6.2 .. 3.6.18 and the end tag of 3.6.1).
+enum class Mb2TagType : u32 {
+    End = 0,
+    Cmdline = 1,
+    BootLoaderName = 2,
+    Module = 3,
+    BasicMeminfo = 4,
+    BootDevice = 5,
+    Mmap = 6,
+    Vbe = 7,
+    Framebuffer = 8,
+    ElfSections = 9,
+    Apm = 10,
+    Efi32SystemTable = 11,
+    Efi64SystemTable = 12,
+    Smbios = 13,
+    AcpiOldRsdp = 14,
+    AcpiNewRsdp = 15,
+    Network = 16,
+    EfiMmap = 17,
+    EfiBootServicesNotTerminated = 18,
+    Efi32ImageHandle = 19,
+    Efi64ImageHandle = 20,
+    LoadBaseAddr = 21,
+};
+
+// Memory map entry types, Multiboot2 spec section 3.6.8; every other value means reserved.
+enum class Mb2MemoryType : u32 {
+    Available = 1,
+    Reserved = 2,
+    AcpiReclaimable = 3,
+    Nvs = 4,        // "reserved memory which needs to be preserved on hibernation"
+    BadRam = 5,     // "memory which is occupied by defective RAM modules"
+};
+
+// A NUL-terminated string inside the information. str == nullptr when absent; len excludes the NUL.
+struct Mb2String {
+    const char* str = nullptr;
+    size_t len = 0;
+};
+
+struct Mb2Module {
+    u32 mod_start = 0; // physical, inclusive
+    u32 mod_end = 0;   // physical, exclusive (GRUB: start + file size)
+    Mb2String cmdline; // the GRUB `module2 FILE ARGS` ARGS (GRUB drops FILE)
+};
+
+struct Mb2Info {
+    u32 total_size = 0;
+
+    Mb2String cmdline;     // tag 1 (GRUB drops the image path: only the arguments)
+    Mb2String loader_name; // tag 2
+
+    bool has_meminfo = false; // tag 4
+    u32 mem_lower_kib = 0;
+    u32 mem_upper_kib = 0;
+
+    // Tag 6. The raw entries (mmap_raw, mmap_entry_size apart, mmap_raw_count of them) and a translated copy with
+    // zero-length entries dropped and types mapped to EVMM_MEM_* (unknown types -> EVMM_MEM_RESERVED).
+    bool has_mmap = false;
+    u32 mmap_entry_size = 0;
+    u32 mmap_entry_version = 0;
+    const u8* mmap_raw = nullptr;
+    u32 mmap_raw_count = 0;
+    u32 mmap_count = 0;
+    evmm_mmap_entry_t mmap[EVMM_MAX_MMAP] = {};
+
+    u32 module_count = 0; // tag 3, in the order GRUB listed them
+    Mb2Module modules[EVMM_MAX_MODULES] = {};
+
+    // Tags 14 and 15: the RSDP copies inside the information (length = the tag's payload).
+    const u8* acpi_old_rsdp = nullptr;
+    u32 acpi_old_rsdp_len = 0;
+    const u8* acpi_new_rsdp = nullptr;
+    u32 acpi_new_rsdp_len = 0;
+
+    bool has_efi32_system_table = false; // tag 11
+    u32 efi32_system_table = 0;
+    bool has_efi64_system_table = false; // tag 12
+    u64 efi64_system_table = 0;
+    bool has_efi_mmap = false;                 // tag 17 (contents not parsed)
+    bool efi_boot_services_active = false;     // tag 18 present: ExitBootServices() was not called
+
+    bool has_load_base = false; // tag 21: where GRUB put a relocatable image
+    u32 load_base = 0;
+
+    // The RSDP to use: the ACPI 2.0+ copy (tag 15) when present, else the ACPI 1.0 copy (tag 14), else nullptr.
+    const u8* rsdp() const { return acpi_new_rsdp != nullptr ? acpi_new_rsdp : acpi_old_rsdp; }
+    u32 rsdp_len() const { return acpi_new_rsdp != nullptr ? acpi_new_rsdp_len : acpi_old_rsdp_len; }
+};
+
+// Parses the boot information at `info`; `avail` = how many bytes the caller knows are readable there (on the
+// machine: as many as the identity map allows; in tests: the buffer size). On error `out` is partially filled
+// and must not be used. Errors name the tag in Status::where and put the tag's byte offset (or index) in value.
+Status mb2_parse(const u8* info, size_t avail, Mb2Info& out);
+
+// Splits a module command line (len bytes, or up to the first NUL) into its role (the first word) and the rest
+// with leading whitespace removed; both outputs are NUL-terminated. Whitespace: space, tab, CR, LF.
+// Errors: no role; role longer than role_cap - 1; rest longer than args_cap - 1.
+Status mb2_split_module_cmdline(const char* cmdline, size_t len, char* role, size_t role_cap, char* args,
+                                size_t args_cap);
+
+} // namespace evmm

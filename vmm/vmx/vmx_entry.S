@@ -1,0 +1,84 @@
+/*
+ * VM entry and VM exit (Intel SDM Vol. 3C chapters 27 and 28). The processor saves and loads only what the VMCS
+ * describes; the guest's general registers (but RSP) are ours to save and restore: they live in Gcpu.regs
+ * (vmm/guest/gcpu.h), 8 bytes per register in encoding order (RAX=0 ... R15=15).
+ *
+ * HOST_RSP points at a 16-byte aligned slot holding the Gcpu pointer, so the exit path finds its gcpu with one
+ * load and calls C++ with a correctly aligned stack. The C++ side never sees a half-saved state.
+ */
+#define HOST_RSP 0x6C14   /* VMCS field encodings, SDM Appendix B.4.4 (checked by static_assert in vmexit.cpp) */
+#define HOST_RIP 0x6C16
+
+#define R(n) (8 * (n))
+
+.macro LOAD_GUEST_GPRS      /* %rdi = gcpu; loads every guest register, %rdi last */
+    movq R(0)(%rdi), %rax
+    movq R(1)(%rdi), %rcx
+    movq R(2)(%rdi), %rdx
+    movq R(3)(%rdi), %rbx
+    movq R(5)(%rdi), %rbp
+    movq R(6)(%rdi), %rsi
+    movq R(8)(%rdi), %r8
+    movq R(9)(%rdi), %r9
+    movq R(10)(%rdi), %r10
+    movq R(11)(%rdi), %r11
+    movq R(12)(%rdi), %r12
+    movq R(13)(%rdi), %r13
+    movq R(14)(%rdi), %r14
+    movq R(15)(%rdi), %r15
+    movq R(7)(%rdi), %rdi
+.endm
+
+    .text
+    .code64
+
+/* [[noreturn]] void evmm_vmx_launch(Gcpu* gcpu): first VM entry on this CPU; VMCS current and complete. */
+    .globl evmm_vmx_launch
+evmm_vmx_launch:
+    andq $-16, %rsp
+    subq $8, %rsp
+    pushq %rdi                      /* [rsp] = gcpu, rsp 16-byte aligned */
+    movl $HOST_RSP, %eax
+    vmwrite %rsp, %rax
+    leaq evmm_vmx_exit(%rip), %rdx
+    movl $HOST_RIP, %eax
+    vmwrite %rdx, %rax
+    LOAD_GUEST_GPRS
+    vmlaunch
+    /* Only reached when VMLAUNCH failed (VMfailInvalid/VMfailValid in RFLAGS). */
+    pushfq
+    popq %rsi
+    movq (%rsp), %rdi
+    xorl %edx, %edx                 /* launch */
+    call evmm_vmentry_failed
+
+/* HOST_RIP: every VM exit lands here with rsp = HOST_RSP. */
+    .globl evmm_vmx_exit
+evmm_vmx_exit:
+    pushq %rdi
+    movq 8(%rsp), %rdi
+    movq %rax, R(0)(%rdi)
+    movq %rcx, R(1)(%rdi)
+    movq %rdx, R(2)(%rdi)
+    movq %rbx, R(3)(%rdi)
+    movq %rbp, R(5)(%rdi)
+    movq %rsi, R(6)(%rdi)
+    movq %r8, R(8)(%rdi)
+    movq %r9, R(9)(%rdi)
+    movq %r10, R(10)(%rdi)
+    movq %r11, R(11)(%rdi)
+    movq %r12, R(12)(%rdi)
+    movq %r13, R(13)(%rdi)
+    movq %r14, R(14)(%rdi)
+    movq %r15, R(15)(%rdi)
+    popq R(7)(%rdi)                 /* guest rdi; rsp back at HOST_RSP */
+    xorl %ebp, %ebp                 /* terminate the frame-pointer chain for backtraces */
+    call evmm_vmexit_handler        /* returns when the guest is to be resumed */
+    movq (%rsp), %rdi
+    LOAD_GUEST_GPRS
+    vmresume
+    pushfq
+    popq %rsi
+    movq (%rsp), %rdi
+    movl $1, %edx                   /* resume */
+    call evmm_vmentry_failed
