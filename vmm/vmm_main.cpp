@@ -15,11 +15,12 @@
 #include "vmm/host/hmm.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/percpu.h"
-#include "vmm/modules/event.h"
+#include "vmm/guest/event.h"
 #include "vmm/vmx/exit_stats.h"
+#include "vmm/debug/crashtest.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
-#include "vmm/modules/guest_apic.h"
+#include "vmm/host/platform.h"
 #include "vmm/modules/modules.h"
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
@@ -41,8 +42,7 @@ constexpr u32 BSP = 0;
 const evmm_desc_t* g_desc = nullptr;
 PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
-Guest0 g_guest0;
-Gcpu g_gcpu[EVMM_MAX_CPUS];
+Guest* g_guest0 = nullptr;
 
 u8 ist_for(unsigned vector) {
     switch (static_cast<Vector>(vector)) {
@@ -61,36 +61,12 @@ bool desc_valid(const evmm_desc_t* d) {
            d->size == sizeof(evmm_desc_t) && d->num_cpus >= 1 && d->num_cpus <= EVMM_MAX_CPUS;
 }
 
-// --- deliberate faults (crashtest=...) to test the panic path from outside -----------------------------------
-volatile u64 g_recursion_limit = ~u64{0};  // never reached: the guard page stops the recursion first
-
-[[gnu::noinline]] u64 recurse_forever(u64 depth) {
-    if (depth >= g_recursion_limit) return 0;
-    volatile u8 pad[256];
-    pad[depth & 0xFF] = static_cast<u8>(depth);
-    return recurse_forever(depth + 1) + pad[0];
-}
-
-[[gnu::noinline]] void crash_test(u8 kind) {
-    switch (kind) {
-    case EVMM_CRASHTEST_UD: LOG_INFO("crashtest: executing ud2"); asm volatile("ud2"); break;
-    case EVMM_CRASHTEST_PF: {
-        LOG_INFO("crashtest: reading a stack guard page");
-        volatile const u64* guard = reinterpret_cast<const u64*>(stack_guard(this_cpu().stack_block, 0));
-        (void)*guard;
-        break;
-    }
-    case EVMM_CRASHTEST_STACK: LOG_INFO("crashtest: unbounded recursion"); recurse_forever(0); break;
-    case EVMM_CRASHTEST_PANIC: PANIC("crashtest: deliberate panic (value 0x%x)", 0xE7); break;
-    default: break;
-    }
-}
-
 // --- stage 1: setup host --------------------------------------------------------------------------------------
 // BSP-only part, before the stage opens: log, heap, guest0's initial state, IDT, ISRs, host page tables.
 void stage1_bsp(const evmm_desc_t& d) {
     log_init(d.options.serial_port, static_cast<LogLevel>(d.options.log_level));
     set_test_exit(static_cast<TestExit>(d.options.testexit));
+    platform_init(d);
     smp_init(d.num_cpus, d.tsc_khz);
     set_stop_others_hook(smp_stop_others);
     LOG_INFO("stage 1: setup host");
@@ -182,29 +158,29 @@ void stage2_cpu(u32 cpu) {
 }
 
 // --- stage 3: init module (BSP) --------------------------------------------------------------------------------
-void stage3_bsp(const evmm_desc_t& d) {
+void stage3_bsp() {
     LOG_INFO("stage 3: init module");
-    modules_init(d, g_heap);
+    vmx_exits_init(g_heap);
+    modules_init();
 }
 
 // --- stage 4: create guest (BSP) -------------------------------------------------------------------------------
 void stage4_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 4: create guest");
     const VmxFeatures& f = vmx_state().features;
-    const Status s = guest0_create(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
+    const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
     if (!s.ok()) {
         LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "", s.where ? s.where : "",
                   s.value, s.value2);
         final_stop(StopReason::Fatal, "guest0 could not be created");
     }
-    CHECK_OK(guest_apic_protect(*g_guest0.ept), "write-protecting the local APIC page in guest0's EPT");
-    const GpmStats& e = g_guest0.ept_stats;
+    const GpmStats& e = g_guest0->gpm_stats();
+    const GuestBoot& b = g_guest0->boot();
     LOG_INFO("stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
              "pages, %lu table pages",
-             g_guest0.ept_limit, d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
+             g_guest0->phys_limit(), d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
     LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)",
-             g_guest0.kind, g_guest0.kernel_base, g_guest0.kernel_end, g_guest0.entry.rip, g_guest0.info_gpa,
-             g_guest0.info_size);
+             b.kind, b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
 }
 
 // --- stage 5: init gcpu (every CPU) -----------------------------------------------------------------------------
@@ -213,16 +189,15 @@ Gcpu& stage5_cpu(u32 cpu) {
     if (cpu == 1 && g_desc->options.crashtest == EVMM_CRASHTEST_AP_PANIC)
         PANIC("crashtest: deliberate panic on an AP (cpu%u)", cpu);
     PerCpu& pc = this_cpu();
-    Gcpu& g = g_gcpu[cpu];
-    g.cpu_id = cpu;
+    Gcpu& g = g_guest0->vcpu(cpu);
     const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
     // guest0's BSP starts at its entry point; its APs in the INIT state, launched only when guest0 sends them
     // INIT-SIPI-SIPI (stage 6; vmm/modules/guest_apic.h).
     evmm_gcpu_state_t ap_state;
     if (cpu != BSP) gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
-    const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0.entry : ap_state;
-    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0.eptp, static_cast<u32>(ActivityState::ACTIVE)), "VMCS setup");
-    LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.vmcs_pa, g.eptp, g.vpid,
+    const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0->boot().entry : ap_state;
+    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0->eptp(), static_cast<u32>(ActivityState::ACTIVE)), "VMCS setup");
+    LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp, g.arch.vpid,
              cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
     return g;
 }
@@ -230,7 +205,6 @@ Gcpu& stage5_cpu(u32 cpu) {
 // --- stage 6: launch guest (every CPU) ---------------------------------------------------------------------------
 [[noreturn]] void stage6_cpu(u32 cpu, Gcpu& g) {
     LOG_INFO("stage 6: launch guest");
-    event_raise(Event::GuestLaunch, g);
     const u8 crash = g_desc->options.crashtest;
     if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY) {
         // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
@@ -239,8 +213,8 @@ Gcpu& stage5_cpu(u32 cpu) {
     }
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
-    else
-        guest_apic_wait_for_sipi(g);  // guest0's AP starts when guest0 sends it INIT-SIPI (vmm/modules/guest_apic.h)
+    // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
+    event_raise(Event::GuestLaunch, g);
     evmm_vmx_launch(&g);
 }
 
@@ -267,7 +241,7 @@ void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
         if (cpu == BSP) crash_test(d.options.crashtest);
     });
     stage(2, cpu, [] { stage2_bsp(); }, [&] { stage2_cpu(cpu); });
-    stage(3, cpu, [&] { stage3_bsp(d); }, [&] { if (cpu != BSP) LOG_INFO("stage 3: init module"); });
+    stage(3, cpu, [] { stage3_bsp(); }, [&] { if (cpu != BSP) LOG_INFO("stage 3: init module"); });
     stage(4, cpu, [&] { stage4_bsp(d); }, [&] { if (cpu != BSP) LOG_INFO("stage 4: create guest"); });
     Gcpu* g = nullptr;
     stage(5, cpu, [] {}, [&] { g = &stage5_cpu(cpu); });
@@ -277,9 +251,6 @@ void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
 }
 
 } // namespace
-
-Gcpu& gcpu_of(u32 cpu_id) { return g_gcpu[cpu_id < EVMM_MAX_CPUS ? cpu_id : 0]; }
-u32 gcpu_count() { return g_desc == nullptr ? 0 : g_desc->num_cpus; }
 
 } // namespace evmm
 

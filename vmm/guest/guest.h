@@ -1,38 +1,87 @@
-// Stage 4 (create guest): guest0's physical memory (GPM) as an identity EPT without the hypervisor's region, and
-// guest0's kernel loaded from its module by evmm acting as its boot loader: a Multiboot2 kernel, a Linux bzImage
-// (with the module of role "initrd") or a Multiboot1 kernel, told apart by their headers.
+// A guest: one object per virtual machine, owning its memory map (GPM), its second-level tables, its vCPUs and its
+// id. guest0 is one instance, created in stage 4 from the boot modules (its kernel loaded by evmm acting as its
+// boot loader: a Multiboot2 kernel, a Linux bzImage with the "initrd" module, or a Multiboot1 kernel, told apart by
+// their headers). A second guest (the secure world) is another instance: no new globals, and the modules reach
+// whichever guest a vCPU belongs to through Gcpu::guest.
 #pragma once
 
+#include "arch/x86_64/ept.h"
 #include "arch/x86_64/mtrr.h"
-#include "evmm/status.h"
 #include "evmm/gcpu_state.h"
+#include "evmm/spinlock.h"
+#include "evmm/status.h"
 #include "evmm_desc.h"
+#include "vmm/guest/gcpu.h"
 #include "vmm/guest/gpm.h"
 #include "vmm/host/heap.h"
 
 namespace evmm {
 
-struct Guest0 {
-    u64 eptp;
-    EptTables* ept;      // guest0's EPT (modules adjust single pages at stage 4, before any gcpu runs)
-    u64 ept_limit;       // guest-physical [0, ept_limit) is mapped, but for the hypervisor's region
-    GpmStats ept_stats;
-    evmm_gcpu_state_t entry;  // the BSP gcpu's first state: Multiboot2 i386 machine state
-    u64 info_gpa, info_size;
+inline constexpr u32 GUEST_MAX = 4;
+
+// What the guest's boot loader did (stage 4), for the log and for the first vCPU.
+struct GuestBoot {
+    evmm_gcpu_state_t entry;  // the first vCPU's first state
+    u64 info_gpa, info_size;  // boot information (Multiboot information, Linux zero page)
     u64 kernel_base, kernel_end;
     u64 initrd_base, initrd_size;  // Linux only
     const char* kind;              // "Multiboot2 kernel", "Linux bzImage", "Multiboot1 kernel"
 };
 
-// BSP only. Errors say what is wrong with guest0's image (no guest0 module, no Multiboot2 header, a segment over
-// the hypervisor or a module, ...).
-Status guest0_create(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
-                     Guest0& out);
+class Guest {
+public:
+    u32 id() const { return id_; }
+    const char* name() const { return name_; }
 
-// While gcpus run (any CPU): guest-physical page gpa now maps host-physical page hpa (4 KiB aligned; hpa == gpa
-// restores the identity), RWX with gpa's memory type. Serialized by a lock; afterwards every CPU invalidates the
-// mappings derived from guest0's EPT (INVEPT here, and on the others through vmm/host/ipc.h), so no CPU keeps using the
-// old frame (SDM Vol. 3C §29.4.3.4). The caller checks that both pages are guest0's RAM.
-Status guest0_ept_remap_page(u64 gpa, u64 hpa);
+    // --- memory: guest-physical == host-physical (identity), minus what the hypervisor keeps -------------------
+    // [gpa, gpa + len) lies inside one usable RAM range of the guest's memory map: the guest owns it and the
+    // hypervisor may read and write it on the guest's behalf.
+    bool owns_ram(u64 gpa, u64 len) const;
+    // [gpa, gpa + len) is inside the guest's physical address space and mapped to it: readable without faulting
+    // (for structures the processor itself reads from any guest-physical memory: PAE PDPTEs, page tables).
+    bool phys_readable(u64 gpa, u64 len) const;
+    // While vCPUs run (any CPU): guest-physical page gpa now maps host-physical page hpa (4 KiB aligned; hpa == gpa
+    // restores the identity), RWX with gpa's memory type. Serialized; afterwards every CPU invalidates the
+    // mappings derived from this guest's tables (INVEPT here and, through vmm/host/ipc.h, on the others: SDM
+    // Vol. 3C §29.4.3.4). The caller checks that both pages are the guest's RAM.
+    Status remap_page(u64 gpa, u64 hpa);
+
+    const evmm_mmap_entry_t* memory_map() const { return mmap_; }
+    u32 memory_map_count() const { return mmap_count_; }
+    u64 phys_limit() const { return phys_limit_; }
+    u64 eptp() const { return eptp_; }
+    const GpmStats& gpm_stats() const { return gpm_stats_; }
+    const GuestBoot& boot() const { return boot_; }
+
+    // --- vCPUs -------------------------------------------------------------------------------------------------
+    u32 vcpu_count() const { return vcpu_count_; }
+    Gcpu& vcpu(u32 i) { return vcpus_[i < vcpu_count_ ? i : 0]; }
+
+    // guest0 from the boot modules (BSP, stage 4): memory map from the descriptor, identity EPT without the
+    // hypervisor's memory, the guest-physical intercepts registered in stage 3, the kernel of the "guest0" module.
+    // Errors say what is wrong with guest0's image.
+    static Status create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                                Guest*& out);
+
+private:
+    Status init_memory(PageHeap& heap, const MtrrState& mtrr, const u64* holes, u32 nholes, bool ept_2m, bool ept_1g);
+    Status load_guest0_kernel(const evmm_desc_t& d);
+
+    u32 id_ = 0;
+    const char* name_ = "";
+    evmm_mmap_entry_t mmap_[EVMM_MAX_MMAP] = {};
+    u32 mmap_count_ = 0;
+    u64 phys_limit_ = 0;
+    EptTables* ept_ = nullptr;
+    u64 eptp_ = 0;
+    GpmStats gpm_stats_ = {};
+    SpinLock ept_lock_;
+    GuestBoot boot_ = {};
+    Gcpu* vcpus_ = nullptr;
+    u32 vcpu_count_ = 0;
+};
+
+u32 guest_count();
+Guest& guest_at(u32 i);
 
 } // namespace evmm

@@ -1,5 +1,7 @@
 #include "vmm/host/hmm.h"
 
+#include "vmm/host/platform.h"
+
 #include <new>
 
 #include "arch/x86_64/cpuid.h"
@@ -44,7 +46,7 @@ Status hmm_setup(const evmm_desc_t& desc, PageHeap& heap, HmmInfo& info) {
     if ((cpuid(CpuidLeaf::EXT_FEATURES).edx & CPUID80000001_EDX_NX) == 0)
         return Status::error("CPU has no execute-disable (NX) support: W^X impossible", "CPUID.80000001H:EDX.NX");
     const bool has_1g = (cpuid(CpuidLeaf::EXT_FEATURES).edx & CPUID80000001_EDX_PAGE1GB) != 0;
-    const u64 limit = align_up(desc.top_of_memory > 4 * GiB ? desc.top_of_memory : 4 * GiB, GiB);
+    const u64 limit = identity_limit_for(desc.top_of_memory);
     const PagePerms data{.write = true, .exec = false};
     EVMM_TRY(pt.map(0, 0, limit, data, true, has_1g));
 

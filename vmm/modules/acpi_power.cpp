@@ -3,9 +3,9 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/formats/acpi.h"
-#include "vmm/vmx/exit_stats.h"
 #include "vmm/modules/io_monitor.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/host/platform.h"
 
 namespace evmm {
 namespace {
@@ -40,8 +40,8 @@ void on_pm1_cnt_write(Gcpu& g, u16 port, u8 size, bool, u32& value) {
 
 } // namespace
 
-void acpi_power_init(const evmm_desc_t& desc) {
-    g_power = desc.acpi_power;
+void acpi_power_init() {
+    g_power = platform().acpi_power;
     if (g_power.pm1a_cnt == 0) {
         LOG_INFO("stage 3: acpi-power: no PM1 control port known: guest0's power-off is not watched");
         return;

@@ -16,6 +16,6 @@
 
 namespace evmm {
 
-void acpi_power_init(const evmm_desc_t& desc); // stage 3, after io_monitor_init
+void acpi_power_init(); // stage 3, after io_monitor_init
 
 } // namespace evmm

@@ -1,9 +1,8 @@
 #include "vmm/modules/cpuid.h"
 
 #include "arch/x86_64/cpuid.h"
-#include "arch/x86_64/vmx.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -18,7 +17,7 @@ void on_cpuid(Gcpu& g) {
         r = virt::cpuid_hv_leaf(leaf);
     } else {
         r = cpuid(leaf, subleaf);
-        if (virt::cpuid_needs_guest_cr4(leaf)) r = virt::cpuid_adjust(leaf, subleaf, r, vmread(VmcsField::GUEST_CR4));
+        if (virt::cpuid_needs_guest_cr4(leaf)) r = virt::cpuid_adjust(leaf, subleaf, r, gcpu_cr4(g));
     }
     g.reg(Gpr::RAX) = r.eax;
     g.reg(Gpr::RBX) = r.ebx;
@@ -29,6 +28,6 @@ void on_cpuid(Gcpu& g) {
 
 } // namespace
 
-void cpuid_init() { vmexit_register(ExitReason::CPUID, on_cpuid); }
+void cpuid_init() { intercept_register(Intercept::Cpuid, on_cpuid); }
 
 } // namespace evmm

@@ -7,17 +7,18 @@
 #include "arch/x86_64/lapic.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/rflags.h"
-#include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/guest/boot/entry_state.h"
 #include "vmm/guest/guest_paging.h"
-#include "vmm/modules/modules.h"
+#include "vmm/guest/event.h"
+#include "vmm/guest/gpa_intercept.h"
+#include "vmm/guest/guest.h"
+#include "vmm/guest/intercept.h"
+#include "vmm/host/platform.h"
 #include "vmm/modules/msr_monitor.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
-#include "vmm/vmx/vmcs_setup.h"
-#include "vmm/vmx/vmexit.h"
 
 namespace evmm {
 namespace {
@@ -56,18 +57,12 @@ bool cas_word(u32 cpu, u32 expected, u32 desired) {
                                        __ATOMIC_ACQUIRE);
 }
 
-u32 cpu_of_apic_id(u32 apic_id) {
-    const evmm_desc_t& d = modules_desc();
-    for (u32 c = 0; c < d.num_cpus; ++c)
-        if (d.apic_ids[c] == apic_id) return c;
-    return UINT32_MAX;
-}
 
 // The hardware INIT for a running gcpu's CPU (it then takes an INIT VM exit). The guest's ICR_HIGH is restored:
 // guest0 may have programmed it for its next IPI.
 void send_hardware_init(u32 cpu) {
     const Lapic l = lapic_detect();  // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
-    const u32 apic_id = modules_desc().apic_ids[cpu];
+    const u32 apic_id = platform().apic_ids[cpu];
     const u64 dest = l.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT
                                                        : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;
     volatile u32* high = l.mode == ApicMode::XApic
@@ -130,14 +125,14 @@ void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
         (shorthand == 0 && dest == broadcast_id))
         refuse(g, "to itself or to all including itself", icr);
     const u32 vector = static_cast<u32>(icr & ICR_VECTOR_MASK);
-    const u32 n = modules_desc().num_cpus;
+    const u32 n = platform().num_cpus;
     for (u32 c = 0; c < n; ++c) {
         if (c == g.cpu_id) continue;
-        if (shorthand == 0 && modules_desc().apic_ids[c] != dest) continue;
+        if (shorthand == 0 && platform().apic_ids[c] != dest) continue;
         if (init) virtual_init(g.cpu_id, c);
         else virtual_sipi(g.cpu_id, c, vector);
     }
-    if (shorthand == 0 && cpu_of_apic_id(dest) == UINT32_MAX)
+    if (shorthand == 0 && platform_cpu_of_apic_id(dest) == UINT32_MAX)
         LOG_WARN("guest0 cpu%u: %s to APIC ID %u, which is no CPU evmm runs on: dropped", g.cpu_id,
                  init ? "INIT" : "SIPI", dest);
 }
@@ -152,11 +147,16 @@ bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
     return true;
 }
 
+// The guest's physical memory as the page walker reads it (identity mapped: gpa == VMM virtual).
 class GuestPhys final : public PhysMem {
 public:
+    explicit GuestPhys(const Guest& g) : guest_(g) {}
     const void* map(u64 pa, size_t len) const override {
-        return guest0_phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
+        return guest_.phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
     }
+
+private:
+    const Guest& guest_;
 };
 
 [[noreturn]] void cannot_emulate(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
@@ -172,42 +172,22 @@ void start_state(Gcpu& g, u32 vector) {
     s.seg[EVMM_SEG_CS].selector = static_cast<u16>(vector << SIPI_SELECTOR_SHIFT);
     s.seg[EVMM_SEG_CS].base = u64{vector} << SIPI_BASE_SHIFT;
     s.rip = 0;
-    CHECK_OK(gcpu_load_guest_state(g, s, static_cast<u32>(ActivityState::ACTIVE)), "SIPI: guest start state");
+    CHECK_OK(gcpu_load_state(g, s), "SIPI: guest start state");
 }
 
-} // namespace
 
-void guest_apic_init() {
-    g_lapic = lapic_detect();
-    g_mwait = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_MONITOR) != 0;
-    __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE);  // guest0's BSP runs from its entry point
-    msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
-}
-
-Status guest_apic_protect(EptTables& ept) {
-    if (g_lapic.mode != ApicMode::XApic) return Status::success();  // x2APIC: the MSR hook does it all
-    const u64 page = g_lapic.mmio_base & ~APIC_PAGE_OFFSET_MASK;
-    const EptTables::WalkResult w = ept.walk(page);
-    if (!w.present) return Status::error("local APIC page not in guest0's EPT", "guest_apic", page);
-    EVMM_TRY(ept.map(page, page, PAGE_4K, EptPerms{true, false, false}, w.mem_type, false, false));
-    g_apic_page = page;
-    LOG_INFO("stage 4: guest_apic: local APIC page 0x%lx read-only for guest0 (writes emulated; INIT/SIPI "
-             "virtualized)", page);
-    return Status::success();
-}
-
-bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual) {
-    if (g_apic_page == 0 || (gpa & ~APIC_PAGE_OFFSET_MASK) != g_apic_page || (qual & EPT_QUAL_WRITE) == 0)
-        return false;
+// A refused guest-physical access inside the local APIC page (writes: the page is read-only for the guest).
+bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
+    if (!e.write) return false;
+    const u64 gpa = e.gpa;
     // The faulting instruction (SDM Vol. 3C §28.2.1: EPT violations are faults, RIP is still on it).
-    const u64 cr0 = vmread(VmcsField::GUEST_CR0), efer = vmread(VmcsField::GUEST_IA32_EFER);
-    const u32 cs_ar = static_cast<u32>(vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS));
-    const CodeSize cs = code_size(cr0 & CR0_PE, vmread(VmcsField::GUEST_RFLAGS) & RFLAGS_VM, efer & EFER_LMA,
-                                  cs_ar & VMX_AR_L, cs_ar & VMX_AR_DB);
-    const u64 rip = vmread(VmcsField::GUEST_RIP);
-    const u64 lin = cs == CodeSize::Bits64 ? rip : vmread(VmcsField::GUEST_CS_BASE) + rip;
-    const GuestPagingRegs regs{cr0, vmread(VmcsField::GUEST_CR3), vmread(VmcsField::GUEST_CR4), efer};
-    const GuestPhys mem;
+    const u64 cr0 = gcpu_cr0(g), efer = gcpu_efer(g);
+    const CodeSize cs = code_size(cr0 & CR0_PE, gcpu_rflags(g) & RFLAGS_VM, efer & EFER_LMA, gcpu_in_64bit_mode(g),
+                                  gcpu_cs_default_32(g));
+    const u64 rip = gcpu_rip(g);
+    const u64 lin = cs == CodeSize::Bits64 ? rip : gcpu_cs_base(g) + rip;
+    const GuestPagingRegs regs{cr0, gcpu_cr3(g), gcpu_cr4(g), efer};
+    const GuestPhys mem(*g.guest);
     u8 bytes[insn::MAX_LENGTH];
     size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK);  // what is left of the first page...
     if (n > sizeof bytes) n = sizeof bytes;
@@ -221,7 +201,7 @@ bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual) {
     const u32 off = static_cast<u32>(gpa & APIC_PAGE_OFFSET_MASK);
     if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0) cannot_emulate(g, gpa, "not an aligned 32-bit store", st.size, off);
 
-    u64 value = st.from_reg ? guest_gpr(g, st.reg) : st.imm;
+    u64 value = st.from_reg ? gcpu_gpr(g, st.reg) : st.imm;
     if (st.high_byte) value >>= 8;
     const u32 v = static_cast<u32>(value);
     volatile u32* reg = reinterpret_cast<volatile u32*>(g_apic_page + off);
@@ -234,14 +214,14 @@ bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual) {
     }
     if (st.kind == StoreKind::Xchg) {
         // A 32-bit register write zero-extends in 64-bit mode; elsewhere bits 63:32 are left alone.
-        const u64 r = guest_gpr(g, st.reg);
-        set_guest_gpr(g, st.reg, cs == CodeSize::Bits64 ? u64{old} : (r & ~u64{0xFFFF'FFFF}) | old);
+        const u64 r = gcpu_gpr(g, st.reg);
+        gcpu_set_gpr(g, st.reg, cs == CodeSize::Bits64 ? u64{old} : (r & ~u64{0xFFFF'FFFF}) | old);
     }
     gcpu_advance_rip(g, st.length);
     return true;
 }
 
-void guest_apic_wait_for_sipi(Gcpu& g) {
+void wait_for_sipi(Gcpu& g) {
     const u32 cpu = g.cpu_id;
     u32 vector = 0;
     for (;;) {
@@ -264,13 +244,36 @@ void guest_apic_wait_for_sipi(Gcpu& g) {
     LOG_INFO("gcpu%u: started by guest0's SIPI at 0x%x", cpu, vector << SIPI_BASE_SHIFT);
 }
 
-void guest_apic_on_init_exit(Gcpu& g) {
+// INIT VM exit: the gcpu is reset and waits for a SIPI.
+void on_init(Gcpu& g) {
+    LOG_DEBUG("gcpu%u: INIT (was at %lx:%lx, %lu exits): reset, waits for a SIPI", g.cpu_id, gcpu_cs_base(g),
+              gcpu_rip(g), g.exits_total);
     // An INIT evmm sent (the word already says AP_WAIT_SIPI), or one from elsewhere: either way, wait.
     for (;;) {
         const u32 w = load_word(g.cpu_id);
         if ((w & AP_STATE_MASK) != AP_RUNNING || cas_word(g.cpu_id, w, AP_WAIT_SIPI)) break;
     }
-    guest_apic_wait_for_sipi(g);
+    wait_for_sipi(g);
+}
+
+// Stage 6, before a gcpu's first entry: guest0's APs (every vCPU but the first) wait for guest0's SIPI.
+void on_guest_launch(Gcpu& g) {
+    if (g.index != 0) wait_for_sipi(g);
+}
+
+} // namespace
+
+void guest_apic_init() {
+    g_lapic = lapic_detect();
+    g_mwait = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_MONITOR) != 0;
+    __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE);  // guest0's BSP runs from its entry point
+    msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
+    intercept_register(Intercept::Init, on_init);
+    event_register(Event::GuestLaunch, on_guest_launch);
+    if (g_lapic.mode != ApicMode::XApic) return;  // x2APIC: the MSR hook does it all
+    // xAPIC: the page read-only in every guest's second-level tables (writes emulated; INIT/SIPI virtualized).
+    g_apic_page = g_lapic.mmio_base & ~APIC_PAGE_OFFSET_MASK;
+    gpa_intercept(g_apic_page, PAGE_4K, MemPerms{true, false, false}, on_apic_page_access, "guest-apic");
 }
 
 } // namespace evmm

@@ -23,21 +23,13 @@
 // Destinations: physical APIC IDs of the CPUs evmm runs on, or the "all excluding self" shorthand. Logical mode,
 // "self" and "all including self" for INIT/SIPI are refused (fatal, named); an APIC ID evmm does not run on is
 // logged and dropped (the hardware would deliver it nowhere either).
+// Wiring (vmm/guest/intercept.h, vmm/guest/gpa_intercept.h, vmm/guest/event.h): the xAPIC page is a guest-physical
+// intercept (read-only), the x2APIC ICR an MSR hook, the INIT exit an intercept, and the APs' wait for their SIPI
+// an Event::GuestLaunch handler. No other code calls this module.
 #pragma once
-
-#include "arch/x86_64/ept.h"
-#include "evmm/status.h"
-#include "vmm/guest/gcpu.h"
 
 namespace evmm {
 
-void guest_apic_init();                      // stage 3 (BSP): APIC mode and base, the x2APIC ICR hook
-Status guest_apic_protect(EptTables& ept);   // stage 4 (BSP): the xAPIC page read-only in guest0's EPT
-// EPT violation at gpa (qualification qual): true when it was a write to the APIC page, now emulated.
-bool guest_apic_ept_violation(Gcpu& g, u64 gpa, u64 qual);
-// An AP's gcpu: waits for its SIPI (stage 6 and after an INIT VM exit) and loads the real-mode start state.
-void guest_apic_wait_for_sipi(Gcpu& g);
-// INIT VM exit (exit 3) on this gcpu: reset to the INIT state and wait for the SIPI.
-void guest_apic_on_init_exit(Gcpu& g);
+void guest_apic_init();  // stage 3 (BSP): APIC mode and base, the intercepts above
 
 } // namespace evmm

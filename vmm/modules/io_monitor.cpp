@@ -1,28 +1,24 @@
 #include "vmm/modules/io_monitor.h"
 
-#include "arch/x86_64/vmx.h"
 #include "lib/format.h"
-#include "vmm/modules/event.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/host/panic.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
 
-struct Intercept {
+struct PortHook {
     u16 port;
     IoHandler in, out;
 };
 constexpr u32 MAX_INTERCEPTS = 32;
 
-u8* g_bitmaps[2] = {nullptr, nullptr}; // A, B
-u64 g_bitmap_pa[2] = {0, 0};
-Intercept g_ports[MAX_INTERCEPTS];
+PortHook g_ports[MAX_INTERCEPTS];
 u32 g_port_count = 0;
 
 // The intercept covering an access of `size` bytes at `port`, or nullptr.
-const Intercept* find(u16 port, u8 size) {
+const PortHook* find(u16 port, u8 size) {
     for (u32 i = 0; i < g_port_count; ++i) {
         const u32 p = g_ports[i].port;
         if (p >= port && p < u32{port} + size) return &g_ports[i];
@@ -61,7 +57,7 @@ void io_port_out(u16 port, u8 size, u32 v) {
 namespace {
 
 void on_io(Gcpu& g) {
-    const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
+    const IoExit q = gcpu_io_exit(g);
     if (q.string) [[unlikely]] {
         static char what[112];
         format(what, sizeof what, "string I/O (%s%s, %u bytes) on intercepted port 0x%x is not emulated",
@@ -70,7 +66,7 @@ void on_io(Gcpu& g) {
     }
     const u32 mask = q.size == 1 ? 0xFF : q.size == 2 ? 0xFFFF : 0xFFFFFFFF;
     u32 value = q.in ? 0 : static_cast<u32>(g.reg(Gpr::RAX)) & mask;
-    const Intercept* it = find(q.port, q.size);
+    const PortHook* it = find(q.port, q.size);
     const IoHandler h = it == nullptr ? nullptr : (q.in ? it->in : it->out);
     if (h != nullptr)
         h(g, q.port, q.size, q.in, value);
@@ -86,32 +82,16 @@ void on_io(Gcpu& g) {
     gcpu_skip_instruction(g);
 }
 
-void on_gcpu_init(Gcpu&) {
-    vmwrite(VmcsField::IO_BITMAP_A_ADDR, g_bitmap_pa[0]);
-    vmwrite(VmcsField::IO_BITMAP_B_ADDR, g_bitmap_pa[1]);
-}
-
 } // namespace
 
-void io_monitor_init(PageHeap& heap) {
-    for (u32 i = 0; i < 2; ++i) {
-        g_bitmaps[i] = static_cast<u8*>(heap.alloc_pages(1));
-        if (g_bitmaps[i] == nullptr) PANIC("io_monitor: out of heap pages for the I/O bitmaps");
-        g_bitmap_pa[i] = heap.virt_to_phys(g_bitmaps[i]);
-    }
-    vmexit_register(ExitReason::IO_INSTRUCTION, on_io);
-    vmx_request_controls(ControlRequest{.proc = PROC_USE_IO_BITMAPS});
-    event_register(Event::GcpuInit, on_gcpu_init);
-}
+void io_monitor_init() { intercept_register(Intercept::Io, on_io); }
 
 void io_intercept(u16 port, IoHandler in, IoHandler out) {
-    if (g_bitmaps[0] == nullptr) PANIC("io_intercept(0x%x) before io_monitor_init", port);
     for (u32 i = 0; i < g_port_count; ++i)
         if (g_ports[i].port == port) PANIC("io_intercept: port 0x%x intercepted twice", port);
     if (g_port_count == MAX_INTERCEPTS) PANIC("io_intercept: more than %u ports", MAX_INTERCEPTS);
-    g_ports[g_port_count++] = Intercept{port, in, out};
-    const virt::IoBitmapPos p = virt::io_bitmap_pos(port);
-    g_bitmaps[p.bitmap][p.byte] = static_cast<u8>(g_bitmaps[p.bitmap][p.byte] | (1u << p.bit));
+    g_ports[g_port_count++] = PortHook{port, in, out};
+    intercept_io_port(port);
 }
 
 } // namespace evmm

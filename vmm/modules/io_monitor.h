@@ -11,7 +11,6 @@
 
 #include "evmm/base.h"
 #include "vmm/guest/gcpu.h"
-#include "vmm/host/heap.h"
 
 namespace evmm {
 
@@ -19,7 +18,7 @@ namespace evmm {
 // `value` holds the guest's AL/AX/EAX). evmm merges an IN's value into RAX as the instruction would.
 using IoHandler = void (*)(Gcpu& g, u16 port, u8 size, bool in, u32& value);
 
-void io_monitor_init(PageHeap& heap); // stage 3
+void io_monitor_init(); // stage 3
 // Intercepts `port` (both directions: the bitmaps do not tell IN from OUT). A nullptr handler makes that direction
 // go to the hardware port on the guest's behalf. Stage 3 only.
 void io_intercept(u16 port, IoHandler in, IoHandler out);

@@ -1,15 +1,14 @@
 #include "vmm/modules/misc.h"
 
-#include "arch/x86_64/vmx.h"
 #include "lib/format.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
 
 void on_triple_fault(Gcpu& g) {
     static char what[64];
-    format(what, sizeof what, "triple fault (guest RIP 0x%lx)", vmread(VmcsField::GUEST_RIP));
+    format(what, sizeof what, "triple fault (guest RIP 0x%lx)", gcpu_rip(g));
     gcpu_guest_stopped(g, what);
 }
 
@@ -18,9 +17,9 @@ void skip(Gcpu& g) { gcpu_skip_instruction(g); }
 } // namespace
 
 void misc_init() {
-    vmexit_register(ExitReason::TRIPLE_FAULT, on_triple_fault);
-    vmexit_register(ExitReason::HLT, skip);
-    vmexit_register(ExitReason::INVD, skip);
+    intercept_register(Intercept::TripleFault, on_triple_fault);
+    intercept_register(Intercept::Hlt, skip);
+    intercept_register(Intercept::Invd, skip);
 }
 
 } // namespace evmm

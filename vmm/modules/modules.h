@@ -1,49 +1,33 @@
-// Stage 3 ("init module"): evmm's virtualisation modules, and the small guest-state helpers they share.
+// Stage 3 ("init module"): evmm's virtualisation modules, declared in one list (vmm/modules/modules.cpp, MODULES).
 //
-// Each module (vmm/modules/NAME.h/.cpp) registers its VM-exit handlers (vmexit_register), asks for the VM-execution
-// controls it needs (vmx_request_controls) and programs its VMCS fields from an Event::GcpuInit handler (stage 5,
-// per gcpu, VMCS current). modules_init() runs them once, on the BSP, in the seed's order: CPUID, then isolation
-// (MSR, CR, I/O, XCR0, TSC), then VMCALL, then the exits that only refuse or report (VMX instructions, EPT, misc).
+// A module is a name and an init function. Its init registers what it handles, only through registries:
+//   - intercepts (vmm/guest/intercept.h): a kind of guest action -> its handler, plus which MSRs / I/O ports exit;
+//   - guest-physical ranges (vmm/guest/gpa_intercept.h): pages mapped with reduced rights in every guest, their
+//     refused accesses -> the module's handler;
+//   - MSR hooks (msr_monitor) and I/O port hooks (io_monitor) for one MSR / port;
+//   - vCPU events (vmm/guest/event.h): GcpuInit (stage 5), GuestLaunch (stage 6).
+// Modules never call each other's handlers, and never touch a VMCS: they see a vCPU through vmm/guest/gcpu.h, so an
+// AMD SVM backend runs them unchanged. The backend's own exits (VT-x: control registers, NMIs, EPT
+// misconfiguration; vmm/vmx/vmx_exits.cpp) are registered before the modules. At loglevel=debug the boot log
+// prints the resulting exit table (reason -> module).
 //
-//   module            exits (SDM Vol. 3C Appendix C)                     controls / VMCS fields
-//   cpuid             10 CPUID                                             -
-//   msr_monitor       31 RDMSR, 32 WRMSR                                   use MSR bitmaps; MSR_BITMAPS_ADDR
-//   cr_access         28 control-register accesses                         CR0/CR4 guest/host masks, read shadows
-//   io_monitor        30 I/O instruction                                   use I/O bitmaps; IO_BITMAP_A/B_ADDR
-//   xsetbv            55 XSETBV                                            -
-//   tsc               16 RDTSC, 51 RDTSCP (fallbacks: never requested)     -
-//   vmcall            18 VMCALL                                            -
-//   vmx_instructions  11 GETSEC, 19-27, 50 INVEPT, 53 INVVPID, 59 VMFUNC   -
-//   ept_violation     48 EPT violation, 49 EPT misconfiguration            -
-//   misc              2 triple fault, 12 HLT, 13 INVD                      -
+//   module            handles
+//   cpuid             CPUID (hypervisor leaves, hidden features)
+//   msr               RDMSR/WRMSR of hooked MSRs (IA32_FEATURE_CONTROL, SMM monitor, VMX capabilities)
+//   guest-apic        local APIC writes (xAPIC page read-only), the x2APIC ICR, INIT, guest0's APs waiting for SIPI
+//   io                IN/OUT of hooked ports
+//   acpi-power        guest0's writes to PM1a/PM1b_CNT (power-off, refused sleep states)
+//   xsetbv            XSETBV (XCR0 checks)
+//   tsc               RDTSC/RDTSCP (fallbacks, never requested)
+//   vmcall            VMCALL: evmm's hypercall ABI (docs/vmcall.md)
+//   virt-instructions VMX instructions, GETSEC: #UD
+//   gpa-access        refused guest-physical accesses: registered ranges, else logged + #GP
+//   misc              triple fault (clean stop), HLT, INVD
 #pragma once
-
-#include "evmm/base.h"
-#include "evmm_desc.h"
-#include "vmm/guest/gcpu.h"
-#include "vmm/host/heap.h"
 
 namespace evmm {
 
-// Stage 3, BSP only, once. `desc` must stay valid for the hypervisor's lifetime (it lives in the runtime region).
-void modules_init(const evmm_desc_t& desc, PageHeap& heap);
-
-// --- shared helpers for the modules' exit handlers (VMCS of the exiting gcpu current) --------------------------
-const evmm_desc_t& modules_desc();
-
-// A guest general register by its encoding (SDM Vol. 3C Table 28-3): RSP lives in the VMCS (GUEST_RSP).
-u64 guest_gpr(Gcpu& g, u32 n);
-void set_guest_gpr(Gcpu& g, u32 n, u64 value);
-// The guest's current privilege level: SS.DPL (SDM Vol. 3C §25.4.1: "the CPL is SS.DPL" for a VMX guest).
-u32 guest_cpl();
-// IA32_EFER.LMA and CS.L: the guest executes 64-bit code (operands of MOV CR, VMCALL arguments are 64-bit).
-bool guest_in_64bit_mode();
-
-// [gpa, gpa + len) lies inside one usable RAM range of guest0's memory map and outside the hypervisor's runtime
-// region: guest0 owns it and the hypervisor may read it (guest0 is identity mapped: gpa == hpa == VMM virtual).
-bool guest0_owns_ram(u64 gpa, u64 len);
-// [gpa, gpa + len) is inside the VMM's identity map and outside the runtime region: readable without faulting
-// (for structures the processor itself would read from any guest-physical memory, such as PAE PDPTEs).
-bool guest0_phys_readable(u64 gpa, u64 len);
+// Stage 3, BSP only, once, after the platform (vmm/host/platform.h) and the backend's bitmaps exist.
+void modules_init();
 
 } // namespace evmm

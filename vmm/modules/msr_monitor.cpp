@@ -1,12 +1,10 @@
 #include "vmm/modules/msr_monitor.h"
 
 #include "arch/x86_64/msr.h"
-#include "arch/x86_64/vmx.h"
 #include "lib/format.h"
-#include "vmm/modules/event.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/host/panic.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -18,17 +16,8 @@ struct Hook {
 };
 constexpr u32 MAX_HOOKS = 16;
 
-u8* g_bitmap = nullptr; // 4 KiB, zeroed by PageHeap
-u64 g_bitmap_pa = 0;
 Hook g_hooks[MAX_HOOKS];
 u32 g_hook_count = 0;
-
-void set_bit(u32 msr, bool write, bool on) {
-    const virt::BitmapPos p = virt::msr_bitmap_pos(msr, write);
-    if (!p.valid) return;
-    const u8 m = static_cast<u8>(1u << p.bit);
-    g_bitmap[p.byte] = static_cast<u8>(on ? (g_bitmap[p.byte] | m) : (g_bitmap[p.byte] & ~m));
-}
 
 const Hook* find_hook(u32 msr) {
     for (u32 i = 0; i < g_hook_count; ++i)
@@ -89,36 +78,22 @@ void on_wrmsr(Gcpu& g) {
     gcpu_skip_instruction(g);
 }
 
-void on_gcpu_init(Gcpu&) { vmwrite(VmcsField::MSR_BITMAPS_ADDR, g_bitmap_pa); }
-
 } // namespace
 
-void msr_monitor_init(PageHeap& heap) {
-    g_bitmap = static_cast<u8*>(heap.alloc_pages(1));
-    if (g_bitmap == nullptr) PANIC("msr_monitor: out of heap pages for the MSR bitmap");
-    g_bitmap_pa = heap.virt_to_phys(g_bitmap);
-
+void msr_monitor_init() {
     msr_hook(static_cast<u32>(Msr::IA32_FEATURE_CONTROL), feature_control_read, refuse_write);
     msr_hook(virt::MSR_IA32_SMM_MONITOR_CTL, refuse_read, refuse_write);
-    for (u32 msr = virt::MSR_IA32_VMX_FIRST; msr <= virt::MSR_IA32_VMX_LAST; ++msr) msr_intercept(msr, true, true);
+    for (u32 msr = virt::MSR_IA32_VMX_FIRST; msr <= virt::MSR_IA32_VMX_LAST; ++msr) intercept_msr(msr, true, true);
 
-    vmexit_register(ExitReason::RDMSR, on_rdmsr);
-    vmexit_register(ExitReason::WRMSR, on_wrmsr);
-    vmx_request_controls(ControlRequest{.proc = PROC_USE_MSR_BITMAPS});
-    event_register(Event::GcpuInit, on_gcpu_init);
-}
-
-void msr_intercept(u32 msr, bool read, bool write) {
-    if (g_bitmap == nullptr) PANIC("msr_intercept(0x%x) before msr_monitor_init", msr);
-    set_bit(msr, false, read);
-    set_bit(msr, true, write);
+    intercept_register(Intercept::Rdmsr, on_rdmsr);
+    intercept_register(Intercept::Wrmsr, on_wrmsr);
 }
 
 void msr_hook(u32 msr, MsrReadHandler rd, MsrWriteHandler wr) {
     if (find_hook(msr) != nullptr) PANIC("msr_hook: MSR 0x%x hooked twice", msr);
     if (g_hook_count == MAX_HOOKS) PANIC("msr_hook: more than %u hooked MSRs", MAX_HOOKS);
     g_hooks[g_hook_count++] = Hook{msr, rd, wr};
-    msr_intercept(msr, rd != nullptr, wr != nullptr);
+    intercept_msr(msr, rd != nullptr, wr != nullptr);
 }
 
 } // namespace evmm

@@ -13,7 +13,6 @@
 
 #include "evmm/base.h"
 #include "vmm/guest/gcpu.h"
-#include "vmm/host/heap.h"
 
 namespace evmm {
 
@@ -21,12 +20,10 @@ namespace evmm {
 using MsrReadHandler = bool (*)(Gcpu& g, u32 msr, u64& value);
 using MsrWriteHandler = bool (*)(Gcpu& g, u32 msr, u64 value);
 
-void msr_monitor_init(PageHeap& heap); // stage 3, before any other module hooks an MSR
+void msr_monitor_init(); // stage 3, before any other module hooks an MSR
 
-// Sets the bitmap bits of `msr`: exit on RDMSR when `read`, on WRMSR when `write` (false clears the bit). No-op for
-// an MSR outside the bitmap ranges (it always exits). An intercepted access with no handler is a hypervisor bug
-// (gcpu_fatal), so modules normally use msr_hook.
-void msr_intercept(u32 msr, bool read, bool write);
+// (Which accesses exit is the backend's MSR bitmap: intercept_msr in vmm/guest/intercept.h. An intercepted access
+// with no hook is a hypervisor bug (gcpu_fatal), so modules use msr_hook.)
 // Emulates `msr`: rd for RDMSR, wr for WRMSR (nullptr: that direction passes through, or #GP(0) outside the bitmap
 // ranges). Intercepts the directions that have a handler. Stage 3 only (the table has a fixed size).
 void msr_hook(u32 msr, MsrReadHandler rd, MsrWriteHandler wr);

@@ -1,13 +1,12 @@
 #include "vmm/modules/vmcall.h"
 
-#include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/guest/guest.h"
-#include "vmm/modules/modules.h"
+#include "vmm/host/platform.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/host/panic.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -19,9 +18,9 @@ struct Call {
 void ret(Gcpu& g, i64 rax) { g.reg(Gpr::RAX) = static_cast<u64>(rax); }
 
 // LOG: one line "guest0: <text>" at every log level (the guest asked for it).
-i64 vmcall_log(const Call& c) {
+i64 vmcall_log(Gcpu& g, const Call& c) {
     if (c.a2 > virt::VMCALL_LOG_MAX) return VMCALL_EINVAL;
-    if (!guest0_owns_ram(c.a1, c.a2)) return VMCALL_EFAULT;
+    if (!g.guest->owns_ram(c.a1, c.a2)) return VMCALL_EFAULT;
     char line[virt::VMCALL_LOG_MAX + 1];
     virt::log_sanitize(reinterpret_cast<const volatile u8*>(static_cast<uptr>(c.a1)), c.a2, line);
     LOG_ALWAYS("guest0: %s", line);
@@ -30,13 +29,13 @@ i64 vmcall_log(const Call& c) {
 
 void on_vmcall(Gcpu& g) {
     // SDM Vol. 2C "VMCALL": outside VMX it is #UD; guest0 sees the same at CPL > 0, where the ABI refuses it.
-    if (guest_cpl() != 0) {
+    if (gcpu_cpl(g) != 0) {
         gcpu_inject_exception(g, Vector::UD);
         return;
     }
     u64 nr = g.reg(Gpr::RAX);
     Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
-    if (!guest_in_64bit_mode()) {  // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
+    if (!gcpu_in_64bit_mode(g)) {  // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
         nr &= 0xFFFFFFFF;
         c.a1 &= 0xFFFFFFFF;
         c.a2 &= 0xFFFFFFFF;
@@ -46,7 +45,7 @@ void on_vmcall(Gcpu& g) {
     switch (nr) {
     case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);
-    case EVMM_VMCALL_LOG: return ret(g, vmcall_log(c));
+    case EVMM_VMCALL_LOG: return ret(g, vmcall_log(g, c));
     case EVMM_VMCALL_EXIT: {
         static char what[64];
         format(what, sizeof what, "guest0 requested exit, status %ld", static_cast<i64>(c.a1));
@@ -55,15 +54,15 @@ void on_vmcall(Gcpu& g) {
 #ifdef EVMM_DEBUG_CHECKS
     case EVMM_VMCALL_DEBUG_PANIC: PANIC("guest0 asked for a panic (debug VMCALL)");
     case EVMM_VMCALL_DEBUG_HV_REGION:
-        g.reg(Gpr::RBX) = modules_desc().runtime_base;
-        g.reg(Gpr::RCX) = modules_desc().runtime_size;
+        g.reg(Gpr::RBX) = platform().runtime_base;
+        g.reg(Gpr::RCX) = platform().runtime_size;
         return ret(g, VMCALL_OK);
     case EVMM_VMCALL_DEBUG_EPT_REMAP: {
         // Both pages must be guest0's own RAM: evmm never maps anything else under guest0 this way.
-        if (!is_aligned(c.a1, PAGE_4K) || !is_aligned(c.a2, PAGE_4K) || !guest0_owns_ram(c.a1, PAGE_4K) ||
-            !guest0_owns_ram(c.a2, PAGE_4K))
+        if (!is_aligned(c.a1, PAGE_4K) || !is_aligned(c.a2, PAGE_4K) || !g.guest->owns_ram(c.a1, PAGE_4K) ||
+            !g.guest->owns_ram(c.a2, PAGE_4K))
             return ret(g, VMCALL_EINVAL);
-        const Status s = guest0_ept_remap_page(c.a1, c.a2);
+        const Status s = g.guest->remap_page(c.a1, c.a2);
         if (!s.ok()) LOG_WARN("guest0: vmcall EPT remap 0x%lx -> 0x%lx failed: %s (0x%lx)", c.a1, c.a2, s.what, s.value);
         return ret(g, s.ok() ? VMCALL_OK : VMCALL_EFAULT);
     }
@@ -74,6 +73,6 @@ void on_vmcall(Gcpu& g) {
 
 } // namespace
 
-void vmcall_init() { vmexit_register(ExitReason::VMCALL, on_vmcall); }
+void vmcall_init() { intercept_register(Intercept::Hypercall, on_vmcall); }
 
 } // namespace evmm

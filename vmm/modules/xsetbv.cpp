@@ -4,7 +4,7 @@
 #include "arch/x86_64/cr.h"
 #include "lib/log.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/vmx/vmexit.h"
+#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -39,7 +39,7 @@ void xsetbv_init() {
         const CpuidRegs r = cpuid(CPUID_XSAVE_LEAF, 0);
         g_xcr0_supported = (u64{r.edx} << 32) | r.eax;
     }
-    vmexit_register(ExitReason::XSETBV, on_xsetbv);
+    intercept_register(Intercept::Xsetbv, on_xsetbv);
 }
 
 } // namespace evmm

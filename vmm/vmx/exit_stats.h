@@ -9,10 +9,6 @@
 
 namespace evmm {
 
-// The gcpus of this boot (one per CPU; defined by vmm_main).
-Gcpu& gcpu_of(u32 cpu_id);
-u32 gcpu_count();
-
 // Logs (level info) "vm exits: N on C CPU(s) (why)" and then "  REASON (n): count [per CPU]" per reason.
 // Counters of other CPUs are read without stopping them: a total can be a few exits behind.
 void exit_stats_log(const char* why);

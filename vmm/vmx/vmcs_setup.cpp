@@ -1,10 +1,12 @@
 #include "vmm/vmx/vmcs_setup.h"
 
+#include "vmm/vmx/bitmaps.h"
+
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/vmx.h"
 #include "arch/x86_64/vmx_controls.h"
-#include "vmm/modules/event.h"
+#include "vmm/guest/event.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -58,10 +60,16 @@ Status set_controls(Gcpu& g, u64 eptp) {
     if (proc2 & PROC2_ENABLE_XSAVES_XRSTORS)  // SDM Vol. 3C §26.3: XSAVES/XRSTORS exit only for bits set here
         EVMM_TRY(write(VmcsField::XSS_EXITING_BITMAP, 0));
     if (proc2 & PROC2_ENABLE_VPID) {
-        g.vpid = g.cpu_id + 1;  // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1)
-        EVMM_TRY(write(VmcsField::VIRTUAL_PROCESSOR_ID, g.vpid));
+        g.arch.vpid = g.cpu_id + 1;  // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1)
+        EVMM_TRY(write(VmcsField::VIRTUAL_PROCESSOR_ID, g.arch.vpid));
     }
-    g.eptp = eptp;
+    g.arch.eptp = eptp;
+    // The MSR and I/O bitmaps the modules' intercepts filled (vmm/vmx/bitmaps.h), when their controls are on.
+    if (proc & PROC_USE_MSR_BITMAPS) EVMM_TRY(write(VmcsField::MSR_BITMAPS_ADDR, vmx_msr_bitmap_pa()));
+    if (proc & PROC_USE_IO_BITMAPS) {
+        EVMM_TRY(write(VmcsField::IO_BITMAP_A_ADDR, vmx_io_bitmap_pa(0)));
+        EVMM_TRY(write(VmcsField::IO_BITMAP_B_ADDR, vmx_io_bitmap_pa(1)));
+    }
     return write(VmcsField::VMCS_LINK_POINTER, VMCS_LINK_POINTER_NONE);
 }
 
@@ -157,9 +165,9 @@ Status gcpu_vmcs_init(Gcpu& g, PageHeap& heap, const HostTables& host, const evm
     auto* vmcs = static_cast<u32*>(heap.alloc_pages(1));
     if (vmcs == nullptr) return Status::error("out of heap pages", "VMCS");
     vmcs[0] = vmx_state().features.revision;
-    g.vmcs_pa = heap.virt_to_phys(vmcs);
-    if (vmclear(g.vmcs_pa) != VmxResult::Ok) return Status::error("VMCLEAR failed", "VMCS", g.vmcs_pa);
-    if (vmptrld(g.vmcs_pa) != VmxResult::Ok) return Status::error("VMPTRLD failed", "VMCS", g.vmcs_pa);
+    g.arch.vmcs_pa = heap.virt_to_phys(vmcs);
+    if (vmclear(g.arch.vmcs_pa) != VmxResult::Ok) return Status::error("VMCLEAR failed", "VMCS", g.arch.vmcs_pa);
+    if (vmptrld(g.arch.vmcs_pa) != VmxResult::Ok) return Status::error("VMPTRLD failed", "VMCS", g.arch.vmcs_pa);
     EVMM_TRY(set_controls(g, eptp));
     EVMM_TRY(set_host_state(host));
     EVMM_TRY(gcpu_load_guest_state(g, st, activity));

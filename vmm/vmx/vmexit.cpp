@@ -5,9 +5,8 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "vmm/vmx/exit_stats.h"
+#include "vmm/guest/intercept.h"
 #include "vmm/host/panic.h"
-#include "vmm/host/smp.h"
 #include "vmm/vmx/vmentry_check.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -22,31 +21,65 @@ namespace {
 [[noreturn]] void unexpected_exit(Gcpu& g);
 
 ExitHandler g_table[EXIT_HANDLER_TABLE_SIZE];
+const char* g_owner[EXIT_HANDLER_TABLE_SIZE];
+const char* g_current_owner = "vmx";
 ControlRequest g_requested;
 constexpr u32 MAX_VIOLATIONS = 32;
 
-// Exceptions that push an error code (SDM Vol. 3A §7.3, Table 7-1).
-bool has_error_code(Vector v) {
-    switch (v) {
-    case Vector::DF: case Vector::TS: case Vector::NP: case Vector::SS: case Vector::GP: case Vector::PF:
-    case Vector::AC: case Vector::CP: return true;
-    default: return false;
+// The VMX exits behind each vendor-neutral intercept kind (SDM Vol. 3C Appendix C).
+struct ExitList {
+    const ExitReason* first;
+    u32 count;
+    const ExitReason* begin() const { return first; }
+    const ExitReason* end() const { return first + count; }
+};
+constexpr ExitReason EXITS_CPUID[] = {ExitReason::CPUID};
+constexpr ExitReason EXITS_RDMSR[] = {ExitReason::RDMSR};
+constexpr ExitReason EXITS_WRMSR[] = {ExitReason::WRMSR};
+constexpr ExitReason EXITS_IO[] = {ExitReason::IO_INSTRUCTION};
+constexpr ExitReason EXITS_XSETBV[] = {ExitReason::XSETBV};
+constexpr ExitReason EXITS_RDTSC[] = {ExitReason::RDTSC};
+constexpr ExitReason EXITS_RDTSCP[] = {ExitReason::RDTSCP};
+constexpr ExitReason EXITS_HYPERCALL[] = {ExitReason::VMCALL};
+// GETSEC exits unconditionally, so do the VMX instructions (§26.1.2); INVEPT, INVVPID, VMFUNC (§26.1.3).
+constexpr ExitReason EXITS_VIRT_INSN[] = {
+    ExitReason::GETSEC, ExitReason::VMCLEAR,  ExitReason::VMLAUNCH, ExitReason::VMPTRLD, ExitReason::VMPTRST,
+    ExitReason::VMREAD, ExitReason::VMRESUME, ExitReason::VMWRITE,  ExitReason::VMXOFF,  ExitReason::VMXON,
+    ExitReason::INVEPT, ExitReason::INVVPID,  ExitReason::VMFUNC,
+};
+constexpr ExitReason EXITS_GPA[] = {ExitReason::EPT_VIOLATION};
+constexpr ExitReason EXITS_TRIPLE_FAULT[] = {ExitReason::TRIPLE_FAULT};
+constexpr ExitReason EXITS_HLT[] = {ExitReason::HLT};
+constexpr ExitReason EXITS_INVD[] = {ExitReason::INVD};
+constexpr ExitReason EXITS_INIT[] = {ExitReason::INIT_SIGNAL};
+
+template <u32 N>
+constexpr ExitList list(const ExitReason (&a)[N]) {
+    return ExitList{a, N};
+}
+
+ExitList exits_of(Intercept kind) {
+    switch (kind) {
+    case Intercept::Cpuid: return list(EXITS_CPUID);
+    case Intercept::Rdmsr: return list(EXITS_RDMSR);
+    case Intercept::Wrmsr: return list(EXITS_WRMSR);
+    case Intercept::Io: return list(EXITS_IO);
+    case Intercept::Xsetbv: return list(EXITS_XSETBV);
+    case Intercept::Rdtsc: return list(EXITS_RDTSC);
+    case Intercept::Rdtscp: return list(EXITS_RDTSCP);
+    case Intercept::Hypercall: return list(EXITS_HYPERCALL);
+    case Intercept::VirtInstruction: return list(EXITS_VIRT_INSN);
+    case Intercept::GpaAccess: return list(EXITS_GPA);
+    case Intercept::TripleFault: return list(EXITS_TRIPLE_FAULT);
+    case Intercept::Hlt: return list(EXITS_HLT);
+    case Intercept::Invd: return list(EXITS_INVD);
+    case Intercept::Init: return list(EXITS_INIT);
+    case Intercept::Count: break;
     }
+    return ExitList{nullptr, 0};
 }
 
-void dump_guest(Gcpu& g) {
-    LOG_ERROR("  guest rip=%016lx rsp=%016lx rflags=%016lx", vmread(VmcsField::GUEST_RIP),
-              vmread(VmcsField::GUEST_RSP), vmread(VmcsField::GUEST_RFLAGS));
-    LOG_ERROR("  guest rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", g.reg(Gpr::RAX), g.reg(Gpr::RBX),
-              g.reg(Gpr::RCX), g.reg(Gpr::RDX));
-    LOG_ERROR("  guest rsi=%016lx rdi=%016lx rbp=%016lx r8 =%016lx", g.reg(Gpr::RSI), g.reg(Gpr::RDI),
-              g.reg(Gpr::RBP), g.reg(Gpr::R8));
-    LOG_ERROR("  guest cr0=%016lx cr3=%016lx cr4=%016lx efer=%016lx", vmread(VmcsField::GUEST_CR0),
-              vmread(VmcsField::GUEST_CR3), vmread(VmcsField::GUEST_CR4), vmread(VmcsField::GUEST_IA32_EFER));
-    LOG_ERROR("  exits so far: %lu", g.exits_total);
-}
-
-void diagnose_entry(Gcpu& g) {
+void diagnose_entry() {
     static VmcsSnapshot snap;  // large: not on the stack
     for (size_t i = 0; i < VMCS_FIELD_COUNT; ++i) {
         u64 v = 0;
@@ -60,15 +93,57 @@ void diagnose_entry(Gcpu& g) {
         vmentry_format_violation(v[i], line, sizeof line);
         LOG_ERROR("  violated: %s", line);
     }
-    (void)g;
 }
 
 } // namespace
 
+void vmx_dump_guest(Gcpu& g) {
+    LOG_ERROR("  guest rip=%016lx rsp=%016lx rflags=%016lx", vmread(VmcsField::GUEST_RIP),
+              vmread(VmcsField::GUEST_RSP), vmread(VmcsField::GUEST_RFLAGS));
+    LOG_ERROR("  guest rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", g.reg(Gpr::RAX), g.reg(Gpr::RBX),
+              g.reg(Gpr::RCX), g.reg(Gpr::RDX));
+    LOG_ERROR("  guest rsi=%016lx rdi=%016lx rbp=%016lx r8 =%016lx", g.reg(Gpr::RSI), g.reg(Gpr::RDI),
+              g.reg(Gpr::RBP), g.reg(Gpr::R8));
+    LOG_ERROR("  guest cr0=%016lx cr3=%016lx cr4=%016lx efer=%016lx", vmread(VmcsField::GUEST_CR0),
+              vmread(VmcsField::GUEST_CR3), vmread(VmcsField::GUEST_CR4), vmread(VmcsField::GUEST_IA32_EFER));
+    LOG_ERROR("  exits so far: %lu", g.exits_total);
+}
+
 void vmexit_register(ExitReason reason, ExitHandler handler) {
     const u32 r = static_cast<u32>(reason);
     if (r >= EXIT_HANDLER_TABLE_SIZE) PANIC("exit reason %u out of the handler table", r);
+    if (g_table[r] != nullptr)
+        PANIC("exit reason %u (%s) handled twice (%s, %s)", r, exit_reason_name(r), g_owner[r], g_current_owner);
     g_table[r] = handler;
+    g_owner[r] = g_current_owner;
+}
+
+void intercept_set_owner(const char* module) { g_current_owner = module != nullptr ? module : "vmx"; }
+
+void intercept_register(Intercept kind, InterceptHandler h) {
+    const u32 k = static_cast<u32>(kind);
+    if (k >= static_cast<u32>(Intercept::Count)) PANIC("intercept kind %u out of range", k);
+    for (const ExitReason r : exits_of(kind)) vmexit_register(r, h);
+    // What the kind needs turned on (SDM Vol. 3C §25.6.2, §25.6.4, §25.6.9).
+    if (kind == Intercept::Rdmsr || kind == Intercept::Wrmsr)
+        vmx_request_controls(ControlRequest{.proc = PROC_USE_MSR_BITMAPS});
+    if (kind == Intercept::Io) vmx_request_controls(ControlRequest{.proc = PROC_USE_IO_BITMAPS});
+}
+
+void intercept_log_table() {
+    LOG_DEBUG("vmx: exit table (reason -> module):");
+    for (u32 r = 0; r < EXIT_HANDLER_TABLE_SIZE; ++r)
+        if (g_table[r] != nullptr) LOG_DEBUG("  %2u %-28s -> %s", r, exit_reason_name(r), g_owner[r]);
+}
+
+const char* intercept_name(Intercept kind) {
+    static constexpr const char* NAMES[] = {"cpuid",     "rdmsr",            "wrmsr",      "io",
+                                            "xsetbv",    "rdtsc",            "rdtscp",     "hypercall",
+                                            "virt-insn", "gpa-access",       "triple-fault", "hlt",
+                                            "invd",      "init"};
+    static_assert(sizeof NAMES / sizeof NAMES[0] == static_cast<u32>(Intercept::Count));
+    const u32 k = static_cast<u32>(kind);
+    return k < static_cast<u32>(Intercept::Count) ? NAMES[k] : "?";
 }
 
 void vmx_request_controls(const ControlRequest& r) {
@@ -82,26 +157,6 @@ void vmx_request_controls(const ControlRequest& r) {
 
 const ControlRequest& vmx_requested_controls() { return g_requested; }
 
-void gcpu_skip_instruction(Gcpu& g) { gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH)); }
-
-void gcpu_advance_rip(Gcpu& g, u64 length) {
-    (void)g;
-    vmwrite(VmcsField::GUEST_RIP, vmread(VmcsField::GUEST_RIP) + length);
-    const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
-    if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
-        vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS});
-}
-
-void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
-    (void)g;
-    // SDM Vol. 3C §27.2.1.3: an error code is delivered only for vectors that have one, and only in protected mode.
-    const bool pe = (vmread(VmcsField::GUEST_CR0) & CR0_PE) != 0;
-    const bool ec = has_error_code(v) && pe;
-    vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
-            intr_info_make(InterruptionType::HARDWARE_EXCEPTION, static_cast<u8>(v), ec));
-    if (ec) vmwrite(VmcsField::VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
-}
-
 void vmcs_dump() {
     LOG_ERROR("VMCS dump (%u fields):", static_cast<unsigned>(VMCS_FIELD_COUNT));
     for (size_t i = 0; i < VMCS_FIELD_COUNT; ++i) {
@@ -109,23 +164,6 @@ void vmcs_dump() {
         if (vmread_checked(VMCS_FIELDS[i], v) == VmxResult::Ok)
             LOG_ERROR("  %-40s = 0x%lx", vmcs_field_name(VMCS_FIELDS[i]), v);
     }
-}
-
-[[noreturn]] void gcpu_fatal(Gcpu& g, const char* what) {
-    panic_begin();
-    LOG_ERROR("PANIC: guest0 cpu%u: %s", g.cpu_id, what);
-    dump_guest(g);
-    vmcs_dump();
-    final_stop(StopReason::Fatal, what);
-}
-
-[[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
-    smp_stop_others();  // first: no guest0 output interleaved with the report, and final exit counts
-    LOG_ERROR("guest0 cpu%u stopped: %s", g.cpu_id, what);
-    dump_guest(g);
-    exit_stats_log("guest0 stopped");
-    LOG_ERROR("evmm: guest0 is stopped; the hypervisor stops too");
-    final_stop(StopReason::Done, what);
 }
 
 namespace {
@@ -152,7 +190,7 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
         panic_begin();
         LOG_ERROR("PANIC: VM entry failed with exit reason %u (%s), qualification 0x%lx", basic,
                   exit_reason_name(reason), vmread(VmcsField::EXIT_QUALIFICATION));
-        diagnose_entry(*g);
+        diagnose_entry();
         gcpu_fatal(*g, "VM entry failed");
     }
     const ExitHandler h = basic < EXIT_HANDLER_TABLE_SIZE ? g_table[basic] : nullptr;
@@ -173,6 +211,6 @@ extern "C" [[noreturn]] void evmm_vmentry_failed(Gcpu* g, u64 rflags, u64 resume
     } else {
         LOG_ERROR("PANIC: %s fell through without an error indication (rflags 0x%lx)", insn, rflags);
     }
-    diagnose_entry(*g);
+    diagnose_entry();
     gcpu_fatal(*g, resume ? "VMRESUME failed" : "VMLAUNCH failed");
 }

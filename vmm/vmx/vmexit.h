@@ -1,5 +1,7 @@
-// VM-exit dispatch: table driven, exit reason -> handler. Modules register handlers at stage 3; anything without a
-// handler is an unexpected exit: named, dumped, stopped (never a hang).
+// VM-exit dispatch of the VT-x backend: table driven, exit reason -> handler. Modules register vendor-neutral
+// intercepts (vmm/guest/intercept.h), which this backend maps to exit reasons; the backend's own exits (control
+// registers, EPT misconfiguration, NMIs) register here directly. Anything without a handler is an unexpected exit:
+// named, dumped, stopped (never a hang).
 //
 // The fast path (evmm_vmexit_handler) does no logging, takes no lock and allocates nothing.
 #pragma once
@@ -8,6 +10,7 @@
 #include "arch/x86_64/vmcs.h"
 #include "evmm/base.h"
 #include "vmm/guest/gcpu.h"
+#include "vmm/host/heap.h"
 
 namespace evmm {
 
@@ -24,22 +27,14 @@ struct ControlRequest {
 void vmx_request_controls(const ControlRequest& r);
 const ControlRequest& vmx_requested_controls();
 
-// --- helpers for handlers --------------------------------------------------------------------------------------
-// Advance the guest past the exiting instruction (SDM Vol. 3C §28.2.4: VM-exit instruction length), and drop
-// blocking by STI / MOV SS, which ends with that instruction.
-void gcpu_skip_instruction(Gcpu& g);
-// The same with a length evmm decoded itself (exits that report none, e.g. an emulated EPT-violation store).
-void gcpu_advance_rip(Gcpu& g, u64 length);
-// Event injection at the next VM entry (SDM Vol. 3C §27.6): a hardware exception, with an error code when the
-// vector has one. The guest's RIP stays on the faulting instruction (faults).
-void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);
-// Print the guest's state and the whole VMCS, then stop every CPU.
-[[noreturn]] void gcpu_fatal(Gcpu& g, const char* what);
+// The guest's registers and control registers on the log (fatal paths).
+void vmx_dump_guest(Gcpu& g);
 // Every VMCS field with its name and value (used by the fatal paths).
 void vmcs_dump();
 
-// The guest stopped for good (triple fault, guest-requested exit): log, then final stop (reason: work done).
-[[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what);
+// The VT-x backend's own exit handlers (the exits that are the backend's business, not a module's: EPT
+// misconfigurations, NMIs): stage 3, before the modules.
+void vmx_exits_init(PageHeap& heap);
 
 } // namespace evmm
 

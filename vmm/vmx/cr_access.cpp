@@ -1,12 +1,12 @@
-#include "vmm/modules/cr_access.h"
+#include "vmm/vmx/cr_access.h"
 
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "vmm/modules/event.h"
-#include "vmm/modules/modules.h"
+#include "vmm/guest/event.h"
+#include "vmm/guest/guest.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
@@ -45,9 +45,9 @@ virt::CrState guest_state(const Gcpu& g) {
 // PAE paging: the four PDPTEs at CR3[31:5] go to GUEST_PDPTE0-3 (SDM Vol. 3C §27.3.2.4 with EPT; Vol. 3A §4.4.1).
 // False (#GP(0)) when a present entry has a reserved bit set, or the table lies where evmm cannot read it (its own
 // region: the guest would get an EPT violation there anyway).
-bool load_pdptes(u64 cr3) {
+bool load_pdptes(Gcpu& g, u64 cr3) {
     const u64 pa = cr3 & virt::CR3_PAE_PDPT_MASK;
-    if (!guest0_phys_readable(pa, sizeof(u64) * 4)) return false;
+    if (!g.guest->phys_readable(pa, sizeof(u64) * 4)) return false;
     const volatile u64* table = reinterpret_cast<const volatile u64*>(static_cast<uptr>(pa));
     u64 e[4];
     for (u32 i = 0; i < 4; ++i) {
@@ -61,9 +61,9 @@ bool load_pdptes(u64 cr3) {
 // The guest's cached translations (VPID-tagged linear and combined mappings, SDM Vol. 3C §29.4). Without VPIDs
 // every VM entry already flushes them.
 void flush_guest_tlb(const Gcpu& g) {
-    if (g.vpid == 0) return;
+    if (g.arch.vpid == 0) return;
     if (g_vpid_cap & VPID_CAP_INVVPID_SINGLE)
-        (void)invvpid(InvvpidType::SingleContext, static_cast<u16>(g.vpid));
+        (void)invvpid(InvvpidType::SingleContext, static_cast<u16>(g.arch.vpid));
     else if (g_vpid_cap & VPID_CAP_INVVPID_ALL)
         (void)invvpid(InvvpidType::AllContexts, 0);
 }
@@ -76,7 +76,7 @@ void refuse(Gcpu& g, Cr cr, const char* why) {
 // Applies a checked write of CR0, CR3 or CR4, then skips the instruction.
 void commit(Gcpu& g, Cr cr, const virt::CrState& s, const virt::CrWrite& w) {
     if (w.gp != nullptr) return refuse(g, cr, w.gp);
-    if (w.load_pdptes && !load_pdptes(cr == Cr::CR3 ? w.value : s.cr3))
+    if (w.load_pdptes && !load_pdptes(g, cr == Cr::CR3 ? w.value : s.cr3))
         return refuse(g, cr, "PAE PDPTE with a reserved bit set, or unreadable");
     switch (cr) {
     case Cr::CR0:
@@ -124,8 +124,8 @@ void mov_to_cr(Gcpu& g, Cr cr, u64 value) {
 
 void mov_from_cr(Gcpu& g, Cr cr, u32 gpr) {
     u64 value = cr == Cr::CR3 ? vmread(VmcsField::GUEST_CR3) : read_cr8();
-    if (!guest_in_64bit_mode()) value &= 0xFFFFFFFF;
-    set_guest_gpr(g, gpr, value);
+    if (!gcpu_in_64bit_mode(g)) value &= 0xFFFFFFFF;
+    gcpu_set_gpr(g, gpr, value);
     gcpu_skip_instruction(g);
 }
 
@@ -138,7 +138,7 @@ void on_cr_access(Gcpu& g) {
         gcpu_fatal(g, what);
     }
     switch (q.access) {
-    case CrAccessType::MOV_TO_CR: return mov_to_cr(g, cr, guest_gpr(g, q.gpr));
+    case CrAccessType::MOV_TO_CR: return mov_to_cr(g, cr, gcpu_gpr(g, q.gpr));
     case CrAccessType::MOV_FROM_CR:
         if (cr != Cr::CR3 && cr != Cr::CR8) [[unlikely]]
             gcpu_fatal(g, "MOV from CR0/CR4 exited (reads are never intercepted)");

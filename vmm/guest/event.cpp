@@ -1,4 +1,4 @@
-#include "vmm/modules/event.h"
+#include "vmm/guest/event.h"
 
 #include "vmm/host/panic.h"
 

@@ -1,0 +1,35 @@
+// The machine as the VMM sees it, taken once from evmm_desc_t in stage 1 (BSP): CPUs, the hypervisor's own
+// memory, the identity map's extent, ACPI power control. The one owner of these facts inside the VMM: modules and
+// guests read them here instead of reaching into the descriptor.
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm_desc.h"
+
+namespace evmm {
+
+struct Platform {
+    u32 num_cpus;
+    u32 apic_ids[EVMM_MAX_CPUS];  // by CPU number, BSP first
+    u64 tsc_khz;
+    u64 top_of_memory;
+    u64 identity_limit;  // the VMM identity-maps [0, identity_limit): all RAM, at least 4 GiB, 1 GiB granular
+    u64 runtime_base, runtime_size;  // the hypervisor's runtime region: never any guest's
+    u64 trampoline_base;             // the APs' start page (0: none): never any guest's
+    u64 acpi_rsdp;
+    evmm_acpi_power_t acpi_power;
+};
+
+// [0, max(4 GiB, top_of_memory)) rounded up to 1 GiB: what the VMM's page tables identity-map (vmm/host/hmm.h) and
+// the extent of a guest's identity-mapped physical address space.
+inline constexpr u64 identity_limit_for(u64 top_of_memory) {
+    return align_up(top_of_memory > 4 * GiB ? top_of_memory : 4 * GiB, GiB);
+}
+
+void platform_init(const evmm_desc_t& d);  // stage 1, BSP, once
+const Platform& platform();
+
+// The CPU number of an APIC ID, or UINT32_MAX when no CPU evmm runs on has it.
+u32 platform_cpu_of_apic_id(u32 apic_id);
+
+} // namespace evmm

@@ -1,0 +1,168 @@
+// The vendor-neutral vCPU interface (vmm/guest/gcpu.h) on VT-x: every read and write of the exiting gcpu's state goes
+// to its VMCS, which is current on this CPU while its exit is handled.
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/msr.h"
+#include "arch/x86_64/vmx.h"
+#include "lib/format.h"
+#include "lib/log.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/guest/guest.h"
+#include "vmm/host/panic.h"
+#include "vmm/host/smp.h"
+#include "vmm/vmx/exit_stats.h"
+#include "vmm/vmx/vmcs_setup.h"
+#include "vmm/vmx/vmexit.h"
+
+namespace evmm {
+namespace {
+
+constexpr u32 GPR_RSP = static_cast<u32>(Gpr::RSP);
+
+const char* guest_name(const Gcpu& g) { return g.guest != nullptr ? g.guest->name() : "guest"; }
+
+// Exceptions that push an error code (SDM Vol. 3A §7.3, Table 7-1).
+bool has_error_code(Vector v) {
+    switch (v) {
+    case Vector::DF: case Vector::TS: case Vector::NP: case Vector::SS: case Vector::GP: case Vector::PF:
+    case Vector::AC: case Vector::CP: return true;
+    default: return false;
+    }
+}
+
+// Contributory exceptions (SDM Vol. 3A §7.15, Table 7-4) and #PF: a second contributory fault during their
+// delivery becomes #DF.
+bool contributory_or_pf(u8 v) {
+    const Vector x = static_cast<Vector>(v);
+    return x == Vector::DE || x == Vector::TS || x == Vector::NP || x == Vector::SS || x == Vector::GP ||
+           x == Vector::PF;
+}
+
+} // namespace
+
+u64 gcpu_gpr(Gcpu& g, u32 n) {
+    n &= 15;
+    return n == GPR_RSP ? vmread(VmcsField::GUEST_RSP) : g.reg(n);
+}
+
+void gcpu_set_gpr(Gcpu& g, u32 n, u64 value) {
+    n &= 15;
+    if (n == GPR_RSP)
+        vmwrite(VmcsField::GUEST_RSP, value);
+    else
+        g.reg(n) = value;
+}
+
+u64 gcpu_rip(Gcpu&) { return vmread(VmcsField::GUEST_RIP); }
+u64 gcpu_rflags(Gcpu&) { return vmread(VmcsField::GUEST_RFLAGS); }
+u64 gcpu_cr0(Gcpu&) { return vmread(VmcsField::GUEST_CR0); }
+u64 gcpu_cr3(Gcpu&) { return vmread(VmcsField::GUEST_CR3); }
+u64 gcpu_cr4(Gcpu&) { return vmread(VmcsField::GUEST_CR4); }
+u64 gcpu_efer(Gcpu&) { return vmread(VmcsField::GUEST_IA32_EFER); }
+u64 gcpu_cs_base(Gcpu&) { return vmread(VmcsField::GUEST_CS_BASE); }
+
+// SDM Vol. 3C §25.4.1: "the CPL is SS.DPL" for a VMX guest.
+u32 gcpu_cpl(Gcpu&) { return vmx_ar_dpl(static_cast<u32>(vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS))); }
+
+bool gcpu_in_64bit_mode(Gcpu&) {
+    return (vmread(VmcsField::GUEST_IA32_EFER) & EFER_LMA) && (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_L);
+}
+
+bool gcpu_cs_default_32(Gcpu&) { return (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_DB) != 0; }
+
+// SDM Vol. 3C §26.3 ("Changes to Instruction Behavior in VMX Non-Root Operation", RDTSC): with "use TSC
+// offsetting" the guest reads TSC + TSC_OFFSET.
+u64 gcpu_guest_tsc(Gcpu&) {
+    u64 t = rdtsc();
+    if (vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS) & PROC_USE_TSC_OFFSETTING)
+        t += vmread(VmcsField::TSC_OFFSET);
+    return t;
+}
+
+IoExit gcpu_io_exit(Gcpu&) {
+    const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
+    return IoExit{q.port, q.size, q.in, q.string, q.rep};
+}
+
+GpaExit gcpu_gpa_exit(Gcpu&) {
+    const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION);  // SDM Vol. 3C Table 28-7
+    GpaExit e{};
+    e.gpa = vmread(VmcsField::GUEST_PHYSICAL_ADDR);
+    e.gla_valid = (qual & EPT_QUAL_LINEAR_VALID) != 0;
+    e.gla = e.gla_valid ? vmread(VmcsField::GUEST_LINEAR_ADDR) : 0;
+    e.read = (qual & EPT_QUAL_READ) != 0;
+    e.write = (qual & EPT_QUAL_WRITE) != 0;
+    e.fetch = (qual & EPT_QUAL_FETCH) != 0;
+    return e;
+}
+
+void gcpu_skip_instruction(Gcpu& g) { gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH)); }
+
+void gcpu_advance_rip(Gcpu& g, u64 length) {
+    (void)g;
+    vmwrite(VmcsField::GUEST_RIP, vmread(VmcsField::GUEST_RIP) + length);
+    const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
+    if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+        vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS});
+}
+
+void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
+    (void)g;
+    // SDM Vol. 3C §27.2.1.3: an error code is delivered only for vectors that have one, and only in protected mode.
+    const bool pe = (vmread(VmcsField::GUEST_CR0) & CR0_PE) != 0;
+    const bool ec = has_error_code(v) && pe;
+    vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
+            intr_info_make(InterruptionType::HARDWARE_EXCEPTION, static_cast<u8>(v), ec));
+    if (ec) vmwrite(VmcsField::VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
+}
+
+
+void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
+    const u32 idt = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO));
+    if (idt & INTR_INFO_VALID) {
+        // The access was part of delivering an event (a stack push, an IDT or TSS read): the event is lost and
+        // `v` takes its place, combined per SDM Vol. 3A §7.15 Table 7-5.
+        if (intr_info_type(idt) == InterruptionType::HARDWARE_EXCEPTION) {
+            const u8 prior = intr_info_vector(idt);
+            if (static_cast<Vector>(prior) == Vector::DF) {
+                static char stop[128];
+                format(stop, sizeof stop, "triple fault (%s while delivering #DF)", what);
+                gcpu_guest_stopped(g, stop);
+            }
+            if (contributory_or_pf(prior)) {
+                v = Vector::DF;
+                error_code = 0;
+            }
+        }
+    } else if (vmread(VmcsField::EXIT_QUALIFICATION) & EPT_QUAL_NMI_UNBLOCKING) {
+        // The faulting IRET did not complete, so NMIs stay blocked (SDM Vol. 3C §28.2.3).
+        vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE,
+                vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE) | INTERRUPTIBILITY_NMI);
+    }
+    gcpu_inject_exception(g, v, error_code);
+}
+
+[[noreturn]] void gcpu_fatal(Gcpu& g, const char* what) {
+    panic_begin();
+    LOG_ERROR("PANIC: %s cpu%u: %s", guest_name(g), g.cpu_id, what);
+    vmx_dump_guest(g);
+    vmcs_dump();
+    final_stop(StopReason::Fatal, what);
+}
+
+[[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
+    smp_stop_others();  // first: no guest output interleaved with the report, and final exit counts
+    LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
+    vmx_dump_guest(g);
+    char why[48];
+    format(why, sizeof why, "%s stopped", guest_name(g));
+    exit_stats_log(why);
+    LOG_ERROR("evmm: %s is stopped; the hypervisor stops too", guest_name(g));
+    final_stop(StopReason::Done, what);
+}
+
+Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
+    return gcpu_load_guest_state(g, s, static_cast<u32>(ActivityState::ACTIVE));
+}
+
+} // namespace evmm
