@@ -27,7 +27,7 @@ source "$here/../../tools/lib.sh"
 build=$(cd "$1" && pwd) figure=$2 target=${3:-}
 boot_test=$here/../boot/boot_test.sh
 out_dir=$build/bench
-mkdir -p "$out_dir"
+mkdir -p "$out_dir" "$build/boot-tests"
 result=$out_dir/$figure.txt
 rm -f "$result"
 linux_args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=1"
@@ -109,7 +109,7 @@ p4)
     exits=$out_dir/p4_exits.txt
     grep -a -A30 'vm exits: .*(guest0 power-off)' "$evmm_work/serial.txt" |
         grep -a -E '^\[cpu0\] (vm exits|  [A-Z_0-9]+ \()' | sed 's/^\[cpu0\]/evmm bench:  /' >"$exits" || true
-    report "$ratio" "P4 ${ratio:-?} = ${under:-?} / ${bare:-?} instructions to Linux's ACPI power-off, under evmm / bare (target <= ${target:-?}); VM exits during that boot:" "$exits"
+    report "$ratio" "P4 ${ratio:-?} = ${under:-?} / ${bare:-?} instructions to Linux's ACPI power-off, under evmm / bare (target <= ${target:-?})" "$exits"
     ;;
 *) evmm_die "unknown figure '$figure' (p1, p2, p2_info, p2_smp4, p3, p4)" ;;
 esac
