@@ -31,8 +31,8 @@ set -euo pipefail
 
 EVMM_PROG=boot_test.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/boot/lib.sh
-source "$here/lib.sh"
+# shellcheck source=tools/lib.sh
+source "$here/../../tools/lib.sh"
 
 usage() {
     awk 'NR > 1 && /^# shellcheck/ { next }
@@ -128,7 +128,7 @@ for spec in "${modules[@]}"; do
 done
 iso_kind=()
 ((!grub_linux)) || iso_kind=(--linux)
-bash "$here/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
+bash "$EVMM_REPO_ROOT/tools/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot

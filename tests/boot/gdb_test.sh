@@ -16,8 +16,8 @@ set -euo pipefail
 
 EVMM_PROG=gdb_test.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/boot/lib.sh
-source "$here/lib.sh"
+# shellcheck source=tools/lib.sh
+source "$here/../../tools/lib.sh"
 
 usage() {
     awk 'NR > 1 && /^# shellcheck/ { next }
@@ -65,7 +65,7 @@ work=$build/boot-tests/$name
 rm -rf "$work"
 mkdir -p "$work"
 iso=$work/evmm.iso serial=$work/serial.log emulog=$work/emu.log gdblog=$work/gdb.log
-bash "$here/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" ||
+bash "$EVMM_REPO_ROOT/tools/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" ||
     exit 2
 
 deadline=$((SECONDS + timeout_s))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real Linux as guest0 under evmm in Bochs: Debian's cloud kernel + a busybox initramfs (tests/linux/prepare.sh)
+# A real Linux as guest0 under evmm in Bochs: Debian's cloud kernel + a busybox initramfs (tools/linux-prepare.sh)
 # loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
 # does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off, which evmm saw (it logs
 # the power-off and the run's VM exits by reason).
@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd) smp=1
 [[ ${2:-} == --smp ]] && smp=$3
 cache=$build/linux
-bash "$here/prepare.sh" "$cache" >/dev/null
+bash "$here/../../tools/linux-prepare.sh" "$cache" >/dev/null
 name=linux_guest0_smp$smp
 cpus_online=0
 ((smp == 1)) || cpus_online=0-$((smp - 1))

@@ -3,7 +3,7 @@
 #   OUT/vmlinuz          Debian's cloud kernel (linux-image-cloud-amd64's kernel, LZ4, boots fast in Bochs)
 #   OUT/initramfs.cpio.gz  busybox-static + an /init that prints facts about the machine and powers off
 #   OUT/initramfs-shell.cpio.gz  (--shell) the same facts, then an interactive busybox shell on the console (the demo)
-# usage: tests/linux/prepare.sh OUT_DIR [--shell]
+# usage: tools/linux-prepare.sh OUT_DIR [--shell]
 set -euo pipefail
 out=$(mkdir -p "$1" && cd "$1" && pwd) shell=${2:-}
 mkdir -p "$out/debs"
@@ -18,7 +18,7 @@ if [[ ! -f $out/vmlinuz ]]; then
         apt-get update >/dev/null 2>&1 || true
         kpkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
     fi
-    [[ -n $kpkg ]] || { echo "prepare.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 2; }
+    [[ -n $kpkg ]] || { echo "linux-prepare.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 2; }
     download "$kpkg"
     rm -rf kx && mkdir kx && dpkg-deb -x "$kpkg"_*.deb kx
     cp kx/boot/vmlinuz-* "$out/vmlinuz"
@@ -61,4 +61,4 @@ INIT
 chmod +x "$root/init"
 img=$root.cpio.gz
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$img"
-echo "prepare.sh: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $img ($(stat -c %s "$img") bytes)"
+echo "linux-prepare.sh: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $img ($(stat -c %s "$img") bytes)"

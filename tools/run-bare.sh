@@ -4,7 +4,7 @@
 # to develop and check the guest test kit itself (docs/guest-test-kit.md). Under bare metal the checks that need
 # evmm fail (hypervisor bit, loader name "evmm", VMCALLs, ...); everything else should pass.
 #
-# usage: tests/guests/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] [--smp N]
+# usage: tools/run-bare.sh [--emu qemu|qemu-uefi|bochs] [--build DIR] [--timeout S] [--smp N]
 #                                 [--module "FILE ARGS"]... GUEST [ARGS...]
 #   GUEST   a name (hello, msr, ...: BUILD/guests/GUEST.elf) or a path to an .elf
 #   ARGS    the kernel command line (hello expects "hello-args 42")
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/.." && pwd)
 emu=qemu build=${EVMM_BUILD_DIR:-$repo/build} timeout_s=60 smp=1 modules=()
 while (($#)); do
     case $1 in
@@ -44,7 +44,7 @@ mkdir -p "$work"
 
 mb1=()
 if ! grub-file --is-x86-multiboot2 "$elf" && grub-file --is-x86-multiboot "$elf"; then mb1=(--multiboot1); fi
-bash "$repo/tests/boot/mkiso.sh" --evmm "$elf" "${mb1[@]}" "$work/guest.iso" "$*" "${modules[@]}" >"$work/mkiso.log" 2>&1 ||
+bash "$repo/tools/mkiso.sh" --evmm "$elf" "${mb1[@]}" "$work/guest.iso" "$*" "${modules[@]}" >"$work/mkiso.log" 2>&1 ||
     { cat "$work/mkiso.log" >&2; exit 2; }
 
 status=0
