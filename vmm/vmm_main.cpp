@@ -207,9 +207,8 @@ Gcpu& stage5_cpu(u32 cpu) {
     LOG_INFO("stage 6: launch guest");
     const u8 crash = g_desc->options.crashtest;
     if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY) {
-        // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
-        vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
+        crash_test_break_vm_entry(g);
     }
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);

@@ -4,9 +4,13 @@
 #pragma once
 
 #include "evmm/base.h"
+#include "vmm/guest/gcpu.h"
 
 namespace evmm {
 
-void crash_test(u8 kind);  // EVMM_CRASHTEST_*; NONE and the kinds handled elsewhere do nothing
+void crash_test(u8 kind);
+// Implemented by the backend: breaks the gcpu's guest state so that its next VM entry fails (crashtest=vmentry:
+// the VM-entry checker must explain the failure).
+void crash_test_break_vm_entry(Gcpu& g);  // EVMM_CRASHTEST_*; NONE and the kinds handled elsewhere do nothing
 
 } // namespace evmm

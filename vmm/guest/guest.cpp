@@ -2,8 +2,6 @@
 
 #include <new>
 
-#include "arch/x86_64/vmx.h"
-#include "arch/x86_64/vmx_caps.h"
 #include "lib/format.h"
 #include "lib/formats/acpi.h"
 #include "lib/formats/memmap.h"
@@ -15,7 +13,6 @@
 #include "vmm/guest/gpa_intercept.h"
 #include "vmm/host/ipc.h"
 #include "vmm/host/platform.h"
-#include "vmm/vmx/vmx_setup.h"
 
 namespace evmm {
 namespace {
@@ -78,15 +75,6 @@ Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_module_t& m,
         LOG_DEBUG("guest0: Linux boot page tables (identity map 0-4 GiB, 2 MiB pages) and GDT at 0x%lx-0x%lx",
                   plan.boot_tables, plan.boot_tables + LINUX_BOOT_TABLES_SIZE);
     return Status::success();
-}
-
-// This CPU's cached guest-physical (and combined) mappings of the tables behind `eptp` (SDM Vol. 3C §29.4.3.1).
-void invept_one(u64 eptp) {
-    const u64 cap = vmx_state().caps.ept_vpid_cap;
-    if (cap & EPT_CAP_INVEPT_SINGLE)
-        (void)invept(InveptType::SingleContext, eptp);
-    else
-        (void)invept(InveptType::AllContexts, 0);
 }
 
 } // namespace
@@ -268,8 +256,8 @@ Status Guest::remap_page(u64 gpa, u64 hpa) {
         if (!w.present) return Status::error("guest-physical page not mapped", "remap_page", gpa);
         EVMM_TRY(ept_->map(gpa, hpa, PAGE_4K, EptPerms{true, true, true}, w.mem_type, false, false));
     }
-    invept_one(eptp_);
-    const u32 missing = ipc_call_others(invept_one, eptp_);
+    slat_invalidate(eptp_);
+    const u32 missing = ipc_call_others(slat_invalidate, eptp_);
     if (missing != 0) return Status::error("CPUs did not invalidate the guest's EPT in time", "remap_page", missing);
     return Status::success();
 }

@@ -81,6 +81,10 @@ private:
     u32 vcpu_count_ = 0;
 };
 
+// Implemented by the backend: this CPU forgets what it cached from the second-level tables behind `root` (VT-x: the
+// EPTP; INVEPT, SDM Vol. 3C §29.4.3.1).
+void slat_invalidate(u64 root);
+
 u32 guest_count();
 Guest& guest_at(u32 i);
 

@@ -13,6 +13,8 @@
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
+#include "vmm/vmx/vmx_setup.h"
+#include "vmm/debug/crashtest.h"
 
 namespace evmm {
 namespace {
@@ -159,6 +161,19 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     exit_stats_log(why);
     LOG_ERROR("evmm: %s is stopped; the hypervisor stops too", guest_name(g));
     final_stop(StopReason::Done, what);
+}
+
+void slat_invalidate(u64 eptp) {
+    const u64 cap = vmx_state().caps.ept_vpid_cap;
+    if (cap & EPT_CAP_INVEPT_SINGLE)
+        (void)invept(InveptType::SingleContext, eptp);
+    else
+        (void)invept(InveptType::AllContexts, 0);
+}
+
+void crash_test_break_vm_entry(Gcpu&) {
+    // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
+    vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
 }
 
 Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
