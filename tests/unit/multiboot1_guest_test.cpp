@@ -4,7 +4,7 @@
 #include "vmm/guest/boot/multiboot1_guest.h"
 
 #include "lib/formats/elf.h"
-#include "vmm/guest/boot/multiboot2_guest.h" // MB2_HEADER_MAGIC_VALUE: a Multiboot2 header is not a Multiboot1 one
+#include "lib/formats/multiboot2.h" // MB2_HEADER_MAGIC_VALUE: a Multiboot2 header is not a Multiboot1 one
 
 #include <gtest/gtest.h>
 

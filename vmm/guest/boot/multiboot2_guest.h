@@ -34,39 +34,7 @@
 namespace evmm {
 
 // ---------------------------------------------------------------------------------------------------------------
-// Spec constants and structures
-
-// §3.1.1/§3.1.2: the header's fixed part (magic, architecture, header_length, checksum) and where it may be.
-inline constexpr u32 MB2_HEADER_MAGIC_VALUE = MB2_HEADER_MAGIC; // §3.1.2 `magic`
-inline constexpr u32 MB2_ARCHITECTURE_I386 = MB2_ARCH_I386;     // §3.1.2 `architecture`: 32-bit protected mode of i386
-inline constexpr u64 MB2_HEADER_SEARCH_LIMIT = 32768;           // §3.1.1: header entirely within the first 32768 bytes
-inline constexpr u64 MB2_HEADER_ALIGN = 8;                      // §3.1.1: header 64-bit aligned
-inline constexpr u64 MB2_HEADER_FIXED_SIZE = 16;                // §3.1.1: four u32 fields, tags from offset 16
-inline constexpr u64 MB2_HEADER_TAG_ALIGN = 8;                  // §3.1.3: every tag starts 8-byte aligned
-inline constexpr u16 MB2_HEADER_TAG_FLAG_OPTIONAL = 1;          // §3.1.3: flags bit 0 `optional`
-inline constexpr u32 MB2_BOOTLOADER_MAGIC_VALUE = MB2_BOOT_MAGIC; // §3.3: EAX at entry
-
-// §3.1.3 .. §3.1.13: header tag types (u16 `type` of the tag header).
-enum class Mb2HeaderTagType : u16 {
-    End = 0,
-    InformationRequest = 1, // §3.1.4
-    Address = 2,            // §3.1.5
-    EntryAddress = 3,       // §3.1.6
-    ConsoleFlags = 4,       // §3.1.9
-    Framebuffer = 5,        // §3.1.10
-    ModuleAlign = 6,        // §3.1.11
-    EfiBootServices = 7,    // §3.1.12
-    EntryAddressEfi32 = 8,  // §3.1.7
-    EntryAddressEfi64 = 9,  // §3.1.8
-    Relocatable = 10,       // §3.1.13
-};
-
-// §3.1.9 console_flags bits.
-inline constexpr u32 MB2_CONSOLE_FLAG_REQUIRED = 1u << 0; // a console must exist and be described in the info
-inline constexpr u32 MB2_CONSOLE_FLAG_EGA_TEXT = 1u << 1; // the kernel supports EGA text mode
-
-// §3.1.5 address tag: load_addr == 0xFFFFFFFF means "load the file from its beginning".
-inline constexpr u32 MB2_LOAD_ADDR_FROM_FILE_START = 0xFFFFFFFF;
+// Constants (the specification's own: lib/formats/multiboot2.h)
 
 // The 32-bit physical address space the kernel starts in (§3.3: protected mode, paging off).
 inline constexpr u64 MB2_ADDRESS_LIMIT = KERNEL_ADDRESS_LIMIT;
