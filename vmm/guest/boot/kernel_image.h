@@ -42,7 +42,7 @@ struct KernelPlan {
     u32 segment_count = 0;
     KernelSegment segments[KERNEL_MAX_SEGMENTS] = {};
     u32 entry = 0;               // physical entry point
-    bool entry_from_tag = false; // from the header (Multiboot2 entry address tag) rather than e_entry
+    bool entry_from_tag = false; // from the header (Multiboot2 entry address tag, Multiboot1 entry_addr), not e_entry
     u64 span_base = 0;           // lowest loaded address
     u64 span_end = 0;            // end (exclusive) of the highest segment
 };
