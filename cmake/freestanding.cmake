@@ -24,7 +24,7 @@ option(EVMM_DEBUG_CHECKS "self-checks at boot (W^X walk of the live page tables)
 set(EVMM_COLD_SOURCES
     lib/format.cpp lib/formats/memmap.cpp lib/symtab.cpp lib/formats/multiboot2.cpp loader/cmdline.cpp lib/formats/acpi.cpp
     lib/formats/elf.cpp loader/desc_builder.cpp arch/x86_64/vmcs_names.cpp arch/x86_64/vmx_controls.cpp
-    vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp)
+    vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp vmm/guest/boot/kernel_image.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 
 function(evmm_runtime_library name)

@@ -22,6 +22,7 @@ set(EVMM_PURE_SOURCES
     arch/x86_64/insn.cpp
     vmm/vmx/vmentry_check.cpp
     vmm/guest/gpm.cpp
+    vmm/guest/boot/kernel_image.cpp
     vmm/guest/boot/multiboot2_guest.cpp
     vmm/guest/boot/linux_bzimage.cpp
     vmm/guest/boot/multiboot1_guest.cpp

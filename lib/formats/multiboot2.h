@@ -1,5 +1,7 @@
-// Defensive parser of the Multiboot2 boot information (Multiboot2 specification 2.0, section 3.6 "Boot
-// information format"), the structure GRUB hands the loader in EBX.
+// The Multiboot2 specification 2.0: the OS image header's constants (§3.1 "OS image format", §3.3 "I386 machine
+// state"; the magic numbers are defined once, in multiboot_defs.h), the boot information's tag and memory types
+// (§3.6 "Boot information format"), and a defensive parser of that information, the structure GRUB hands the
+// loader in EBX.
 //
 // mb2_parse() reads nothing outside [info, info + min(avail, total_size)), validates every size it relies on,
 // and returns an evmm::Status naming the offending tag on malformed input. It copies what the loader needs into
@@ -13,6 +15,44 @@
 #include "lib/formats/multiboot_defs.h"
 
 namespace evmm {
+
+// ---------------------------------------------------------------------------------------------------------------
+// The OS image header (§3.1) and the machine state (§3.3)
+
+// §3.1.1/§3.1.2: the header's fixed part (magic, architecture, header_length, checksum) and where it may be.
+inline constexpr u32 MB2_HEADER_MAGIC_VALUE = MB2_HEADER_MAGIC; // §3.1.2 `magic`
+inline constexpr u32 MB2_ARCHITECTURE_I386 = MB2_ARCH_I386;     // §3.1.2 `architecture`: 32-bit protected mode of i386
+inline constexpr u64 MB2_HEADER_SEARCH_LIMIT = 32768;           // §3.1.1: header entirely within the first 32768 bytes
+inline constexpr u64 MB2_HEADER_ALIGN = 8;                      // §3.1.1: header 64-bit aligned
+inline constexpr u64 MB2_HEADER_FIXED_SIZE = 16;                // §3.1.1: four u32 fields, tags from offset 16
+inline constexpr u64 MB2_HEADER_TAG_ALIGN = 8;                  // §3.1.3: every tag starts 8-byte aligned
+inline constexpr u16 MB2_HEADER_TAG_FLAG_OPTIONAL = 1;          // §3.1.3: flags bit 0 `optional`
+inline constexpr u32 MB2_BOOTLOADER_MAGIC_VALUE = MB2_BOOT_MAGIC; // §3.3: EAX at entry
+
+// §3.1.3 .. §3.1.13: header tag types (u16 `type` of the tag header).
+enum class Mb2HeaderTagType : u16 {
+    End = 0,
+    InformationRequest = 1, // §3.1.4
+    Address = 2,            // §3.1.5
+    EntryAddress = 3,       // §3.1.6
+    ConsoleFlags = 4,       // §3.1.9
+    Framebuffer = 5,        // §3.1.10
+    ModuleAlign = 6,        // §3.1.11
+    EfiBootServices = 7,    // §3.1.12
+    EntryAddressEfi32 = 8,  // §3.1.7
+    EntryAddressEfi64 = 9,  // §3.1.8
+    Relocatable = 10,       // §3.1.13
+};
+
+// §3.1.9 console_flags bits.
+inline constexpr u32 MB2_CONSOLE_FLAG_REQUIRED = 1u << 0; // a console must exist and be described in the info
+inline constexpr u32 MB2_CONSOLE_FLAG_EGA_TEXT = 1u << 1; // the kernel supports EGA text mode
+
+// §3.1.5 address tag: load_addr == 0xFFFFFFFF means "load the file from its beginning".
+inline constexpr u32 MB2_LOAD_ADDR_FROM_FILE_START = 0xFFFFFFFF;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The boot information (§3.6)
 
 // Tag types, Multiboot2 spec section 3.6 (3.6.2 .. 3.6.18 and the end tag of 3.6.1).
 enum class Mb2TagType : u32 {
@@ -45,8 +85,8 @@ enum class Mb2MemoryType : u32 {
     Available = 1,
     Reserved = 2,
     AcpiReclaimable = 3,
-    Nvs = 4,        // "reserved memory which needs to be preserved on hibernation"
-    BadRam = 5,     // "memory which is occupied by defective RAM modules"
+    Nvs = 4,    // "reserved memory which needs to be preserved on hibernation"
+    BadRam = 5, // "memory which is occupied by defective RAM modules"
 };
 
 // A NUL-terminated string inside the information. str == nullptr when absent; len excludes the NUL.
@@ -94,8 +134,8 @@ struct Mb2Info {
     u32 efi32_system_table = 0;
     bool has_efi64_system_table = false; // tag 12
     u64 efi64_system_table = 0;
-    bool has_efi_mmap = false;                 // tag 17 (contents not parsed)
-    bool efi_boot_services_active = false;     // tag 18 present: ExitBootServices() was not called
+    bool has_efi_mmap = false;             // tag 17 (contents not parsed)
+    bool efi_boot_services_active = false; // tag 18 present: ExitBootServices() was not called
 
     bool has_load_base = false; // tag 21: where GRUB put a relocatable image
     u32 load_base = 0;

@@ -1,6 +1,6 @@
 /* Multiboot (0.6.96) and Multiboot2 (2.0) magic numbers and header tag values, as plain #defines: the one
- * definition for assembler (loader/entry.S, the guest kit's entry.S) and C++ (lib/formats/multiboot2.h, the guest
- * loaders in vmm/guest/boot/). */
+ * definition for assembler (loader/entry.S, the guest kit's entry.S) and C++ (the typed constants of
+ * lib/formats/multiboot1.h and lib/formats/multiboot2.h, which the guest loaders in vmm/guest/boot/ use). */
 #pragma once
 
 /* Multiboot2 spec §3.1.2 header magic and architecture, §3.3 EAX at entry. */

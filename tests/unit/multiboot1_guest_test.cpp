@@ -1,7 +1,10 @@
 // Unit tests for vmm/guest_loader/multiboot1_guest: evmm as guest0's Multiboot (version 1) boot loader. Tiny ELF32,
-// ELF64 and a.out-kludge kernels are built in memory; loading goes through the shared mb2_kernel_load; the information
+// ELF64 and a.out-kludge kernels are built in memory; loading goes through the shared kernel_load; the information
 // structure is read back at the specification's offsets. Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest/boot/multiboot1_guest.h"
+
+#include "lib/formats/elf.h"
+#include "lib/formats/multiboot2.h" // MB2_HEADER_MAGIC_VALUE: a Multiboot2 header is not a Multiboot1 one
 
 #include <gtest/gtest.h>
 
@@ -184,7 +187,7 @@ struct GuestMap {
     }
 };
 
-Status find_and_plan(const std::vector<u8>& img, Mb1Header& h, Mb2KernelPlan& p) {
+Status find_and_plan(const std::vector<u8>& img, Mb1Header& h, KernelPlan& p) {
     EVMM_TRY(mb1_find_header(img.data(), img.size(), h));
     return mb1_plan(img.data(), img.size(), h, p);
 }
@@ -312,9 +315,9 @@ TEST(Mb1GuestHeader, UnknownRequiredFlagBits) {
 TEST(Mb1GuestPlan, Elf32SegmentsAndEntryTranslatedToPhysical) {
     const auto img = elf32_kernel();
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::Elf32);
+    EXPECT_EQ(p.format, KernelImageFormat::Elf32);
     ASSERT_EQ(p.segment_count, 2u);
     EXPECT_EQ(p.segments[0].gpa, KERNEL_BASE);
     EXPECT_EQ(p.segments[0].file_offset, 0x1000u);
@@ -331,14 +334,14 @@ TEST(Mb1GuestPlan, Elf32SegmentsAndEntryTranslatedToPhysical) {
 // p_paddr, e_entry translated to its physical address. elf64_kernel() is planned exactly as elf32_kernel().
 TEST(Mb1GuestPlan, Elf64WithoutAddressFieldsPlannedLikeElf32) {
     Mb1Header h32, h64;
-    Mb2KernelPlan p32, p64;
+    KernelPlan p32, p64;
     ASSERT_OK(find_and_plan(elf32_kernel(), h32, p32));
     ASSERT_OK(find_and_plan(elf64_kernel(), h64, p64));
     EXPECT_FALSE(h64.has_address);
-    EXPECT_EQ(p64.format, Mb2ImageFormat::Elf64);
+    EXPECT_EQ(p64.format, KernelImageFormat::Elf64);
     ASSERT_EQ(p64.segment_count, p32.segment_count);
     for (u32 i = 0; i < p32.segment_count; ++i) {
-        const Mb2Segment &a = p64.segments[i], &b = p32.segments[i];
+        const KernelSegment &a = p64.segments[i], &b = p32.segments[i];
         EXPECT_TRUE(a.gpa == b.gpa && a.file_offset == b.file_offset && a.filesz == b.filesz && a.memsz == b.memsz)
             << "segment " << i << " at 0x" << std::hex << a.gpa;
     }
@@ -354,7 +357,7 @@ TEST(Mb1GuestPlan, Elf64WithoutAddressFieldsPlannedLikeElf32) {
 
 TEST(Mb1GuestPlan, Elf64Errors) {
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     const auto hdr = mb1_header(MB1_FLAG_MEMORY_INFO);
     // An entry above 4 GiB (unreachable in 32-bit protected mode): in no PT_LOAD, named with its value.
     const u64 entry_4g = 4 * GiB + KERNEL_BASE + 0x10;
@@ -381,7 +384,7 @@ TEST(Mb1GuestPlan, Elf64Errors) {
 
 TEST(Mb1GuestPlan, ElfErrors) {
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     // Not ELF and no address fields.
     const auto raw = image_with(mb1_header(0), 0x100);
     EXPECT_ERR(find_and_plan(raw, h, p), "not ELF", "ELF e_ident");
@@ -406,9 +409,9 @@ TEST(Mb1GuestPlan, AoutKludge) {
     // Load from file offset 0x20 (header_addr - load_addr = 0x20 below the header), 0x800 file bytes, bss to 8 KiB.
     const auto img = aout_kernel(AOUT_BASE + 0x20, AOUT_BASE + 0x800, AOUT_BASE + 0x2000);
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::AoutKludge);
+    EXPECT_EQ(p.format, KernelImageFormat::AoutKludge);
     ASSERT_EQ(p.segment_count, 1u);
     EXPECT_EQ(p.segments[0].gpa, AOUT_BASE + 0x20u);
     EXPECT_EQ(p.segments[0].file_offset, 0x20u);
@@ -427,13 +430,13 @@ TEST(Mb1GuestPlan, AoutKludge) {
     const AddrFields a{KERNEL_BASE + u32{HDR_OFFSET}, KERNEL_BASE, 0, 0, KERNEL_BASE + 0x10};
     const auto both = make_elf32(two_segments(), HIGH + KERNEL_BASE + 0x10, mb1_header(MB1_FLAG_ADDRESS_FIELDS, &a));
     ASSERT_OK(find_and_plan(both, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::AoutKludge);
+    EXPECT_EQ(p.format, KernelImageFormat::AoutKludge);
     EXPECT_EQ(p.segments[0].gpa, KERNEL_BASE);
 }
 
 TEST(Mb1GuestPlan, AoutKludgeErrorsUseMultibootWording) {
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     // load_addr above header_addr (includes 0xFFFFFFFF, which means something else only in Multiboot2).
     EXPECT_ERR(find_and_plan(aout_kernel(AOUT_BASE + 0x100, 0, 0), h, p), "above header_addr",
                "Multiboot header load_addr");
@@ -457,16 +460,16 @@ TEST(Mb1GuestPlan, AoutKludgeErrorsUseMultibootWording) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Load (the shared mb2_kernel_load with a Multiboot1 plan)
+// Load (the shared kernel_load with a Multiboot1 plan)
 
 // The segments of elf32_kernel() or elf64_kernel() copied to their p_paddr, bss zeroed, nothing else touched.
 void expect_segments_copied(const std::vector<u8>& img) {
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
     for (u64 i = 0; i < 0x800; ++i) ASSERT_EQ(mem.buf[KERNEL_BASE + i], pattern(0x1000 + i)) << i;
     EXPECT_EQ(mem.buf[KERNEL_BASE + 0x800], 0xCC);
     for (u64 i = 0; i < 0x100; ++i) ASSERT_EQ(mem.buf[KERNEL_BASE + 0x2000 + i], pattern(0x2000 + i)) << i;
@@ -480,11 +483,11 @@ TEST(Mb1GuestLoad, Elf64CopiesSegmentsToPaddrAndZeroesBss) { expect_segments_cop
 TEST(Mb1GuestLoad, AoutKludgeHeaderLandsAtHeaderAddr) {
     const auto img = aout_kernel(AOUT_BASE + 0x20, AOUT_BASE + 0x800, AOUT_BASE + 0x2000);
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
     EXPECT_EQ(mem.buf[AOUT_BASE + 0x1F], 0xCC);
     EXPECT_EQ(get32(mem.buf.data() + AOUT_BASE + AOUT_HDR_OFFSET), MB1_HEADER_MAGIC_VALUE);
     for (u64 i = 0x800; i < 0x2000; ++i) ASSERT_EQ(mem.buf[AOUT_BASE + i], 0) << i;
@@ -493,21 +496,21 @@ TEST(Mb1GuestLoad, AoutKludgeHeaderLandsAtHeaderAddr) {
 TEST(Mb1GuestLoad, OutsideUsableRamAndForbiddenOverlap) {
     const auto img = elf32_kernel();
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     evmm_mmap_entry_t st[4];
     MemoryMap small(st, 4);
     ASSERT_TRUE(small.add(1 * MiB, 0x3000, EVMM_MEM_USABLE).ok());
-    Mb2LoadDiag d;
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), p, mem, small, nullptr, 0, &d), "not inside usable RAM",
+    KernelLoadDiag d;
+    EXPECT_ERR(kernel_load(img.data(), img.size(), p, mem, small, nullptr, 0, &d), "not inside usable RAM",
                "memory map");
     EXPECT_EQ(d.segment, 1u);
     EXPECT_EQ(mem.buf[KERNEL_BASE], 0xCC); // nothing written
 
     GuestMap gm;
-    const Mb2NamedRange forbidden[] = {{KERNEL_BASE + 0x4000, 0x2000, "module 2 (initrd)"}};
-    const Status s = mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 1, &d);
+    const NamedRange forbidden[] = {{KERNEL_BASE + 0x4000, 0x2000, "module 2 (initrd)"}};
+    const Status s = kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 1, &d);
     EXPECT_ERR(s, "must not be loaded over", "module 2 (initrd)");
     EXPECT_STREQ(d.message, "segment 1 at 0x102000-0x105000 overlaps module 2 (initrd) at 0x104000-0x106000");
     EXPECT_EQ(mem.buf[KERNEL_BASE], 0xCC);
@@ -530,8 +533,8 @@ struct Modules {
     }
 };
 
-Mb2GuestInfoInputs inputs(const GuestMap& gm, const Modules& mods) {
-    Mb2GuestInfoInputs in;
+BootInfoInputs inputs(const GuestMap& gm, const Modules& mods) {
+    BootInfoInputs in;
     in.cmdline = mods.m[0].cmdline;
     in.cmdline_len = sizeof mods.m[0].cmdline;
     in.mmap = gm.map.entries();
@@ -551,7 +554,7 @@ std::string cstr_at(const BufMem& mem, u32 gpa) {
 TEST(Mb1GuestInfo, FieldsAtTheirSpecOffsets) {
     GuestMap gm;
     Modules mods;
-    const Mb2GuestInfoInputs in = inputs(gm, mods);
+    const BootInfoInputs in = inputs(gm, mods);
     BufMem mem;
     constexpr u64 GPA = 0x7000;
     u64 size = 0, written = 0;
@@ -617,7 +620,7 @@ TEST(Mb1GuestInfo, FieldsAtTheirSpecOffsets) {
 
 TEST(Mb1GuestInfo, NoModulesNoCmdlineNoLoaderName) {
     GuestMap gm;
-    Mb2GuestInfoInputs in;
+    BootInfoInputs in;
     in.mmap = gm.map.entries();
     in.mmap_count = gm.map.count();
     in.loader_name = nullptr;
@@ -640,7 +643,7 @@ TEST(Mb1GuestInfo, MemUpperStopsAtTheFirstHole) {
     ASSERT_TRUE(m.add(1 * MiB, 2 * MiB, EVMM_MEM_USABLE).ok()); // 1-3 MiB
     ASSERT_TRUE(m.add(3 * MiB, 1 * MiB, EVMM_MEM_USABLE).ok()); // touching: 1-4 MiB
     ASSERT_TRUE(m.add(5 * MiB, 3 * MiB, EVMM_MEM_USABLE).ok()); // after a hole
-    Mb2GuestInfoInputs in;
+    BootInfoInputs in;
     in.mmap = m.entries();
     in.mmap_count = m.count();
     BufMem mem;
@@ -653,7 +656,7 @@ TEST(Mb1GuestInfo, MemUpperStopsAtTheFirstHole) {
 TEST(Mb1GuestInfo, Errors) {
     GuestMap gm;
     Modules mods;
-    Mb2GuestInfoInputs in = inputs(gm, mods);
+    BootInfoInputs in = inputs(gm, mods);
     BufMem mem;
     u64 size = 0, written = 0;
     ASSERT_OK(mb1_info_size(in, size));
@@ -681,7 +684,7 @@ TEST(Mb1GuestInfo, Errors) {
     in.require_page_aligned_modules = false;
     EXPECT_ERR(mb1_build_info(in, mem, 0x8000, 0x1000, written), "4 GiB", "module");
     // Empty map.
-    Mb2GuestInfoInputs empty;
+    BootInfoInputs empty;
     EXPECT_ERR(mb1_info_size(empty, size), "memory map", "Multiboot information");
 }
 
@@ -690,7 +693,7 @@ TEST(Mb1GuestInfo, UnterminatedModuleStringsStayInBounds) {
     Modules mods;
     std::memset(mods.m[1].role, 'R', sizeof mods.m[1].role);
     std::memset(mods.m[1].cmdline, 'A', sizeof mods.m[1].cmdline);
-    Mb2GuestInfoInputs in = inputs(gm, mods);
+    BootInfoInputs in = inputs(gm, mods);
     BufMem mem;
     u64 size = 0, written = 0;
     ASSERT_OK(mb1_info_size(in, size));
@@ -726,22 +729,22 @@ TEST(Mb1GuestEntry, I386MachineState) {
 // protected mode, EIP = the physical entry, EAX = 0x2BADB002, EBX = the information).
 void expect_boots_with_info(const std::vector<u8>& img) {
     Mb1Header h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
     Modules mods;
-    const Mb2NamedRange forbidden[] = {{0x400000, 0x3000, "guest0 kernel image"},
-                                       {0x500000, 0x1234, "module 1 (initrd)"},
-                                       {0x600000, 0x800, "module 2 (blob)"}};
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 3));
-    Mb2GuestInfoInputs in = inputs(gm, mods);
+    const NamedRange forbidden[] = {{0x400000, 0x3000, "guest0 kernel image"},
+                                    {0x500000, 0x1234, "module 1 (initrd)"},
+                                    {0x600000, 0x800, "module 2 (blob)"}};
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 3));
+    BootInfoInputs in = inputs(gm, mods);
     mb1_info_inputs_apply_kernel(h, in);
     u64 size = 0, gpa = 0, written = 0;
     ASSERT_OK(mb1_info_size(in, size));
     const MemoryMap::Range avoid[] = {
         {p.span_base, p.span_end - p.span_base}, {0x400000, 0x3000}, {0x500000, 0x1234}, {0x600000, 0x800}};
-    ASSERT_OK(mb2_choose_info_gpa(gm.map, size, avoid, 4, gpa));
+    ASSERT_OK(choose_info_gpa(gm.map, size, avoid, 4, gpa));
     EXPECT_EQ(gpa, KERNEL_BASE + 0x5000u);
     ASSERT_OK(mb1_build_info(in, mem, gpa, size, written));
     evmm_gcpu_state_t s;
@@ -767,14 +770,14 @@ TEST(Mb1GuestRobustness, TruncatedAndCorruptedImages) {
             std::vector<u8> cut(full->begin(), full->begin() + static_cast<std::ptrdiff_t>(n));
             cut.shrink_to_fit();
             Mb1Header h;
-            Mb2KernelPlan p;
+            KernelPlan p;
             (void)find_and_plan(cut, h, p);
         }
         for (size_t i = 0; i < 0x260; ++i) {
             std::vector<u8> bad = *full;
             bad[i] ^= 0xFF;
             Mb1Header h;
-            Mb2KernelPlan p;
+            KernelPlan p;
             (void)find_and_plan(bad, h, p);
         }
     }

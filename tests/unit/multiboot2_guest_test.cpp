@@ -3,6 +3,8 @@
 // evmm's own parser (lib/formats/multiboot2.h) as a cross-check. Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest/boot/multiboot2_guest.h"
 
+#include "lib/formats/elf.h"
+
 #include "lib/formats/acpi.h"
 
 #include <gtest/gtest.h>
@@ -216,7 +218,7 @@ struct GuestMap {
     }
 };
 
-Status find_and_plan(const std::vector<u8>& img, Mb2KernelHeader& h, Mb2KernelPlan& p) {
+Status find_and_plan(const std::vector<u8>& img, Mb2KernelHeader& h, KernelPlan& p) {
     EVMM_TRY(mb2_kernel_find_header(img.data(), img.size(), h));
     return mb2_kernel_plan(img.data(), img.size(), h, p);
 }
@@ -411,9 +413,9 @@ TEST(Mb2GuestHeader, UnknownRequiredTagAndRequiredConsole) {
 TEST(Mb2GuestPlan, Elf32SegmentsAndEntryTranslatedToPhysical) {
     const auto img = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::Elf32);
+    EXPECT_EQ(p.format, KernelImageFormat::Elf32);
     ASSERT_EQ(p.segment_count, 2u);
     EXPECT_EQ(p.segments[0].gpa, KERNEL_BASE);
     EXPECT_EQ(p.segments[0].file_offset, 0x1000u);
@@ -429,9 +431,9 @@ TEST(Mb2GuestPlan, Elf32SegmentsAndEntryTranslatedToPhysical) {
 TEST(Mb2GuestPlan, Elf64) {
     const auto img = elf64_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::Elf64);
+    EXPECT_EQ(p.format, KernelImageFormat::Elf64);
     EXPECT_EQ(p.segment_count, 2u);
     EXPECT_EQ(p.entry, KERNEL_BASE + 0x10u);
 }
@@ -439,7 +441,7 @@ TEST(Mb2GuestPlan, Elf64) {
 TEST(Mb2GuestPlan, EntryTagOverridesEEntry) {
     const auto img = elf64_kernel(HeaderBuilder().entry(KERNEL_BASE + 0x2100).build());
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     EXPECT_EQ(p.entry, KERNEL_BASE + 0x2100u); // in the bss of segment 1: still a loaded segment
     EXPECT_TRUE(p.entry_from_tag);
@@ -447,7 +449,7 @@ TEST(Mb2GuestPlan, EntryTagOverridesEEntry) {
 
 TEST(Mb2GuestPlan, EntryOutsideSegments) {
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     const auto tag = elf32_kernel(HeaderBuilder().entry(KERNEL_BASE + 0x1000).build()); // the gap
     EXPECT_ERR(find_and_plan(tag, h, p), "not inside a loaded segment", "entry address tag");
     const auto elf = make_elf(false, two_segments(), HIGH + 0x50000, basic_header());
@@ -456,7 +458,7 @@ TEST(Mb2GuestPlan, EntryOutsideSegments) {
 
 TEST(Mb2GuestPlan, MalformedElf) {
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     // Wrong machine for the class.
     const auto m32 = make_elf(false, two_segments(), HIGH + KERNEL_BASE, basic_header(), 0x3000, EM_X86_64);
     EXPECT_ERR(find_and_plan(m32, h, p), "not EM_386", "e_machine");
@@ -508,12 +510,12 @@ TEST(Mb2GuestPlan, MalformedElf) {
 
 TEST(Mb2GuestPlan, AoutKludge) {
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     // Load from file offset 0: header_addr - load_addr == header offset.
     const u32 load_end = AOUT_BASE + 0x1000;
     const auto img = aout_kernel(AOUT_BASE, load_end, AOUT_BASE + 0x4000);
     ASSERT_OK(find_and_plan(img, h, p));
-    EXPECT_EQ(p.format, Mb2ImageFormat::AoutKludge);
+    EXPECT_EQ(p.format, KernelImageFormat::AoutKludge);
     ASSERT_EQ(p.segment_count, 1u);
     EXPECT_EQ(p.segments[0].gpa, AOUT_BASE);
     EXPECT_EQ(p.segments[0].file_offset, 0u);
@@ -540,7 +542,7 @@ TEST(Mb2GuestPlan, AoutKludge) {
 
 TEST(Mb2GuestPlan, AoutKludgeErrors) {
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     EXPECT_ERR(find_and_plan(aout_kernel(AOUT_BASE, AOUT_BASE + 0x1000, 0, false), h, p),
                "without an entry address tag", "address tag");
     EXPECT_ERR(find_and_plan(aout_kernel(AOUT_BASE + 0x80, AOUT_BASE + 0x1000, 0), h, p),
@@ -564,11 +566,11 @@ TEST(Mb2GuestPlan, AoutKludgeErrors) {
 TEST(Mb2GuestLoad, CopiesSegmentsAndZeroesBss) {
     const auto img = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
     for (u64 i = 0; i < 0x800; ++i) ASSERT_EQ(mem.buf[KERNEL_BASE + i], pattern(0x1000 + i)) << i;
     // The gap between the segments is not touched.
     EXPECT_EQ(mem.buf[KERNEL_BASE + 0x800], 0xCC);
@@ -581,11 +583,11 @@ TEST(Mb2GuestLoad, CopiesSegmentsAndZeroesBss) {
 TEST(Mb2GuestLoad, AoutKludgeLoad) {
     const auto img = aout_kernel(AOUT_BASE + 0x20, AOUT_BASE + 0x800, AOUT_BASE + 0x2000);
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, nullptr, 0));
     EXPECT_EQ(mem.buf[AOUT_BASE + 0x1F], 0xCC);
     for (u64 i = 0; i < 0x7E0; ++i) ASSERT_EQ(mem.buf[AOUT_BASE + 0x20 + i], img[0x20 + i]) << i;
     for (u64 i = 0x800; i < 0x2000; ++i) ASSERT_EQ(mem.buf[AOUT_BASE + i], 0) << i;
@@ -598,16 +600,15 @@ TEST(Mb2GuestLoad, AoutKludgeLoad) {
 TEST(Mb2GuestLoad, SegmentOutsideUsableRam) {
     const auto img = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     // RAM ends in the middle of segment 1's bss.
     evmm_mmap_entry_t st[4];
     MemoryMap m(st, 4);
     ASSERT_TRUE(m.add(1 * MiB, 0x3000, EVMM_MEM_USABLE).ok());
-    Mb2LoadDiag d;
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), p, mem, m, nullptr, 0, &d), "not inside usable RAM",
-               "memory map");
+    KernelLoadDiag d;
+    EXPECT_ERR(kernel_load(img.data(), img.size(), p, mem, m, nullptr, 0, &d), "not inside usable RAM", "memory map");
     EXPECT_EQ(d.segment, 1u);
     EXPECT_EQ(d.seg_base, KERNEL_BASE + 0x2000u);
     EXPECT_EQ(d.seg_end, KERNEL_BASE + 0x5000u);
@@ -620,30 +621,29 @@ TEST(Mb2GuestLoad, SegmentOutsideUsableRam) {
     MemoryMap m2(st2, 4);
     ASSERT_TRUE(m2.add(1 * MiB, 4 * MiB, EVMM_MEM_USABLE).ok());
     ASSERT_TRUE(m2.add(KERNEL_BASE + 0x4000, 0x1000, EVMM_MEM_ACPI_NVS).ok());
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), p, mem, m2, nullptr, 0, &d), "not inside usable RAM",
-               "memory map");
+    EXPECT_ERR(kernel_load(img.data(), img.size(), p, mem, m2, nullptr, 0, &d), "not inside usable RAM", "memory map");
 
     // Usable RAM made of two touching entries is fine.
     evmm_mmap_entry_t st3[4];
     MemoryMap m3(st3, 4);
     ASSERT_TRUE(m3.add(KERNEL_BASE + 0x3000, 4 * MiB, EVMM_MEM_USABLE).ok());
     ASSERT_TRUE(m3.add(1 * MiB, 0x3000, EVMM_MEM_USABLE).ok());
-    EXPECT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, m3, nullptr, 0));
+    EXPECT_OK(kernel_load(img.data(), img.size(), p, mem, m3, nullptr, 0));
 }
 
 TEST(Mb2GuestLoad, OverlapWithForbiddenRangeNamesIt) {
     const auto img = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem mem;
     GuestMap gm;
-    const Mb2NamedRange forbidden[] = {
+    const NamedRange forbidden[] = {
         {0x400000, 0x10000, "guest0 kernel image"},
         {KERNEL_BASE + 0x4000, 0x2000, "module 2 (initrd)"},
     };
-    Mb2LoadDiag d;
-    const Status s = mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 2, &d);
+    KernelLoadDiag d;
+    const Status s = kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, 2, &d);
     EXPECT_ERR(s, "must not be loaded over", "module 2 (initrd)");
     EXPECT_EQ(s.value, KERNEL_BASE + 0x2000u);
     EXPECT_EQ(s.value2, KERNEL_BASE + 0x5000u);
@@ -653,38 +653,38 @@ TEST(Mb2GuestLoad, OverlapWithForbiddenRangeNamesIt) {
     EXPECT_EQ(mem.buf[KERNEL_BASE], 0xCC); // checked before anything was written
 
     // Touching is not overlapping.
-    const Mb2NamedRange touching[] = {{KERNEL_BASE + 0x5000, 0x1000, "module 1 (next)"}, {0, KERNEL_BASE, "low"}};
-    EXPECT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, touching, 2));
+    const NamedRange touching[] = {{KERNEL_BASE + 0x5000, 0x1000, "module 1 (next)"}, {0, KERNEL_BASE, "low"}};
+    EXPECT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, touching, 2));
 }
 
 TEST(Mb2GuestLoad, SegmentOverTheImageItself) {
     const auto elf = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(elf, h, p));
     BufMem mem;
     GuestMap gm;
     // The image sits in guest memory right where segment 0 goes (a caller that forgot to list it as forbidden).
     std::memcpy(mem.buf.data() + KERNEL_BASE - 0x800, elf.data(), elf.size());
     const u8* img = mem.buf.data() + KERNEL_BASE - 0x800;
-    EXPECT_ERR(mb2_kernel_load(img, elf.size(), p, mem, gm.map, nullptr, 0), "copied from", "kernel image");
+    EXPECT_ERR(kernel_load(img, elf.size(), p, mem, gm.map, nullptr, 0), "copied from", "kernel image");
 }
 
 TEST(Mb2GuestLoad, UnmappableGuestMemoryAndBadPlans) {
     const auto img = elf32_kernel();
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     BufMem small(KERNEL_BASE + 0x1000); // segment 1 not backed
     GuestMap gm;
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), p, small, gm.map, nullptr, 0), "not accessible", "segment");
-    Mb2KernelPlan bad = p;
+    EXPECT_ERR(kernel_load(img.data(), img.size(), p, small, gm.map, nullptr, 0), "not accessible", "segment");
+    KernelPlan bad = p;
     bad.segments[0].file_offset = img.size();
     BufMem mem;
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), bad, mem, gm.map, nullptr, 0), "past the end", "segment");
+    EXPECT_ERR(kernel_load(img.data(), img.size(), bad, mem, gm.map, nullptr, 0), "past the end", "segment");
     bad = p;
     bad.segment_count = 0;
-    EXPECT_ERR(mb2_kernel_load(img.data(), img.size(), bad, mem, gm.map, nullptr, 0), "no or too many", "segment");
+    EXPECT_ERR(kernel_load(img.data(), img.size(), bad, mem, gm.map, nullptr, 0), "no or too many", "segment");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -730,8 +730,8 @@ constexpr u64 INFO_GPA = 0x600000;
 TEST(Mb2GuestInfo, RoundTripsThroughTheParser) {
     TestDesc t;
     const auto rsdp = rsdp_bytes(2);
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     in.rsdp = rsdp.data();
     in.rsdp_len = static_cast<u32>(rsdp.size());
     u64 size = 0;
@@ -788,8 +788,8 @@ TEST(Mb2GuestInfo, Acpi1RsdpOnlyOldTagAndNoModules) {
     TestDesc t;
     t.d.module_count = 2; // initrd + guest0
     const auto rsdp = rsdp_bytes(0);
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     in.skip_module = 0; // pretend module 0 is guest0: module 1 is passed on
     in.rsdp = rsdp.data();
     in.rsdp_len = ACPI_RSDP_V1_SIZE;
@@ -804,7 +804,7 @@ TEST(Mb2GuestInfo, Acpi1RsdpOnlyOldTagAndNoModules) {
     EXPECT_EQ(std::string(info.modules[0].cmdline.str, info.modules[0].cmdline.len), "guest0 console=ttyS0 quiet");
 
     // No modules, no RSDP, no command line, no memory map: still a valid structure.
-    Mb2GuestInfoInputs bare;
+    BootInfoInputs bare;
     ASSERT_OK(mb2_build_guest_info(bare, mem, INFO_GPA, 4096, written));
     ASSERT_OK(mb2_parse(mem.buf.data() + INFO_GPA, written, info));
     EXPECT_EQ(info.module_count, 0u);
@@ -819,11 +819,11 @@ TEST(Mb2GuestInfo, LoadBaseForRelocatableKernelAndModuleAlignment) {
     const auto img = elf32_kernel(
         HeaderBuilder().tag(HT_RELOC, OPTIONAL, {0x100000, 0x1000000, 0x1000, 0}).tag(HT_MODALIGN, 0, {}).build());
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
     TestDesc t;
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     mb2_info_inputs_apply_kernel(h, p, in);
     EXPECT_TRUE(in.require_page_aligned_modules);
     BufMem mem;
@@ -840,8 +840,8 @@ TEST(Mb2GuestInfo, LoadBaseForRelocatableKernelAndModuleAlignment) {
 
 TEST(Mb2GuestInfo, Errors) {
     TestDesc t;
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     u64 size = 0;
     ASSERT_OK(mb2_guest_info_size(in, size));
     BufMem mem;
@@ -879,8 +879,8 @@ TEST(Mb2GuestInfo, UnterminatedModuleStringsStayInBounds) {
     TestDesc t;
     std::memset(t.d.modules[0].role, 'r', sizeof t.d.modules[0].role);
     std::memset(t.d.modules[0].cmdline, 'a', sizeof t.d.modules[0].cmdline);
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     BufMem mem;
     u64 written = 0;
     ASSERT_OK(mb2_build_guest_info(in, mem, INFO_GPA, 4096, written));
@@ -896,25 +896,25 @@ TEST(Mb2GuestInfoPlacement, LowestFreeSlotAboveOneMiB) {
     GuestMap gm;
     const MemoryMap::Range avoid[] = {{KERNEL_BASE, 0x3800}, {0x200000, 0x10000}};
     u64 gpa = 0;
-    ASSERT_OK(mb2_choose_info_gpa(gm.map, 0x1000, avoid, 2, gpa));
+    ASSERT_OK(choose_info_gpa(gm.map, 0x1000, avoid, 2, gpa));
     EXPECT_EQ(gpa, KERNEL_BASE + 0x4000u); // page after the kernel
-    ASSERT_OK(mb2_choose_info_gpa(gm.map, 0x100000, avoid, 2, gpa));
+    ASSERT_OK(choose_info_gpa(gm.map, 0x100000, avoid, 2, gpa));
     EXPECT_EQ(gpa, 0x210000u); // does not fit before the module: after it
-    ASSERT_OK(mb2_choose_info_gpa(gm.map, 0x1000, nullptr, 0, gpa));
+    ASSERT_OK(choose_info_gpa(gm.map, 0x1000, nullptr, 0, gpa));
     EXPECT_EQ(gpa, 1 * MiB);
-    EXPECT_ERR(mb2_choose_info_gpa(gm.map, GUEST_RAM, avoid, 2, gpa), "no room", "memory map");
-    EXPECT_ERR(mb2_choose_info_gpa(gm.map, 0, avoid, 2, gpa), "bad boot information size", "boot information");
+    EXPECT_ERR(choose_info_gpa(gm.map, GUEST_RAM, avoid, 2, gpa), "no room", "memory map");
+    EXPECT_ERR(choose_info_gpa(gm.map, 0, avoid, 2, gpa), "bad boot information size", "boot information");
     const MemoryMap::Range wrap[] = {{UINT64_MAX - 4, 0x10}};
-    EXPECT_ERR(mb2_choose_info_gpa(gm.map, 0x1000, wrap, 1, gpa), "wraps", "boot information");
+    EXPECT_ERR(choose_info_gpa(gm.map, 0x1000, wrap, 1, gpa), "wraps", "boot information");
 
     // A reserved range inside usable RAM (unnormalized map) is avoided; RAM above 4 GiB is not used.
     evmm_mmap_entry_t st[4];
     MemoryMap m(st, 4);
     ASSERT_TRUE(m.add(0xFFFF0000ull, 0x200000000ull, EVMM_MEM_USABLE).ok());
     ASSERT_TRUE(m.add(0xFFFF0000ull, 0x8000, EVMM_MEM_RESERVED).ok());
-    ASSERT_OK(mb2_choose_info_gpa(m, 0x1000, nullptr, 0, gpa));
+    ASSERT_OK(choose_info_gpa(m, 0x1000, nullptr, 0, gpa));
     EXPECT_EQ(gpa, 0xFFFF8000ull);
-    EXPECT_ERR(mb2_choose_info_gpa(m, 0x10000, nullptr, 0, gpa), "no room", "memory map");
+    EXPECT_ERR(choose_info_gpa(m, 0x10000, nullptr, 0, gpa), "no room", "memory map");
 }
 
 TEST(Mb2GuestEntry, I386MachineState) {
@@ -944,29 +944,29 @@ TEST(Mb2GuestEndToEnd, Elf64KernelBootsWithInfo) {
     BufMem mem;
     GuestMap gm;
     Mb2KernelHeader h;
-    Mb2KernelPlan p;
+    KernelPlan p;
     ASSERT_OK(find_and_plan(img, h, p));
 
     // Forbidden: every module (guest0's own file included).
-    Mb2NamedRange forbidden[EVMM_MAX_MODULES];
-    MemoryMap::Range avoid[EVMM_MAX_MODULES + MB2_MAX_SEGMENTS];
+    NamedRange forbidden[EVMM_MAX_MODULES];
+    MemoryMap::Range avoid[EVMM_MAX_MODULES + KERNEL_MAX_SEGMENTS];
     u32 nf = 0, na = 0;
     for (u32 i = 0; i < t.d.module_count; ++i) {
         forbidden[nf++] = {t.d.modules[i].start, t.d.modules[i].size, t.d.modules[i].role};
         avoid[na++] = {t.d.modules[i].start, t.d.modules[i].size};
     }
-    ASSERT_OK(mb2_kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, nf));
+    ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, nf));
     avoid[na++] = {p.span_base, p.span_end - p.span_base}; // the whole span, gaps included (GRUB reserves it too)
 
     const auto rsdp = rsdp_bytes(2);
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(t.d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
     mb2_info_inputs_apply_kernel(h, p, in);
     in.rsdp = rsdp.data();
     in.rsdp_len = ACPI_RSDP_V2_SIZE;
     u64 size = 0, gpa = 0, written = 0;
     ASSERT_OK(mb2_guest_info_size(in, size));
-    ASSERT_OK(mb2_choose_info_gpa(gm.map, size, avoid, na, gpa));
+    ASSERT_OK(choose_info_gpa(gm.map, size, avoid, na, gpa));
     EXPECT_EQ(gpa, KERNEL_BASE + 0x5000u);
     ASSERT_OK(mb2_build_guest_info(in, mem, gpa, size, written));
     evmm_gcpu_state_t s;
@@ -994,9 +994,8 @@ TEST(Mb2GuestRobustness, TruncatedAndCorruptedImages) {
             std::vector<u8> cut(k.begin(), k.begin() + static_cast<std::ptrdiff_t>(len));
             cut.shrink_to_fit();
             Mb2KernelHeader h;
-            Mb2KernelPlan p;
-            if (find_and_plan(cut, h, p).ok())
-                (void)mb2_kernel_load(cut.data(), cut.size(), p, mem, gm.map, nullptr, 0);
+            KernelPlan p;
+            if (find_and_plan(cut, h, p).ok()) (void)kernel_load(cut.data(), cut.size(), p, mem, gm.map, nullptr, 0);
         }
         u32 rng = 12345;
         for (int round = 0; round < 3000; ++round) {
@@ -1006,9 +1005,8 @@ TEST(Mb2GuestRobustness, TruncatedAndCorruptedImages) {
             rng = rng * 1103515245u + 12345u;
             bad[at] = static_cast<u8>(rng >> 16);
             Mb2KernelHeader h;
-            Mb2KernelPlan p;
-            if (find_and_plan(bad, h, p).ok())
-                (void)mb2_kernel_load(bad.data(), bad.size(), p, mem, gm.map, nullptr, 0);
+            KernelPlan p;
+            if (find_and_plan(bad, h, p).ok()) (void)kernel_load(bad.data(), bad.size(), p, mem, gm.map, nullptr, 0);
         }
     }
 }

@@ -7,6 +7,7 @@
 #include "lib/formats/memmap.h"
 #include "lib/log.h"
 #include "lib/string.h"
+#include "vmm/guest/boot/kernel_image.h"
 #include "vmm/guest/boot/linux_bzimage.h"
 #include "vmm/guest/boot/multiboot1_guest.h"
 #include "vmm/guest/boot/multiboot2_guest.h"
@@ -185,7 +186,7 @@ Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
             __builtin_memcpy(rsdp, reinterpret_cast<const void*>(d.acpi_rsdp), ACPI_RSDP_V2_SIZE);
     }
 
-    Mb2NamedRange forbidden[EVMM_MAX_MODULES + 2];
+    NamedRange forbidden[EVMM_MAX_MODULES + 2];
     u32 nf = 0;
     forbidden[nf++] = {d.runtime_base, d.runtime_size, "the hypervisor (evmm runtime region)"};
     if (d.trampoline_base != 0) forbidden[nf++] = {d.trampoline_base, PAGE_SIZE, "the hypervisor (AP start page)"};
@@ -208,12 +209,12 @@ Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
     const bool is_mb1 = !mb2.ok() && mb1_find_header(image, m.size, mb1).ok();
     if (!mb2.ok() && !is_mb1) return mb2;  // none of the three: the Multiboot2 error says what is missing
 
-    Mb2KernelPlan plan;
+    KernelPlan plan;
     if (is_mb1) EVMM_TRY(mb1_plan(image, m.size, mb1, plan));
     else EVMM_TRY(mb2_kernel_plan(image, m.size, hdr, plan));
     boot_.kind = is_mb1 ? "Multiboot1 kernel" : "Multiboot2 kernel";
-    static Mb2LoadDiag diag;
-    const Status ls = mb2_kernel_load(image, m.size, plan, mem, map, forbidden, nf, &diag);
+    static KernelLoadDiag diag;
+    const Status ls = kernel_load(image, m.size, plan, mem, map, forbidden, nf, &diag);
     if (!ls.ok()) {
         if (diag.message[0] != '\0') LOG_ERROR("guest0: %s", diag.message);
         return ls;
@@ -223,8 +224,8 @@ Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
     avoid[na++] = {plan.span_base, plan.span_end - plan.span_base};
 
     // Its boot information and its entry state.
-    Mb2GuestInfoInputs in;
-    mb2_info_inputs_from_desc(d, in);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(d, in);
     if (rsdp_len != 0) {
         in.rsdp = rsdp;
         in.rsdp_len = rsdp_len;
@@ -233,13 +234,13 @@ Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
     if (is_mb1) {
         mb1_info_inputs_apply_kernel(mb1, in);
         EVMM_TRY(mb1_info_size(in, boot_.info_size));
-        EVMM_TRY(mb2_choose_info_gpa(map, boot_.info_size, avoid, na, boot_.info_gpa));
+        EVMM_TRY(choose_info_gpa(map, boot_.info_size, avoid, na, boot_.info_gpa));
         EVMM_TRY(mb1_build_info(in, mem, boot_.info_gpa, boot_.info_size, written));
         mb1_entry_state(boot_.entry, plan.entry, static_cast<u32>(boot_.info_gpa));
     } else {
         mb2_info_inputs_apply_kernel(hdr, plan, in);
         EVMM_TRY(mb2_guest_info_size(in, boot_.info_size));
-        EVMM_TRY(mb2_choose_info_gpa(map, boot_.info_size, avoid, na, boot_.info_gpa));
+        EVMM_TRY(choose_info_gpa(map, boot_.info_size, avoid, na, boot_.info_gpa));
         EVMM_TRY(mb2_build_guest_info(in, mem, boot_.info_gpa, boot_.info_size, written));
         mb2_guest_entry_state(boot_.entry, plan.entry, static_cast<u32>(boot_.info_gpa));
     }

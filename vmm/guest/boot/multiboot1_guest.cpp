@@ -2,31 +2,30 @@
 // Multiboot Specification version 0.6.96.
 #include "vmm/guest/boot/multiboot1_guest.h"
 
+#include "evmm/unaligned.h"
+#include "lib/formats/elf.h"
 #include "lib/string.h"
 #include "vmm/guest/boot/entry_state.h"
-#include "lib/formats/elf.h"
-#include "lib/formats/multiboot2.h"
-#include "evmm/unaligned.h"
 
 namespace evmm {
 
-using namespace mbinfo;
+using namespace boot_info;
 
 namespace {
 
 // §3.1.1 header layout.
-constexpr u64 HDR_MAGIC_OFFSET = 0;
-constexpr u64 HDR_FLAGS_OFFSET = 4;
-constexpr u64 HDR_CHECKSUM_OFFSET = 8;
-constexpr u64 HDR_HEADER_ADDR_OFFSET = 12;
-constexpr u64 HDR_LOAD_ADDR_OFFSET = 16;
-constexpr u64 HDR_LOAD_END_ADDR_OFFSET = 20;
-constexpr u64 HDR_BSS_END_ADDR_OFFSET = 24;
-constexpr u64 HDR_ENTRY_ADDR_OFFSET = 28;
-constexpr u64 HDR_MODE_TYPE_OFFSET = 32;
-constexpr u64 HDR_WIDTH_OFFSET = 36;
-constexpr u64 HDR_HEIGHT_OFFSET = 40;
-constexpr u64 HDR_DEPTH_OFFSET = 44;
+constexpr u64 HDR_MAGIC_OFFSET = offsetof(Mb1ImageHeader, magic);
+constexpr u64 HDR_FLAGS_OFFSET = offsetof(Mb1ImageHeader, flags);
+constexpr u64 HDR_CHECKSUM_OFFSET = offsetof(Mb1ImageHeader, checksum);
+constexpr u64 HDR_HEADER_ADDR_OFFSET = offsetof(Mb1ImageHeader, header_addr);
+constexpr u64 HDR_LOAD_ADDR_OFFSET = offsetof(Mb1ImageHeader, load_addr);
+constexpr u64 HDR_LOAD_END_ADDR_OFFSET = offsetof(Mb1ImageHeader, load_end_addr);
+constexpr u64 HDR_BSS_END_ADDR_OFFSET = offsetof(Mb1ImageHeader, bss_end_addr);
+constexpr u64 HDR_ENTRY_ADDR_OFFSET = offsetof(Mb1ImageHeader, entry_addr);
+constexpr u64 HDR_MODE_TYPE_OFFSET = offsetof(Mb1ImageHeader, mode_type);
+constexpr u64 HDR_WIDTH_OFFSET = offsetof(Mb1ImageHeader, width);
+constexpr u64 HDR_HEIGHT_OFFSET = offsetof(Mb1ImageHeader, height);
+constexpr u64 HDR_DEPTH_OFFSET = offsetof(Mb1ImageHeader, depth);
 
 // §3.3: the structure's fields are u32; evmm lays out the arrays after it on 8-byte boundaries.
 constexpr u64 INFO_ALIGN = 4;
@@ -41,43 +40,28 @@ constexpr u64 U32_LIMIT = u64{UINT32_MAX};
 constexpr const char* WHERE_HEADER = "Multiboot header";
 constexpr const char* WHERE_INFO = "Multiboot information";
 
-bool str_eq(const char* a, const char* b) {
-    if (a == nullptr || b == nullptr) return a == b;
-    while (*a != '\0' && *a == *b) ++a, ++b;
-    return *a == *b;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Plan: the Multiboot2 planner does the work; its "address tag" wording becomes Multiboot1's "header" wording.
-
-struct WhereMap {
-    const char* mb2;
-    const char* mb1;
-};
-constexpr WhereMap WHERE_MAP[] = {
-    {"address tag header_addr", "Multiboot header header_addr"},
-    {"address tag load_addr", "Multiboot header load_addr"},
-    {"address tag load_end_addr", "Multiboot header load_end_addr"},
-    {"address tag bss_end_addr", "Multiboot header bss_end_addr"},
-    {"address tag", "Multiboot header address fields"},
-    {"entry address tag entry_addr", "Multiboot header entry_addr"},
-};
-constexpr WhereMap WHAT_MAP[] = {
-    {"address tag describes nothing to load", "header address fields describe nothing to load"},
+// §3.1.3 address fields, as named in errors.
+constexpr AoutFieldNames ADDRESS_FIELD_NAMES = {
+    "Multiboot header address fields", "Multiboot header header_addr",
+    "Multiboot header load_addr",      "Multiboot header load_end_addr",
+    "Multiboot header bss_end_addr",   "header address fields describe nothing to load",
 };
 
-Status translate(Status s) {
-    for (const WhereMap& m : WHERE_MAP)
-        if (str_eq(s.where, m.mb2)) s.where = m.mb1;
-    for (const WhereMap& m : WHAT_MAP)
-        if (str_eq(s.what, m.mb2)) s.what = m.mb1;
-    return s;
+// EVMM_MEM_* -> the §3.3 memory map entry types.
+u32 mb1_memory_type(u32 evmm_type) {
+    switch (evmm_type) {
+    case EVMM_MEM_USABLE: return static_cast<u32>(Mb1MemoryType::Available);
+    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb1MemoryType::AcpiReclaimable);
+    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb1MemoryType::Nvs);
+    case EVMM_MEM_BAD: return static_cast<u32>(Mb1MemoryType::BadRam);
+    default: return static_cast<u32>(Mb1MemoryType::Reserved);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Boot information
 
-Status check_inputs(const Mb2GuestInfoInputs& in) {
+Status check_inputs(const BootInfoInputs& in) {
     if (in.mmap_count == 0 || in.mmap == nullptr)
         return Status::error("guest0 memory map is empty or missing", WHERE_INFO, in.mmap_count);
     if (in.module_count != 0 && in.modules == nullptr)
@@ -103,7 +87,7 @@ struct Layout {
     size_t cmdline_len = 0, name_len = 0;
 };
 
-Layout layout(const Mb2GuestInfoInputs& in) {
+Layout layout(const BootInfoInputs& in) {
     Layout l;
     for (u32 i = 0; i < in.module_count; ++i)
         if (i != in.skip_module) ++l.module_entries;
@@ -129,7 +113,7 @@ Layout layout(const Mb2GuestInfoInputs& in) {
 }
 
 // Writes the information (inputs checked, buf holds l.size bytes, gpa + l.size <= 4 GiB).
-void emit(const Mb2GuestInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
+void emit(const BootInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
     __builtin_memset(buf, 0, l.size);
     const auto addr = [gpa](u64 off) { return static_cast<u32>(gpa + off); };
 
@@ -163,9 +147,9 @@ void emit(const Mb2GuestInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
         if (i == in.skip_module) continue;
         const evmm_module_t& m = in.modules[i];
         const size_t rl = role_len(m), al = args_len(m);
-        wr32(buf + mod + 0, static_cast<u32>(m.start));
-        wr32(buf + mod + 4, static_cast<u32>(m.start + m.size));
-        wr32(buf + mod + 8, addr(str));
+        wr32(buf + mod + offsetof(Mb1ModuleEntry, mod_start), static_cast<u32>(m.start));
+        wr32(buf + mod + offsetof(Mb1ModuleEntry, mod_end), static_cast<u32>(m.start + m.size));
+        wr32(buf + mod + offsetof(Mb1ModuleEntry, string), addr(str));
         mod += MB1_MODULE_ENTRY_SIZE;
         __builtin_memcpy(buf + str, m.role, rl);
         str += rl;
@@ -179,10 +163,10 @@ void emit(const Mb2GuestInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
     for (u32 i = 0; i < in.mmap_count; ++i) {
         const evmm_mmap_entry_t& ent = in.mmap[i];
         if (ent.length == 0) continue;
-        wr32(buf + e, MB1_MMAP_ENTRY_SIZE_FIELD);
-        wr64(buf + e + 4, ent.base);
-        wr64(buf + e + 12, ent.length);
-        wr32(buf + e + 20, mb2_memory_type(ent.type));
+        wr32(buf + e + offsetof(Mb1MmapEntry, size), MB1_MMAP_ENTRY_SIZE_FIELD);
+        wr64(buf + e + offsetof(Mb1MmapEntry, base_addr), ent.base);
+        wr64(buf + e + offsetof(Mb1MmapEntry, length), ent.length);
+        wr32(buf + e + offsetof(Mb1MmapEntry, type), mb1_memory_type(ent.type));
         e += MB1_MMAP_ENTRY_SIZE;
     }
     wr32(buf + MB1_INFO_MMAP_LENGTH_OFFSET, static_cast<u32>(u64{l.mmap_entries} * MB1_MMAP_ENTRY_SIZE));
@@ -262,54 +246,49 @@ Status mb1_find_header(const u8* image, size_t size, Mb1Header& out) {
 // ---------------------------------------------------------------------------------------------------------------
 // Plan
 
-Status mb1_plan(const u8* image, size_t size, const Mb1Header& hdr, Mb2KernelPlan& out) {
-    out = Mb2KernelPlan{};
+Status mb1_plan(const u8* image, size_t size, const Mb1Header& hdr, KernelPlan& out) {
+    out = KernelPlan{};
     if (image == nullptr || size == 0) return Status::error("kernel image is empty", WHERE_HEADER, size);
     if (hdr.header_length < MB1_HEADER_MIN_SIZE || hdr.offset > size || hdr.header_length > size - hdr.offset ||
         rd32(image + hdr.offset) != MB1_HEADER_MAGIC_VALUE)
         return Status::error("header does not belong to this image", WHERE_HEADER, hdr.offset, hdr.header_length);
 
-    Mb2KernelHeader h2;
-    h2.offset = hdr.offset;
-    h2.header_length = hdr.header_length;
+    Status s = Status::success();
     if (hdr.has_address) {
-        // §3.1.3: load_addr <= header_addr. (Multiboot2's load_addr -1 "from the file start" does not exist
-        // here; this check keeps the shared planner from taking it.)
-        if (hdr.load_addr > hdr.header_addr)
-            return Status::error("load_addr is above header_addr", "Multiboot header load_addr", hdr.load_addr,
-                                 hdr.header_addr);
-        h2.has_address = true;
-        h2.header_addr = hdr.header_addr;
-        h2.load_addr = hdr.load_addr;
-        h2.load_end_addr = hdr.load_end_addr;
-        h2.bss_end_addr = hdr.bss_end_addr;
-        h2.has_entry = true; // §3.1.3 entry_addr: the physical entry point
-        h2.entry_addr = hdr.entry_addr;
+        // §3.1.3: load_addr <= header_addr (checked by kernel_plan_aout); entry_addr is the physical entry point.
+        AoutFields f;
+        f.header_offset = hdr.offset;
+        f.header_addr = hdr.header_addr;
+        f.load_addr = hdr.load_addr;
+        f.load_end_addr = hdr.load_end_addr;
+        f.bss_end_addr = hdr.bss_end_addr;
+        s = kernel_plan_aout(size, f, ADDRESS_FIELD_NAMES, out);
+        out.entry = hdr.entry_addr;
+        out.entry_from_tag = true;
     } else if (size < EI_NIDENT || __builtin_memcmp(image + EI_MAG0, ELFMAG, sizeof ELFMAG) != 0) {
         return Status::error("image is not ELF and its Multiboot header has no address fields (flags bit 16)",
                              "ELF e_ident", size);
+    } else {
+        // Without address fields ELF32 (EM_386) and ELF64 (EM_X86_64) alike, as GRUB's `multiboot` command does
+        // (multiboot_elfxx.c, built for both classes): PT_LOADs at p_paddr, e_entry translated to the physical
+        // address in its PT_LOAD and below 4 GiB, no segment past 4 GiB (§3.2: the kernel starts in 32-bit
+        // protected mode with paging off).
+        s = kernel_plan_elf(image, size, false, out);
     }
-    // Without address fields the shared ELF planner takes ELF32 (EM_386) and ELF64 (EM_X86_64) alike, as GRUB's
-    // `multiboot` command does (multiboot_elfxx.c, built for both classes): PT_LOADs at p_paddr, e_entry translated
-    // to the physical address in its PT_LOAD and below 4 GiB, no segment past 4 GiB (§3.2: the kernel starts in
-    // 32-bit protected mode with paging off).
-    const Status s = mb2_kernel_plan(image, size, h2, out);
-    if (!s.ok()) {
-        out = Mb2KernelPlan{};
-        return translate(s);
-    }
-    return Status::success();
+    if (s.ok()) s = kernel_plan_finish(out, hdr.has_address ? "Multiboot header entry_addr" : "ELF e_entry");
+    if (!s.ok()) out = KernelPlan{};
+    return s;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Boot information
 
-void mb1_info_inputs_apply_kernel(const Mb1Header& hdr, Mb2GuestInfoInputs& in) {
+void mb1_info_inputs_apply_kernel(const Mb1Header& hdr, BootInfoInputs& in) {
     in.require_page_aligned_modules = hdr.modules_page_aligned;
     in.provide_load_base = false; // no such field in Multiboot1
 }
 
-Status mb1_info_size(const Mb2GuestInfoInputs& in, u64& out_size) {
+Status mb1_info_size(const BootInfoInputs& in, u64& out_size) {
     out_size = 0;
     EVMM_TRY(check_inputs(in));
     const Layout l = layout(in);
@@ -318,7 +297,7 @@ Status mb1_info_size(const Mb2GuestInfoInputs& in, u64& out_size) {
     return Status::success();
 }
 
-Status mb1_build_info(const Mb2GuestInfoInputs& in, GuestMem& mem, u64 gpa, u64 cap, u64& out_size) {
+Status mb1_build_info(const BootInfoInputs& in, GuestMem& mem, u64 gpa, u64 cap, u64& out_size) {
     out_size = 0;
     if (!is_aligned(gpa, INFO_ALIGN))
         return Status::error("boot information address is not 4-byte aligned", WHERE_INFO, gpa);
