@@ -13,13 +13,13 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 5u
+#define EVMM_DESC_VERSION 5u /* 5: guest0_gcpu dropped; GRUB modules named boot modules */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
-#define EVMM_MAX_MODULES 16u
+#define EVMM_MAX_BOOT_MODULES 16u
 #define EVMM_ROLE_MAX 16u
-#define EVMM_MODULE_CMDLINE_MAX 240u
+#define EVMM_BOOT_MODULE_CMDLINE_MAX 240u
 #define EVMM_CMDLINE_MAX 256u
 
 // Per-CPU stack block inside the runtime region (see docs/evmm_desc.md):
@@ -80,12 +80,12 @@ typedef struct evmm_file_info {
     uint64_t entry; /* runtime address of the entry point (0: none) */
 } evmm_file_info_t;
 
-typedef struct evmm_module {
+typedef struct evmm_boot_module {
     uint64_t start;
     uint64_t size;
     char role[EVMM_ROLE_MAX];               /* first word of the GRUB module command line */
-    char cmdline[EVMM_MODULE_CMDLINE_MAX];  /* the rest of it */
-} evmm_module_t;
+    char cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX];  /* the rest of it */
+} evmm_boot_module_t;
 
 typedef struct evmm_options {
     uint32_t log_level;   /* EVMM_LOG_* */
@@ -138,9 +138,9 @@ typedef struct evmm_desc {
     evmm_options_t options;
     char cmdline[EVMM_CMDLINE_MAX]; /* evmm's own command line */
 
-    uint32_t module_count;
-    uint32_t guest0_module; /* index into modules[], or UINT32_MAX if there is no guest0 */
-    evmm_module_t modules[EVMM_MAX_MODULES];
+    uint32_t boot_module_count;
+    uint32_t guest0_boot_module; /* index into boot_modules[], or UINT32_MAX if there is no guest0 */
+    evmm_boot_module_t boot_modules[EVMM_MAX_BOOT_MODULES]; /* GRUB's modules (module2 lines) */
 
     uint32_t guest0_mmap_count;
     uint32_t reserved1;
@@ -154,7 +154,7 @@ typedef struct evmm_desc {
 #ifdef __cplusplus
 static_assert(sizeof(evmm_mmap_entry_t) == 24);
 static_assert(sizeof(evmm_file_info_t) == 40);
-static_assert(sizeof(evmm_module_t) == 16 + EVMM_ROLE_MAX + EVMM_MODULE_CMDLINE_MAX);
+static_assert(sizeof(evmm_boot_module_t) == 16 + EVMM_ROLE_MAX + EVMM_BOOT_MODULE_CMDLINE_MAX);
 static_assert(sizeof(evmm_options_t) == 8);
 static_assert(offsetof(evmm_desc_t, num_cpus) == 16);
 static_assert(offsetof(evmm_desc_t, top_of_memory) == 24 + 4 * EVMM_MAX_CPUS);
@@ -162,7 +162,7 @@ static_assert(offsetof(evmm_desc_t, vmm_file) == 48 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, runtime_base) == 128 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, acpi_rsdp) == 192 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, options) == 216 + 4 * EVMM_MAX_CPUS);
-static_assert(offsetof(evmm_desc_t, module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
+static_assert(offsetof(evmm_desc_t, boot_module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
 static_assert(offsetof(evmm_desc_t, trampoline_base) == offsetof(evmm_desc_t, loader_entry_tsc) + 8);
 static_assert(sizeof(evmm_acpi_power_t) == 8);

@@ -32,8 +32,8 @@ Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeL
 Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     __builtin_memset(&d, 0, sizeof d);
     if (in.num_cpus == 0 || in.num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "desc", in.num_cpus);
-    if (in.module_count > EVMM_MAX_MODULES)
-        return Status::error("too many modules", "desc", in.module_count, EVMM_MAX_MODULES);
+    if (in.boot_module_count > EVMM_MAX_BOOT_MODULES)
+        return Status::error("too many modules", "desc", in.boot_module_count, EVMM_MAX_BOOT_MODULES);
     if (in.layout == nullptr || in.memory == nullptr) return Status::error("missing layout or memory map", "desc");
     if (!is_aligned(in.trampoline_base, PAGE_SIZE))
         return Status::error("trampoline page not page aligned", "desc", in.trampoline_base);
@@ -72,19 +72,19 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     const char* cl = in.cmdline ? in.cmdline : "";
     str_copy(d.cmdline, sizeof d.cmdline, cl, str_len(cl, sizeof d.cmdline - 1));
 
-    d.module_count = in.module_count;
-    d.guest0_module = UINT32_MAX;
-    for (u32 i = 0; i < in.module_count; ++i) {
-        const LoaderModule& m = in.modules[i];
-        evmm_module_t& o = d.modules[i];
+    d.boot_module_count = in.boot_module_count;
+    d.guest0_boot_module = UINT32_MAX;
+    for (u32 i = 0; i < in.boot_module_count; ++i) {
+        const LoaderBootModule& m = in.boot_modules[i];
+        evmm_boot_module_t& o = d.boot_modules[i];
         o.start = m.start;
         o.size = m.size;
         str_copy(o.role, sizeof o.role, m.role, str_len(m.role, sizeof o.role));
-        if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_MODULE_CMDLINE_MAX)))
-            return Status::error("module command line too long", "desc", i, EVMM_MODULE_CMDLINE_MAX - 1);
+        if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_BOOT_MODULE_CMDLINE_MAX)))
+            return Status::error("module command line too long", "desc", i, EVMM_BOOT_MODULE_CMDLINE_MAX - 1);
         if (str_eq(o.role, str_len(o.role, sizeof o.role), "guest0")) {
-            if (d.guest0_module != UINT32_MAX) return Status::error("two guest0 modules", "desc", d.guest0_module, i);
-            d.guest0_module = i;
+            if (d.guest0_boot_module != UINT32_MAX) return Status::error("two guest0 modules", "desc", d.guest0_boot_module, i);
+            d.guest0_boot_module = i;
         }
     }
     d.loader_entry_tsc = in.loader_entry_tsc;

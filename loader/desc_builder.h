@@ -27,8 +27,8 @@ struct RuntimeLayout {
 
 Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out);
 
-// One module as the loader understood it.
-struct LoaderModule {
+// One boot module (a GRUB module2 line) as the loader understood it.
+struct LoaderBootModule {
     u64 start, size;
     const char* role;  // NUL-terminated
     const char* args;  // NUL-terminated
@@ -48,8 +48,8 @@ struct DescInputs {
     evmm_file_info_t loader_file;
     u64 vmm_entry_offset;       // e_entry of the VMM (linked at 0)
     u64 acpi_rsdp, mb2_info, efi_system_table;
-    const LoaderModule* modules;
-    u32 module_count;
+    const LoaderBootModule* boot_modules;
+    u32 boot_module_count;
     u64 loader_entry_tsc;
     u64 trampoline_base;  // the AP trampoline page (0: none); recorded in the descriptor and hidden from guest0
     // More ranges the hypervisor keeps for itself: cut out of guest0's memory map like the runtime region.

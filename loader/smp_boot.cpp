@@ -12,7 +12,7 @@ constexpr u64 CR4_PAE_BIT = bit(5);
 constexpr u64 CR4_LA57_BIT = bit(12);  // 5-level paging: the loader's tables are 4-level, never copied
 constexpr u64 EFER_LME_BIT = bit(8);   // SDM Vol. 3A §2.2.1
 constexpr u64 EFER_NXE_BIT = bit(11);
-constexpr u32 MAX_TRAMPOLINE_AVOID = EVMM_MAX_MODULES + 8;
+constexpr u32 MAX_TRAMPOLINE_AVOID = EVMM_MAX_BOOT_MODULES + 8;
 
 } // namespace
 

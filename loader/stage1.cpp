@@ -50,7 +50,7 @@ namespace {
 
 constexpr u64 LOW_MEMORY_END = 1 * MiB;  // real-mode IVT, BDA, EBDA, option ROMs, BIOS: never ours
 constexpr u64 IDENTITY_LIMIT = LOADER_IDENTITY_GIB * GiB;
-constexpr u32 MAX_AVOID = EVMM_MAX_MODULES + 3;
+constexpr u32 MAX_AVOID = EVMM_MAX_BOOT_MODULES + 3;
 
 // Physical memory as the loader sees it: identity mapped below 4 GiB.
 class IdentityMem final : public PhysMem {
@@ -64,8 +64,8 @@ public:
 alignas(16) IdtGate g_idt[IDT_VECTORS];
 Mb2Info g_mb2;
 evmm_mmap_entry_t g_mmap_storage[EVMM_MAX_MMAP];
-char g_roles[EVMM_MAX_MODULES][EVMM_ROLE_MAX];
-char g_args[EVMM_MAX_MODULES][EVMM_MODULE_CMDLINE_MAX];
+char g_roles[EVMM_MAX_BOOT_MODULES][EVMM_ROLE_MAX];
+char g_args[EVMM_MAX_BOOT_MODULES][EVMM_BOOT_MODULE_CMDLINE_MAX];
 char g_cmdline[EVMM_CMDLINE_MAX];
 
 [[noreturn]] void fail(const char* doing, const Status& s) {
@@ -170,7 +170,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
                   mem_type_name(mmap[i].type));
 
     // Modules.
-    LoaderModule modules[EVMM_MAX_MODULES];
+    LoaderBootModule modules[EVMM_MAX_BOOT_MODULES];
     MemoryMap::Range avoid[MAX_AVOID];
     u32 navoid = 0;
     avoid[navoid++] = {0, LOW_MEMORY_END};  // first: the trampoline, which must lie there, skips it
@@ -180,13 +180,13 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     for (u32 i = 0; i < g_mb2.module_count; ++i) {
         const Mb2Module& m = g_mb2.modules[i];
         s = mb2_split_module_cmdline(m.cmdline.str, m.cmdline.len, g_roles[i], EVMM_ROLE_MAX, g_args[i],
-                                     EVMM_MODULE_CMDLINE_MAX);
+                                     EVMM_BOOT_MODULE_CMDLINE_MAX);
         if (!s.ok()) {
             LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)",
                       i, m.mod_start);
             fail("reading module command lines", s);
         }
-        modules[i] = LoaderModule{m.mod_start, u64{m.mod_end} - m.mod_start, g_roles[i], g_args[i]};
+        modules[i] = LoaderBootModule{m.mod_start, u64{m.mod_end} - m.mod_start, g_roles[i], g_args[i]};
         avoid[navoid++] = {m.mod_start, u64{m.mod_end} - m.mod_start};
         if (known_role(g_roles[i]))
             LOG_INFO("loader: module %u: 0x%x-0x%x role %s args \"%s\"", i, m.mod_start, m.mod_end, g_roles[i],
@@ -306,8 +306,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.acpi_rsdp = rsdp_pa;
     in.mb2_info = info_pa;
     in.efi_system_table = g_mb2.has_efi64_system_table ? g_mb2.efi64_system_table : 0;
-    in.modules = modules;
-    in.module_count = g_mb2.module_count;
+    in.boot_modules = modules;
+    in.boot_module_count = g_mb2.module_count;
     in.loader_entry_tsc = loader_entry_tsc;
     in.trampoline_base = trampoline;
     in.acpi_power = power;

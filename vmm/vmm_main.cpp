@@ -71,7 +71,7 @@ void stage1_bsp(const evmm_desc_t& d) {
     set_stop_others_hook(smp_stop_others);
     LOG_INFO("stage 1: setup host");
     LOG_INFO("desc: cpus=%u top_of_memory=0x%lx tsc_khz=%lu runtime=0x%lx+0x%lx modules=%u guest0_mmap=%u",
-             d.num_cpus, d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.module_count,
+             d.num_cpus, d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.boot_module_count,
              d.guest0_mmap_count);
     // (2) heap
     CHECK_OK(g_heap.init(reinterpret_cast<void*>(d.heap_base), d.heap_base, d.heap_size), "heap init");

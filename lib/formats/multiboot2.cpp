@@ -139,7 +139,7 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
     case Mb2TagType::Module: {
         const u32 index = out.module_count;
         if (size < MB2_MODULE_TAG_MIN_SIZE) return Status::error("module tag is too short", where, index, off);
-        if (index >= EVMM_MAX_MODULES) return Status::error("too many modules", where, index, EVMM_MAX_MODULES);
+        if (index >= EVMM_MAX_BOOT_MODULES) return Status::error("too many modules", where, index, EVMM_MAX_BOOT_MODULES);
         Mb2Module& m = out.modules[index];
         m.mod_start = rd32(tag + MB2_MODULE_START_OFFSET);
         m.mod_end = rd32(tag + MB2_MODULE_END_OFFSET);

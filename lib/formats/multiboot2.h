@@ -122,7 +122,7 @@ struct Mb2Info {
     evmm_mmap_entry_t mmap[EVMM_MAX_MMAP] = {};
 
     u32 module_count = 0; // tag 3, in the order GRUB listed them
-    Mb2Module modules[EVMM_MAX_MODULES] = {};
+    Mb2Module modules[EVMM_MAX_BOOT_MODULES] = {};
 
     // Tags 14 and 15: the RSDP copies inside the information (length = the tag's payload).
     const u8* acpi_old_rsdp = nullptr;

@@ -117,7 +117,7 @@ struct Machine {
     MemoryMap map{storage, EVMM_MAX_MMAP};
     RuntimeLayout layout{};
     std::vector<u32> apic_ids{4, 0, 2, 6};
-    std::vector<LoaderModule> modules;
+    std::vector<LoaderBootModule> modules;
     DescInputs in{};
     static constexpr u64 kRuntimeBase = 0x40000000; // 1 GiB, inside [1 MiB, 2 GiB) usable
 
@@ -152,8 +152,8 @@ struct Machine {
         set_modules();
     }
     void set_modules() {
-        in.modules = modules.data();
-        in.module_count = static_cast<u32>(modules.size());
+        in.boot_modules = modules.data();
+        in.boot_module_count = static_cast<u32>(modules.size());
     }
 };
 
@@ -270,21 +270,21 @@ TEST(DescBuild, ModulesCopiedAndGuest0Found) {
     Machine m;
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->module_count, 3u);
-    EXPECT_EQ(d->guest0_module, 1u);
-    EXPECT_EQ(d->modules[0].start, 0x2000000u);
-    EXPECT_EQ(d->modules[0].size, 0x1000u);
-    EXPECT_STREQ(d->modules[0].role, "initrd");
-    EXPECT_STREQ(d->modules[0].cmdline, "some args");
-    EXPECT_EQ(d->modules[1].start, 0x3000000u);
-    EXPECT_EQ(d->modules[1].size, 0x200000u);
-    EXPECT_STREQ(d->modules[1].role, "guest0");
-    EXPECT_STREQ(d->modules[1].cmdline, "console=ttyS0 quiet");
-    EXPECT_STREQ(d->modules[2].role, "data");
-    EXPECT_STREQ(d->modules[2].cmdline, "");
-    for (u32 i = 3; i < EVMM_MAX_MODULES; ++i) {
-        EXPECT_EQ(d->modules[i].start, 0u) << i;
-        EXPECT_EQ(d->modules[i].role[0], '\0') << i;
+    EXPECT_EQ(d->boot_module_count, 3u);
+    EXPECT_EQ(d->guest0_boot_module, 1u);
+    EXPECT_EQ(d->boot_modules[0].start, 0x2000000u);
+    EXPECT_EQ(d->boot_modules[0].size, 0x1000u);
+    EXPECT_STREQ(d->boot_modules[0].role, "initrd");
+    EXPECT_STREQ(d->boot_modules[0].cmdline, "some args");
+    EXPECT_EQ(d->boot_modules[1].start, 0x3000000u);
+    EXPECT_EQ(d->boot_modules[1].size, 0x200000u);
+    EXPECT_STREQ(d->boot_modules[1].role, "guest0");
+    EXPECT_STREQ(d->boot_modules[1].cmdline, "console=ttyS0 quiet");
+    EXPECT_STREQ(d->boot_modules[2].role, "data");
+    EXPECT_STREQ(d->boot_modules[2].cmdline, "");
+    for (u32 i = 3; i < EVMM_MAX_BOOT_MODULES; ++i) {
+        EXPECT_EQ(d->boot_modules[i].start, 0u) << i;
+        EXPECT_EQ(d->boot_modules[i].role[0], '\0') << i;
     }
 }
 
@@ -294,14 +294,14 @@ TEST(DescBuild, NoGuest0) {
     m.set_modules();
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->guest0_module, UINT32_MAX);
+    EXPECT_EQ(d->guest0_boot_module, UINT32_MAX);
 
     m.modules.clear();
-    m.in.modules = nullptr;
-    m.in.module_count = 0;
+    m.in.boot_modules = nullptr;
+    m.in.boot_module_count = 0;
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->module_count, 0u);
-    EXPECT_EQ(d->guest0_module, UINT32_MAX);
+    EXPECT_EQ(d->boot_module_count, 0u);
+    EXPECT_EQ(d->guest0_boot_module, UINT32_MAX);
 }
 
 TEST(DescBuild, TwoGuest0ModulesIsAnError) {
@@ -317,13 +317,13 @@ TEST(DescBuild, TwoGuest0ModulesIsAnError) {
 
 TEST(DescBuild, ModuleArgsLimit) {
     Machine m;
-    std::string fits(EVMM_MODULE_CMDLINE_MAX - 1, 'a');
+    std::string fits(EVMM_BOOT_MODULE_CMDLINE_MAX - 1, 'a');
     m.modules[2].args = fits.c_str();
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(std::string(d->modules[2].cmdline), fits);
+    EXPECT_EQ(std::string(d->boot_modules[2].cmdline), fits);
 
-    std::string too_long(EVMM_MODULE_CMDLINE_MAX, 'a');
+    std::string too_long(EVMM_BOOT_MODULE_CMDLINE_MAX, 'a');
     m.modules[2].args = too_long.c_str();
     Status s = desc_build(m.in, *d);
     EXPECT_EQ(what(s), "module command line too long");
@@ -340,8 +340,8 @@ TEST(DescBuild, LongRoleIsTruncatedNotMatched) {
     m.modules[1].role = role.c_str();
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(std::string(d->modules[1].role), role.substr(0, EVMM_ROLE_MAX - 1));
-    EXPECT_EQ(d->guest0_module, UINT32_MAX);
+    EXPECT_EQ(std::string(d->boot_modules[1].role), role.substr(0, EVMM_ROLE_MAX - 1));
+    EXPECT_EQ(d->guest0_boot_module, UINT32_MAX);
 }
 
 TEST(DescBuild, RejectsBadCounts) {
@@ -357,11 +357,11 @@ TEST(DescBuild, RejectsBadCounts) {
     EXPECT_TRUE(desc_build(m.in, *d).ok());
 
     Machine m2;
-    std::vector<LoaderModule> many(EVMM_MAX_MODULES + 1, LoaderModule{0x1000, 0x1000, "x", ""});
-    m2.in.modules = many.data();
-    m2.in.module_count = EVMM_MAX_MODULES + 1;
+    std::vector<LoaderBootModule> many(EVMM_MAX_BOOT_MODULES + 1, LoaderBootModule{0x1000, 0x1000, "x", ""});
+    m2.in.boot_modules = many.data();
+    m2.in.boot_module_count = EVMM_MAX_BOOT_MODULES + 1;
     EXPECT_EQ(what(desc_build(m2.in, *d)), "too many modules");
-    m2.in.module_count = EVMM_MAX_MODULES;
+    m2.in.boot_module_count = EVMM_MAX_BOOT_MODULES;
     EXPECT_TRUE(desc_build(m2.in, *d).ok());
 }
 

@@ -520,7 +520,7 @@ TEST(Mb1GuestLoad, OutsideUsableRamAndForbiddenOverlap) {
 // Boot information
 
 struct Modules {
-    evmm_module_t m[3] = {};
+    evmm_boot_module_t m[3] = {};
     Modules() {
         m[0].start = 0x400000, m[0].size = 0x3000; // guest0 itself: skipped
         std::strcpy(m[0].role, "guest0");

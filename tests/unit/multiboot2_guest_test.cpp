@@ -694,16 +694,16 @@ struct TestDesc {
     evmm_desc_t d{};
     TestDesc() {
         auto mod = [&](u32 i, u64 start, u64 size, const char* role, const char* args) {
-            d.modules[i].start = start;
-            d.modules[i].size = size;
-            std::strncpy(d.modules[i].role, role, sizeof d.modules[i].role - 1);
-            std::strncpy(d.modules[i].cmdline, args, sizeof d.modules[i].cmdline - 1);
+            d.boot_modules[i].start = start;
+            d.boot_modules[i].size = size;
+            std::strncpy(d.boot_modules[i].role, role, sizeof d.boot_modules[i].role - 1);
+            std::strncpy(d.boot_modules[i].cmdline, args, sizeof d.boot_modules[i].cmdline - 1);
         };
-        d.module_count = 3;
+        d.boot_module_count = 3;
         mod(0, 0x300000, 0x2345, "initrd", "rootfs ro");
         mod(1, 0x400000, 0x3000, "guest0", "console=ttyS0 quiet");
         mod(2, 0x500000, 0x100, "blob", "");
-        d.guest0_module = 1;
+        d.guest0_boot_module = 1;
         const evmm_mmap_entry_t mm[] = {
             {0, 0x9F000, EVMM_MEM_USABLE, 0},
             {0x9F000, 0x61000, EVMM_MEM_RESERVED, 0},
@@ -786,7 +786,7 @@ TEST(Mb2GuestInfo, RoundTripsThroughTheParser) {
 
 TEST(Mb2GuestInfo, Acpi1RsdpOnlyOldTagAndNoModules) {
     TestDesc t;
-    t.d.module_count = 2; // initrd + guest0
+    t.d.boot_module_count = 2; // initrd + guest0
     const auto rsdp = rsdp_bytes(0);
     BootInfoInputs in;
     boot_info_inputs_from_desc(t.d, in);
@@ -834,7 +834,7 @@ TEST(Mb2GuestInfo, LoadBaseForRelocatableKernelAndModuleAlignment) {
     EXPECT_TRUE(info.has_load_base);
     EXPECT_EQ(info.load_base, KERNEL_BASE);
 
-    t.d.modules[2].start = 0x500010; // not page aligned
+    t.d.boot_modules[2].start = 0x500010; // not page aligned
     EXPECT_ERR(mb2_build_guest_info(in, mem, INFO_GPA, 4096, written), "not page aligned", "module tag");
 }
 
@@ -860,9 +860,9 @@ TEST(Mb2GuestInfo, Errors) {
     EXPECT_ERR(mb2_build_guest_info(in, mem, MB2_ADDRESS_LIMIT - 8, 4096, written), "below 4 GiB", "boot information");
     EXPECT_ERR(mb2_build_guest_info(in, mem, GUEST_RAM - 8, 4096, written), "not accessible", "boot information");
     // A module above 4 GiB cannot be described (32-bit mod_start/mod_end).
-    t.d.modules[0].start = 0xFFFFF000;
+    t.d.boot_modules[0].start = 0xFFFFF000;
     EXPECT_ERR(mb2_build_guest_info(in, mem, INFO_GPA, 4096, written), "below 4 GiB", "module tag");
-    t.d.modules[0].start = 0x300000;
+    t.d.boot_modules[0].start = 0x300000;
     // A bad RSDP copy.
     auto rsdp = rsdp_bytes(2);
     in.rsdp = rsdp.data();
@@ -877,8 +877,8 @@ TEST(Mb2GuestInfo, Errors) {
 
 TEST(Mb2GuestInfo, UnterminatedModuleStringsStayInBounds) {
     TestDesc t;
-    std::memset(t.d.modules[0].role, 'r', sizeof t.d.modules[0].role);
-    std::memset(t.d.modules[0].cmdline, 'a', sizeof t.d.modules[0].cmdline);
+    std::memset(t.d.boot_modules[0].role, 'r', sizeof t.d.boot_modules[0].role);
+    std::memset(t.d.boot_modules[0].cmdline, 'a', sizeof t.d.boot_modules[0].cmdline);
     BootInfoInputs in;
     boot_info_inputs_from_desc(t.d, in);
     BufMem mem;
@@ -886,7 +886,7 @@ TEST(Mb2GuestInfo, UnterminatedModuleStringsStayInBounds) {
     ASSERT_OK(mb2_build_guest_info(in, mem, INFO_GPA, 4096, written));
     Mb2Info info;
     ASSERT_OK(mb2_parse(mem.buf.data() + INFO_GPA, written, info));
-    EXPECT_EQ(info.modules[0].cmdline.len, EVMM_ROLE_MAX + 1 + EVMM_MODULE_CMDLINE_MAX);
+    EXPECT_EQ(info.modules[0].cmdline.len, EVMM_ROLE_MAX + 1 + EVMM_BOOT_MODULE_CMDLINE_MAX);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -948,12 +948,12 @@ TEST(Mb2GuestEndToEnd, Elf64KernelBootsWithInfo) {
     ASSERT_OK(find_and_plan(img, h, p));
 
     // Forbidden: every module (guest0's own file included).
-    NamedRange forbidden[EVMM_MAX_MODULES];
-    MemoryMap::Range avoid[EVMM_MAX_MODULES + KERNEL_MAX_SEGMENTS];
+    NamedRange forbidden[EVMM_MAX_BOOT_MODULES];
+    MemoryMap::Range avoid[EVMM_MAX_BOOT_MODULES + KERNEL_MAX_SEGMENTS];
     u32 nf = 0, na = 0;
-    for (u32 i = 0; i < t.d.module_count; ++i) {
-        forbidden[nf++] = {t.d.modules[i].start, t.d.modules[i].size, t.d.modules[i].role};
-        avoid[na++] = {t.d.modules[i].start, t.d.modules[i].size};
+    for (u32 i = 0; i < t.d.boot_module_count; ++i) {
+        forbidden[nf++] = {t.d.boot_modules[i].start, t.d.boot_modules[i].size, t.d.boot_modules[i].role};
+        avoid[na++] = {t.d.boot_modules[i].start, t.d.boot_modules[i].size};
     }
     ASSERT_OK(kernel_load(img.data(), img.size(), p, mem, gm.map, forbidden, nf));
     avoid[na++] = {p.span_base, p.span_end - p.span_base}; // the whole span, gaps included (GRUB reserves it too)

@@ -470,11 +470,11 @@ TEST(Multiboot2, EmptyModulesDoNotOverlap) {
 
 TEST(Multiboot2, RejectsTooManyModules) {
     Builder b;
-    for (u32 i = 0; i <= EVMM_MAX_MODULES; ++i) b.module(0x100000 + i * 0x1000, 0x100000 + i * 0x1000 + 0x800, "m");
+    for (u32 i = 0; i <= EVMM_MAX_BOOT_MODULES; ++i) b.module(0x100000 + i * 0x1000, 0x100000 + i * 0x1000 + 0x800, "m");
     Mb2Info info;
     const Status s = parse(b.finish(), info);
     EXPECT_MB2_ERROR(s, "too many modules", "module tag");
-    EXPECT_EQ(s.value, EVMM_MAX_MODULES);
+    EXPECT_EQ(s.value, EVMM_MAX_BOOT_MODULES);
 }
 
 TEST(Multiboot2, RejectsShortFixedSizeTags) {
@@ -529,7 +529,7 @@ TEST(Multiboot2, SurvivesByteCorruption) {
 }
 
 TEST(Multiboot2SplitModuleCmdline, RoleAndArgs) {
-    char role[EVMM_ROLE_MAX], args[EVMM_MODULE_CMDLINE_MAX];
+    char role[EVMM_ROLE_MAX], args[EVMM_BOOT_MODULE_CMDLINE_MAX];
     const char* cl = "  guest0   console=ttyS0 quiet";
     ASSERT_TRUE(mb2_split_module_cmdline(cl, std::strlen(cl), role, sizeof role, args, sizeof args).ok());
     EXPECT_STREQ(role, "guest0");
@@ -537,7 +537,7 @@ TEST(Multiboot2SplitModuleCmdline, RoleAndArgs) {
 }
 
 TEST(Multiboot2SplitModuleCmdline, RoleOnlyAndTabs) {
-    char role[EVMM_ROLE_MAX], args[EVMM_MODULE_CMDLINE_MAX];
+    char role[EVMM_ROLE_MAX], args[EVMM_BOOT_MODULE_CMDLINE_MAX];
     ASSERT_TRUE(mb2_split_module_cmdline("initrd\t", 7, role, sizeof role, args, sizeof args).ok());
     EXPECT_STREQ(role, "initrd");
     EXPECT_STREQ(args, "");

@@ -128,7 +128,7 @@ TEST(TrampolinePlace, TooManyAvoidRanges) {
     EXPECT_EQ(what(s), "too many ranges to avoid");
     EXPECT_EQ(base, 0u);
     // What stage1 passes at most (its avoid list without the low-memory entry) fits.
-    ASSERT_TRUE(trampoline_place(t.map, avoid.data(), EVMM_MAX_MODULES + 2, base).ok());
+    ASSERT_TRUE(trampoline_place(t.map, avoid.data(), EVMM_MAX_BOOT_MODULES + 2, base).ok());
 }
 
 // --- the data block -----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ namespace {
 Guest* g_guests[GUEST_MAX];
 u32 g_guest_count = 0;
 evmm_mmap_entry_t g_map_storage[EVMM_MAX_MMAP];  // stage 4 scratch (BSP only)
-char g_names[EVMM_MAX_MODULES][40];
+char g_names[EVMM_MAX_BOOT_MODULES][40];
 
 // An identity-mapped guest: guest-physical == host-physical, minus the hypervisor's runtime region.
 class IdentityGuestMem final : public GuestMem {
@@ -43,16 +43,16 @@ bool inside(u64 base, u64 len, u64 lo, u64 hi) { return !add_overflows(base, len
 // The Linux x86 boot protocol (vmm/guest/boot/linux_bzimage.h): kernel, initrd (the first module with role
 // "initrd"), command line (guest0's ARGS), zero page with guest0's e820 map and the RSDP; the 64-bit entry (boot
 // page tables and GDT written by linux_load) when the kernel has XLF_KERNEL_64, else the 32-bit entry.
-Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_module_t& m, const MemoryMap& map,
+Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_boot_module_t& m, const MemoryMap& map,
                   MemoryMap::Range* avoid, u32 na, const u8* rsdp, u32 rsdp_len, GuestMem& mem, GuestBoot& out) {
     constexpr u64 MB2_INFO_GUARD = 16 * KiB;  // GRUB's Multiboot2 information (its RSDP copy is handed to Linux)
     LinuxImage li;
     EVMM_TRY(linux_inspect(image, m.size, li));
-    const evmm_module_t* initrd = nullptr;
-    for (u32 i = 0; i < d.module_count && initrd == nullptr; ++i)
-        if (str_eq(d.modules[i].role, str_len(d.modules[i].role, EVMM_ROLE_MAX), "initrd")) initrd = &d.modules[i];
+    const evmm_boot_module_t* initrd = nullptr;
+    for (u32 i = 0; i < d.boot_module_count && initrd == nullptr; ++i)
+        if (str_eq(d.boot_modules[i].role, str_len(d.boot_modules[i].role, EVMM_ROLE_MAX), "initrd")) initrd = &d.boot_modules[i];
     if (d.mb2_info != 0) avoid[na++] = {d.mb2_info, MB2_INFO_GUARD};
-    const size_t cmdline_len = str_len(m.cmdline, EVMM_MODULE_CMDLINE_MAX);
+    const size_t cmdline_len = str_len(m.cmdline, EVMM_BOOT_MODULE_CMDLINE_MAX);
     static LinuxPlan plan;
     EVMM_TRY(linux_plan(li, map, avoid, na, initrd ? initrd->size : 0, cmdline_len, plan));
     EVMM_TRY(linux_load(image, m.size, li, plan, mem, initrd ? reinterpret_cast<const u8*>(initrd->start) : nullptr,
@@ -166,9 +166,9 @@ Status Guest::create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrStat
 Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
     // guest0's kernel: the image says what it is (a Multiboot2 header, a Linux setup header, a Multiboot1
     // header, in that order), and evmm boots it the way the matching boot loader would.
-    if (d.guest0_module == UINT32_MAX)
+    if (d.guest0_boot_module == UINT32_MAX)
         return Status::error("no guest0 module (GRUB: module2 FILE guest0 ARGS...): nothing to run", "guest0");
-    const evmm_module_t& m = d.modules[d.guest0_module];
+    const evmm_boot_module_t& m = d.boot_modules[d.guest0_boot_module];
     const u8* image = reinterpret_cast<const u8*>(m.start);
 
     MemoryMap map(g_map_storage, EVMM_MAX_MMAP);
@@ -186,16 +186,16 @@ Status Guest::load_guest0_kernel(const evmm_desc_t& d) {
             __builtin_memcpy(rsdp, reinterpret_cast<const void*>(d.acpi_rsdp), ACPI_RSDP_V2_SIZE);
     }
 
-    NamedRange forbidden[EVMM_MAX_MODULES + 2];
+    NamedRange forbidden[EVMM_MAX_BOOT_MODULES + 2];
     u32 nf = 0;
     forbidden[nf++] = {d.runtime_base, d.runtime_size, "the hypervisor (evmm runtime region)"};
     if (d.trampoline_base != 0) forbidden[nf++] = {d.trampoline_base, PAGE_SIZE, "the hypervisor (AP start page)"};
-    MemoryMap::Range avoid[EVMM_MAX_MODULES + 2];
+    MemoryMap::Range avoid[EVMM_MAX_BOOT_MODULES + 2];
     u32 na = 0;
-    for (u32 i = 0; i < d.module_count; ++i) {
-        format(g_names[i], sizeof g_names[i], "module %u (%s)", i, d.modules[i].role);
-        forbidden[nf++] = {d.modules[i].start, d.modules[i].size, g_names[i]};
-        avoid[na++] = {d.modules[i].start, d.modules[i].size};
+    for (u32 i = 0; i < d.boot_module_count; ++i) {
+        format(g_names[i], sizeof g_names[i], "module %u (%s)", i, d.boot_modules[i].role);
+        forbidden[nf++] = {d.boot_modules[i].start, d.boot_modules[i].size, g_names[i]};
+        avoid[na++] = {d.boot_modules[i].start, d.boot_modules[i].size};
     }
     IdentityGuestMem mem(phys_limit_, d.runtime_base, d.runtime_size);
 

@@ -30,8 +30,8 @@ u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from) {
     return cur;
 }
 
-size_t role_len(const evmm_module_t& m) { return str_len(m.role, sizeof m.role); }
-size_t args_len(const evmm_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
+size_t role_len(const evmm_boot_module_t& m) { return str_len(m.role, sizeof m.role); }
+size_t args_len(const evmm_boot_module_t& m) { return str_len(m.cmdline, sizeof m.cmdline); }
 
 Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* where, u8*& out) {
     out = nullptr;
@@ -346,19 +346,19 @@ Status kernel_load(const u8* image, size_t size, const KernelPlan& plan, GuestMe
 // Boot information
 
 void boot_info_inputs_from_desc(const evmm_desc_t& d, BootInfoInputs& in) {
-    const u32 module_count = d.module_count < EVMM_MAX_MODULES ? d.module_count : EVMM_MAX_MODULES;
+    const u32 module_count = d.boot_module_count < EVMM_MAX_BOOT_MODULES ? d.boot_module_count : EVMM_MAX_BOOT_MODULES;
     in.cmdline = nullptr;
     in.cmdline_len = 0;
-    if (d.guest0_module < module_count) {
-        const evmm_module_t& g0 = d.modules[d.guest0_module];
+    if (d.guest0_boot_module < module_count) {
+        const evmm_boot_module_t& g0 = d.boot_modules[d.guest0_boot_module];
         in.cmdline = g0.cmdline;
         in.cmdline_len = str_len(g0.cmdline, sizeof g0.cmdline);
     }
     in.mmap = d.guest0_mmap;
     in.mmap_count = d.guest0_mmap_count < EVMM_MAX_MMAP ? d.guest0_mmap_count : EVMM_MAX_MMAP;
-    in.modules = d.modules;
+    in.modules = d.boot_modules;
     in.module_count = module_count;
-    in.skip_module = d.guest0_module;
+    in.skip_module = d.guest0_boot_module;
 }
 
 Status choose_info_gpa(const MemoryMap& guest_map, u64 size, const MemoryMap::Range* avoid, u32 n, u64& out) {

@@ -126,7 +126,7 @@ struct BootInfoInputs {
 
     // One module entry per module except modules[skip_module] (guest0's own): command line "ROLE ARGS" (or
     // "ROLE"), the GRUB module line minus the file name.
-    const evmm_module_t* modules = nullptr;
+    const evmm_boot_module_t* modules = nullptr;
     u32 module_count = 0;
     u32 skip_module = UINT32_MAX;
     bool require_page_aligned_modules = false; // the kernel asked for it: a module not 4 KiB aligned is an error
@@ -154,8 +154,8 @@ namespace boot_info {
 u64 entry_end(const evmm_mmap_entry_t& e); // base + length, saturating
 // Usable entries covering [from, ...) contiguously: the end of that coverage (== from: none).
 u64 usable_run_end(const evmm_mmap_entry_t* m, u32 n, u64 from);
-size_t role_len(const evmm_module_t& m);
-size_t args_len(const evmm_module_t& m);
+size_t role_len(const evmm_boot_module_t& m);
+size_t args_len(const evmm_boot_module_t& m);
 // The area a boot information structure of `size` bytes goes to at gpa: it fits in `cap`, lies below 4 GiB
 // (EBX and the structure's pointers are 32-bit) and is mappable; errors are reported under `where`.
 Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* where, u8*& out);

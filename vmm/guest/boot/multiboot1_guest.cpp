@@ -68,7 +68,7 @@ Status check_inputs(const BootInfoInputs& in) {
         return Status::error("module list missing", WHERE_INFO, in.module_count);
     for (u32 i = 0; i < in.module_count; ++i) {
         if (i == in.skip_module) continue;
-        const evmm_module_t& m = in.modules[i];
+        const evmm_boot_module_t& m = in.modules[i];
         // §3.3: mod_start and mod_end are 32-bit physical addresses.
         if (add_overflows(m.start, m.size) || m.start + m.size > U32_LIMIT)
             return Status::error("module does not lie below 4 GiB (mod_start/mod_end are 32-bit)", "module", i,
@@ -104,7 +104,7 @@ Layout layout(const BootInfoInputs& in) {
     u64 end = l.modstr_off;
     for (u32 i = 0; i < in.module_count; ++i) {
         if (i == in.skip_module) continue;
-        const evmm_module_t& m = in.modules[i];
+        const evmm_boot_module_t& m = in.modules[i];
         const size_t rl = role_len(m), al = args_len(m);
         end += rl + (rl != 0 && al != 0 ? 1 : 0) + al + 1;
     }
@@ -145,7 +145,7 @@ void emit(const BootInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
     u64 mod = l.mods_off, str = l.modstr_off;
     for (u32 i = 0; i < in.module_count; ++i) {
         if (i == in.skip_module) continue;
-        const evmm_module_t& m = in.modules[i];
+        const evmm_boot_module_t& m = in.modules[i];
         const size_t rl = role_len(m), al = args_len(m);
         wr32(buf + mod + offsetof(Mb1ModuleEntry, mod_start), static_cast<u32>(m.start));
         wr32(buf + mod + offsetof(Mb1ModuleEntry, mod_end), static_cast<u32>(m.start + m.size));

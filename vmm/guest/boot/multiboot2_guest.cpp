@@ -367,7 +367,7 @@ Status check_info_inputs(const BootInfoInputs& in) {
         return Status::error("module list missing", WHERE_INFO, in.module_count);
     for (u32 i = 0; i < in.module_count; ++i) {
         if (i == in.skip_module) continue;
-        const evmm_module_t& m = in.modules[i];
+        const evmm_boot_module_t& m = in.modules[i];
         // §3.6.6: mod_start and mod_end are 32-bit physical addresses.
         if (add_overflows(m.start, m.size) || m.start + m.size > U32_LIMIT)
             return Status::error("module does not lie below 4 GiB (mod_start/mod_end are 32-bit)", "module tag", i,
@@ -437,7 +437,7 @@ void emit_info(const BootInfoInputs& in, InfoWriter& w) {
     // §3.6.6 modules: the module line as GRUB passes it (file name dropped): "ROLE ARGS".
     for (u32 i = 0; i < in.module_count; ++i) {
         if (i == in.skip_module) continue;
-        const evmm_module_t& m = in.modules[i];
+        const evmm_boot_module_t& m = in.modules[i];
         const size_t rl = role_len(m), al = args_len(m);
         const u64 t = w.begin_tag(Mb2TagType::Module);
         w.put32(static_cast<u32>(m.start));
