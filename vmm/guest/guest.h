@@ -11,6 +11,7 @@
 #include "evmm/spinlock.h"
 #include "evmm/status.h"
 #include "evmm_desc.h"
+#include "vmm/guest/boot/guest0_boot.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/gpm.h"
 #include "vmm/host/heap.h"
@@ -18,15 +19,6 @@
 namespace evmm {
 
 inline constexpr u32 GUEST_MAX = 4;
-
-// What the guest's boot loader did (stage 4), for the log and for the first vCPU.
-struct GuestBoot {
-    evmm_gcpu_state_t entry;  // the first vCPU's first state
-    u64 info_gpa, info_size;  // boot information (Multiboot information, Linux zero page)
-    u64 kernel_base, kernel_end;
-    u64 initrd_base, initrd_size;  // Linux only
-    const char* kind;              // "Multiboot2 kernel", "Linux bzImage", "Multiboot1 kernel"
-};
 
 class Guest {
 public:
@@ -65,7 +57,6 @@ public:
 
 private:
     Status init_memory(PageHeap& heap, const MtrrState& mtrr, const u64* holes, u32 nholes, bool ept_2m, bool ept_1g);
-    Status load_guest0_kernel(const evmm_desc_t& d);
 
     u32 id_ = 0;
     const char* name_ = "";
