@@ -2,6 +2,7 @@
 #include "arch/x86_64/ept.h"
 
 namespace evmm {
+
 template class PageTable<EptEntry>;
 
 namespace {
@@ -20,9 +21,9 @@ constexpr u64 leaf_attrs(EptPerms perms, MemType type) {
 constexpr MemType leaf_memtype(u64 e) { return static_cast<MemType>((e & epte::MEMTYPE_MASK) >> epte::MEMTYPE_SHIFT); }
 
 constexpr EptLeaf make_leaf(const Engine::LeafInfo& l) {
-    return EptLeaf{
-        l.addr,  l.frame, level_span(l.level), l.rights, leaf_memtype(l.entry), (l.entry & epte::IGNORE_PAT) != 0,
-        l.level, l.entry};
+    const bool ignore_pat = (l.entry & epte::IGNORE_PAT) != 0;
+    const MemType type = leaf_memtype(l.entry);
+    return EptLeaf{l.addr, l.frame, level_span(l.level), l.rights, type, ignore_pat, l.level, l.entry};
 }
 
 } // namespace

@@ -154,6 +154,8 @@ struct EptEntry {
     static constexpr const char* WHERE_UNMAP = "ept.unmap";
 };
 static_assert(PageTableFormat<EptEntry>);
+static_assert(EptEntry::leaf(PAGE_2M, EptEntry::attrs(PAGE_2M | epte::RWX | epte::LARGE | epte::IGNORE_PAT, LEVEL_PD),
+                             LEVEL_PD) == (PAGE_2M | epte::RWX | epte::LARGE | epte::IGNORE_PAT));
 extern template class PageTable<EptEntry>;
 
 // One present leaf of an EPT. Rights are the effective ones (AND over the levels of the walk).

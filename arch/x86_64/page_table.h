@@ -62,7 +62,7 @@ static_assert(level_span(LEVEL_PT) == PAGE_4K && level_span(LEVEL_PD) == PAGE_2M
 // The form of a page-table entry format (see the top of this file).
 template <class F>
 concept PageTableFormat = requires(u64 e, u64 pa, int level, typename F::Rights r) {
-    requires F::MAX_LEAF_LEVEL >= LEVEL_PT&& F::MAX_LEAF_LEVEL < LEVEL_PML4;
+    requires(F::MAX_LEAF_LEVEL >= LEVEL_PT && F::MAX_LEAF_LEVEL < LEVEL_PML4);
     requires(F::LARGE & F::ADDR_MASK) == 0;
     F::present(e) ? 0 : 1;
     F::table(pa) + F::leaf(pa, e, level) + F::attrs(e, level) + F::MATCH_ATTRS;
