@@ -121,7 +121,7 @@ Status EptEntry::check_range(u64 gpa, u64 size, const char* where) {
 }
 
 Status EptTables::map(u64 gpa, u64 hpa, u64 size, EptPerms perms, MemType type, bool allow_2m, bool allow_1g) {
-    constexpr const char* WHERE = EptEntry::WHERE_MAP;
+    constexpr const char* WHERE = EptEntry::WHERE.map;
     if (perms.write && !perms.read)
         return Status::error("EPT write access without read access is a misconfiguration", WHERE, gpa);
     if (!perms.read && !perms.write && !perms.exec)

@@ -148,14 +148,9 @@ struct EptEntry {
 
     // gpa+size <= 2^48, the guest-physical addresses a 4-level EPT translates (§29.3.2).
     static Status check_range(u64 gpa, u64 size, const char* where);
-
-    static constexpr const char* WHERE_INIT = "ept.init";
-    static constexpr const char* WHERE_MAP = "ept.map";
-    static constexpr const char* WHERE_UNMAP = "ept.unmap";
+    static constexpr PageTableNames WHERE{"ept.init", "ept.map", "ept.unmap"};
 };
-static_assert(PageTableFormat<EptEntry>);
-static_assert(EptEntry::leaf(PAGE_2M, EptEntry::attrs(PAGE_2M | epte::RWX | epte::LARGE | epte::IGNORE_PAT, LEVEL_PD),
-                             LEVEL_PD) == (PAGE_2M | epte::RWX | epte::LARGE | epte::IGNORE_PAT));
+static_assert(leaf_round_trips<EptEntry>(PAGE_1G | epte::RWX | epte::LARGE | epte::IGNORE_PAT, LEVEL_PDPT));
 extern template class PageTable<EptEntry>;
 
 // One present leaf of an EPT. Rights are the effective ones (AND over the levels of the walk).

@@ -24,7 +24,7 @@
 //   MATCH_ATTRS           the normalized attribute bits that make two leaves the "same mapping";
 //   Rights, ALL_RIGHTS, narrow(r, e)   effective access rights, narrowed by each entry of a walk;
 //   check_range(addr, size, where)     the input ranges the tables translate (addr, size 4 KiB aligned);
-//   WHERE_INIT, WHERE_MAP, WHERE_UNMAP the `where` of the builder's errors.
+//   WHERE                              the `where` of the builder's errors (PageTableNames).
 #pragma once
 
 #include "evmm/base.h"
@@ -59,6 +59,13 @@ inline constexpr u64 PAGE_2M = 2 * MiB;
 inline constexpr u64 PAGE_1G = 1 * GiB;
 static_assert(level_span(LEVEL_PT) == PAGE_4K && level_span(LEVEL_PD) == PAGE_2M && level_span(LEVEL_PDPT) == PAGE_1G);
 
+// The `where` of a builder's errors: static strings such as "ept.map".
+struct PageTableNames {
+    const char* init;
+    const char* map;
+    const char* unmap;
+};
+
 // The form of a page-table entry format (see the top of this file).
 template <class F>
 concept PageTableFormat = requires(u64 e, u64 pa, int level, typename F::Rights r) {
@@ -67,8 +74,15 @@ concept PageTableFormat = requires(u64 e, u64 pa, int level, typename F::Rights 
     F::present(e) ? 0 : 1;
     F::table(pa) + F::leaf(pa, e, level) + F::attrs(e, level) + F::MATCH_ATTRS;
     r = F::narrow(F::ALL_RIGHTS, e);
-    F::check_range(e, e, F::WHERE_MAP).ok();
+    F::check_range(e, e, F::WHERE.map).ok();
 };
+
+// A compile-time check of a Format's layout: leaf() and attrs() invert each other on a sample leaf at level.
+template <class F>
+requires PageTableFormat<F>
+constexpr bool leaf_round_trips(u64 leaf, int level) {
+    return F::leaf(leaf & F::ADDR_MASK & ~(level_span(level) - 1), F::attrs(leaf, level), level) == leaf;
+}
 
 // Adapts a callable f(const LeafT&) to the (ctx, leaf) function-pointer visitors of the non-template APIs:
 // LeafThunk<LeafT, decltype(&f)>::call with leaf_thunk_ctx(f).
@@ -183,9 +197,9 @@ public:
 
     // Allocates the (empty) PML4. Error when out of pages or called twice.
     Status init() {
-        if (root_pa_ != 0) return Status::error("page tables already initialized", Format::WHERE_INIT, root_pa_);
+        if (root_pa_ != 0) return Status::error("page tables already initialized", Format::WHERE.init, root_pa_);
         u64* table = nullptr;
-        return alloc_table(root_pa_, table, Format::WHERE_INIT);
+        return alloc_table(root_pa_, table, Format::WHERE.init);
     }
     // Physical address of the PML4 (0 before init).
     u64 root_pa() const { return root_pa_; }
@@ -207,7 +221,7 @@ public:
     // Makes [addr, addr+size) not present, splitting large leaves as needed. Unmapped parts of the range are fine.
     // addr, size 4 KiB aligned and accepted by Format::check_range. size 0 is a no-op.
     Status unmap(u64 addr, u64 size) {
-        EVMM_TRY(check_range(addr, size, Format::WHERE_UNMAP));
+        EVMM_TRY(check_range(addr, size, Format::WHERE.unmap));
         return map_range(root_pa_, LEVELS, addr, 0, size, Args{0, false, false, true});
     }
 
@@ -218,7 +232,7 @@ protected:
     // remapped with different frames/attributes is split first, keeping the rest of it identical (a part remapped
     // identically is left as is). size 0 is a no-op. On error the tables are consistent, the range partly mapped.
     Status map_leaves(u64 addr, u64 pa, u64 size, u64 attrs, bool allow_2m, bool allow_1g) {
-        constexpr const char* WHERE = Format::WHERE_MAP;
+        constexpr const char* WHERE = Format::WHERE.map;
         constexpr u64 PA_LIMIT = Format::ADDR_MASK + PAGE_4K;
         EVMM_TRY(check_range(addr, size, WHERE));
         if (!is_aligned(pa, PAGE_4K)) return Status::error("output address not 4 KiB aligned", WHERE, pa);
@@ -242,7 +256,7 @@ private:
         return Format::check_range(addr, size, where);
     }
 
-    static const char* where(bool unmap) { return unmap ? Format::WHERE_UNMAP : Format::WHERE_MAP; }
+    static const char* where(bool unmap) { return unmap ? Format::WHERE.unmap : Format::WHERE.map; }
 
     // Live tables: one 64-bit store per entry so the CPU never sees a torn entry, ordered after the fill of a
     // table it links (SDM Vol. 3A §4.10.4).

@@ -133,14 +133,9 @@ struct Ia32ePte {
 
     // The va range canonical and within one half (SDM §3.3.7.1).
     static Status check_range(u64 va, u64 size, const char* where);
-
-    static constexpr const char* WHERE_INIT = "paging.init";
-    static constexpr const char* WHERE_MAP = "paging.map";
-    static constexpr const char* WHERE_UNMAP = "paging.unmap";
+    static constexpr PageTableNames WHERE{"paging.init", "paging.map", "paging.unmap"};
 };
-static_assert(PageTableFormat<Ia32ePte>);
-static_assert(Ia32ePte::leaf(PAGE_2M, Ia32ePte::attrs(PAGE_2M | pte::P | pte::PS | pte::PAT_LARGE, LEVEL_PD),
-                             LEVEL_PD) == (PAGE_2M | pte::P | pte::PS | pte::PAT_LARGE));
+static_assert(leaf_round_trips<Ia32ePte>(PAGE_2M | pte::P | pte::PS | pte::PAT_LARGE | pte::XD, LEVEL_PD));
 extern template class PageTable<Ia32ePte>;
 
 class PageTables : public PageTable<Ia32ePte> {
