@@ -5,8 +5,8 @@
 //
 // Entry formats: SDM Vol. 3C §29.3.2, Tables 29-1 (PML4E), 29-2 (PDPTE mapping a 1 GiB page), 29-3 (PDPTE
 // referencing a page directory), 29-4 (PDE mapping a 2 MiB page), 29-5 (PDE referencing a page table) and 29-6
-// (PTE). EPT uses the same 4-level, 9-bits-per-level layout as IA-32e paging, so the level constants, spans and
-// frame masks of paging.h are shared.
+// (PTE). EPT uses the same 4-level, 9-bits-per-level layout as IA-32e paging: the walk/map/split/visit logic is
+// the page-table engine's (arch/x86_64/page_table.h) over the EptEntry format defined here.
 //
 // Conventions of the builder (those of paging.h, adapted):
 //  - Non-leaf entries are R|W|X with bits 7:3 zero (reserved there), so the access rights of a mapping are decided
@@ -32,13 +32,13 @@ namespace evmm {
 
 // Bits of EPT paging-structure entries, SDM Vol. 3C Tables 29-1 .. 29-6.
 namespace epte {
-inline constexpr u64 R = bit(0);  // read access
-inline constexpr u64 W = bit(1);  // write access
-inline constexpr u64 X = bit(2);  // execute access (supervisor-mode execute with mode-based execute control)
+inline constexpr u64 R = bit(0); // read access
+inline constexpr u64 W = bit(1); // write access
+inline constexpr u64 X = bit(2); // execute access (supervisor-mode execute with mode-based execute control)
 inline constexpr u64 RWX = R | W | X;
 // An entry with bits 2:0 all 0 is not present and the CPU ignores its bits 63:3 (§29.3.2).
 inline constexpr u64 PRESENT_MASK = RWX;
-inline constexpr unsigned MEMTYPE_SHIFT = 3;                  // EPT memory type, bits 5:3 (leaves only)
+inline constexpr unsigned MEMTYPE_SHIFT = 3; // EPT memory type, bits 5:3 (leaves only)
 inline constexpr u64 MEMTYPE_MASK = u64{0x7} << MEMTYPE_SHIFT;
 inline constexpr u64 IGNORE_PAT = bit(6);   // ignore PAT memory type (leaves only)
 inline constexpr u64 LARGE = bit(7);        // 1: PDPTE maps a 1 GiB page / PDE maps a 2 MiB page; ignored in a PTE
@@ -69,18 +69,17 @@ inline constexpr u8 EPT_MEMTYPE_WB = 6;
 static_assert(static_cast<u8>(MemType::UC) == EPT_MEMTYPE_UC && static_cast<u8>(MemType::WB) == EPT_MEMTYPE_WB);
 constexpr bool ept_memtype_valid(u64 t) {
     return t == static_cast<u8>(MemType::UC) || t == static_cast<u8>(MemType::WC) ||
-           t == static_cast<u8>(MemType::WT) || t == static_cast<u8>(MemType::WP) ||
-           t == static_cast<u8>(MemType::WB);
+           t == static_cast<u8>(MemType::WT) || t == static_cast<u8>(MemType::WP) || t == static_cast<u8>(MemType::WB);
 }
 
 // Extended-page-table pointer, SDM Vol. 3C §25.6.11, Table 25-9.
 namespace eptp {
-inline constexpr u64 MEMTYPE_MASK = 0x7;       // bits 2:0: memory type of the EPT paging structures (UC or WB)
+inline constexpr u64 MEMTYPE_MASK = 0x7;         // bits 2:0: memory type of the EPT paging structures (UC or WB)
 inline constexpr unsigned WALK_LENGTH_SHIFT = 3; // bits 5:3: EPT page-walk length minus 1
 inline constexpr u64 WALK_LENGTH_MASK = u64{0x7} << WALK_LENGTH_SHIFT;
-inline constexpr u64 WALK_LEVELS = 4;          // evmm builds 4-level EPT (PML4 .. PT)
-inline constexpr u64 AD_ENABLE = bit(6);       // bit 6: enable accessed and dirty flags for EPT
-inline constexpr u64 SSS_ENABLE = bit(7);      // bit 7: enforce access rights for supervisor shadow-stack pages
+inline constexpr u64 WALK_LEVELS = 4;     // evmm builds 4-level EPT (PML4 .. PT)
+inline constexpr u64 AD_ENABLE = bit(6);  // bit 6: enable accessed and dirty flags for EPT
+inline constexpr u64 SSS_ENABLE = bit(7); // bit 7: enforce access rights for supervisor shadow-stack pages
 inline constexpr u64 RESERVED_11_8 = u64{0xF} << 8;
 inline constexpr u64 ADDR_MASK = pte::ADDR_4K; // bits N-1:12: physical address of the EPT PML4 table
 } // namespace eptp
@@ -114,8 +113,7 @@ constexpr u64 ept_phys_addr_mask(unsigned maxphyaddr) {
 // LARGE in a PDPTE on a processor without 1 GiB EPT pages (bit 17 of the capability MSR), and the bit-10 variants
 // of the rules under mode-based execute control, which evmm does not enable. A level outside 1..4 is reported as
 // misconfigured ("bad level").
-bool ept_entry_misconfigured(u64 entry, int level, u64 phys_addr_bits_mask, bool exec_only_supported,
-                             const char*& why);
+bool ept_entry_misconfigured(u64 entry, int level, u64 phys_addr_bits_mask, bool exec_only_supported, const char*& why);
 
 struct EptPerms {
     bool read;
@@ -123,16 +121,48 @@ struct EptPerms {
     bool exec;
 };
 
+// The EPT paging-structure entry format for the page-table engine (Tables 29-1 .. 29-6). Normalized leaf
+// attributes are the leaf bits without the frame and LARGE (the memory type, ignore-PAT and rights bits sit at the
+// same place in every leaf format; bit 7 is LARGE in a PDPTE/PDE and ignored in a PTE). VT-d second-level paging
+// entries (VT-d spec §9.8) share this layout (R/W in bits 1:0) and can be a Format of the same shape.
+struct EptEntry {
+    static constexpr int MAX_LEAF_LEVEL = LEVEL_PDPT; // 1 GiB pages (Table 29-2)
+    static constexpr u64 LARGE = epte::LARGE;
+    static constexpr u64 ADDR_MASK = epte::ADDR_FIELD;
+    static constexpr u64 MATCH_ATTRS = epte::LEAF_ATTRS;
+
+    static constexpr bool present(u64 e) { return (e & epte::PRESENT_MASK) != 0; }
+    // All rights, bits 7:3 zero (reserved there, Tables 29-1, 29-3, 29-5), so that the leaf decides the rights
+    // (§29.3.3.2: every entry of the walk must allow the access).
+    static constexpr u64 table(u64 pa) { return pa | epte::RWX; }
+    static constexpr u64 leaf(u64 frame, u64 attrs, int level) {
+        return frame | attrs | (level == LEVEL_PT ? 0 : epte::LARGE);
+    }
+    static constexpr u64 attrs(u64 e, int) { return e & ~epte::ADDR_FIELD & ~epte::LARGE; }
+
+    using Rights = EptPerms;
+    static constexpr Rights ALL_RIGHTS{true, true, true};
+    static constexpr Rights narrow(Rights r, u64 e) {
+        return Rights{r.read && (e & epte::R) != 0, r.write && (e & epte::W) != 0, r.exec && (e & epte::X) != 0};
+    }
+
+    // gpa+size <= 2^48, the guest-physical addresses a 4-level EPT translates (§29.3.2).
+    static Status check_range(u64 gpa, u64 size, const char* where);
+    static constexpr PageTableNames WHERE{"ept.init", "ept.map", "ept.unmap"};
+};
+static_assert(leaf_round_trips<EptEntry>(PAGE_1G | epte::RWX | epte::LARGE | epte::IGNORE_PAT, LEVEL_PDPT));
+extern template class PageTable<EptEntry>;
+
 // One present leaf of an EPT. Rights are the effective ones (AND over the levels of the walk).
 struct EptLeaf {
-    u64 gpa;          // guest-physical address of the page
-    u64 hpa;          // frame address
-    u64 size;         // PAGE_4K / PAGE_2M / PAGE_1G
+    u64 gpa;  // guest-physical address of the page
+    u64 hpa;  // frame address
+    u64 size; // PAGE_4K / PAGE_2M / PAGE_1G
     EptPerms perms;
     MemType mem_type; // bits 5:3 as is (raw tables may hold a reserved encoding: see ept_memtype_valid)
     bool ignore_pat;
-    int level;        // LEVEL_PT / LEVEL_PD / LEVEL_PDPT
-    u64 entry;        // raw leaf entry
+    int level; // LEVEL_PT / LEVEL_PD / LEVEL_PDPT
+    u64 entry; // raw leaf entry
 };
 
 using EptLeafVisitor = void (*)(void* ctx, const EptLeaf& leaf);
@@ -149,24 +179,14 @@ struct EptStats {
     u64 leaves_1g;
     u64 table_pages;
     u64 bytes_mapped;
-    u64 bad_entries;  // see ept_visit_leaves; a trustworthy count has 0
+    u64 bad_entries; // see ept_visit_leaves; a trustworthy count has 0
     constexpr u64 leaves() const { return leaves_4k + leaves_2m + leaves_1g; }
 };
 EptStats ept_stats_raw(u64 root_pa, PageAlloc& mem);
 
-class EptTables {
+class EptTables : public PageTable<EptEntry> {
 public:
-    explicit EptTables(PageAlloc& mem) : mem_(mem) {}
-    EptTables(const EptTables&) = delete;
-    EptTables& operator=(const EptTables&) = delete;
-
-    // Allocates the (empty) EPT PML4. Error when out of pages or called twice.
-    Status init();
-    // Physical address of the EPT PML4 (0 before init); ept_make_eptp(root_pa(), ...) is the EPTP.
-    u64 root_pa() const { return root_pa_; }
-    PageAlloc& mem() const { return mem_; }
-    // Table pages allocated so far (the root included; tables are never freed).
-    u64 table_pages() const { return table_pages_; }
+    using PageTable::PageTable;
 
     // Maps guest-physical [gpa, gpa+size) to host-physical [hpa, hpa+size) with perms and memory type. gpa, hpa,
     // size 4 KiB aligned; gpa+size <= 2^48; hpa+size <= 2^52; perms not write-without-read and not all false
@@ -178,9 +198,9 @@ public:
     // be partly mapped.
     Status map(u64 gpa, u64 hpa, u64 size, EptPerms perms, MemType type, bool allow_2m, bool allow_1g);
 
-    // Makes [gpa, gpa+size) not present, splitting large leaves as needed. Unmapped parts of the range are fine.
-    // gpa, size 4 KiB aligned, gpa+size <= 2^48.
-    Status unmap(u64 gpa, u64 size);
+    // unmap(gpa, size) (the engine's) makes [gpa, gpa+size) not present, splitting large leaves as needed.
+    // Unmapped parts of the range are fine. gpa, size 4 KiB aligned, gpa+size <= 2^48.
+    using PageTable::unmap;
 
     struct WalkResult {
         bool present;
@@ -189,32 +209,18 @@ public:
         EptPerms perms;   // effective: AND over the levels
         MemType mem_type; // of the leaf
         bool ignore_pat;
-        int level;        // level of the leaf; when not present the level whose entry was not present (0: bad gpa)
-        u64 entry;        // the leaf entry (or the not-present one)
+        int level; // level of the leaf; when not present the level whose entry was not present (0: bad gpa)
+        u64 entry; // the leaf entry (or the not-present one)
     };
     WalkResult walk(u64 gpa) const;
 
     // Calls f(const EptLeaf&) for every present leaf, ascending gpa. Returns ept_visit_leaves' bad count.
     template <class F>
     u64 for_each_leaf(F&& f) const {
-        using Ptr = decltype(&f);
-        return ept_visit_leaves(
-            root_pa_, mem_, [](void* ctx, const EptLeaf& leaf) { (*static_cast<Ptr>(ctx))(leaf); },
-            const_cast<void*>(static_cast<const void*>(&f)));
+        return ept_visit_leaves(root_pa(), mem(), &LeafThunk<EptLeaf, decltype(&f)>::call, leaf_thunk_ctx(f));
     }
 
-    EptStats stats() const { return ept_stats_raw(root_pa_, mem_); }
-
-private:
-    Status check_range(u64 gpa, u64 size, const char* where) const;
-    Status map_range(u64 table_pa, int level, u64 gpa, u64 hpa, u64 size, u64 leaf_bits, bool allow_2m,
-                     bool allow_1g, bool unmap);
-    Status alloc_table(u64& pa, u64*& table, const char* where);
-    Status child_table(u64* entry, int level, u64& child_pa, const char* where);
-
-    PageAlloc& mem_;
-    u64 root_pa_ = 0;
-    u64 table_pages_ = 0;
+    EptStats stats() const { return ept_stats_raw(root_pa(), mem()); }
 };
 
 } // namespace evmm

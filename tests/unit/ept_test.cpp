@@ -14,16 +14,7 @@ using namespace evmm;
 namespace {
 
 // Page allocator over an aligned buffer (tests/unit/fake_page_alloc.h), physical addresses from 0x200000.
-class FakeMem : public test::FakePageAlloc {
-public:
-    static constexpr u64 BASE = 0x200000;
-    explicit FakeMem(size_t pages) : FakePageAlloc(pages, BASE) {}
-    u64* entry_ptr(u64 root, u64 gpa, int level) {
-        return FakePageAlloc::entry_ptr(root, gpa, level, [](u64 e, int l) {
-            return (e & epte::RWX) != 0 && (l == LEVEL_PML4 || (e & epte::LARGE) == 0);
-        });
-    }
-};
+using FakeMem = test::FakeTableMem<EptEntry, 0x200000>;
 
 constexpr EptPerms RWX{true, true, true};
 constexpr EptPerms RO{true, false, false};

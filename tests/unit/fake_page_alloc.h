@@ -29,19 +29,21 @@ public:
         if (pa < base_ || pa >= base_ + pages_ * PAGE_SIZE) return nullptr;
         return buf_ + (pa - base_);
     }
+    static constexpr int TOP_LEVEL = 4; // PML4 / EPT PML4
+
     size_t used() const { return used_; }
     void set_limit(size_t pages) { limit_ = pages; }
 
     // Pointer to the entry for `addr` at `level`, walking down from `root`; nullptr where a level above is not
-    // a table. `is_table(entry, level)` says whether an entry of that level points to a table.
+    // a table. `is_table(entry, level)` says whether an entry of that level points to a table. Written apart from
+    // the page-table engine (arch/x86_64/page_table.h), so the tests check the engine against a second walker.
     template <typename IsTable>
     u64* entry_ptr(u64 root, u64 addr, int level, IsTable is_table) {
-        constexpr int top = 4;  // PML4 / EPT PML4
         constexpr unsigned page_shift = 12, index_bits = 9;
         constexpr u64 index_mask = (u64{1} << index_bits) - 1;
         constexpr u64 addr_mask = 0x000FFFFFFFFFF000ull;
         u64 table = root;
-        for (int l = top;; --l) {
+        for (int l = TOP_LEVEL;; --l) {
             auto* t = static_cast<u64*>(phys_to_virt(table));
             if (t == nullptr) return nullptr;
             u64* e = &t[(addr >> (page_shift + index_bits * unsigned(l - 1))) & index_mask];
@@ -57,6 +59,20 @@ private:
     u8* buf_;
     size_t limit_ = ~size_t{0};
     size_t used_ = 0;
+};
+
+// The fake of the paging and EPT tests: physical addresses from Base, entry_ptr for the tables of an entry
+// Format (Ia32ePte, EptEntry): an entry is a table when present and, below the PML4, without the large-page bit.
+template <class Format, u64 Base>
+class FakeTableMem : public FakePageAlloc {
+public:
+    static constexpr u64 BASE = Base;
+    explicit FakeTableMem(size_t pages) : FakePageAlloc(pages, BASE) {}
+    u64* entry_ptr(u64 root, u64 addr, int level) {
+        return FakePageAlloc::entry_ptr(root, addr, level, [](u64 e, int l) {
+            return Format::present(e) && (l == TOP_LEVEL || (e & Format::LARGE) == 0);
+        });
+    }
 };
 
 } // namespace evmm::test

@@ -14,16 +14,7 @@ using namespace evmm;
 namespace {
 
 // Page allocator over an aligned buffer (tests/unit/fake_page_alloc.h), physical addresses from 0x100000.
-class FakeMem : public test::FakePageAlloc {
-public:
-    static constexpr u64 BASE = 0x100000;
-    explicit FakeMem(size_t pages) : FakePageAlloc(pages, BASE) {}
-    u64* entry_ptr(u64 root, u64 va, int level) {
-        return FakePageAlloc::entry_ptr(root, va, level, [](u64 e, int l) {
-            return (e & pte::P) != 0 && (l == LEVEL_PML4 || (e & pte::PS) == 0);
-        });
-    }
-};
+using FakeMem = test::FakeTableMem<Ia32ePte, 0x100000>;
 
 constexpr PagePerms RW_NX{true, false};
 constexpr PagePerms RO_NX{false, false};
