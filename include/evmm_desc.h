@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 5u /* 5: guest0_gcpu dropped; GRUB modules named boot modules */
+#define EVMM_DESC_VERSION 5u                  /* 5: guest0_gcpu dropped; GRUB modules named boot modules */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -46,11 +46,11 @@
 
 // Deliberate faults for testing the exception/panic path (options.crashtest, `crashtest=` on the command line).
 #define EVMM_CRASHTEST_NONE 0u
-#define EVMM_CRASHTEST_UD 1u    /* ud2: invalid opcode */
-#define EVMM_CRASHTEST_PF 2u    /* read of an unmapped address: page fault */
-#define EVMM_CRASHTEST_STACK 3u /* unbounded recursion into the guard page: #PF, then #DF on its IST stack */
-#define EVMM_CRASHTEST_PANIC 4u /* a software panic */
-#define EVMM_CRASHTEST_VMENTRY 5u /* a broken guest state at the first VM entry: the VM-entry checker explains it */
+#define EVMM_CRASHTEST_UD 1u       /* ud2: invalid opcode */
+#define EVMM_CRASHTEST_PF 2u       /* read of an unmapped address: page fault */
+#define EVMM_CRASHTEST_STACK 3u    /* unbounded recursion into the guard page: #PF, then #DF on its IST stack */
+#define EVMM_CRASHTEST_PANIC 4u    /* a software panic */
+#define EVMM_CRASHTEST_VMENTRY 5u  /* a broken guest state at the first VM entry: the VM-entry checker explains it */
 #define EVMM_CRASHTEST_AP_PANIC 6u /* cpu1 panics in stage 5: every CPU stops, each saying where it was */
 
 // Log levels (options.log_level).
@@ -83,8 +83,8 @@ typedef struct evmm_file_info {
 typedef struct evmm_boot_module {
     uint64_t start;
     uint64_t size;
-    char role[EVMM_ROLE_MAX];               /* first word of the GRUB module command line */
-    char cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX];  /* the rest of it */
+    char role[EVMM_ROLE_MAX];                   /* first word of the GRUB module command line */
+    char cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX]; /* the rest of it */
 } evmm_boot_module_t;
 
 typedef struct evmm_options {
@@ -96,11 +96,11 @@ typedef struct evmm_options {
 
 /* How guest0 enters ACPI sleep states (from the FADT and the DSDT's \_S5): evmm watches PM1a_CNT/PM1b_CNT. */
 typedef struct evmm_acpi_power {
-    uint16_t pm1a_cnt;     /* I/O port of PM1a_CNT; 0: none usable (hardware-reduced, memory-mapped, no FADT) */
-    uint16_t pm1b_cnt;     /* I/O port of PM1b_CNT; 0: none */
-    uint8_t s5_valid;      /* 1: s5_slp_typ_a/b come from \_S5 */
-    uint8_t s5_slp_typ_a;  /* SLP_TYP value of S5 (soft off) for PM1a_CNT */
-    uint8_t s5_slp_typ_b;  /* ... for PM1b_CNT */
+    uint16_t pm1a_cnt;    /* I/O port of PM1a_CNT; 0: none usable (hardware-reduced, memory-mapped, no FADT) */
+    uint16_t pm1b_cnt;    /* I/O port of PM1b_CNT; 0: none */
+    uint8_t s5_valid;     /* 1: s5_slp_typ_a/b come from \_S5 */
+    uint8_t s5_slp_typ_a; /* SLP_TYP value of S5 (soft off) for PM1a_CNT */
+    uint8_t s5_slp_typ_b; /* ... for PM1b_CNT */
     uint8_t reserved;
 } evmm_acpi_power_t;
 
@@ -109,7 +109,7 @@ typedef struct evmm_desc {
     uint32_t version; /* EVMM_DESC_VERSION */
     uint32_t size;    /* sizeof(evmm_desc_t) */
 
-    uint32_t num_cpus;                /* CPUs the loader started (BSP included); each calls vmm_main(cpu_id, desc) */
+    uint32_t num_cpus; /* CPUs the loader started (BSP included); each calls vmm_main(cpu_id, desc) */
     uint32_t bsp_apic_id;
     uint32_t apic_ids[EVMM_MAX_CPUS]; /* index = evmm cpu id; [0] is the BSP, then the started APs in MADT order */
 

@@ -50,9 +50,12 @@ size_t vformat(char* buf, size_t cap, const char* fmt, va_list ap) {
         bool left = false;
         char pad = ' ';
         for (;; ++p) {
-            if (*p == '-') left = true;
-            else if (*p == '0') pad = '0';
-            else break;
+            if (*p == '-')
+                left = true;
+            else if (*p == '0')
+                pad = '0';
+            else
+                break;
         }
         int width = 0;
         if (*p == '*') {
@@ -98,7 +101,7 @@ size_t vformat(char* buf, size_t cap, const char* fmt, va_list ap) {
             i64 v = longs ? va_arg(ap, i64) : va_arg(ap, int);
             u64 mag = v < 0 ? u64{0} - static_cast<u64>(v) : static_cast<u64>(v);
             char num[24];
-            if (v < 0 && pad == '0' && !left) {  // printf: the sign goes before the zero padding
+            if (v < 0 && pad == '0' && !left) { // printf: the sign goes before the zero padding
                 o.put('-');
                 put_padded(o, num, utoa(mag, 10, false, num), width > 0 ? width - 1 : 0, false, '0');
                 break;

@@ -12,11 +12,11 @@ constexpr u32 NO_OWNER = ~0u;
 
 Uart16550 g_uart;
 LogLevel g_level = LogLevel::Info;
-volatile u32 g_owner = NO_OWNER;  // CPU holding the log; lines from several CPUs never interleave
+volatile u32 g_owner = NO_OWNER; // CPU holding the log; lines from several CPUs never interleave
 
 bool lock() {
     u32 me = this_cpu_id();
-    if (g_owner == me) return false;  // re-entered (fault while logging): write without the lock
+    if (g_owner == me) return false; // re-entered (fault while logging): write without the lock
     u32 expected = NO_OWNER;
     while (!__atomic_compare_exchange_n(&g_owner, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         expected = NO_OWNER;

@@ -35,12 +35,16 @@ bool parse_u64(const char* s, size_t len, u64& out) {
     for (size_t i = 0; i < len; ++i) {
         char c = s[i];
         unsigned d;
-        if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-        else return false;
+        if (c >= '0' && c <= '9')
+            d = static_cast<unsigned>(c - '0');
+        else if (base == 16 && c >= 'a' && c <= 'f')
+            d = static_cast<unsigned>(c - 'a' + 10);
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            d = static_cast<unsigned>(c - 'A' + 10);
+        else
+            return false;
         if (d >= base) return false;
-        if (v > (~u64{0} - d) / base) return false;  // overflow
+        if (v > (~u64{0} - d) / base) return false; // overflow
         v = v * base + d;
     }
     out = v;

@@ -6,8 +6,8 @@
 
 namespace evmm {
 
-size_t str_len(const char* s, size_t max);  // length up to max
-bool str_eq(const char* a, size_t alen, const char* b);  // a[0..alen) equals NUL-terminated b
+size_t str_len(const char* s, size_t max);              // length up to max
+bool str_eq(const char* a, size_t alen, const char* b); // a[0..alen) equals NUL-terminated b
 // Copies at most cap-1 bytes of [s, s+len) and NUL-terminates; returns false if it had to truncate.
 bool str_copy(char* dst, size_t cap, const char* s, size_t len);
 // Parses an unsigned number: decimal, or hex with 0x prefix. Whole token must be consumed.

@@ -27,11 +27,13 @@ bool Symtab::init(const void* table, size_t size) {
 
 const char* Symtab::lookup(u64 addr, u64& offset) const {
     if (entries_ == nullptr || count_ == 0 || addr < entries_[0].addr) return nullptr;
-    u32 lo = 0, hi = count_;  // invariant: entries_[lo].addr <= addr, answer in [lo, hi)
+    u32 lo = 0, hi = count_; // invariant: entries_[lo].addr <= addr, answer in [lo, hi)
     while (hi - lo > 1) {
         u32 mid = lo + (hi - lo) / 2;
-        if (entries_[mid].addr <= addr) lo = mid;
-        else hi = mid;
+        if (entries_[mid].addr <= addr)
+            lo = mid;
+        else
+            hi = mid;
     }
     const SymtabEntry& e = entries_[lo];
     if (e.size != 0 && addr - e.addr >= e.size) return nullptr;

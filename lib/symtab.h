@@ -21,8 +21,8 @@ static_assert(sizeof(SymtabHeader) == 16);
 
 struct SymtabEntry {
     u64 addr;
-    u32 name;  // offset into the strings
-    u32 size;  // 0 if unknown
+    u32 name; // offset into the strings
+    u32 size; // 0 if unknown
 };
 static_assert(sizeof(SymtabEntry) == 16);
 

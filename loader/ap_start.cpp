@@ -3,14 +3,14 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
+#include "arch/x86_64/lapic.h"
 #include "arch/x86_64/msr.h"
 #include "lib/log.h"
-#include "arch/x86_64/lapic.h"
+#include "loader/entry_defs.h" // last: its plain #defines (CR0_PE, ...) would break arch/x86_64/cr.h
 #include "loader/smp_boot.h"
-#include "loader/entry_defs.h"  // last: its plain #defines (CR0_PE, ...) would break arch/x86_64/cr.h
 
-extern "C" const evmm::u8 evmm_trampoline_start[], evmm_trampoline_end[];  // loader/trampoline.S
-extern "C" evmm::u8 loader_page_tables[];                                   // loader/entry.S: the PML4 first
+extern "C" const evmm::u8 evmm_trampoline_start[], evmm_trampoline_end[]; // loader/trampoline.S
+extern "C" evmm::u8 loader_page_tables[];                                 // loader/entry.S: the PML4 first
 extern "C" [[noreturn]] void ap_main(evmm::u32 cpu_id);
 
 namespace evmm {
@@ -19,8 +19,8 @@ namespace {
 // The MP initialization protocol's delays (SDM Vol. 3A §9.4.4.1): 10 ms after INIT, 200 us after each SIPI.
 constexpr u64 INIT_DELAY_US = 10'000;
 constexpr u64 SIPI_DELAY_US = 200;
-constexpr u64 AP_ANSWER_TIMEOUT_US = 100'000;  // for the AP to reach 64-bit mode
-constexpr u64 IPI_DELIVERY_TIMEOUT_US = 10'000;  // xAPIC: ICR delivery status back to idle
+constexpr u64 AP_ANSWER_TIMEOUT_US = 100'000;   // for the AP to reach 64-bit mode
+constexpr u64 IPI_DELIVERY_TIMEOUT_US = 10'000; // xAPIC: ICR delivery status back to idle
 
 // Shared with the APs. Written by the BSP before the first SIPI (idtr, desc) or by the release store.
 DescriptorTableRegister g_ap_idtr;
@@ -66,14 +66,13 @@ Outcome start_one(const Lapic& l, TrampolineData& d, u8 vector, u32 cpu_id, u32 
     }
     u32 expected = TRAMP_STATE_WAITING;
     if (__atomic_compare_exchange_n(&d.state, &expected, static_cast<u32>(TRAMP_STATE_ABANDONED), false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-    {
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         // Ours: the AP never claimed it. Park the AP (best effort) before the block is reused.
         lapic_send(l, icr_init(l.mode, apic_id), ipi_timeout);
         delay_us(khz, INIT_DELAY_US);
         return fail;
     }
-    return Outcome::Started;  // expected == TRAMP_STATE_STARTED
+    return Outcome::Started; // expected == TRAMP_STATE_STARTED
 }
 
 // Only the BSP: no APs, or they cannot be started.
@@ -104,13 +103,17 @@ u32 smp_start_aps(const ApStartInputs& in) {
 
     const Lapic lapic = lapic_detect();
     if (lapic.mode == ApicMode::Disabled) {
-        LOG_WARN("loader: warning: the local APIC is globally disabled (IA32_APIC_BASE.EN = 0): the %u other CPUs are "
-                 "not started", in.count - 1);
+        LOG_WARN(
+            "loader: warning: the local APIC is globally disabled (IA32_APIC_BASE.EN = 0): the %u other CPUs are "
+            "not started",
+            in.count - 1);
         return finish(in, started, n);
     }
     if (lapic.mode == ApicMode::XApic && lapic.mmio_base >= LOADER_IDENTITY_GIB * GiB) {
-        LOG_WARN("loader: warning: the local APIC at 0x%lx is outside the loader's identity map: the %u other CPUs "
-                 "are not started", lapic.mmio_base, in.count - 1);
+        LOG_WARN(
+            "loader: warning: the local APIC at 0x%lx is outside the loader's identity map: the %u other CPUs "
+            "are not started",
+            lapic.mmio_base, in.count - 1);
         return finish(in, started, n);
     }
 
@@ -120,12 +123,17 @@ u32 smp_start_aps(const ApStartInputs& in) {
     __builtin_memset(page, 0, TRAMPOLINE_SIZE);
     __builtin_memcpy(page, evmm_trampoline_start, code_size);
     auto* data = reinterpret_cast<TrampolineData*>(page + TRAMP_DATA_OFF);
-    const TrampolineSetup setup{in.trampoline_base, read_cr0(), reinterpret_cast<uptr>(loader_page_tables),
-                                read_cr4(), rdmsr(Msr::IA32_EFER), reinterpret_cast<uptr>(&ap_main)};
+    const TrampolineSetup setup{in.trampoline_base,
+                                read_cr0(),
+                                reinterpret_cast<uptr>(loader_page_tables),
+                                read_cr4(),
+                                rdmsr(Msr::IA32_EFER),
+                                reinterpret_cast<uptr>(&ap_main)};
     if (const Status s = trampoline_data_init(setup, *data); !s.ok() || code_size != TRAMP_DATA_OFF) {
-        LOG_WARN("loader: warning: cannot set up the AP trampoline at 0x%lx (%s, value 0x%lx; code %lu bytes): the "
-                 "%u other CPUs are not started",
-                 in.trampoline_base, s.ok() ? "bad code size" : s.what, s.value, code_size, in.count - 1);
+        LOG_WARN(
+            "loader: warning: cannot set up the AP trampoline at 0x%lx (%s, value 0x%lx; code %lu bytes): the "
+            "%u other CPUs are not started",
+            in.trampoline_base, s.ok() ? "bad code size" : s.what, s.value, code_size, in.count - 1);
         return finish(in, started, n);
     }
     const u8 vector = sipi_vector(in.trampoline_base);
@@ -135,8 +143,8 @@ u32 smp_start_aps(const ApStartInputs& in) {
     for (u32 i = 1; i < in.count; ++i) {
         const u32 apic_id = in.apic_ids[i];
         if (!icr_destination_ok(lapic.mode, apic_id)) {
-            LOG_WARN("loader: warning: CPU with APIC ID %u did not start (not addressable in %s mode): left out", apic_id,
-                     lapic.mode == ApicMode::X2Apic ? "x2APIC" : "xAPIC");
+            LOG_WARN("loader: warning: CPU with APIC ID %u did not start (not addressable in %s mode): left out",
+                     apic_id, lapic.mode == ApicMode::X2Apic ? "x2APIC" : "xAPIC");
             continue;
         }
         const u32 cpu_id = n;
@@ -148,9 +156,10 @@ u32 smp_start_aps(const ApStartInputs& in) {
                      AP_ANSWER_TIMEOUT_US / 1000);
             break;
         case Outcome::IpiStuck:
-            LOG_WARN("loader: warning: CPU with APIC ID %u did not start (IPI not delivered: ICR delivery status still "
-                     "pending after %lu ms): left out",
-                     apic_id, IPI_DELIVERY_TIMEOUT_US / 1000);
+            LOG_WARN(
+                "loader: warning: CPU with APIC ID %u did not start (IPI not delivered: ICR delivery status still "
+                "pending after %lu ms): left out",
+                apic_id, IPI_DELIVERY_TIMEOUT_US / 1000);
             break;
         }
     }
@@ -169,5 +178,5 @@ extern "C" [[noreturn]] void ap_main(evmm::u32 cpu_id) {
     const evmm_desc_t* desc = g_ap_desc;
     using VmmMain = void (*)(u32, const evmm_desc_t*);
     reinterpret_cast<VmmMain>(desc->vmm_file.entry)(cpu_id, desc);
-    halt_forever();  // vmm_main does not return
+    halt_forever(); // vmm_main does not return
 }

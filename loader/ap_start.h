@@ -23,12 +23,12 @@
 namespace evmm {
 
 struct ApStartInputs {
-    u64 trampoline_base;   // 0: no trampoline page (then only the BSP runs)
-    const u32* apic_ids;   // count entries, [0] = the BSP (as in the MADT, BSP first)
+    u64 trampoline_base; // 0: no trampoline page (then only the BSP runs)
+    const u32* apic_ids; // count entries, [0] = the BSP (as in the MADT, BSP first)
     u32 count;
-    evmm_desc_t* desc;     // built already; num_cpus/apic_ids are rewritten here
-    u64 tsc_khz;           // for the delays (0: unknown, delays then assume a 10 GHz TSC)
-    DescriptorTableRegister idtr;  // the loader's IDT, loaded on every AP
+    evmm_desc_t* desc;            // built already; num_cpus/apic_ids are rewritten here
+    u64 tsc_khz;                  // for the delays (0: unknown, delays then assume a 10 GHz TSC)
+    DescriptorTableRegister idtr; // the loader's IDT, loaded on every AP
 };
 
 // Starts the APs, finalizes desc (num_cpus, apic_ids), logs the result. Returns the number of CPUs started

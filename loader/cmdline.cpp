@@ -49,7 +49,10 @@ bool lookup(Span s, const Named (&table)[N], u32& out) {
 }
 
 constexpr Named LOG_LEVELS[] = {
-    {"error", EVMM_LOG_ERROR}, {"warn", EVMM_LOG_WARN}, {"info", EVMM_LOG_INFO}, {"debug", EVMM_LOG_DEBUG},
+    {"error", EVMM_LOG_ERROR},
+    {"warn", EVMM_LOG_WARN},
+    {"info", EVMM_LOG_INFO},
+    {"debug", EVMM_LOG_DEBUG},
 };
 
 constexpr Named SERIAL_PORTS[] = {
@@ -61,11 +64,13 @@ constexpr Named SERIAL_PORTS[] = {
 };
 
 constexpr Named TESTEXITS[] = {
-    {"none", EVMM_TESTEXIT_NONE}, {"qemu", EVMM_TESTEXIT_QEMU}, {"bochs", EVMM_TESTEXIT_BOCHS},
+    {"none", EVMM_TESTEXIT_NONE},
+    {"qemu", EVMM_TESTEXIT_QEMU},
+    {"bochs", EVMM_TESTEXIT_BOCHS},
 };
 
 constexpr Named CRASHTESTS[] = {
-    {"none", EVMM_CRASHTEST_NONE}, {"ud", EVMM_CRASHTEST_UD},       {"pf", EVMM_CRASHTEST_PF},
+    {"none", EVMM_CRASHTEST_NONE},   {"ud", EVMM_CRASHTEST_UD},       {"pf", EVMM_CRASHTEST_PF},
     {"stack", EVMM_CRASHTEST_STACK}, {"panic", EVMM_CRASHTEST_PANIC}, {"vmentry", EVMM_CRASHTEST_VMENTRY},
     {"ap", EVMM_CRASHTEST_AP_PANIC},
 };
@@ -119,17 +124,25 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
     const Span value{token.p + eq + 1, token.n - eq - 1};
     u32 v = 0;
     if (equals(key, "loglevel")) {
-        if (parse_log_level(value, v)) out.log_level = v;
-        else record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+        if (parse_log_level(value, v))
+            out.log_level = v;
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else if (equals(key, "serial")) {
-        if (lookup(value, SERIAL_PORTS, v) || parse_io_port(value, v)) out.serial_port = static_cast<u16>(v);
-        else record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+        if (lookup(value, SERIAL_PORTS, v) || parse_io_port(value, v))
+            out.serial_port = static_cast<u16>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else if (equals(key, "testexit")) {
-        if (lookup(value, TESTEXITS, v)) out.testexit = static_cast<u8>(v);
-        else record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+        if (lookup(value, TESTEXITS, v))
+            out.testexit = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else if (equals(key, "crashtest")) {
-        if (lookup(value, CRASHTESTS, v)) out.crashtest = static_cast<u8>(v);
-        else record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+        if (lookup(value, CRASHTESTS, v))
+            out.crashtest = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else {
         record(warn, CmdlineWarning::Kind::UnknownKey, token, key, value);
     }

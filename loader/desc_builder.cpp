@@ -9,7 +9,8 @@ Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeL
     if (num_cpus == 0 || num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "runtime layout", num_cpus);
     if (vmm_span == 0 || vmm_span > RUNTIME_REGION_LIMIT)
         return Status::error("bad VMM image size", "runtime layout", vmm_span);
-    if (symtab_size > RUNTIME_REGION_LIMIT) return Status::error("bad symbol table size", "runtime layout", symtab_size);
+    if (symtab_size > RUNTIME_REGION_LIMIT)
+        return Status::error("bad symbol table size", "runtime layout", symtab_size);
     u64 off = 0;
     out.vmm_offset = off;
     out.vmm_size = align_up(vmm_span, PAGE_SIZE);
@@ -83,7 +84,8 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
         if (!str_copy(o.cmdline, sizeof o.cmdline, m.args, str_len(m.args, EVMM_BOOT_MODULE_CMDLINE_MAX)))
             return Status::error("module command line too long", "desc", i, EVMM_BOOT_MODULE_CMDLINE_MAX - 1);
         if (str_eq(o.role, str_len(o.role, sizeof o.role), "guest0")) {
-            if (d.guest0_boot_module != UINT32_MAX) return Status::error("two guest0 modules", "desc", d.guest0_boot_module, i);
+            if (d.guest0_boot_module != UINT32_MAX)
+                return Status::error("two guest0 modules", "desc", d.guest0_boot_module, i);
             d.guest0_boot_module = i;
         }
     }

@@ -9,10 +9,10 @@
 
 namespace evmm {
 
-inline constexpr u64 RUNTIME_ALIGN = 2 * MiB;          // the runtime region is 2 MiB aligned and sized
-inline constexpr u64 HEAP_BASE_SIZE = 2 * MiB;         // heap: page tables, VMX structures, ...
-inline constexpr u64 HEAP_PER_CPU_SIZE = 256 * KiB;    // ... plus this much per CPU (VMCS, VMXON region, bitmaps)
-inline constexpr u64 RUNTIME_REGION_LIMIT = 4 * GiB;   // the loader's identity map; the region lies below it
+inline constexpr u64 RUNTIME_ALIGN = 2 * MiB;        // the runtime region is 2 MiB aligned and sized
+inline constexpr u64 HEAP_BASE_SIZE = 2 * MiB;       // heap: page tables, VMX structures, ...
+inline constexpr u64 HEAP_PER_CPU_SIZE = 256 * KiB;  // ... plus this much per CPU (VMCS, VMXON region, bitmaps)
+inline constexpr u64 RUNTIME_REGION_LIMIT = 4 * GiB; // the loader's identity map; the region lies below it
 
 // Offsets of the parts of the runtime region, from its base:
 //   VMM image | symbol table | evmm_desc_t | per-CPU stack blocks | heap (takes the rest of the 2 MiB rounding)
@@ -30,32 +30,32 @@ Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeL
 // One boot module (a GRUB module2 line) as the loader understood it.
 struct LoaderBootModule {
     u64 start, size;
-    const char* role;  // NUL-terminated
-    const char* args;  // NUL-terminated
+    const char* role; // NUL-terminated
+    const char* args; // NUL-terminated
 };
 
 struct DescInputs {
     evmm_options_t options;
-    const char* cmdline;  // evmm's own, NUL-terminated (may be empty)
+    const char* cmdline; // evmm's own, NUL-terminated (may be empty)
     u32 num_cpus;
-    const u32* apic_ids;  // num_cpus entries, BSP first
+    const u32* apic_ids; // num_cpus entries, BSP first
     u64 tsc_khz;
     u32 tsc_source;
-    const MemoryMap* memory;  // normalized firmware map
-    u64 runtime_base;         // where the region was placed
+    const MemoryMap* memory; // normalized firmware map
+    u64 runtime_base;        // where the region was placed
     const RuntimeLayout* layout;
-    evmm_file_info_t vmm_file;  // runtime_addr/size filled by the builder from the layout
+    evmm_file_info_t vmm_file; // runtime_addr/size filled by the builder from the layout
     evmm_file_info_t loader_file;
-    u64 vmm_entry_offset;       // e_entry of the VMM (linked at 0)
+    u64 vmm_entry_offset; // e_entry of the VMM (linked at 0)
     u64 acpi_rsdp, mb2_info, efi_system_table;
     const LoaderBootModule* boot_modules;
     u32 boot_module_count;
     u64 loader_entry_tsc;
-    u64 trampoline_base;  // the AP trampoline page (0: none); recorded in the descriptor and hidden from guest0
+    u64 trampoline_base; // the AP trampoline page (0: none); recorded in the descriptor and hidden from guest0
     // More ranges the hypervisor keeps for itself: cut out of guest0's memory map like the runtime region.
-    const MemoryMap::Range* hidden;  // hidden_count entries (may be nullptr when hidden_count is 0)
+    const MemoryMap::Range* hidden; // hidden_count entries (may be nullptr when hidden_count is 0)
     u32 hidden_count;
-    evmm_acpi_power_t acpi_power;  // copied as it is (zero: guest0's ACPI sleep requests are not watched)
+    evmm_acpi_power_t acpi_power; // copied as it is (zero: guest0's ACPI sleep requests are not watched)
 };
 
 // Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region, the trampoline

@@ -11,12 +11,14 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     // An AP still on the loader's IDT (before the VMM loads its own) gets the VMM's stop NMI: it just halts.
     if (f->vector == static_cast<u64>(Vector::NMI)) halt_forever();
     log_break_lock();
-    LOG_ERROR("loader: PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),
-              exception_name(f->vector), f->vector, f->error_code);
+    LOG_ERROR("loader: PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx",
+              exception_mnemonic(f->vector), exception_name(f->vector), f->vector, f->error_code);
     LOG_ERROR("  rip=%016lx rsp=%016lx rflags=%016lx cr2=%016lx", f->rip, f->rsp, f->rflags, read_cr2());
     LOG_ERROR("  rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", f->rax, f->rbx, f->rcx, f->rdx);
     LOG_ERROR("  rsi=%016lx rdi=%016lx rbp=%016lx r8 =%016lx", f->rsi, f->rdi, f->rbp, f->r8);
     final_stop(StopReason::Fatal, "exception in the loader");
 }
 
-extern "C" [[noreturn]] void evmm_pure_virtual_called() { evmm::final_stop(evmm::StopReason::Fatal, "pure virtual call"); }
+extern "C" [[noreturn]] void evmm_pure_virtual_called() {
+    evmm::final_stop(evmm::StopReason::Fatal, "pure virtual call");
+}

@@ -6,11 +6,11 @@ namespace evmm {
 namespace {
 
 constexpr u64 BELOW_4G = u64{1} << 32;
-constexpr u64 CR0_PE_BIT = bit(0);     // SDM Vol. 3A §2.5
+constexpr u64 CR0_PE_BIT = bit(0); // SDM Vol. 3A §2.5
 constexpr u64 CR0_PG_BIT = bit(31);
 constexpr u64 CR4_PAE_BIT = bit(5);
-constexpr u64 CR4_LA57_BIT = bit(12);  // 5-level paging: the loader's tables are 4-level, never copied
-constexpr u64 EFER_LME_BIT = bit(8);   // SDM Vol. 3A §2.2.1
+constexpr u64 CR4_LA57_BIT = bit(12); // 5-level paging: the loader's tables are 4-level, never copied
+constexpr u64 EFER_LME_BIT = bit(8);  // SDM Vol. 3A §2.2.1
 constexpr u64 EFER_NXE_BIT = bit(11);
 constexpr u32 MAX_TRAMPOLINE_AVOID = EVMM_MAX_BOOT_MODULES + 8;
 

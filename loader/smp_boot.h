@@ -26,19 +26,19 @@
 #define TRAMP_DATA_OFF 0x200 /* the code image (copied from the loader) ends here */
 
 /* The data block, offsets from TRAMP_DATA_OFF (checked against struct TrampolineData below). */
-#define TRAMP_D_GDT 0x00        /* u64[4]: null, 64-bit code, data, 32-bit code */
-#define TRAMP_D_GDTR 0x26       /* u16 limit, u32 base (LGDT's 6-byte operand; the base lands 4-byte aligned) */
-#define TRAMP_D_FAR32 0x2C      /* m16:32 far pointer to the 32-bit entry: u32 offset, u16 selector */
-#define TRAMP_D_FAR64 0x34      /* m16:32 far pointer to the 64-bit entry */
-#define TRAMP_D_EFER_SET 0x3C   /* u32: bits ORed into IA32_EFER (LME, NXE when the BSP has it) */
-#define TRAMP_D_CR0 0x40        /* u64: the BSP's CR0 */
-#define TRAMP_D_CR3 0x48        /* u64: the loader's PML4 (below 4 GiB) */
-#define TRAMP_D_CR4 0x50        /* u64: the BSP's CR4 (written in 64-bit mode) */
-#define TRAMP_D_TARGET 0x58     /* u64: ap_main */
-#define TRAMP_D_STACK_TOP 0x60  /* u64: this AP's VMM main stack top */
-#define TRAMP_D_CPU_ID 0x68     /* u32: this AP's evmm cpu id (ap_main's argument) */
-#define TRAMP_D_APIC_ID 0x6C    /* u32: this AP's APIC ID (for debugging only) */
-#define TRAMP_D_STATE 0x70      /* u32: TRAMP_STATE_* */
+#define TRAMP_D_GDT 0x00       /* u64[4]: null, 64-bit code, data, 32-bit code */
+#define TRAMP_D_GDTR 0x26      /* u16 limit, u32 base (LGDT's 6-byte operand; the base lands 4-byte aligned) */
+#define TRAMP_D_FAR32 0x2C     /* m16:32 far pointer to the 32-bit entry: u32 offset, u16 selector */
+#define TRAMP_D_FAR64 0x34     /* m16:32 far pointer to the 64-bit entry */
+#define TRAMP_D_EFER_SET 0x3C  /* u32: bits ORed into IA32_EFER (LME, NXE when the BSP has it) */
+#define TRAMP_D_CR0 0x40       /* u64: the BSP's CR0 */
+#define TRAMP_D_CR3 0x48       /* u64: the loader's PML4 (below 4 GiB) */
+#define TRAMP_D_CR4 0x50       /* u64: the BSP's CR4 (written in 64-bit mode) */
+#define TRAMP_D_TARGET 0x58    /* u64: ap_main */
+#define TRAMP_D_STACK_TOP 0x60 /* u64: this AP's VMM main stack top */
+#define TRAMP_D_CPU_ID 0x68    /* u32: this AP's evmm cpu id (ap_main's argument) */
+#define TRAMP_D_APIC_ID 0x6C   /* u32: this AP's APIC ID (for debugging only) */
+#define TRAMP_D_STATE 0x70     /* u32: TRAMP_STATE_* */
 #define TRAMP_DATA_SIZE 0x78
 
 /* The attempt's state: the BSP sets WAITING before the SIPIs; the AP moves it WAITING -> STARTED with a locked
@@ -56,16 +56,16 @@
 
 #ifndef __ASSEMBLER__
 
+#include "arch/x86_64/lapic.h"
 #include "evmm/base.h"
 #include "evmm/status.h"
 #include "evmm_desc.h"
 #include "lib/formats/memmap.h"
-#include "arch/x86_64/lapic.h"
 
 namespace evmm {
 
 inline constexpr u64 TRAMPOLINE_SIZE = PAGE_SIZE;
-inline constexpr u64 TRAMPOLINE_LIMIT = 1 * MiB;  // a SIPI vector addresses 4 KiB pages below 1 MiB
+inline constexpr u64 TRAMPOLINE_LIMIT = 1 * MiB; // a SIPI vector addresses 4 KiB pages below 1 MiB
 // Page 0: the real-mode IVT and the BIOS data area; never the trampoline.
 inline constexpr u64 TRAMPOLINE_MIN = PAGE_SIZE;
 // Start-up vectors 0xA0-0xBF are reserved (MultiProcessor Specification 1.4, Appendix B.4.2).
@@ -73,9 +73,9 @@ inline constexpr u64 SIPI_RESERVED_BASE = 0xA0000;
 inline constexpr u64 SIPI_RESERVED_END = 0xC0000;
 
 // Flat descriptors (SDM Vol. 3A §3.4.5, Figure 3-8): base 0, limit 0xFFFFF pages, present, DPL 0.
-inline constexpr u64 TRAMP_GDT_CODE64 = 0x00AF9A000000FFFF;  // execute/read, L = 1
-inline constexpr u64 TRAMP_GDT_DATA = 0x00CF92000000FFFF;    // read/write, D/B = 1, G = 1
-inline constexpr u64 TRAMP_GDT_CODE32 = 0x00CF9A000000FFFF;  // execute/read, D = 1, G = 1
+inline constexpr u64 TRAMP_GDT_CODE64 = 0x00AF9A000000FFFF; // execute/read, L = 1
+inline constexpr u64 TRAMP_GDT_DATA = 0x00CF92000000FFFF;   // read/write, D/B = 1, G = 1
+inline constexpr u64 TRAMP_GDT_CODE32 = 0x00CF9A000000FFFF; // execute/read, D = 1, G = 1
 
 // The data block at trampoline_base + TRAMP_DATA_OFF. Written by the BSP (plain stores, then the release store
 // of `state`); read by the AP; `state` is the only field the AP writes.
@@ -117,19 +117,20 @@ static_assert(offsetof(TrampolineData, stack_top) == TRAMP_D_STACK_TOP);
 static_assert(offsetof(TrampolineData, cpu_id) == TRAMP_D_CPU_ID);
 static_assert(offsetof(TrampolineData, apic_id) == TRAMP_D_APIC_ID);
 static_assert(offsetof(TrampolineData, state) == TRAMP_D_STATE);
-static_assert(offsetof(TrampolineData, state) % 4 == 0);  // lock cmpxchg on it
+static_assert(offsetof(TrampolineData, state) % 4 == 0); // lock cmpxchg on it
 static_assert(sizeof(TrampolineData) == TRAMP_DATA_SIZE);
 static_assert(TRAMP_DATA_OFF + TRAMP_DATA_SIZE <= TRAMPOLINE_SIZE);
-static_assert(TRAMP_GDT_CODE64 != 0 && TRAMP_SEL_CODE64 / 8 < TRAMP_GDT_ENTRIES && TRAMP_SEL_CODE32 / 8 < TRAMP_GDT_ENTRIES);
+static_assert(TRAMP_GDT_CODE64 != 0 && TRAMP_SEL_CODE64 / 8 < TRAMP_GDT_ENTRIES &&
+              TRAMP_SEL_CODE32 / 8 < TRAMP_GDT_ENTRIES);
 
 // What the BSP hands every AP: its own control registers, the page tables, the 64-bit target.
 struct TrampolineSetup {
-    u64 base;    // the trampoline page
-    u64 cr0;     // the BSP's CR0 (PG and PE are forced on)
-    u64 cr3;     // the loader's PML4: must lie below 4 GiB (loaded in 32-bit mode)
-    u64 cr4;     // the BSP's CR4 (PAE is forced on)
-    u64 efer;    // the BSP's IA32_EFER: LME is set on the AP, NXE copied
-    u64 target;  // ap_main: inside the loader's identity map (below 4 GiB)
+    u64 base;   // the trampoline page
+    u64 cr0;    // the BSP's CR0 (PG and PE are forced on)
+    u64 cr3;    // the loader's PML4: must lie below 4 GiB (loaded in 32-bit mode)
+    u64 cr4;    // the BSP's CR4 (PAE is forced on)
+    u64 efer;   // the BSP's IA32_EFER: LME is set on the AP, NXE copied
+    u64 target; // ap_main: inside the loader's identity map (below 4 GiB)
 };
 
 // True when `base` can hold the trampoline: page aligned, not page 0, the page ends at or below 1 MiB, and its
@@ -170,7 +171,7 @@ u64 icr_startup(ApicMode mode, u32 apic_id, u8 vector);
 
 // TSC ticks for `us` microseconds at `tsc_khz`; tsc_khz 0 (unknown) counts as TSC_KHZ_UNKNOWN_ASSUMED, so a delay
 // is never shorter than asked on any real CPU.
-inline constexpr u64 TSC_KHZ_UNKNOWN_ASSUMED = 10'000'000;  // 10 GHz
+inline constexpr u64 TSC_KHZ_UNKNOWN_ASSUMED = 10'000'000; // 10 GHz
 u64 tsc_ticks_for_us(u64 tsc_khz, u64 us);
 
 // --- The descriptor after the APs ---------------------------------------------------------------------------

@@ -16,23 +16,23 @@
 #include "arch/x86_64/idt.h"
 #include "evmm/physmem.h"
 #include "evmm_desc.h"
-#include "lib/log.h"
+#include "lib/formats/acpi.h"
+#include "lib/formats/elf.h"
 #include "lib/formats/memmap.h"
+#include "lib/formats/multiboot2.h"
+#include "lib/log.h"
 #include "lib/serial.h"
 #include "lib/string.h"
-#include "lib/formats/acpi.h"
 #include "loader/ap_start.h"
 #include "loader/cmdline.h"
 #include "loader/desc_builder.h"
-#include "lib/formats/elf.h"
 #include "loader/entry_defs.h"
-#include "lib/formats/multiboot2.h"
 #include "loader/smp_boot.h"
 #include "loader/tsc.h"
 
 extern "C" char __loader_start[], __loader_end[], _start[];
 extern "C" const evmm::u8 evmm_vmm_blob_start[], evmm_vmm_blob_end[];
-extern "C" const evmm::u64 loader_entry_tsc;  // loader/entry.S
+extern "C" const evmm::u64 loader_entry_tsc; // loader/entry.S
 extern "C" const evmm::u8 evmm_symtab_start[], evmm_symtab_end[];
 
 // For GDB (tools/gdb/evmm.gdb): where the VMM runs, and a function called once it is loaded and relocated.
@@ -44,11 +44,11 @@ volatile evmm::u64 evmm_vmm_runtime_base = 0;
 
 namespace evmm {
 
-u32 this_cpu_id() { return 0; }  // only the BSP logs in the loader (APs wait silently in loader/ap_start.cpp)
+u32 this_cpu_id() { return 0; } // only the BSP logs in the loader (APs wait silently in loader/ap_start.cpp)
 
 namespace {
 
-constexpr u64 LOW_MEMORY_END = 1 * MiB;  // real-mode IVT, BDA, EBDA, option ROMs, BIOS: never ours
+constexpr u64 LOW_MEMORY_END = 1 * MiB; // real-mode IVT, BDA, EBDA, option ROMs, BIOS: never ours
 constexpr u64 IDENTITY_LIMIT = LOADER_IDENTITY_GIB * GiB;
 constexpr u32 MAX_AVOID = EVMM_MAX_BOOT_MODULES + 3;
 
@@ -135,7 +135,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     const IdentityMem mem;
     // Read the total size first, bounded by the identity map; the parser checks the rest.
     const u8* info = static_cast<const u8*>(mem.map(info_pa, 8));
-    if (info == nullptr) fail("reading the Multiboot2 information", Status::error("address not mapped", "info", info_pa));
+    if (info == nullptr)
+        fail("reading the Multiboot2 information", Status::error("address not mapped", "info", info_pa));
     u32 total = 0;
     __builtin_memcpy(&total, info, sizeof total);
     const size_t avail = mem.map(info_pa, total) ? total : 0;
@@ -163,8 +164,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
         if (!(s = mmap.add(g_mb2.mmap[i].base, g_mb2.mmap[i].length, g_mb2.mmap[i].type)).ok())
             fail("reading the memory map", s);
     if (!(s = mmap.normalize()).ok()) fail("normalizing the memory map", s);
-    LOG_INFO("loader: memory map: %u entries, top of memory 0x%lx, %lu MiB usable", mmap.count(),
-             mmap.top_of_memory(), mmap.usable_bytes() / MiB);
+    LOG_INFO("loader: memory map: %u entries, top of memory 0x%lx, %lu MiB usable", mmap.count(), mmap.top_of_memory(),
+             mmap.usable_bytes() / MiB);
     for (u32 i = 0; i < mmap.count(); ++i)
         LOG_DEBUG("loader:   0x%016lx-0x%016lx %s", mmap[i].base, mmap[i].base + mmap[i].length,
                   mem_type_name(mmap[i].type));
@@ -173,17 +174,16 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     LoaderBootModule modules[EVMM_MAX_BOOT_MODULES];
     MemoryMap::Range avoid[MAX_AVOID];
     u32 navoid = 0;
-    avoid[navoid++] = {0, LOW_MEMORY_END};  // first: the trampoline, which must lie there, skips it
-    avoid[navoid++] = {reinterpret_cast<uptr>(__loader_start),
-                       static_cast<u64>(__loader_end - __loader_start)};
+    avoid[navoid++] = {0, LOW_MEMORY_END}; // first: the trampoline, which must lie there, skips it
+    avoid[navoid++] = {reinterpret_cast<uptr>(__loader_start), static_cast<u64>(__loader_end - __loader_start)};
     avoid[navoid++] = {info_pa, g_mb2.total_size};
     for (u32 i = 0; i < g_mb2.module_count; ++i) {
         const Mb2Module& m = g_mb2.modules[i];
         s = mb2_split_module_cmdline(m.cmdline.str, m.cmdline.len, g_roles[i], EVMM_ROLE_MAX, g_args[i],
                                      EVMM_BOOT_MODULE_CMDLINE_MAX);
         if (!s.ok()) {
-            LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)",
-                      i, m.mod_start);
+            LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)", i,
+                      m.mod_start);
             fail("reading module command lines", s);
         }
         modules[i] = LoaderBootModule{m.mod_start, u64{m.mod_end} - m.mod_start, g_roles[i], g_args[i]};
@@ -238,8 +238,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
             LOG_WARN("loader: warning: ACPI FADT unusable (%s%s%s): guest0's power-off is not watched", s.what,
                      s.where ? " in " : "", s.where ? s.where : "");
         } else {
-            power = evmm_acpi_power_t{pi.pm1a_cnt, pi.pm1b_cnt, static_cast<u8>(pi.s5_valid), pi.s5_slp_typ_a,
-                                      pi.s5_slp_typ_b, 0};
+            power = evmm_acpi_power_t{pi.pm1a_cnt,     pi.pm1b_cnt,     static_cast<u8>(pi.s5_valid),
+                                      pi.s5_slp_typ_a, pi.s5_slp_typ_b, 0};
             LOG_INFO("loader: acpi: FADT at 0x%lx: PM1a_CNT port 0x%x, PM1b_CNT port 0x%x%s; \\_S5 %s (SLP_TYP %u/%u)",
                      fadt_pa, pi.pm1a_cnt, pi.pm1b_cnt, pi.hw_reduced ? " (hardware-reduced ACPI)" : "",
                      pi.s5_valid ? "found" : "not found", pi.s5_slp_typ_a, pi.s5_slp_typ_b);
@@ -263,10 +263,11 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     u64 base = 0;
     if (!(s = mmap.find_free_top_down(layout.size, RUNTIME_ALIGN, RUNTIME_REGION_LIMIT, avoid, navoid, base)).ok())
         fail("placing the runtime region (no usable, 2 MiB aligned RAM below 4 GiB is free)", s);
-    LOG_INFO("loader: runtime region 0x%lx-0x%lx (%lu KiB): vmm +0x%lx, symbols +0x%lx, desc +0x%lx, stacks +0x%lx, "
-             "heap +0x%lx (%lu KiB)",
-             base, base + layout.size, layout.size / KiB, layout.vmm_offset, layout.symtab_offset, layout.desc_offset,
-             layout.stacks_offset, layout.heap_offset, layout.heap_size / KiB);
+    LOG_INFO(
+        "loader: runtime region 0x%lx-0x%lx (%lu KiB): vmm +0x%lx, symbols +0x%lx, desc +0x%lx, stacks +0x%lx, "
+        "heap +0x%lx (%lu KiB)",
+        base, base + layout.size, layout.size / KiB, layout.vmm_offset, layout.symtab_offset, layout.desc_offset,
+        layout.stacks_offset, layout.heap_offset, layout.heap_size / KiB);
 
     // The AP trampoline page (only with APs to start): below 1 MiB, clear of the loader, the boot information and
     // the modules (on UEFI, GRUB puts modules and the information low, e.g. at 0x2000 and 0x4000).
@@ -276,8 +277,10 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
             LOG_INFO("loader: ap trampoline at 0x%lx (SIPI vector 0x%x), hidden from guest0", trampoline,
                      sipi_vector(trampoline));
         else
-            LOG_WARN("loader: warning: no usable 4 KiB page below 1 MiB for the AP trampoline (%s): only the BSP "
-                     "will run", s.what);
+            LOG_WARN(
+                "loader: warning: no usable 4 KiB page below 1 MiB for the AP trampoline (%s): only the BSP "
+                "will run",
+                s.what);
     }
 
     u8* region = reinterpret_cast<u8*>(base);
@@ -299,9 +302,9 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.layout = &layout;
     in.vmm_file = evmm_file_info_t{reinterpret_cast<uptr>(evmm_vmm_blob_start), blob_size, 0, 0, 0};
     const u64 loader_size = static_cast<u64>(__loader_end - __loader_start);
-    in.loader_file = evmm_file_info_t{reinterpret_cast<uptr>(__loader_start), loader_size,
-                                      reinterpret_cast<uptr>(__loader_start), loader_size,
-                                      reinterpret_cast<uptr>(&_start)};
+    in.loader_file =
+        evmm_file_info_t{reinterpret_cast<uptr>(__loader_start), loader_size, reinterpret_cast<uptr>(__loader_start),
+                         loader_size, reinterpret_cast<uptr>(&_start)};
     in.vmm_entry_offset = img.entry - img.min_vaddr;
     in.acpi_rsdp = rsdp_pa;
     in.mb2_info = info_pa;

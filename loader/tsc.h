@@ -9,7 +9,7 @@ namespace evmm {
 
 struct TscInfo {
     u64 khz;
-    u32 source;          // EVMM_TSC_SOURCE_*
+    u32 source;           // EVMM_TSC_SOURCE_*
     u64 cpuid_khz_unused; // what CPUID claimed when the PIT measurement disagreed and won (0 otherwise)
 };
 

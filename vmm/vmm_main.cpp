@@ -4,31 +4,31 @@
 //
 // Every CPU walks all six stages (the BSP opening each, vmm/host/smp.h); guest0 then runs in VMX non-root mode.
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/exception.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/vmx.h"
+#include "arch/x86_64/vmx_controls.h"
 #include "lib/log.h"
 #include "lib/serial.h"
+#include "vmm/debug/crashtest.h"
+#include "vmm/guest/boot/entry_state.h"
+#include "vmm/guest/event.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/guest/guest.h"
 #include "vmm/host/heap.h"
 #include "vmm/host/hmm.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/percpu.h"
-#include "vmm/guest/event.h"
-#include "vmm/vmx/exit_stats.h"
-#include "vmm/debug/crashtest.h"
-#include "vmm/guest/gcpu.h"
-#include "vmm/guest/guest.h"
 #include "vmm/host/platform.h"
+#include "vmm/host/smp.h"
 #include "vmm/modules/modules.h"
+#include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
-#include "vmm/host/smp.h"
-#include "arch/x86_64/cpuid.h"
-#include "arch/x86_64/vmx_controls.h"
-#include "vmm/guest/boot/entry_state.h"
 
 extern "C" void evmm_switch_stack_and_call(evmm::u64 stack_top, void (*fn)(evmm::u64, evmm::u64), evmm::u64 a0,
                                            evmm::u64 a1);
@@ -70,9 +70,8 @@ void stage1_bsp(const evmm_desc_t& d) {
     smp_init(d.num_cpus, d.tsc_khz);
     set_stop_others_hook(smp_stop_others);
     LOG_INFO("stage 1: setup host");
-    LOG_INFO("desc: cpus=%u top_of_memory=0x%lx tsc_khz=%lu runtime=0x%lx+0x%lx modules=%u guest0_mmap=%u",
-             d.num_cpus, d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.boot_module_count,
-             d.guest0_mmap_count);
+    LOG_INFO("desc: cpus=%u top_of_memory=0x%lx tsc_khz=%lu runtime=0x%lx+0x%lx modules=%u guest0_mmap=%u", d.num_cpus,
+             d.top_of_memory, d.tsc_khz, d.runtime_base, d.runtime_size, d.boot_module_count, d.guest0_mmap_count);
     // (2) heap
     CHECK_OK(g_heap.init(reinterpret_cast<void*>(d.heap_base), d.heap_base, d.heap_size), "heap init");
     LOG_INFO("stage 1: (2) heap: 0x%lx-0x%lx, %lu pages free", d.heap_base, d.heap_base + d.heap_size,
@@ -93,8 +92,8 @@ void stage1_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 1: (7) hmm: identity map 0-0x%lx (%s pages), runtime region W^X, cr3=0x%lx", hi.identity_limit,
              hi.used_1g_pages ? "1 GiB" : "2 MiB", hi.cr3);
     LOG_INFO("stage 1: (7) mtrr: %s, default type %lu, %u variable ranges, fixed ranges %s",
-             (m.def_type & MTRR_DEF_TYPE_E) ? "enabled" : "disabled", m.def_type & MTRR_DEF_TYPE_TYPE_MASK,
-             m.var_count, (m.def_type & MTRR_DEF_TYPE_FE) ? "on" : "off");
+             (m.def_type & MTRR_DEF_TYPE_E) ? "enabled" : "disabled", m.def_type & MTRR_DEF_TYPE_TYPE_MASK, m.var_count,
+             (m.def_type & MTRR_DEF_TYPE_FE) ? "on" : "off");
 }
 
 // Per-CPU part: stacks, GDT + TSS, then load GDT, IDT and the host page tables on this CPU.
@@ -109,13 +108,13 @@ void stage1_cpu(u32 cpu) {
     pc.tss.ist[static_cast<u8>(IstSlot::DoubleFault) - 1] = stack_ist_top(pc.stack_block, 1);
     pc.tss.ist[static_cast<u8>(IstSlot::Nmi) - 1] = stack_ist_top(pc.stack_block, 2);
     pc.tss.ist[static_cast<u8>(IstSlot::MachineCheck) - 1] = stack_ist_top(pc.stack_block, 3);
-    pc.tss.iomap_base = sizeof(Tss64);  // no I/O permission bitmap
+    pc.tss.iomap_base = sizeof(Tss64); // no I/O permission bitmap
     gdt_build(pc.gdt, pc.tss);
     LOG_INFO("stage 1: (4) gdt: %u entries at %p, tss at %p", GDT_ENTRIES, static_cast<void*>(&pc.gdt),
              static_cast<void*>(&pc.tss));
     // (8) load GDT, IDT, page tables on this CPU
     gdt_load(pc.gdt);
-    percpu_install(pc);  // loading GS may have cleared the GS base
+    percpu_install(pc); // loading GS may have cleared the GS base
     lidt(DescriptorTableRegister{sizeof(g_idt) - 1, reinterpret_cast<uptr>(&g_idt[0])});
     hmm_enable();
     LOG_INFO("stage 1: (8) gdt, idt and host page tables loaded");
@@ -139,15 +138,18 @@ void stage2_bsp() {
     LOG_INFO("stage 2: setup vmx");
     Status s = vmx_capabilities_init();
     if (!s.ok()) {
-        if (s.where != nullptr) LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
-        else LOG_ERROR("VT-x not available: %s", s.what);
+        if (s.where != nullptr)
+            LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
+        else
+            LOG_ERROR("VT-x not available: %s", s.what);
         final_stop(StopReason::NoVtx, "VT-x is required");
     }
     const VmxFeatures& f = vmx_state().features;
-    LOG_INFO("VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
-             "unrestricted guest yes",
-             f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
-             yes_no(f.vpid));
+    LOG_INFO(
+        "VT-x present: VMCS revision 0x%x, region %u bytes, %s controls, EPT yes (2M %s, 1G %s), VPID %s, "
+        "unrestricted guest yes",
+        f.revision, f.region_size, f.true_ctls ? "true" : "default", yes_no(f.ept_2m), yes_no(f.ept_1g),
+        yes_no(f.vpid));
     if (f.feature_control_needs_lock) LOG_INFO("VT-x: IA32_FEATURE_CONTROL was unlocked: enabled VMX and locked it");
 }
 
@@ -170,17 +172,18 @@ void stage4_bsp(const evmm_desc_t& d) {
     const VmxFeatures& f = vmx_state().features;
     const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
     if (!s.ok()) {
-        LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "", s.where ? s.where : "",
-                  s.value, s.value2);
+        LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "",
+                  s.where ? s.where : "", s.value, s.value2);
         final_stop(StopReason::Fatal, "guest0 could not be created");
     }
     const GpmStats& e = g_guest0->gpm_stats();
     const GuestBoot& b = g_guest0->boot();
-    LOG_INFO("stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
-             "pages, %lu table pages",
-             g_guest0->phys_limit(), d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
-    LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)",
-             b.kind, b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
+    LOG_INFO(
+        "stage 4: gpm: EPT identity map 0-0x%lx without the hypervisor (0x%lx+0x%lx): %lu x 1G, %lu x 2M, %lu x 4K "
+        "pages, %lu table pages",
+        g_guest0->phys_limit(), d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
+    LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)", b.kind,
+             b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
 }
 
 // --- stage 5: init gcpu (every CPU) -----------------------------------------------------------------------------
@@ -196,7 +199,8 @@ Gcpu& stage5_cpu(u32 cpu) {
     evmm_gcpu_state_t ap_state;
     if (cpu != BSP) gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
     const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0->boot().entry : ap_state;
-    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0->eptp(), static_cast<u32>(ActivityState::ACTIVE)), "VMCS setup");
+    CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0->eptp(), static_cast<u32>(ActivityState::ACTIVE)),
+             "VMCS setup");
     LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp, g.arch.vpid,
              cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
     return g;
@@ -211,7 +215,8 @@ Gcpu& stage5_cpu(u32 cpu) {
         crash_test_break_vm_entry(g);
     }
     if (cpu == BSP)
-        LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch", rdtsc() - g_desc->loader_entry_tsc);
+        LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch",
+                   rdtsc() - g_desc->loader_entry_tsc);
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
     evmm_vmx_launch(&g);
@@ -235,17 +240,31 @@ void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
 [[noreturn]] void vmm_main_continue(u64 cpu_id, u64 desc_addr) {
     const u32 cpu = static_cast<u32>(cpu_id);
     const evmm_desc_t& d = *reinterpret_cast<const evmm_desc_t*>(desc_addr);
-    stage(1, cpu, [&] { stage1_bsp(d); }, [&] {
-        stage1_cpu(cpu);
-        if (cpu == BSP) crash_test(d.options.crashtest);
-    });
-    stage(2, cpu, [] { stage2_bsp(); }, [&] { stage2_cpu(cpu); });
-    stage(3, cpu, [] { stage3_bsp(); }, [&] { if (cpu != BSP) LOG_INFO("stage 3: init module"); });
-    stage(4, cpu, [&] { stage4_bsp(d); }, [&] { if (cpu != BSP) LOG_INFO("stage 4: create guest"); });
+    stage(
+        1, cpu, [&] { stage1_bsp(d); },
+        [&] {
+            stage1_cpu(cpu);
+            if (cpu == BSP) crash_test(d.options.crashtest);
+        });
+    stage(
+        2, cpu, [] { stage2_bsp(); }, [&] { stage2_cpu(cpu); });
+    stage(
+        3, cpu, [] { stage3_bsp(); },
+        [&] {
+            if (cpu != BSP) LOG_INFO("stage 3: init module");
+        });
+    stage(
+        4, cpu, [&] { stage4_bsp(d); },
+        [&] {
+            if (cpu != BSP) LOG_INFO("stage 4: create guest");
+        });
     Gcpu* g = nullptr;
-    stage(5, cpu, [] {}, [&] { g = &stage5_cpu(cpu); });
-    if (cpu == BSP) stage_open(6);
-    else stage_wait_open(6);
+    stage(
+        5, cpu, [] {}, [&] { g = &stage5_cpu(cpu); });
+    if (cpu == BSP)
+        stage_open(6);
+    else
+        stage_wait_open(6);
     stage6_cpu(cpu, *g);
 }
 
@@ -255,7 +274,7 @@ void stage(u32 k, u32 cpu, BspPart bsp_part, CpuPart cpu_part) {
 
 extern "C" [[noreturn]] void vmm_main(evmm::u32 cpu_id, const evmm_desc_t* desc) {
     using namespace evmm;
-    if (cpu_id >= EVMM_MAX_CPUS) halt_forever();  // cannot even pick per-CPU data; the loader never does this
+    if (cpu_id >= EVMM_MAX_CPUS) halt_forever(); // cannot even pick per-CPU data; the loader never does this
     PerCpu& pc = percpu_of(cpu_id);
     pc.cpu_id = cpu_id;
     percpu_install(pc);

@@ -49,9 +49,7 @@ void set_stop_others_hook(StopOthersHook hook) { g_stop_others = hook; }
         for (char c : BOCHS_SHUTDOWN)
             if (c != '\0') io::out8(BOCHS_SHUTDOWN_PORT, static_cast<u8>(c));
         break;
-    case TestExit::None:
-        LOG_ERROR("evmm: all CPUs halted");
-        break;
+    case TestExit::None: LOG_ERROR("evmm: all CPUs halted"); break;
     }
     halt_forever();
 }

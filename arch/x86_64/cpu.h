@@ -23,20 +23,21 @@ inline u64 read_rflags() {
 // VMX root (Bochs 2.7 even across the next VM entry), so evmm's NMI-exit handler ends with this, as KVM does.
 inline void cpu_unblock_nmi() {
     u64 scratch;
-    asm volatile("mov %%ss, %0\n\t"
-                 "pushq %0\n\t"
-                 "pushq %%rsp\n\t"
-                 "addq $8, (%%rsp)\n\t"
-                 "pushfq\n\t"
-                 "mov %%cs, %0\n\t"
-                 "pushq %0\n\t"
-                 "leaq 1f(%%rip), %0\n\t"
-                 "pushq %0\n\t"
-                 "iretq\n"
-                 "1:"
-                 : "=&r"(scratch)
-                 :
-                 : "memory", "cc");
+    asm volatile(
+        "mov %%ss, %0\n\t"
+        "pushq %0\n\t"
+        "pushq %%rsp\n\t"
+        "addq $8, (%%rsp)\n\t"
+        "pushfq\n\t"
+        "mov %%cs, %0\n\t"
+        "pushq %0\n\t"
+        "leaq 1f(%%rip), %0\n\t"
+        "pushq %0\n\t"
+        "iretq\n"
+        "1:"
+        : "=&r"(scratch)
+        :
+        : "memory", "cc");
 }
 
 // Interrupts off and HLT forever (an NMI may wake HLT: loop).
@@ -45,9 +46,9 @@ inline void cpu_unblock_nmi() {
 // Why the hypervisor stopped for good. The value is what `testexit=qemu` writes to isa-debug-exit (QEMU then
 // exits with status (value << 1) | 1); documented in docs/testing.md and docs/debugging.md.
 enum class StopReason : u8 {
-    Done = 0x10,         // all implemented work finished (QEMU status 33)
-    NoVtx = 0x11,        // VT-x not available on this CPU (QEMU status 35)
-    Fatal = 0x12,        // panic, fault, bad input (QEMU status 37)
+    Done = 0x10,  // all implemented work finished (QEMU status 33)
+    NoVtx = 0x11, // VT-x not available on this CPU (QEMU status 35)
+    Fatal = 0x12, // panic, fault, bad input (QEMU status 37)
 };
 
 enum class TestExit : u8 { None = 0, Qemu = 1, Bochs = 2 };

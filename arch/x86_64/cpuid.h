@@ -18,8 +18,8 @@ inline CpuidRegs cpuid(u32 leaf, u32 subleaf = 0) {
 enum class CpuidLeaf : u32 {
     BASIC = 0x0,
     FEATURES = 0x1,
-    TSC_CRYSTAL = 0x15,   // TSC / core crystal clock ratio
-    FREQUENCY = 0x16,     // processor base frequency (MHz)
+    TSC_CRYSTAL = 0x15, // TSC / core crystal clock ratio
+    FREQUENCY = 0x16,   // processor base frequency (MHz)
     EXT_MAX = 0x80000000,
     EXT_FEATURES = 0x80000001,
     ADDRESS_SIZES = 0x80000008,
@@ -28,7 +28,7 @@ enum class CpuidLeaf : u32 {
 inline CpuidRegs cpuid(CpuidLeaf leaf, u32 subleaf = 0) { return cpuid(static_cast<u32>(leaf), subleaf); }
 
 // CPUID.1 (Table 3-19/3-20 of the CPUID reference).
-inline constexpr u32 CPUID1_ECX_MONITOR = 1u << 3;  // MONITOR/MWAIT
+inline constexpr u32 CPUID1_ECX_MONITOR = 1u << 3; // MONITOR/MWAIT
 inline constexpr u32 CPUID1_ECX_VMX = 1u << 5;
 inline constexpr u32 CPUID1_ECX_SMX = 1u << 6;
 inline constexpr u32 CPUID1_ECX_X2APIC = 1u << 21;

@@ -17,21 +17,21 @@ inline constexpr u64 CR0_NW = bit(29);
 inline constexpr u64 CR0_CD = bit(30);
 inline constexpr u64 CR0_PG = bit(31);
 
-inline constexpr u64 CR4_PSE = bit(4);   // 4 MiB pages with 32-bit paging
+inline constexpr u64 CR4_PSE = bit(4); // 4 MiB pages with 32-bit paging
 inline constexpr u64 CR4_PAE = bit(5);
 inline constexpr u64 CR4_PGE = bit(7);
 inline constexpr u64 CR4_OSFXSR = bit(9);
 inline constexpr u64 CR4_OSXMMEXCPT = bit(10);
-inline constexpr u64 CR4_LA57 = bit(12);  // 5-level paging
+inline constexpr u64 CR4_LA57 = bit(12); // 5-level paging
 inline constexpr u64 CR4_VMXE = bit(13);
 inline constexpr u64 CR4_OSXSAVE = bit(18);
 
-#define EVMM_CR_ACCESSORS(n)                                                        \
-    inline u64 read_cr##n() {                                                       \
-        u64 v;                                                                      \
-        asm volatile("mov %%cr" #n ", %0" : "=r"(v));                               \
-        return v;                                                                   \
-    }                                                                               \
+#define EVMM_CR_ACCESSORS(n)                          \
+    inline u64 read_cr##n() {                         \
+        u64 v;                                        \
+        asm volatile("mov %%cr" #n ", %0" : "=r"(v)); \
+        return v;                                     \
+    }                                                 \
     inline void write_cr##n(u64 v) { asm volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); }
 EVMM_CR_ACCESSORS(0)
 EVMM_CR_ACCESSORS(2)

@@ -10,7 +10,7 @@ struct ExceptionFrame {
     u64 r15, r14, r13, r12, r11, r10, r9, r8;
     u64 rdi, rsi, rbp, rbx, rdx, rcx, rax;
     u64 vector;
-    u64 error_code;  // 0 for vectors without one
+    u64 error_code; // 0 for vectors without one
     // Pushed by the CPU (SDM Vol. 3A §7.14.2, "64-Bit Mode Stack Frame").
     u64 rip, cs, rflags, rsp, ss;
 };
@@ -19,8 +19,30 @@ static_assert(offsetof(ExceptionFrame, vector) == 15 * 8);
 static_assert(offsetof(ExceptionFrame, rip) == 17 * 8);
 
 enum class Vector : u8 {
-    DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8, CSO = 9, TS = 10, NP = 11, SS = 12,
-    GP = 13, PF = 14, MF = 16, AC = 17, MC = 18, XM = 19, VE = 20, CP = 21, HV = 28, VC = 29, SX = 30,
+    DE = 0,
+    DB = 1,
+    NMI = 2,
+    BP = 3,
+    OF = 4,
+    BR = 5,
+    UD = 6,
+    NM = 7,
+    DF = 8,
+    CSO = 9,
+    TS = 10,
+    NP = 11,
+    SS = 12,
+    GP = 13,
+    PF = 14,
+    MF = 16,
+    AC = 17,
+    MC = 18,
+    XM = 19,
+    VE = 20,
+    CP = 21,
+    HV = 28,
+    VC = 29,
+    SX = 30,
 };
 inline constexpr unsigned EXCEPTION_VECTORS = 32;
 

@@ -11,7 +11,7 @@ struct [[gnu::packed]] Tss64 {
     u32 reserved0;
     u64 rsp[3];
     u64 reserved1;
-    u64 ist[7];  // ist[0] is IST1
+    u64 ist[7]; // ist[0] is IST1
     u64 reserved2;
     u16 reserved3;
     u16 iomap_base;
@@ -21,7 +21,7 @@ static_assert(offsetof(Tss64, ist) == 36);
 
 // Selectors of evmm's host GDT (also the VMCS host selectors later: RPL 0, TI 0).
 enum class Selector : u16 { Null = 0x00, Code64 = 0x08, Data = 0x10, Tss = 0x18 };
-inline constexpr unsigned GDT_ENTRIES = 5;  // null, code, data, TSS (2 slots)
+inline constexpr unsigned GDT_ENTRIES = 5; // null, code, data, TSS (2 slots)
 
 // IST slots used for the exceptions that must not run on a possibly broken stack.
 enum class IstSlot : u8 { None = 0, DoubleFault = 1, Nmi = 2, MachineCheck = 3 };
@@ -30,12 +30,12 @@ enum class IstSlot : u8 { None = 0, DoubleFault = 1, Nmi = 2, MachineCheck = 3 }
 inline constexpr u64 DESC_ACCESSED = bit(40);
 inline constexpr u64 DESC_RW = bit(41);
 inline constexpr u64 DESC_EXEC = bit(43);
-inline constexpr u64 DESC_CODE_DATA = bit(44);  // S: 1 = code/data
+inline constexpr u64 DESC_CODE_DATA = bit(44); // S: 1 = code/data
 inline constexpr u64 DESC_PRESENT = bit(47);
 inline constexpr u64 DESC_LONG = bit(53);
 inline constexpr u64 DESC_DB = bit(54);
 inline constexpr u64 DESC_GRANULARITY = bit(55);
-inline constexpr u64 DESC_LIMIT_MAX = 0x000F00000000FFFFull;  // limit 0xFFFFF (with G: 4 GiB)
+inline constexpr u64 DESC_LIMIT_MAX = 0x000F00000000FFFFull; // limit 0xFFFFF (with G: 4 GiB)
 inline constexpr u64 DESC_TYPE_TSS_AVAILABLE = u64{0x9} << 40;
 
 struct alignas(16) Gdt {

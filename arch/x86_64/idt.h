@@ -9,8 +9,8 @@ namespace evmm {
 struct [[gnu::packed]] IdtGate {
     u16 offset_low;
     u16 selector;
-    u8 ist;        // bits 2:0: Interrupt Stack Table index (0 = none)
-    u8 type_attr;  // P | DPL | 0 | type
+    u8 ist;       // bits 2:0: Interrupt Stack Table index (0 = none)
+    u8 type_attr; // P | DPL | 0 | type
     u16 offset_mid;
     u32 offset_high;
     u32 reserved;
@@ -23,13 +23,17 @@ struct [[gnu::packed]] DescriptorTableRegister {
 };
 static_assert(sizeof(DescriptorTableRegister) == 10);
 
-inline constexpr u8 IDT_TYPE_INTERRUPT_GATE = 0xE;  // 64-bit interrupt gate: IF cleared on entry
+inline constexpr u8 IDT_TYPE_INTERRUPT_GATE = 0xE; // 64-bit interrupt gate: IF cleared on entry
 inline constexpr u8 IDT_PRESENT = 0x80;
 
 constexpr IdtGate make_interrupt_gate(u64 handler, u16 selector, u8 ist) {
-    return IdtGate{static_cast<u16>(handler), selector, static_cast<u8>(ist & 7),
-                   static_cast<u8>(IDT_PRESENT | IDT_TYPE_INTERRUPT_GATE), static_cast<u16>(handler >> 16),
-                   static_cast<u32>(handler >> 32), 0};
+    return IdtGate{static_cast<u16>(handler),
+                   selector,
+                   static_cast<u8>(ist & 7),
+                   static_cast<u8>(IDT_PRESENT | IDT_TYPE_INTERRUPT_GATE),
+                   static_cast<u16>(handler >> 16),
+                   static_cast<u32>(handler >> 32),
+                   0};
 }
 
 // Fill all 256 gates from evmm_isr_stub_table; `ist_for(vector)` picks an IST slot (0 = current stack).

@@ -26,9 +26,7 @@ bool lapic_send(const Lapic& l, u64 icr, u64 timeout_ticks) {
     // serializing (SDM Vol. 3A §11.12.3), so fence explicitly (harmless before the UC MMIO writes of the xAPIC).
     asm volatile("mfence" ::: "memory");
     switch (l.mode) {
-    case ApicMode::X2Apic:
-        wrmsr(X2APIC_ICR, icr);
-        return true;
+    case ApicMode::X2Apic: wrmsr(X2APIC_ICR, icr); return true;
     case ApicMode::XApic: {
         *xapic_reg(l, XApicReg::ICR_HIGH) = static_cast<u32>(icr >> 32);
         *xapic_reg(l, XApicReg::ICR_LOW) = static_cast<u32>(icr);

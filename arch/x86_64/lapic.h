@@ -16,36 +16,36 @@ namespace evmm {
 
 // IA32_APIC_BASE, MSR 0x1B (SDM Vol. 3A §11.4.4 "Local APIC Status and Location", Figure 11-5; x2APIC mode:
 // §11.12.1, Table 11-5).
-inline constexpr u64 APIC_BASE_BSP = bit(8);             // this processor is the BSP
-inline constexpr u64 APIC_BASE_X2APIC_ENABLE = bit(10);  // EXTD: x2APIC mode
-inline constexpr u64 APIC_BASE_GLOBAL_ENABLE = bit(11);  // EN: xAPIC global enable
-inline constexpr u64 APIC_BASE_ADDR_MASK = 0x000F'FFFF'FFFF'F000;  // bits 51:12 (MAXPHYADDR-1:12)
+inline constexpr u64 APIC_BASE_BSP = bit(8);                      // this processor is the BSP
+inline constexpr u64 APIC_BASE_X2APIC_ENABLE = bit(10);           // EXTD: x2APIC mode
+inline constexpr u64 APIC_BASE_GLOBAL_ENABLE = bit(11);           // EN: xAPIC global enable
+inline constexpr u64 APIC_BASE_ADDR_MASK = 0x000F'FFFF'FFFF'F000; // bits 51:12 (MAXPHYADDR-1:12)
 inline constexpr u64 APIC_DEFAULT_BASE = 0xFEE0'0000;
 
 // xAPIC registers: offsets in the 4 KiB MMIO page (SDM Vol. 3A §11.4.1, Table 11-1).
 enum class XApicReg : u32 {
-    ICR_LOW = 0x300,   // Interrupt Command Register, bits 31:0 (writing it sends the IPI)
-    ICR_HIGH = 0x310,  // Interrupt Command Register, bits 63:32 (destination in 31:24)
+    ICR_LOW = 0x300,  // Interrupt Command Register, bits 31:0 (writing it sends the IPI)
+    ICR_HIGH = 0x310, // Interrupt Command Register, bits 63:32 (destination in 31:24)
 };
 
 // x2APIC registers: MSRs (SDM Vol. 3A §11.12.1.2, Table 11-6).
-inline constexpr u32 MSR_X2APIC_ICR = 0x830;  // the whole 64-bit ICR; one WRMSR sends the IPI
+inline constexpr u32 MSR_X2APIC_ICR = 0x830; // the whole 64-bit ICR; one WRMSR sends the IPI
 
 // Interrupt Command Register (SDM Vol. 3A §11.6.1, Figure 11-12).
-inline constexpr u64 ICR_VECTOR_MASK = 0xFF;                 // bits 7:0
-inline constexpr unsigned ICR_DELIVERY_MODE_SHIFT = 8;       // bits 10:8
-inline constexpr u64 ICR_DELIVERY_NMI = u64{4} << ICR_DELIVERY_MODE_SHIFT;      // 100b: NMI
-inline constexpr u64 ICR_DELIVERY_INIT = u64{5} << ICR_DELIVERY_MODE_SHIFT;     // 101b: INIT
-inline constexpr u64 ICR_DELIVERY_STARTUP = u64{6} << ICR_DELIVERY_MODE_SHIFT;  // 110b: Start Up
-inline constexpr u64 ICR_DEST_MODE_LOGICAL = bit(11);        // 0 = physical (what we use)
-inline constexpr u64 ICR_DELIVERY_STATUS = bit(12);          // xAPIC only: 1 = send pending (read only)
-inline constexpr u64 ICR_LEVEL_ASSERT = bit(14);             // 1 = assert (INIT de-assert is the only 0 use)
-inline constexpr u64 ICR_TRIGGER_LEVEL = bit(15);            // 0 = edge (what we use)
-inline constexpr unsigned ICR_SHORTHAND_SHIFT = 18;          // bits 19:18: 00 = no shorthand
+inline constexpr u64 ICR_VECTOR_MASK = 0xFF;                                   // bits 7:0
+inline constexpr unsigned ICR_DELIVERY_MODE_SHIFT = 8;                         // bits 10:8
+inline constexpr u64 ICR_DELIVERY_NMI = u64{4} << ICR_DELIVERY_MODE_SHIFT;     // 100b: NMI
+inline constexpr u64 ICR_DELIVERY_INIT = u64{5} << ICR_DELIVERY_MODE_SHIFT;    // 101b: INIT
+inline constexpr u64 ICR_DELIVERY_STARTUP = u64{6} << ICR_DELIVERY_MODE_SHIFT; // 110b: Start Up
+inline constexpr u64 ICR_DEST_MODE_LOGICAL = bit(11);                          // 0 = physical (what we use)
+inline constexpr u64 ICR_DELIVERY_STATUS = bit(12); // xAPIC only: 1 = send pending (read only)
+inline constexpr u64 ICR_LEVEL_ASSERT = bit(14);    // 1 = assert (INIT de-assert is the only 0 use)
+inline constexpr u64 ICR_TRIGGER_LEVEL = bit(15);   // 0 = edge (what we use)
+inline constexpr unsigned ICR_SHORTHAND_SHIFT = 18; // bits 19:18: 00 = no shorthand
 inline constexpr u64 ICR_SHORTHAND_MASK = u64{3} << ICR_SHORTHAND_SHIFT;
-inline constexpr u64 ICR_SHORTHAND_ALL_BUT_SELF = u64{3} << ICR_SHORTHAND_SHIFT;  // 11b: all excluding self
-inline constexpr unsigned ICR_XAPIC_DEST_SHIFT = 56;         // xAPIC: bits 63:56 (ICR high 31:24)
-inline constexpr unsigned ICR_X2APIC_DEST_SHIFT = 32;        // x2APIC: bits 63:32 (SDM §11.12.9)
+inline constexpr u64 ICR_SHORTHAND_ALL_BUT_SELF = u64{3} << ICR_SHORTHAND_SHIFT; // 11b: all excluding self
+inline constexpr unsigned ICR_XAPIC_DEST_SHIFT = 56;                             // xAPIC: bits 63:56 (ICR high 31:24)
+inline constexpr unsigned ICR_X2APIC_DEST_SHIFT = 32;                            // x2APIC: bits 63:32 (SDM §11.12.9)
 inline constexpr u32 XAPIC_BROADCAST_ID = 0xFF;
 inline constexpr u32 X2APIC_BROADCAST_ID = 0xFFFFFFFF;
 
@@ -53,7 +53,7 @@ enum class ApicMode : u8 { Disabled, XApic, X2Apic };
 
 struct Lapic {
     ApicMode mode;
-    u64 mmio_base;  // xAPIC: the register page (identity mapped by the loader); 0 otherwise
+    u64 mmio_base; // xAPIC: the register page (identity mapped by the loader); 0 otherwise
 };
 
 // Reads IA32_APIC_BASE (no writes). Disabled when EN is clear (then no IPI can be sent).

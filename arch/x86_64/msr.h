@@ -56,7 +56,9 @@ inline u64 rdmsr(Msr msr) {
 }
 
 inline void wrmsr(Msr msr, u64 v) {
-    asm volatile("wrmsr" : : "c"(static_cast<u32>(msr)), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))
+    asm volatile("wrmsr"
+                 :
+                 : "c"(static_cast<u32>(msr)), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))
                  : "memory");
 }
 

@@ -5,9 +5,9 @@ namespace evmm {
 namespace {
 
 // §12.11.2.2, Table 12-9: fixed-range MSRs in the order of MtrrState::fixed[].
-constexpr u32 FIXED_INDEX_64K = 0;      // FIX64K_00000: [0, 0x80000)
-constexpr u32 FIXED_INDEX_16K = 1;      // FIX16K_80000, FIX16K_A0000: [0x80000, 0xC0000)
-constexpr u32 FIXED_INDEX_4K = 3;       // FIX4K_C0000 .. FIX4K_F8000: [0xC0000, 0x100000)
+constexpr u32 FIXED_INDEX_64K = 0; // FIX64K_00000: [0, 0x80000)
+constexpr u32 FIXED_INDEX_16K = 1; // FIX16K_80000, FIX16K_A0000: [0x80000, 0xC0000)
+constexpr u32 FIXED_INDEX_4K = 3;  // FIX4K_C0000 .. FIX4K_F8000: [0xC0000, 0x100000)
 constexpr u32 FIXED_4K_MSR_COUNT = 8;
 static_assert(FIXED_INDEX_4K + FIXED_4K_MSR_COUNT == MTRR_FIXED_MSR_COUNT);
 static_assert(IA32_MTRR_FIX4K_C0000 + FIXED_4K_MSR_COUNT - 1 == IA32_MTRR_FIX4K_F8000);
@@ -36,9 +36,7 @@ MemType decode_type(u64 raw) {
 }
 
 bool enabled(const MtrrState& st) { return (st.def_type & MTRR_DEF_TYPE_E) != 0; }
-bool fixed_enabled(const MtrrState& st) {
-    return (st.def_type & MTRR_DEF_TYPE_FE) != 0 && (st.cap & MTRRCAP_FIX) != 0;
-}
+bool fixed_enabled(const MtrrState& st) { return (st.def_type & MTRR_DEF_TYPE_FE) != 0 && (st.cap & MTRRCAP_FIX) != 0; }
 
 // A valid variable range as "pa matches iff (pa & mask) == base" (§12.11.2.3), mask limited to address bits
 // 12..MAXPHYADDR-1.
@@ -118,7 +116,7 @@ bool next_match(u64 a, u64 m, u64 b, u64& y) {
         y = a;
         return true;
     }
-    const unsigned i = 63u - static_cast<unsigned>(__builtin_clzll(diff));  // highest fixed bit that differs
+    const unsigned i = 63u - static_cast<unsigned>(__builtin_clzll(diff)); // highest fixed bit that differs
     const u64 above_i = i == 63 ? 0 : ~((u64{2} << i) - 1);
     if ((b >> i) & 1) {
         // a has 0 where b needs 1: keep a above i, take b's fixed bits from i down, free bits 0.
@@ -137,7 +135,7 @@ bool next_match(u64 a, u64 m, u64 b, u64& y) {
 
 // Smallest y > a (a matching) with (y & m) != b, if any: the end of the aligned run of a's lowest fixed bit.
 bool next_mismatch(u64 a, u64 m, u64& y) {
-    if (m == 0) return false;  // matches every address
+    if (m == 0) return false; // matches every address
     const u64 low = (u64{1} << __builtin_ctzll(m)) - 1;
     if ((a | low) == ~u64{0}) return false;
     y = (a | low) + 1;
@@ -148,7 +146,7 @@ bool next_mismatch(u64 a, u64 m, u64& y) {
 bool next_boundary(const MtrrState& st, u64 cur, u64& next) {
     if (!enabled(st)) return false;
     if (fixed_enabled(st) && cur < MTRR_FIXED_END) {
-        const u64 g = cur < MTRR_FIX64K_END ? MTRR_FIX64K_SIZE
+        const u64 g = cur < MTRR_FIX64K_END   ? MTRR_FIX64K_SIZE
                       : cur < MTRR_FIX16K_END ? MTRR_FIX16K_SIZE
                                               : MTRR_FIX4K_SIZE;
         next = align_down(cur, g) + g;
@@ -174,7 +172,7 @@ bool next_boundary(const MtrrState& st, u64 cur, u64& next) {
 void mtrr_read(const MsrReader& msr, bool mtrr_supported, u8 phys_addr_bits, MtrrState& out) {
     __builtin_memset(&out, 0, sizeof out);
     out.phys_addr_bits = effective_phys_bits(phys_addr_bits);
-    if (!mtrr_supported) return;  // def_type 0: E clear, everything UC
+    if (!mtrr_supported) return; // def_type 0: E clear, everything UC
     out.cap = msr.rdmsr(IA32_MTRRCAP);
     out.def_type = msr.rdmsr(IA32_MTRR_DEF_TYPE);
     if ((out.cap & MTRRCAP_FIX) != 0) {

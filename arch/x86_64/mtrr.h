@@ -13,12 +13,12 @@ namespace evmm {
 
 // MSR numbers (SDM Vol. 4, Table 2-2, and Vol. 3A §12.11).
 inline constexpr u32 IA32_MTRRCAP = 0xFE;
-inline constexpr u32 IA32_MTRR_PHYSBASE0 = 0x200;  // PHYSBASEn = PHYSBASE0 + 2n
-inline constexpr u32 IA32_MTRR_PHYSMASK0 = 0x201;  // PHYSMASKn = PHYSMASK0 + 2n
+inline constexpr u32 IA32_MTRR_PHYSBASE0 = 0x200; // PHYSBASEn = PHYSBASE0 + 2n
+inline constexpr u32 IA32_MTRR_PHYSMASK0 = 0x201; // PHYSMASKn = PHYSMASK0 + 2n
 inline constexpr u32 IA32_MTRR_FIX64K_00000 = 0x250;
 inline constexpr u32 IA32_MTRR_FIX16K_80000 = 0x258;
 inline constexpr u32 IA32_MTRR_FIX16K_A0000 = 0x259;
-inline constexpr u32 IA32_MTRR_FIX4K_C0000 = 0x268;  // FIX4K_C0000 .. FIX4K_F8000 are 0x268 .. 0x26F
+inline constexpr u32 IA32_MTRR_FIX4K_C0000 = 0x268; // FIX4K_C0000 .. FIX4K_F8000 are 0x268 .. 0x26F
 inline constexpr u32 IA32_MTRR_FIX4K_C8000 = 0x269;
 inline constexpr u32 IA32_MTRR_FIX4K_D0000 = 0x26A;
 inline constexpr u32 IA32_MTRR_FIX4K_D8000 = 0x26B;
@@ -36,22 +36,22 @@ inline constexpr u64 MTRRCAP_SMRR = u64{1} << 11;
 
 // §12.11.2.1, Figure 12-6: IA32_MTRR_DEF_TYPE.
 inline constexpr u64 MTRR_DEF_TYPE_TYPE_MASK = 0xFF;
-inline constexpr u64 MTRR_DEF_TYPE_FE = u64{1} << 10;  // fixed-range MTRRs enabled
-inline constexpr u64 MTRR_DEF_TYPE_E = u64{1} << 11;   // MTRRs enabled
+inline constexpr u64 MTRR_DEF_TYPE_FE = u64{1} << 10; // fixed-range MTRRs enabled
+inline constexpr u64 MTRR_DEF_TYPE_E = u64{1} << 11;  // MTRRs enabled
 
 // §12.11.2.3, Figure 12-7: IA32_MTRR_PHYSBASEn / IA32_MTRR_PHYSMASKn.
 inline constexpr u64 MTRR_PHYSBASE_TYPE_MASK = 0xFF;
 inline constexpr u64 MTRR_PHYSMASK_VALID = u64{1} << 11;
-inline constexpr unsigned MTRR_ADDR_SHIFT = 12;  // PhysBase/PhysMask hold address bits 12..MAXPHYADDR-1
+inline constexpr unsigned MTRR_ADDR_SHIFT = 12; // PhysBase/PhysMask hold address bits 12..MAXPHYADDR-1
 
 // §12.11.2.2, Table 12-9: the fixed ranges cover [0, 1 MiB), 8 one-byte types per MSR.
 inline constexpr u32 MTRR_FIXED_MSR_COUNT = 11;
 inline constexpr u64 MTRR_FIXED_END = 1 * MiB;
-inline constexpr u64 MTRR_FIX64K_END = 0x80000;   // 1 MSR  x 8 x 64 KiB
-inline constexpr u64 MTRR_FIX16K_END = 0xC0000;   // 2 MSRs x 8 x 16 KiB
+inline constexpr u64 MTRR_FIX64K_END = 0x80000; // 1 MSR  x 8 x 64 KiB
+inline constexpr u64 MTRR_FIX16K_END = 0xC0000; // 2 MSRs x 8 x 16 KiB
 inline constexpr u64 MTRR_FIX64K_SIZE = 64 * KiB;
 inline constexpr u64 MTRR_FIX16K_SIZE = 16 * KiB;
-inline constexpr u64 MTRR_FIX4K_SIZE = 4 * KiB;   // 8 MSRs x 8 x 4 KiB
+inline constexpr u64 MTRR_FIX4K_SIZE = 4 * KiB; // 8 MSRs x 8 x 4 KiB
 inline constexpr u32 MTRR_FIXED_TYPES_PER_MSR = 8;
 
 // Variable-range MSR pairs start at 0x200 and the next MTRR MSR is FIX64K_00000 at 0x250, so at most 40 pairs
@@ -67,13 +67,13 @@ inline constexpr u8 MTRR_MAX_PHYS_ADDR_BITS = 52;
 enum class MemType : u8 { UC = 0, WC = 1, WT = 4, WP = 5, WB = 6 };
 
 struct MtrrState {
-    u64 cap;       // IA32_MTRRCAP (0 when MTRRs are not supported)
-    u64 def_type;  // IA32_MTRR_DEF_TYPE (0 when not supported: E clear, so everything is UC)
-    u64 fixed[MTRR_FIXED_MSR_COUNT];  // FIX64K_00000, FIX16K_80000, FIX16K_A0000, FIX4K_C0000..FIX4K_F8000
-    u32 var_count;                    // min(VCNT, MTRR_MAX_VAR)
+    u64 cap;                         // IA32_MTRRCAP (0 when MTRRs are not supported)
+    u64 def_type;                    // IA32_MTRR_DEF_TYPE (0 when not supported: E clear, so everything is UC)
+    u64 fixed[MTRR_FIXED_MSR_COUNT]; // FIX64K_00000, FIX16K_80000, FIX16K_A0000, FIX4K_C0000..FIX4K_F8000
+    u32 var_count;                   // min(VCNT, MTRR_MAX_VAR)
     u64 var_base[MTRR_MAX_VAR];
     u64 var_mask[MTRR_MAX_VAR];
-    u8 phys_addr_bits;                // MAXPHYADDR used to interpret PhysBase/PhysMask
+    u8 phys_addr_bits; // MAXPHYADDR used to interpret PhysBase/PhysMask
 };
 
 class MsrReader {

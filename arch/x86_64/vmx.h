@@ -20,19 +20,28 @@ inline VmxResult result(u8 cf, u8 zf) {
 
 inline VmxResult vmxon(u64 region_pa) {
     u8 cf, zf;
-    asm volatile("vmxon %[pa]\n\t" EVMM_VMX_RESULT_ASM : [cf] "=q"(cf), [zf] "=q"(zf) : [pa] "m"(region_pa) : "cc", "memory");
+    asm volatile("vmxon %[pa]\n\t" EVMM_VMX_RESULT_ASM
+                 : [cf] "=q"(cf), [zf] "=q"(zf)
+                 : [pa] "m"(region_pa)
+                 : "cc", "memory");
     return vmx_detail::result(cf, zf);
 }
 
 inline VmxResult vmclear(u64 vmcs_pa) {
     u8 cf, zf;
-    asm volatile("vmclear %[pa]\n\t" EVMM_VMX_RESULT_ASM : [cf] "=q"(cf), [zf] "=q"(zf) : [pa] "m"(vmcs_pa) : "cc", "memory");
+    asm volatile("vmclear %[pa]\n\t" EVMM_VMX_RESULT_ASM
+                 : [cf] "=q"(cf), [zf] "=q"(zf)
+                 : [pa] "m"(vmcs_pa)
+                 : "cc", "memory");
     return vmx_detail::result(cf, zf);
 }
 
 inline VmxResult vmptrld(u64 vmcs_pa) {
     u8 cf, zf;
-    asm volatile("vmptrld %[pa]\n\t" EVMM_VMX_RESULT_ASM : [cf] "=q"(cf), [zf] "=q"(zf) : [pa] "m"(vmcs_pa) : "cc", "memory");
+    asm volatile("vmptrld %[pa]\n\t" EVMM_VMX_RESULT_ASM
+                 : [cf] "=q"(cf), [zf] "=q"(zf)
+                 : [pa] "m"(vmcs_pa)
+                 : "cc", "memory");
     return vmx_detail::result(cf, zf);
 }
 

@@ -19,8 +19,7 @@ Status vmx_caps_check(const VmxCapsSnapshot& s, VmxFeatures& out) {
     if (((s.basic >> VMX_BASIC_MEMTYPE_SHIFT) & VMX_BASIC_MEMTYPE_MASK) != VMX_BASIC_MEMTYPE_WB)
         return Status::error("IA32_VMX_BASIC: VMCS memory type is not write-back", "IA32_VMX_BASIC", s.basic);
     if (s.basic & VMX_BASIC_ADDR_32BIT)
-        return Status::error("IA32_VMX_BASIC: VMX structures limited to 32-bit addresses", "IA32_VMX_BASIC",
-                             s.basic);
+        return Status::error("IA32_VMX_BASIC: VMX structures limited to 32-bit addresses", "IA32_VMX_BASIC", s.basic);
     if ((allowed1(s.procbased) & PROC_ACTIVATE_SECONDARY) == 0)
         return Status::error("no secondary processor-based controls (needed for EPT)", "IA32_VMX_PROCBASED_CTLS",
                              s.procbased);

@@ -40,12 +40,12 @@ inline constexpr u64 VPID_CAP_INVVPID = bit(32);
 constexpr u32 allowed1(u64 ctl_msr) { return static_cast<u32>(ctl_msr >> 32); }
 
 struct VmxCapsSnapshot {
-    bool cpuid_vmx;          // CPUID.1:ECX.VMX[bit 5]
-    u64 feature_control;     // IA32_FEATURE_CONTROL
-    u64 basic;               // IA32_VMX_BASIC
-    u64 procbased;           // IA32_VMX_PROCBASED_CTLS (or the TRUE one)
-    u64 procbased2;          // IA32_VMX_PROCBASED_CTLS2 (0 when secondary controls are not allowed)
-    u64 ept_vpid_cap;        // IA32_VMX_EPT_VPID_CAP (0 when neither EPT nor VPID is allowed)
+    bool cpuid_vmx;      // CPUID.1:ECX.VMX[bit 5]
+    u64 feature_control; // IA32_FEATURE_CONTROL
+    u64 basic;           // IA32_VMX_BASIC
+    u64 procbased;       // IA32_VMX_PROCBASED_CTLS (or the TRUE one)
+    u64 procbased2;      // IA32_VMX_PROCBASED_CTLS2 (0 when secondary controls are not allowed)
+    u64 ept_vpid_cap;    // IA32_VMX_EPT_VPID_CAP (0 when neither EPT nor VPID is allowed)
 };
 
 struct VmxFeatures {
@@ -53,7 +53,7 @@ struct VmxFeatures {
     u32 region_size;
     bool true_ctls;
     bool ept, ept_2m, ept_1g, vpid, unrestricted_guest;
-    bool feature_control_needs_lock;  // unlocked: evmm will set VMX-outside-SMX and lock it
+    bool feature_control_needs_lock; // unlocked: evmm will set VMX-outside-SMX and lock it
 };
 
 // Why VT-x is unusable, as one line ("CPUID.1:ECX.VMX = 0"), or success with the features found.

@@ -6,8 +6,8 @@ Status vmx_adjust_controls(u32 desired, u64 cap_msr, const char* name, u32& out)
     out = 0;
     const u32 not_allowed = desired & ~allowed1(cap_msr);
     if (not_allowed != 0)
-        return Status::error("VMX control bits not supported (allowed-1 = 0 in the capability MSR)", name,
-                             not_allowed, allowed1(cap_msr));
+        return Status::error("VMX control bits not supported (allowed-1 = 0 in the capability MSR)", name, not_allowed,
+                             allowed1(cap_msr));
     out = (desired | vmx_allowed0(cap_msr)) & allowed1(cap_msr);
     return Status::success();
 }

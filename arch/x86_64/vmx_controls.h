@@ -43,20 +43,20 @@ constexpr u64 vmx_fixed_bits_violations(u64 value, u64 fixed0, u64 fixed1) {
 Status vmx_fixed_bits_check(u64 value, u64 fixed0, u64 fixed1, const char* name);
 
 // IA32_VMX_MISC (A.6).
-inline constexpr u64 VMX_MISC_PREEMPTION_TIMER_RATE_MASK = 0x1F;  // bits 4:0: timer ticks every 2^X TSC
-inline constexpr u64 VMX_MISC_STORE_LMA = bit(5);                 // VM exits store EFER.LMA in "IA-32e mode guest"
-inline constexpr u64 VMX_MISC_ACTIVITY_HLT = bit(6);              // activity state 1 (HLT) supported
-inline constexpr u64 VMX_MISC_ACTIVITY_SHUTDOWN = bit(7);         // activity state 2 (shutdown) supported
-inline constexpr u64 VMX_MISC_ACTIVITY_WAIT_SIPI = bit(8);        // activity state 3 (wait-for-SIPI) supported
-inline constexpr unsigned VMX_MISC_ACTIVITY_SHIFT = 5;            // activity state n is bit 5 + n (n = 1..3)
+inline constexpr u64 VMX_MISC_PREEMPTION_TIMER_RATE_MASK = 0x1F; // bits 4:0: timer ticks every 2^X TSC
+inline constexpr u64 VMX_MISC_STORE_LMA = bit(5);                // VM exits store EFER.LMA in "IA-32e mode guest"
+inline constexpr u64 VMX_MISC_ACTIVITY_HLT = bit(6);             // activity state 1 (HLT) supported
+inline constexpr u64 VMX_MISC_ACTIVITY_SHUTDOWN = bit(7);        // activity state 2 (shutdown) supported
+inline constexpr u64 VMX_MISC_ACTIVITY_WAIT_SIPI = bit(8);       // activity state 3 (wait-for-SIPI) supported
+inline constexpr unsigned VMX_MISC_ACTIVITY_SHIFT = 5;           // activity state n is bit 5 + n (n = 1..3)
 inline constexpr u64 VMX_MISC_PT_IN_VMX = bit(14);
 inline constexpr u64 VMX_MISC_RDMSR_SMBASE_IN_SMM = bit(15);
-inline constexpr unsigned VMX_MISC_CR3_TARGETS_SHIFT = 16;        // bits 24:16: number of CR3-target values
+inline constexpr unsigned VMX_MISC_CR3_TARGETS_SHIFT = 16; // bits 24:16: number of CR3-target values
 inline constexpr u64 VMX_MISC_CR3_TARGETS_MASK = 0x1FF;
-inline constexpr unsigned VMX_MISC_MAX_MSR_LIST_SHIFT = 25;       // bits 27:25: N, lists up to 512 * (N + 1)
+inline constexpr unsigned VMX_MISC_MAX_MSR_LIST_SHIFT = 25; // bits 27:25: N, lists up to 512 * (N + 1)
 inline constexpr u64 VMX_MISC_MAX_MSR_LIST_MASK = 0x7;
-inline constexpr u64 VMX_MISC_VMWRITE_ANY_FIELD = bit(29);        // VMWRITE may write VM-exit information fields
-inline constexpr u64 VMX_MISC_INJECT_ZERO_LENGTH = bit(30);       // injection with instruction length 0 allowed
+inline constexpr u64 VMX_MISC_VMWRITE_ANY_FIELD = bit(29);  // VMWRITE may write VM-exit information fields
+inline constexpr u64 VMX_MISC_INJECT_ZERO_LENGTH = bit(30); // injection with instruction length 0 allowed
 static_assert(VMX_MISC_ACTIVITY_HLT == bit(VMX_MISC_ACTIVITY_SHIFT + 1));
 static_assert(VMX_MISC_ACTIVITY_WAIT_SIPI == bit(VMX_MISC_ACTIVITY_SHIFT + 3));
 

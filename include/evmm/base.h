@@ -34,6 +34,8 @@ constexpr bool ranges_overlap(u64 base, u64 len, u64 b2, u64 l2) {
 constexpr bool add_overflows(u64 a, u64 b) { return a + b < a; }
 
 template <typename T, size_t N>
-constexpr size_t array_size(const T (&)[N]) { return N; }
+constexpr size_t array_size(const T (&)[N]) {
+    return N;
+}
 
 } // namespace evmm

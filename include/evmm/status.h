@@ -8,8 +8,8 @@
 namespace evmm {
 
 struct [[nodiscard]] Status {
-    const char* what = nullptr;   // nullptr means success
-    const char* where = nullptr;  // optional context
+    const char* what = nullptr;  // nullptr means success
+    const char* where = nullptr; // optional context
     u64 value = 0;
     u64 value2 = 0;
 
@@ -22,9 +22,9 @@ struct [[nodiscard]] Status {
     }
 };
 
-#define EVMM_TRY(expr)                      \
-    do {                                    \
-        ::evmm::Status evmm_try_s_ = (expr); \
+#define EVMM_TRY(expr)                             \
+    do {                                           \
+        ::evmm::Status evmm_try_s_ = (expr);       \
         if (!evmm_try_s_.ok()) return evmm_try_s_; \
     } while (0)
 

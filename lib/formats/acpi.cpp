@@ -21,16 +21,15 @@ u32 sig_value(const char sig[4]) { return load_unaligned<u32>(sig); }
 
 // Maps the whole table at `pa`, checking that its signature is `sig`, its Length covers at least `min_len`
 // bytes and is readable, and its checksum is zero. `where` names the table in errors.
-Status map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* where, size_t min_len,
-                 const u8*& out, u32& out_len) {
+Status map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* where, size_t min_len, const u8*& out,
+                 u32& out_len) {
     const void* h = mem.map(pa, sizeof(AcpiSdtHeader));
     if (h == nullptr) return Status::error("ACPI table header is not readable", where, pa);
     const AcpiSdtHeader hdr = load_unaligned<AcpiSdtHeader>(h);
     if (__builtin_memcmp(hdr.signature, sig, sizeof hdr.signature) != 0)
         return Status::error("ACPI table Signature is not the expected one", where, pa, sig_value(hdr.signature));
     if (hdr.length < min_len)
-        return Status::error("ACPI table Length is smaller than the table's fixed part", where, hdr.length,
-                             min_len);
+        return Status::error("ACPI table Length is smaller than the table's fixed part", where, hdr.length, min_len);
     if (add_overflows(pa, hdr.length))
         return Status::error("ACPI table Length wraps past the end of the address space", where, pa, hdr.length);
     const void* t = mem.map(pa, hdr.length);
@@ -148,8 +147,8 @@ Status acpi_find_table(const PhysMem& mem, const void* rsdp, size_t rsdp_len, co
         out_pa = pa;
         return Status::success();
     }
-    return Status::error("ACPI table not found (value: signature, value2: unreadable entries)", where,
-                         sig_value(sig), unreadable);
+    return Status::error("ACPI table not found (value: signature, value2: unreadable entries)", where, sig_value(sig),
+                         unreadable);
 }
 
 namespace {
@@ -195,8 +194,8 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
             return Status::error("MADT entry Length is smaller than 2 (value: offset, value2: Length)", "MADT", off,
                                  eh.length);
         if (eh.length > len - off)
-            return Status::error("MADT entry runs past the table Length (value: offset, value2: entry Length)",
-                                 "MADT", off, eh.length);
+            return Status::error("MADT entry runs past the table Length (value: offset, value2: entry Length)", "MADT",
+                                 off, eh.length);
         switch (eh.type) {
         case ACPI_MADT_TYPE_LOCAL_APIC: {
             if (eh.length < sizeof(AcpiMadtLocalApic))
@@ -216,14 +215,13 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
         }
         case ACPI_MADT_TYPE_LOCAL_APIC_OVERRIDE: {
             if (eh.length < sizeof(AcpiMadtLocalApicOverride))
-                return Status::error("MADT Local APIC Address Override entry Length is smaller than 12", "MADT",
-                                     off, eh.length);
+                return Status::error("MADT Local APIC Address Override entry Length is smaller than 12", "MADT", off,
+                                     eh.length);
             // §5.2.12.8: when present, the OS uses this 64-bit address instead of the 32-bit MADT field.
             out.lapic_base = load_unaligned<AcpiMadtLocalApicOverride>(t + off).local_apic_address;
             break;
         }
-        default:
-            break;  // other interrupt controllers: not evmm's business here
+        default: break; // other interrupt controllers: not evmm's business here
         }
         off += eh.length;
     }
@@ -263,7 +261,9 @@ u16 pm1_cnt_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
         const AcpiGas g = load_unaligned<AcpiGas>(t + gas_off);
         if (g.address != 0) {
             // Only system-I/O registers are ports; a memory-mapped PM1 control (rare) is not intercepted.
-            return g.address_space_id == ACPI_GAS_SYSTEM_IO && g.address <= X86_IO_PORT_MAX ? static_cast<u16>(g.address) : 0;
+            return g.address_space_id == ACPI_GAS_SYSTEM_IO && g.address <= X86_IO_PORT_MAX
+                       ? static_cast<u16>(g.address)
+                       : 0;
         }
     }
     const u32 port = load_unaligned<u32>(t + legacy_off);
@@ -285,7 +285,7 @@ bool acpi_find_s5(const u8* aml, size_t len, u8& slp_typ_a, u8& slp_typ_b) {
         const size_t pl = aml_pkg_length_size(aml + off, len - off);
         if (pl == 0) continue;
         off += pl;
-        if (off >= len || aml[off] < 2) continue;  // NumElements: SLP_TYPa and SLP_TYPb at least
+        if (off >= len || aml[off] < 2) continue; // NumElements: SLP_TYPa and SLP_TYPb at least
         ++off;
         u8 a = 0, b = 0;
         const size_t na = aml_small_integer(aml + off, len - off, a);
@@ -315,8 +315,8 @@ Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
     const u8* d = nullptr;
     u32 dlen = 0;
     if (!map_table(mem, dsdt, ACPI_SIG_DSDT, "DSDT", sizeof(AcpiSdtHeader), d, dlen).ok()) return Status::success();
-    out.s5_valid = acpi_find_s5(d + sizeof(AcpiSdtHeader), dlen - sizeof(AcpiSdtHeader), out.s5_slp_typ_a,
-                                out.s5_slp_typ_b);
+    out.s5_valid =
+        acpi_find_s5(d + sizeof(AcpiSdtHeader), dlen - sizeof(AcpiSdtHeader), out.s5_slp_typ_a, out.s5_slp_typ_b);
     return Status::success();
 }
 

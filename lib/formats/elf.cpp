@@ -6,23 +6,20 @@ namespace evmm {
 namespace {
 
 // [a, a + alen) inside [b, b + blen)? All four may be arbitrary; no wrap.
-constexpr bool range_inside(u64 a, u64 alen, u64 b, u64 blen) {
-    return a >= b && alen <= blen && a - b <= blen - alen;
-}
+constexpr bool range_inside(u64 a, u64 alen, u64 b, u64 blen) { return a >= b && alen <= blen && a - b <= blen - alen; }
 
 Status check_ident(const Elf64_Ehdr& eh) {
     if (__builtin_memcmp(eh.e_ident + EI_MAG0, ELFMAG, sizeof ELFMAG) != 0)
-        return Status::error("e_ident is not the ELF magic 7f 'E' 'L' 'F'", "ELF header", load_unaligned<u32>(eh.e_ident));
+        return Status::error("e_ident is not the ELF magic 7f 'E' 'L' 'F'", "ELF header",
+                             load_unaligned<u32>(eh.e_ident));
     if (eh.e_ident[EI_CLASS] != ELFCLASS64)
         return Status::error("e_ident[EI_CLASS] is not ELFCLASS64", "ELF header", eh.e_ident[EI_CLASS]);
     if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
         return Status::error("e_ident[EI_DATA] is not ELFDATA2LSB", "ELF header", eh.e_ident[EI_DATA]);
     if (eh.e_ident[EI_VERSION] != EV_CURRENT)
         return Status::error("e_ident[EI_VERSION] is not EV_CURRENT", "ELF header", eh.e_ident[EI_VERSION]);
-    if (eh.e_version != EV_CURRENT)
-        return Status::error("e_version is not EV_CURRENT", "ELF header", eh.e_version);
-    if (eh.e_machine != EM_X86_64)
-        return Status::error("e_machine is not EM_X86_64", "ELF header", eh.e_machine);
+    if (eh.e_version != EV_CURRENT) return Status::error("e_version is not EV_CURRENT", "ELF header", eh.e_version);
+    if (eh.e_machine != EM_X86_64) return Status::error("e_machine is not EM_X86_64", "ELF header", eh.e_machine);
     if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
         return Status::error("e_type is neither ET_EXEC nor ET_DYN", "ELF header", eh.e_type);
     if (eh.e_ehsize < sizeof(Elf64_Ehdr))
@@ -39,8 +36,8 @@ Status check_load_segment(const Elf64_Phdr& ph, size_t size, u64 index) {
         return Status::error("PT_LOAD p_offset + p_filesz is past the end of the file", where, ph.p_offset,
                              ph.p_filesz);
     if (add_overflows(ph.p_vaddr, ph.p_memsz))
-        return Status::error("PT_LOAD p_vaddr + p_memsz wraps past the end of the address space", where,
-                             ph.p_vaddr, ph.p_memsz);
+        return Status::error("PT_LOAD p_vaddr + p_memsz wraps past the end of the address space", where, ph.p_vaddr,
+                             ph.p_memsz);
     // gABI: "Values 0 and 1 mean no alignment is required. Otherwise, p_align should be a positive, integral power
     // of 2, and p_vaddr should equal p_offset, modulo p_align."
     if (ph.p_align > 1) {
@@ -66,10 +63,10 @@ Status elf_inspect(const u8* file, size_t size, ElfImage& out) {
         return Status::error("e_phentsize is not sizeof(Elf64_Phdr) (56)", "ELF header", eh.e_phentsize);
     if (eh.e_phnum == PN_XNUM)
         return Status::error("e_phnum is PN_XNUM (extended numbering is not supported)", "ELF header", eh.e_phnum);
-    const u64 ph_bytes = u64{eh.e_phnum} * sizeof(Elf64_Phdr);  // at most 0xFFFE * 56: no wrap
+    const u64 ph_bytes = u64{eh.e_phnum} * sizeof(Elf64_Phdr); // at most 0xFFFE * 56: no wrap
     if (add_overflows(eh.e_phoff, ph_bytes) || eh.e_phoff + ph_bytes > size)
-        return Status::error("program header table (e_phoff, e_phnum) extends past the end of the file",
-                             "ELF header", eh.e_phoff, eh.e_phnum);
+        return Status::error("program header table (e_phoff, e_phnum) extends past the end of the file", "ELF header",
+                             eh.e_phoff, eh.e_phnum);
 
     out.type = eh.e_type;
     out.entry = eh.e_entry;
@@ -86,12 +83,12 @@ Status elf_inspect(const u8* file, size_t size, ElfImage& out) {
         }
         if (ph.p_type != PT_LOAD) continue;
         EVMM_TRY(check_load_segment(ph, size, i));
-        if (ph.p_memsz == 0) continue;  // occupies nothing
+        if (ph.p_memsz == 0) continue; // occupies nothing
         for (u32 j = 0; j < out.segment_count; ++j) {
             const ElfSegment& o = out.segments[j];
             if (ranges_overlap(ph.p_vaddr, ph.p_memsz, o.vaddr, o.memsz))
-                return Status::error("PT_LOAD segments overlap (p_vaddr of both)", "PT_LOAD program header",
-                                     ph.p_vaddr, o.vaddr);
+                return Status::error("PT_LOAD segments overlap (p_vaddr of both)", "PT_LOAD program header", ph.p_vaddr,
+                                     o.vaddr);
         }
         if (out.segment_count == ELF_MAX_SEGMENTS)
             return Status::error("more PT_LOAD segments than evmm supports", "program header", i, ELF_MAX_SEGMENTS);
@@ -157,9 +154,7 @@ Status apply_relocations(const ElfImage& img, u8* image, u64 span, u64 load_bias
             have_relasz = true;
             relasz = d.d_val;
             break;
-        case DT_RELAENT:
-            relaent = d.d_val;
-            break;
+        case DT_RELAENT: relaent = d.d_val; break;
         case DT_REL:
         case DT_RELSZ:
             return Status::error("DT_REL relocations are not supported (only DT_RELA)", "PT_DYNAMIC",
@@ -168,14 +163,9 @@ Status apply_relocations(const ElfImage& img, u8* image, u64 span, u64 load_bias
         case DT_RELRSZ:
             return Status::error("DT_RELR relocations are not supported (only DT_RELA)", "PT_DYNAMIC",
                                  static_cast<u64>(d.d_tag), d.d_val);
-        case DT_JMPREL:
-            have_jmprel = true;
-            break;
-        case DT_PLTRELSZ:
-            pltrelsz = d.d_val;
-            break;
-        default:
-            break;
+        case DT_JMPREL: have_jmprel = true; break;
+        case DT_PLTRELSZ: pltrelsz = d.d_val; break;
+        default: break;
         }
     }
     if (have_jmprel && pltrelsz != 0)

@@ -102,7 +102,7 @@ inline constexpr i64 DT_RELR = 36;
 
 struct Elf64_Dyn {
     i64 d_tag;
-    u64 d_val;  // d_un: d_val or d_ptr
+    u64 d_val; // d_un: d_val or d_ptr
 };
 static_assert(sizeof(Elf64_Dyn) == 16);
 static_assert(offsetof(Elf64_Dyn, d_val) == 8);
@@ -121,7 +121,7 @@ constexpr u32 elf64_r_type(u64 info) { return static_cast<u32>(info & ELF64_R_TY
 
 // x86-64 psABI §4.4.1 "Relocation Types" (B: base address at run time, A: addend).
 inline constexpr u32 R_X86_64_NONE = 0;
-inline constexpr u32 R_X86_64_RELATIVE = 8;  // word64, B + A
+inline constexpr u32 R_X86_64_RELATIVE = 8; // word64, B + A
 
 // ---------------------------------------------------------------------------------------------------------------
 // API
@@ -171,19 +171,19 @@ static_assert(offsetof(Elf32_Phdr, p_flags) == 24);
 
 struct ElfSegment {
     u64 vaddr, memsz, filesz, offset;
-    u32 flags;  // PF_R / PF_W / PF_X
+    u32 flags; // PF_R / PF_W / PF_X
 };
 
 struct ElfImage {
-    u16 type;            // ET_EXEC or ET_DYN
-    u64 entry;           // e_entry (link-time address; runtime: load_bias + entry)
-    u64 min_vaddr;       // lowest PT_LOAD p_vaddr
-    u64 max_vaddr;       // highest PT_LOAD p_vaddr + p_memsz (exclusive)
-    u32 segment_count;   // PT_LOAD segments with p_memsz != 0, in program header order
+    u16 type;          // ET_EXEC or ET_DYN
+    u64 entry;         // e_entry (link-time address; runtime: load_bias + entry)
+    u64 min_vaddr;     // lowest PT_LOAD p_vaddr
+    u64 max_vaddr;     // highest PT_LOAD p_vaddr + p_memsz (exclusive)
+    u32 segment_count; // PT_LOAD segments with p_memsz != 0, in program header order
     ElfSegment segments[ELF_MAX_SEGMENTS];
     bool has_dynamic;
-    u64 dynamic_vaddr;   // PT_DYNAMIC p_vaddr (inside a PT_LOAD segment's file-backed bytes)
-    u64 dynamic_size;    // PT_DYNAMIC p_filesz
+    u64 dynamic_vaddr; // PT_DYNAMIC p_vaddr (inside a PT_LOAD segment's file-backed bytes)
+    u64 dynamic_size;  // PT_DYNAMIC p_filesz
 };
 
 // Validates an ELF64 x86-64 executable (ET_EXEC) or position-independent executable (ET_DYN) of `size` bytes and

@@ -55,7 +55,8 @@ void MemoryMap::move_to_sorted_place(u32 i) {
 Status MemoryMap::add(u64 base, u64 length, u32 type) {
     if (type == 0) return Status::error("memory type 0 is invalid", WHERE, base, length);
     if (length == 0) return Status::success();
-    if (add_overflows(base, length)) return Status::error("range wraps past the end of the address space", WHERE, base, length);
+    if (add_overflows(base, length))
+        return Status::error("range wraps past the end of the address space", WHERE, base, length);
     if (count_ >= capacity_) return Status::error("memory map is full", WHERE, capacity_);
     entries_[count_++] = evmm_mmap_entry_t{base, length, type, 0};
     return Status::success();
@@ -129,7 +130,8 @@ Status MemoryMap::normalize() {
         }
         // b wins. Equal bases sort the winner first, so here a.base < b.base and a keeps [a.base, b.base).
         if (a_end > b_end) {
-            if (count_ >= capacity_) return Status::error("memory map is full while resolving overlaps", WHERE, a.base, b.base);
+            if (count_ >= capacity_)
+                return Status::error("memory map is full while resolving overlaps", WHERE, a.base, b.base);
             const evmm_mmap_entry_t upper{b_end, a_end - b_end, a.type, 0};
             a.length = b.base - a.base;
             insert_sorted(upper);
@@ -152,8 +154,10 @@ void count_cuts(const evmm_mmap_entry_t* entries, u32 count, u64 base, u64 end, 
         const u64 e_base = entries[i].base;
         const u64 e_end = end_of(entries[i]);
         if (!spans_overlap(e_base, e_end, base, end)) continue;
-        if (e_base < base && e_end > end) ++splits;
-        else if (e_base >= base && e_end <= end) ++deletes;
+        if (e_base < base && e_end > end)
+            ++splits;
+        else if (e_base >= base && e_end <= end)
+            ++deletes;
     }
 }
 
@@ -161,11 +165,13 @@ void count_cuts(const evmm_mmap_entry_t* entries, u32 count, u64 base, u64 end, 
 
 Status MemoryMap::remove(u64 base, u64 length) {
     if (length == 0) return Status::success();
-    if (add_overflows(base, length)) return Status::error("range wraps past the end of the address space", WHERE, base, length);
+    if (add_overflows(base, length))
+        return Status::error("range wraps past the end of the address space", WHERE, base, length);
     const u64 end = base + length;
     u32 splits = 0, deletes = 0;
     count_cuts(entries_, count_, base, end, splits, deletes);
-    if (u64{count_} + splits > capacity_) return Status::error("memory map is full: no room to split an entry", WHERE, base, length);
+    if (u64{count_} + splits > capacity_)
+        return Status::error("memory map is full: no room to split an entry", WHERE, base, length);
 
     for (u32 i = 0; i < count_;) {
         evmm_mmap_entry_t& e = entries_[i];
@@ -194,13 +200,15 @@ Status MemoryMap::remove(u64 base, u64 length) {
 Status MemoryMap::reserve(u64 base, u64 length, u32 type) {
     if (type == 0) return Status::error("memory type 0 is invalid", WHERE, base, length);
     if (length == 0) return Status::success();
-    if (add_overflows(base, length)) return Status::error("range wraps past the end of the address space", WHERE, base, length);
+    if (add_overflows(base, length))
+        return Status::error("range wraps past the end of the address space", WHERE, base, length);
     u32 splits = 0, deletes = 0;
     count_cuts(entries_, count_, base, base + length, splits, deletes);
     // remove() peaks at count + splits; add() then needs one more after the deletes.
     const u64 peak = u64{count_} + splits;
     const u64 after = peak - deletes + 1;
-    if (peak > capacity_ || after > capacity_) return Status::error("memory map is full: no room to reserve a range", WHERE, base, length);
+    if (peak > capacity_ || after > capacity_)
+        return Status::error("memory map is full: no room to reserve a range", WHERE, base, length);
     EVMM_TRY(remove(base, length));
     EVMM_TRY(add(base, length, type));
     merge();

@@ -71,8 +71,7 @@ public:
     // ends at or below `limit` (base + size <= limit), overlaps none of avoid[0..avoid_count) and no entry of any
     // other type. Errors: size 0, align not a power of two, nothing fits. `avoid` may be nullptr when
     // avoid_count is 0.
-    Status find_free_top_down(u64 size, u64 align, u64 limit, const Range* avoid, u32 avoid_count,
-                              u64& out_base) const;
+    Status find_free_top_down(u64 size, u64 align, u64 limit, const Range* avoid, u32 avoid_count, u64& out_base) const;
 
     // Copies the entries to dst[0..count()); error (nothing copied, out_count 0) if dst_capacity < count().
     Status copy_to(evmm_mmap_entry_t* dst, u32 dst_capacity, u32& out_count) const;

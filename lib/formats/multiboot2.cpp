@@ -139,12 +139,14 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
     case Mb2TagType::Module: {
         const u32 index = out.module_count;
         if (size < MB2_MODULE_TAG_MIN_SIZE) return Status::error("module tag is too short", where, index, off);
-        if (index >= EVMM_MAX_BOOT_MODULES) return Status::error("too many modules", where, index, EVMM_MAX_BOOT_MODULES);
+        if (index >= EVMM_MAX_BOOT_MODULES)
+            return Status::error("too many modules", where, index, EVMM_MAX_BOOT_MODULES);
         Mb2Module& m = out.modules[index];
         m.mod_start = rd32(tag + MB2_MODULE_START_OFFSET);
         m.mod_end = rd32(tag + MB2_MODULE_END_OFFSET);
         // mod_start/mod_end are 32-bit, so an end below the start is the only way a module range can wrap.
-        if (m.mod_end < m.mod_start) return Status::error("module ends before it starts (range wraps)", where, index, off);
+        if (m.mod_end < m.mod_start)
+            return Status::error("module ends before it starts (range wraps)", where, index, off);
         EVMM_TRY(read_string(tag + MB2_MODULE_STRING_OFFSET, size - MB2_MODULE_STRING_OFFSET, m.cmdline, where, index));
         out.module_count = index + 1;
         return Status::success();
@@ -163,7 +165,8 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
         if (size < MB2_MMAP_ENTRIES_OFFSET) return too_short(MB2_MMAP_ENTRIES_OFFSET);
         const u32 entry_size = rd32(tag + MB2_MMAP_ENTRY_SIZE_OFFSET);
         if (entry_size == 0) return Status::error("mmap entry_size is 0", where, off);
-        if (entry_size < MB2_MMAP_ENTRY_MIN_SIZE) return Status::error("mmap entry_size is smaller than 24", where, off, entry_size);
+        if (entry_size < MB2_MMAP_ENTRY_MIN_SIZE)
+            return Status::error("mmap entry_size is smaller than 24", where, off, entry_size);
         if (entry_size % MB2_MMAP_ENTRY_SIZE_MULTIPLE != 0)
             return Status::error("mmap entry_size is not a multiple of 8", where, off, entry_size);
         const u64 bytes = size - MB2_MMAP_ENTRIES_OFFSET;
@@ -176,9 +179,11 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
             const u64 base = rd64(e + MB2_MMAP_ENTRY_BASE_OFFSET);
             const u64 length = rd64(e + MB2_MMAP_ENTRY_LENGTH_OFFSET);
             if (length == 0) continue;
-            if (add_overflows(base, length)) return Status::error("mmap entry wraps past the end of the address space", where, i, base);
+            if (add_overflows(base, length))
+                return Status::error("mmap entry wraps past the end of the address space", where, i, base);
             if (count >= EVMM_MAX_MMAP) return Status::error("too many mmap entries", where, raw_count, EVMM_MAX_MMAP);
-            out.mmap[count++] = evmm_mmap_entry_t{base, length, map_memory_type(rd32(e + MB2_MMAP_ENTRY_TYPE_OFFSET)), 0};
+            out.mmap[count++] =
+                evmm_mmap_entry_t{base, length, map_memory_type(rd32(e + MB2_MMAP_ENTRY_TYPE_OFFSET)), 0};
         }
         out.has_mmap = true;
         out.mmap_entry_size = entry_size;
@@ -221,9 +226,7 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
         out.has_efi_mmap = true;
         return Status::success();
 
-    case Mb2TagType::EfiBootServicesNotTerminated:
-        out.efi_boot_services_active = true;
-        return Status::success();
+    case Mb2TagType::EfiBootServicesNotTerminated: out.efi_boot_services_active = true; return Status::success();
 
     case Mb2TagType::LoadBaseAddr:
         if (out.has_load_base) return duplicate();
@@ -252,7 +255,8 @@ Status mb2_parse(const u8* info, size_t avail, Mb2Info& out) {
 
     const u32 total = rd32(info + MB2_INFO_TOTAL_SIZE_OFFSET);
     if (total < MB2_INFO_MIN_SIZE) return Status::error("total_size is smaller than 16", WHERE_INFO, total);
-    if (total > avail) return Status::error("total_size runs past the readable bytes (truncated)", WHERE_INFO, total, avail);
+    if (total > avail)
+        return Status::error("total_size runs past the readable bytes (truncated)", WHERE_INFO, total, avail);
     out.total_size = total;
 
     bool seen_end = false;
@@ -262,7 +266,8 @@ Status mb2_parse(const u8* info, size_t avail, Mb2Info& out) {
         const u32 size = rd32(tag + MB2_TAG_SIZE_OFFSET);
         const char* where = tag_name(static_cast<Mb2TagType>(rd32(tag + MB2_TAG_TYPE_OFFSET)));
         if (size == 0) return Status::error("tag size is 0", where, off);
-        if (size < MB2_TAG_HEADER_SIZE) return Status::error("tag size is smaller than its 8-byte header", where, off, size);
+        if (size < MB2_TAG_HEADER_SIZE)
+            return Status::error("tag size is smaller than its 8-byte header", where, off, size);
         if (off + size > total) return Status::error("tag size runs past end of info", where, off, size);
         EVMM_TRY(parse_tag(tag, size, off, out, seen_end));
         off += align_up(size, MB2_TAG_ALIGN);

@@ -38,7 +38,7 @@ u64 tsc() {
 
 extern "C" void guest_main(const void*) {
     banner("bench", "P1: instructions per CPUID exit round trip (Bochs TSC = instruction count)");
-    loop_cpuid(16);  // warm up
+    loop_cpuid(16); // warm up
     const u64 with = loop_cpuid(ITERATIONS);
     const u64 without = loop_nop(ITERATIONS);
     const u64 per = with > without ? (with - without) / ITERATIONS : 0;

@@ -50,8 +50,8 @@ CpuReport g_cpu[SMP_MAX_CPUS];
 u32 g_go;      // the storm's start signal (BSP)
 u32 g_arrived; // CPUs at the storm's start barrier
 u32 g_storm_cpus;
-u32 g_finished; // CPUs done with the storm (a TSC-free overlap measure: who started after someone finished)
-u32 g_rounds;   // storm rounds per CPU
+u32 g_finished;  // CPUs done with the storm (a TSC-free overlap measure: who started after someone finished)
+u32 g_rounds;    // storm rounds per CPU
 bool g_ap_panic; // ap_panic=1
 
 // EPT remap: page A and page B hold different patterns; every CPU reads A until its translation is hot, evmm then
@@ -63,7 +63,7 @@ Page g_page_a, g_page_b;
 constexpr u64 PATTERN_A = 0xAAAA'5555'AAAA'0001, PATTERN_B = 0xBBBB'6666'BBBB'0002;
 constexpr u32 HOT_READS = 1000;
 constexpr u64 REMAP_TIMEOUT_US = 30000000;
-u32 g_remap_phase;              // 1: read A until hot, then say ready; 2: read A once more and record it
+u32 g_remap_phase; // 1: read A until hot, then say ready; 2: read A once more and record it
 u32 g_remap_ready[SMP_MAX_CPUS];
 u32 g_remap_done[SMP_MAX_CPUS];
 u64 g_remap_seen[SMP_MAX_CPUS];
@@ -156,7 +156,7 @@ void ap_main(u32 slot, void*) {
     identify(c);
     if (g_ap_panic && slot == 1) {
         u64 rbx = 0;
-        (void)vmcall(EVMM_VMCALL_DEBUG_PANIC, 0, 0, 0, &rbx);  // does not return under a debug evmm
+        (void)vmcall(EVMM_VMCALL_DEBUG_PANIC, 0, 0, 0, &rbx); // does not return under a debug evmm
     }
     const u64 end = tsc_deadline_us(AP_GO_TIMEOUT_US);
     while (__atomic_load_n(&g_go, __ATOMIC_ACQUIRE) == 0) {
@@ -392,7 +392,7 @@ extern "C" void guest_main(const void*) {
     // ---- 7. an EPT change while every CPU runs (debug builds of evmm: VMCALL DEBUG_EPT_REMAP) ----
     g_page_a.word[0] = PATTERN_A;
     g_page_b.word[0] = PATTERN_B;
-    const u64 pa_a = reinterpret_cast<u64>(&g_page_a), pa_b = reinterpret_cast<u64>(&g_page_b);  // identity map
+    const u64 pa_a = reinterpret_cast<u64>(&g_page_a), pa_b = reinterpret_cast<u64>(&g_page_b); // identity map
     __atomic_store_n(&g_remap_phase, 1u, __ATOMIC_RELEASE);
     const u64 remap_end = tsc_deadline_us(REMAP_TIMEOUT_US);
     for (u32 i = 0; i < HOT_READS; ++i) (void)read_a();
@@ -402,7 +402,7 @@ extern "C" void guest_main(const void*) {
     VmcallResult r;
     u8 vec = 0;
     const bool done = probe_vmcall(EVMM_VMCALL_DEBUG_EPT_REMAP, pa_a, pa_b, 0, r, vec);
-    if (!done || r.rax == static_cast<u64>(-38)) {  // -ENOSYS: a release build of evmm
+    if (!done || r.rax == static_cast<u64>(-38)) { // -ENOSYS: a release build of evmm
         __atomic_store_n(&g_remap_phase, 2u, __ATOMIC_RELEASE);
         skip(done ? "evmm without debug VMCALLs" : "not under evmm", "EPT remap seen by every CPU");
         return;

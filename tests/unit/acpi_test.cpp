@@ -39,7 +39,7 @@ private:
         u64 pa;
         std::vector<u8> bytes;
     };
-    std::vector<Region> regions_;  // never resized after a map() pointer is handed out in a test
+    std::vector<Region> regions_; // never resized after a map() pointer is handed out in a test
 };
 
 template <typename T>
@@ -114,7 +114,7 @@ struct MadtBuilder {
     std::vector<u8> body;
     explicit MadtBuilder(u32 lapic = 0xFEE00000) {
         append(body, lapic);
-        append(body, u32{1});  // PCAT_COMPAT
+        append(body, u32{1}); // PCAT_COMPAT
     }
     MadtBuilder& lapic(u8 uid, u8 id, u32 flags) {
         AcpiMadtLocalApic e{};
@@ -141,7 +141,7 @@ struct MadtBuilder {
         append(body, e);
         return *this;
     }
-    MadtBuilder& ioapic() {  // type 1, length 12: must be stepped over
+    MadtBuilder& ioapic() { // type 1, length 12: must be stepped over
         const u8 e[12] = {1, 12, 0, 0, 0x00, 0x00, 0xC0, 0xFE, 0, 0, 0, 0};
         body.insert(body.end(), e, e + sizeof e);
         return *this;
@@ -196,7 +196,7 @@ TEST(AcpiRsdp, RejectsBadChecksums) {
     EXPECT_NE(what(s).find("Checksum"), std::string::npos) << what(s);
 
     auto v2 = make_rsdp_v2(0x1000, 0x2000);
-    v2[offsetof(AcpiRsdp, extended_checksum)] ^= 0x80;  // v1 checksum still right
+    v2[offsetof(AcpiRsdp, extended_checksum)] ^= 0x80; // v1 checksum still right
     s = acpi_validate_rsdp(v2.data(), v2.size());
     EXPECT_FALSE(s.ok());
     EXPECT_NE(what(s).find("Extended Checksum"), std::string::npos) << what(s);
@@ -214,7 +214,7 @@ TEST(AcpiRsdp, RejectsLengthBeyondBuffer) {
     EXPECT_EQ(s.value, 40u);
     EXPECT_EQ(s.value2, 36u);
 
-    r.length = 24;  // smaller than the v2 structure
+    r.length = 24; // smaller than the v2 structure
     std::memcpy(v2.data(), &r, sizeof r);
     set_checksum(v2, offsetof(AcpiRsdp, checksum), ACPI_RSDP_V1_SIZE);
     EXPECT_FALSE(acpi_validate_rsdp(v2.data(), v2.size()).ok());
@@ -245,7 +245,7 @@ void place(FakePhysMem& m, u64 pa, const std::vector<u8>& bytes) {
 TEST(AcpiFindRsdpBios, FoundInEbda) {
     FakePhysMem m = legacy_low_memory(EBDA_PA >> 4);
     place(m, EBDA_PA + 0x30, make_rsdp_v2(0x1000, 0x2000));
-    place(m, 0xF0000, make_rsdp_v1(0x3000));  // the EBDA is searched first
+    place(m, 0xF0000, make_rsdp_v1(0x3000)); // the EBDA is searched first
     u64 pa = 0;
     ASSERT_TRUE(acpi_find_rsdp_bios(m, pa).ok());
     EXPECT_EQ(pa, EBDA_PA + 0x30);
@@ -255,23 +255,23 @@ TEST(AcpiFindRsdpBios, FoundInBiosAreaSkippingBadCandidates) {
     FakePhysMem m = legacy_low_memory(EBDA_PA >> 4);
     auto bad = make_rsdp_v1(0x3000);
     bad[offsetof(AcpiRsdp, checksum)] ^= 1;
-    place(m, 0xE0010, bad);                       // right signature, wrong checksum
-    place(m, 0xE0104, make_rsdp_v1(0x3000));      // valid but not on a 16-byte boundary
-    place(m, 0xFFFD0, make_rsdp_v2(0x1000, 0x2000));  // near the top of the area, 36 bytes still inside
+    place(m, 0xE0010, bad);                          // right signature, wrong checksum
+    place(m, 0xE0104, make_rsdp_v1(0x3000));         // valid but not on a 16-byte boundary
+    place(m, 0xFFFD0, make_rsdp_v2(0x1000, 0x2000)); // near the top of the area, 36 bytes still inside
     u64 pa = 0;
     ASSERT_TRUE(acpi_find_rsdp_bios(m, pa).ok());
     EXPECT_EQ(pa, 0xFFFD0u);
 }
 
 TEST(AcpiFindRsdpBios, NotFound) {
-    FakePhysMem m = legacy_low_memory(0);  // no EBDA
-    place(m, 0xE0104, make_rsdp_v1(0x3000));  // misaligned only
+    FakePhysMem m = legacy_low_memory(0);    // no EBDA
+    place(m, 0xE0104, make_rsdp_v1(0x3000)); // misaligned only
     u64 pa = 0x1234;
     Status s = acpi_find_rsdp_bios(m, pa);
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(pa, 0x1234u);
 
-    FakePhysMem empty;  // nothing readable at all: still a clean error
+    FakePhysMem empty; // nothing readable at all: still a clean error
     EXPECT_FALSE(acpi_find_rsdp_bios(empty, pa).ok());
 }
 
@@ -281,7 +281,7 @@ TEST(AcpiFindRsdpBios, NotFound) {
 constexpr u64 RSDT_PA = 0x7FE0000;
 constexpr u64 XSDT_PA = 0x7FD0000;
 constexpr u64 MADT_PA = 0x7FE1000;
-constexpr u64 MADT2_PA = 0x1'2000'0000;  // only reachable through the XSDT
+constexpr u64 MADT2_PA = 0x1'2000'0000; // only reachable through the XSDT
 constexpr u64 FACP_PA = 0x7FE2000;
 
 TEST(AcpiFindTable, V1UsesRsdt) {
@@ -361,7 +361,7 @@ TEST(AcpiFindTable, RejectsBadXsdtChecksum) {
 
 TEST(AcpiFindTable, RejectsWrongRootSignature) {
     FakePhysMem m;
-    m.put(XSDT_PA, make_sdt("RSDT", {}));  // an RSDT where the XSDT should be
+    m.put(XSDT_PA, make_sdt("RSDT", {})); // an RSDT where the XSDT should be
     auto rsdp = make_rsdp_v2(RSDT_PA, XSDT_PA);
     u64 pa = 0;
     Status s = acpi_find_table(m, rsdp.data(), rsdp.size(), ACPI_SIG_MADT, pa);
@@ -388,7 +388,7 @@ TEST(AcpiFindTable, RejectsTableLengthPastMappedMemory) {
     auto madt = four_cpu_madt();
     AcpiSdtHeader h;
     std::memcpy(&h, madt.data(), sizeof h);
-    h.length += 4096;  // claims more than is there
+    h.length += 4096; // claims more than is there
     std::memcpy(madt.data(), &h, sizeof h);
     m.put(MADT_PA, madt);
     auto rsdp = make_rsdp_v2(RSDT_PA, XSDT_PA);
@@ -425,7 +425,7 @@ TEST(AcpiFindTable, RootLengthSmallerThanHeader) {
 
 TEST(AcpiFindTable, MissingMadt) {
     FakePhysMem m;
-    m.put(XSDT_PA, make_xsdt({FACP_PA, 0, 0xDEAD0000}));  // a null entry and an unreadable one
+    m.put(XSDT_PA, make_xsdt({FACP_PA, 0, 0xDEAD0000})); // a null entry and an unreadable one
     m.put(FACP_PA, make_sdt("FACP", std::vector<u8>(80, 0)));
     auto rsdp = make_rsdp_v2(RSDT_PA, XSDT_PA);
     u64 pa = 0x55;
@@ -435,7 +435,7 @@ TEST(AcpiFindTable, MissingMadt) {
     u32 sig;
     std::memcpy(&sig, "APIC", 4);
     EXPECT_EQ(s.value, sig);
-    EXPECT_EQ(s.value2, 1u);  // one unreadable entry
+    EXPECT_EQ(s.value2, 1u); // one unreadable entry
     EXPECT_EQ(pa, 0x55u);
 }
 
@@ -456,7 +456,7 @@ MadtCpus parse_ok(const std::vector<u8>& madt) {
     FakePhysMem m;
     m.put(MADT_PA, madt);
     MadtCpus c;
-    std::memset(&c, 0xA5, sizeof c);  // stale contents must be cleared
+    std::memset(&c, 0xA5, sizeof c); // stale contents must be cleared
     Status s = acpi_parse_madt(m, MADT_PA, c);
     EXPECT_TRUE(s.ok()) << what(s) << " " << s.value << " " << s.value2;
     return c;
@@ -495,9 +495,9 @@ TEST(AcpiMadt, X2ApicEntriesAndDuplicates) {
     MadtCpus c = parse_ok(MadtBuilder()
                               .lapic(0, 0, E)
                               .lapic(1, 1, E)
-                              .x2apic(0, 0, E)      // same CPU as the first xAPIC entry
-                              .x2apic(2, 0x100, E)  // only expressible as x2APIC
-                              .x2apic(3, 0x101, 0)  // disabled
+                              .x2apic(0, 0, E)     // same CPU as the first xAPIC entry
+                              .x2apic(2, 0x100, E) // only expressible as x2APIC
+                              .x2apic(3, 0x101, 0) // disabled
                               .table());
     ASSERT_EQ(c.count, 3u);
     EXPECT_EQ(c.apic_id[2], 0x100u);
@@ -527,7 +527,7 @@ TEST(AcpiMadt, ZeroLengthEntryIsAnError) {
     Status s = parse(MadtBuilder().lapic(0, 0, E).raw({0, 0, 0, 0, 0, 0, 0, 0}).lapic(1, 1, E).table());
     ASSERT_FALSE(s.ok());
     EXPECT_STREQ(s.where, "MADT");
-    EXPECT_EQ(s.value, sizeof(AcpiMadt) + sizeof(AcpiMadtLocalApic));  // offset of the bad entry
+    EXPECT_EQ(s.value, sizeof(AcpiMadt) + sizeof(AcpiMadtLocalApic)); // offset of the bad entry
     EXPECT_EQ(s.value2, 0u);
     // Length 1 as well (would not advance past its own header).
     EXPECT_FALSE(parse(MadtBuilder().raw({7, 1, 0, 0}).table()).ok());
@@ -566,7 +566,7 @@ TEST(AcpiMadt, BadChecksumAndSignature) {
 }
 
 TEST(AcpiMadt, TooShortOrUnmapped) {
-    Status s = parse(make_sdt("APIC", {0, 0, 0xE0, 0xFE}));  // 40 bytes: no Flags field
+    Status s = parse(make_sdt("APIC", {0, 0, 0xE0, 0xFE})); // 40 bytes: no Flags field
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(s.value, 40u);
 
@@ -603,7 +603,7 @@ std::vector<u8> s5_aml(std::vector<u8> a, std::vector<u8> b) {
     v.insert(v.end(), b.begin(), b.end());
     v.push_back(AML_ZERO_OP);
     v.push_back(AML_ZERO_OP);
-    v[7] = static_cast<u8>(v.size() - 7);  // PkgLength: from itself to the package's end
+    v[7] = static_cast<u8>(v.size() - 7); // PkgLength: from itself to the package's end
     return v;
 }
 
@@ -626,7 +626,7 @@ TEST(AcpiS5, IaslEncodings) {
     ASSERT_TRUE(acpi_find_s5(aml.data(), aml.size(), a, b));
     EXPECT_EQ(a, 5u);
     EXPECT_EQ(b, 6u);
-    aml = s5_aml({AML_ZERO_OP}, {AML_ONE_OP});  // Bochs/QEMU's SeaBIOS DSDT: Package { Zero, Zero, ... }
+    aml = s5_aml({AML_ZERO_OP}, {AML_ONE_OP}); // Bochs/QEMU's SeaBIOS DSDT: Package { Zero, Zero, ... }
     ASSERT_TRUE(acpi_find_s5(aml.data(), aml.size(), a, b));
     EXPECT_EQ(a, 0u);
     EXPECT_EQ(b, 1u);
@@ -648,7 +648,7 @@ TEST(AcpiS5, SkipsLookalikesAndRefusesTruncation) {
     // A package of one element, or of non-integer elements.
     std::vector<u8> one = {'_', 'S', '5', '_', AML_PACKAGE_OP, 3, 1, AML_ONE_OP};
     EXPECT_FALSE(acpi_find_s5(one.data(), one.size(), a, b));
-    auto word = s5_aml({0x0B, 5, 0}, {AML_ONE_OP});  // WordPrefix: not a SLP_TYP encoding
+    auto word = s5_aml({0x0B, 5, 0}, {AML_ONE_OP}); // WordPrefix: not a SLP_TYP encoding
     EXPECT_FALSE(acpi_find_s5(word.data(), word.size(), a, b));
     EXPECT_FALSE(acpi_find_s5(nullptr, 10, a, b));
 }
@@ -673,7 +673,7 @@ TEST(AcpiFadt, ExtendedFieldsWinWhenSet) {
     std::memcpy(body.data() + ACPI_FADT_X_DSDT - sizeof(AcpiSdtHeader), &xdsdt, 8);
     AcpiGas g{ACPI_GAS_SYSTEM_IO, 16, 0, 2, 0x1804};
     std::memcpy(body.data() + ACPI_FADT_X_PM1A_CNT_BLK - sizeof(AcpiSdtHeader), &g, sizeof g);
-    g.address_space_id = ACPI_GAS_SYSTEM_MEMORY;  // memory-mapped PM1b: not a port, not reported
+    g.address_space_id = ACPI_GAS_SYSTEM_MEMORY; // memory-mapped PM1b: not a port, not reported
     g.address = 0xFED00000;
     std::memcpy(body.data() + ACPI_FADT_X_PM1B_CNT_BLK - sizeof(AcpiSdtHeader), &g, sizeof g);
     FakePhysMem m;
@@ -691,7 +691,7 @@ TEST(AcpiFadt, HardwareReducedAndMissingDsdtAreNotErrors) {
     FakePhysMem m;
     m.put(FADT_TEST_PA, make_sdt("FACP", fadt_body(FADT_V6_LENGTH, 0x1234000, 0xB004, 0, ACPI_FADT_HW_REDUCED_ACPI)));
     AcpiPowerInfo p;
-    ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());  // the DSDT at 0x1234000 is not readable
+    ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok()); // the DSDT at 0x1234000 is not readable
     EXPECT_TRUE(p.hw_reduced);
     EXPECT_EQ(p.pm1a_cnt, 0u);
     EXPECT_FALSE(p.s5_valid);
@@ -701,7 +701,7 @@ TEST(AcpiFadt, RejectsShortBadOrMissingTables) {
     FakePhysMem m;
     AcpiPowerInfo p;
     EXPECT_FALSE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());
-    m.put(FADT_TEST_PA, make_sdt("FACP", std::vector<u8>(40, 0)));  // 76 bytes: shorter than ACPI 1.0's FADT
+    m.put(FADT_TEST_PA, make_sdt("FACP", std::vector<u8>(40, 0))); // 76 bytes: shorter than ACPI 1.0's FADT
     Status s = acpi_parse_fadt(m, FADT_TEST_PA, p);
     EXPECT_FALSE(s.ok());
     EXPECT_STREQ(s.where, "FADT");

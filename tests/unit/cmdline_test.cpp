@@ -60,7 +60,7 @@ TEST(Cmdline, LogLevelNamesAndNumbers) {
     const struct {
         const char* v;
         u32 want;
-    } cases[] = {{"error", EVMM_LOG_ERROR}, {"warn", EVMM_LOG_WARN}, {"info", EVMM_LOG_INFO},
+    } cases[] = {{"error", EVMM_LOG_ERROR}, {"warn", EVMM_LOG_WARN},   {"info", EVMM_LOG_INFO},
                  {"debug", EVMM_LOG_DEBUG}, {"DEBUG", EVMM_LOG_DEBUG}, {"0", EVMM_LOG_ERROR},
                  {"1", EVMM_LOG_WARN},      {"2", EVMM_LOG_INFO},      {"3", EVMM_LOG_DEBUG}};
     for (const auto& c : cases) {
@@ -74,8 +74,8 @@ TEST(Cmdline, SerialNamesAndPorts) {
     const struct {
         const char* v;
         u16 want;
-    } cases[] = {{"com1", 0x3f8}, {"com2", 0x2f8}, {"com3", 0x3e8}, {"COM4", 0x2e8},
-                 {"none", 0},     {"0x3f8", 0x3f8}, {"0XE9", 0xe9},  {"0xffff", 0xffff}, {"0x0", 0}};
+    } cases[] = {{"com1", 0x3f8},  {"com2", 0x2f8}, {"com3", 0x3e8},    {"COM4", 0x2e8}, {"none", 0},
+                 {"0x3f8", 0x3f8}, {"0XE9", 0xe9},  {"0xffff", 0xffff}, {"0x0", 0}};
     for (const auto& c : cases) {
         Parsed p(std::string("serial=") + c.v);
         EXPECT_EQ(p.opt.serial_port, c.want) << c.v;
@@ -126,8 +126,9 @@ TEST(Cmdline, UnknownKeyIsAWarningAndParsingGoesOn) {
 }
 
 TEST(Cmdline, BadValuesKeepThePreviousValue) {
-    Parsed p("loglevel=xyz serial=com5 serial=0x10000 serial=0x serial=0x3g8 testexit=reboot loglevel=4 "
-                     "loglevel=");
+    Parsed p(
+        "loglevel=xyz serial=com5 serial=0x10000 serial=0x serial=0x3g8 testexit=reboot loglevel=4 "
+        "loglevel=");
     ASSERT_TRUE(p.status.ok());
     EXPECT_EQ(p.opt.log_level, EVMM_LOG_INFO);
     EXPECT_EQ(p.opt.serial_port, 0x3f8);

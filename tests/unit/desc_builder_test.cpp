@@ -18,7 +18,6 @@ constexpr u32 U = EVMM_MEM_USABLE;
 constexpr u32 R = EVMM_MEM_RESERVED;
 constexpr u32 A = EVMM_MEM_ACPI_RECLAIMABLE;
 
-
 std::string what(const Status& s) { return s.what ? s.what : "<ok>"; }
 
 void check_layout(u64 vmm_span, u64 symtab_size, u32 cpus) {
@@ -437,7 +436,7 @@ TEST(DescBuild, AcpiPowerCopiedAsItIs) {
     Machine m;
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->acpi_power.pm1a_cnt, 0u);  // none given: power-off not watched
+    EXPECT_EQ(d->acpi_power.pm1a_cnt, 0u); // none given: power-off not watched
     m.in.acpi_power = evmm_acpi_power_t{0xB004, 0x1234, 1, 5, 6, 0};
     ASSERT_TRUE(desc_build(m.in, *d).ok());
     EXPECT_EQ(d->acpi_power.pm1a_cnt, 0xB004u);
@@ -507,4 +506,3 @@ TEST(DescBuild, BadTrampolineOrHiddenInputsRejected) {
     m.in.hidden_count = 1;
     EXPECT_EQ(what(desc_build(m.in, *d)), "missing hidden ranges");
 }
-

@@ -10,13 +10,13 @@
 namespace evmm {
 namespace {
 
-constexpr u32 R_X86_64_64 = 1;  // psABI: a symbol relocation evmm refuses
+constexpr u32 R_X86_64_64 = 1; // psABI: a symbol relocation evmm refuses
 
 // Builds an ELF file: header at 0, program headers right after it, contents wherever the test puts them.
 struct ElfBuilder {
     Elf64_Ehdr eh{};
     std::vector<Elf64_Phdr> ph;
-    std::vector<u8> data;  // file bytes beyond the headers (written by put())
+    std::vector<u8> data; // file bytes beyond the headers (written by put())
 
     explicit ElfBuilder(u16 type) {
         std::memcpy(eh.e_ident, ELFMAG, 4);
@@ -48,7 +48,9 @@ struct ElfBuilder {
         std::memcpy(data.data() + off, p, n);
     }
     template <typename T>
-    void put(u64 off, const T& v) { put(off, &v, sizeof v); }
+    void put(u64 off, const T& v) {
+        put(off, &v, sizeof v);
+    }
     void pad_to(size_t n) {
         if (data.size() < n) data.resize(n, 0);
     }
@@ -136,11 +138,11 @@ TEST(ElfInspect, GoodPie) {
 }
 
 TEST(ElfLoad, PieRelocatedAtBiasWithBssAndGapZeroed) {
-    const u64 bias = 0xFFFF'8000'0000'0000 - TEXT_VA;  // image runs at 0xFFFF800000000000
+    const u64 bias = 0xFFFF'8000'0000'0000 - TEXT_VA; // image runs at 0xFFFF800000000000
     auto f = pie({{SLOT_VA, R_X86_64_RELATIVE, 0x1010},
                   {SLOT_VA + 8, R_X86_64_NONE, 0},
-                  {SLOT_VA + 16, R_X86_64_RELATIVE, 0x3400},  // points into bss
-                  {TEXT_VA + 0x80, R_X86_64_RELATIVE, -0x10}})  // text relocation, negative addend
+                  {SLOT_VA + 16, R_X86_64_RELATIVE, 0x3400},   // points into bss
+                  {TEXT_VA + 0x80, R_X86_64_RELATIVE, -0x10}}) // text relocation, negative addend
                  .build();
     ElfImage img;
     ASSERT_TRUE(elf_inspect(f.data(), f.size(), img).ok());
@@ -163,7 +165,7 @@ TEST(ElfLoad, PieRelocatedAtBiasWithBssAndGapZeroed) {
     EXPECT_EQ(dest.back(), 0xCC);
     // relocations: B + A
     EXPECT_EQ(read64(dest, at(SLOT_VA)), bias + 0x1010);
-    EXPECT_EQ(read64(dest, at(SLOT_VA + 8)), 0xD0D0D0D0D0D0D0D0u);  // R_X86_64_NONE left it alone
+    EXPECT_EQ(read64(dest, at(SLOT_VA + 8)), 0xD0D0D0D0D0D0D0D0u); // R_X86_64_NONE left it alone
     EXPECT_EQ(read64(dest, at(SLOT_VA + 16)), bias + 0x3400);
     EXPECT_EQ(read64(dest, at(TEXT_VA + 0x80)), bias - 0x10);
 }
@@ -181,7 +183,7 @@ ElfBuilder exec_image() {
     ElfBuilder b(ET_EXEC);
     b.eh.e_entry = 0x400000;
     b.seg(PT_LOAD, PF_R | PF_X, 0x1000, 0x400000, 0x20, 0x20);
-    b.seg(PT_LOAD, PF_R | PF_W, 0x2000, 0x401000, 0x10, 0x1000);  // mostly bss
+    b.seg(PT_LOAD, PF_R | PF_W, 0x2000, 0x401000, 0x10, 0x1000); // mostly bss
     for (u64 i = 0; i < 0x20; ++i) b.put(0x1000 + i, static_cast<u8>(0xC3));
     for (u64 i = 0; i < 0x10; ++i) b.put(0x2000 + i, static_cast<u8>(0x11));
     return b;
@@ -219,7 +221,7 @@ TEST(ElfLoad, DestTooSmall) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.value, 0x1FFFu);
     EXPECT_EQ(s.value2, 0x2000u);
-    EXPECT_EQ(dest[0], 0xEE);  // nothing written
+    EXPECT_EQ(dest[0], 0xEE); // nothing written
 }
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -253,14 +255,14 @@ TEST(ElfInspect, BadIdentification) {
 
 TEST(ElfInspect, BadMachineTypeVersionPhentsize) {
     auto b = exec_image();
-    b.eh.e_machine = 3;  // EM_386
+    b.eh.e_machine = 3; // EM_386
     Status s = inspect(b.build());
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(what(s), "e_machine is not EM_X86_64");
     EXPECT_EQ(s.value, 3u);
 
     b = exec_image();
-    b.eh.e_type = 1;  // ET_REL
+    b.eh.e_type = 1; // ET_REL
     s = inspect(b.build());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(what(s).find("e_type"), std::string::npos);
@@ -301,14 +303,14 @@ TEST(ElfInspect, PhdrTablePastEnd) {
 
 TEST(ElfInspect, SegmentPastFileEnd) {
     auto b = exec_image();
-    b.ph[1].p_filesz = 0x100;  // file ends at 0x2010
+    b.ph[1].p_filesz = 0x100; // file ends at 0x2010
     b.ph[1].p_memsz = 0x1000;
     Status s = inspect(b.build());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(what(s).find("past the end of the file"), std::string::npos) << what(s);
 
     b = exec_image();
-    b.ph[1].p_offset = ~u64{0} - 4;  // offset + filesz wraps
+    b.ph[1].p_offset = ~u64{0} - 4; // offset + filesz wraps
     EXPECT_FALSE(inspect(b.build()).ok());
 }
 
@@ -332,7 +334,7 @@ TEST(ElfInspect, VaddrWraps) {
 
 TEST(ElfInspect, OverlappingSegments) {
     auto b = exec_image();
-    b.ph[1].p_vaddr = 0x400010;  // inside the text segment [0x400000, 0x400020)
+    b.ph[1].p_vaddr = 0x400010; // inside the text segment [0x400000, 0x400020)
     b.ph[1].p_offset = 0x2010;
     b.put(0x2010, u64{0});
     b.ph[1].p_filesz = 0;
@@ -356,11 +358,11 @@ TEST(ElfInspect, Alignment) {
     EXPECT_NE(what(s).find("power of two"), std::string::npos) << what(s);
 
     b = exec_image();
-    b.ph[1].p_vaddr = 0x401100;  // offset 0x2000: not congruent mod 0x1000
+    b.ph[1].p_vaddr = 0x401100; // offset 0x2000: not congruent mod 0x1000
     s = inspect(b.build());
     EXPECT_NE(what(s).find("congruent"), std::string::npos) << what(s);
 
-    b.ph[1].p_align = 0;  // "no alignment required"
+    b.ph[1].p_align = 0; // "no alignment required"
     EXPECT_TRUE(inspect(b.build()).ok());
 }
 
@@ -370,22 +372,22 @@ TEST(ElfInspect, NoLoadSegment) {
     Status s = inspect(b.build());
     EXPECT_NE(what(s).find("no PT_LOAD"), std::string::npos) << what(s);
 
-    b.seg(PT_LOAD, PF_R | PF_X, 0, 0x400000, 0, 0);  // empty: ignored
+    b.seg(PT_LOAD, PF_R | PF_X, 0, 0x400000, 0, 0); // empty: ignored
     b.pad_to(0x100);
     EXPECT_NE(what(inspect(b.build())).find("no PT_LOAD"), std::string::npos);
 }
 
 TEST(ElfInspect, EntryMustBeInExecutableSegment) {
     auto b = exec_image();
-    b.eh.e_entry = 0x401000;  // in the RW data segment
+    b.eh.e_entry = 0x401000; // in the RW data segment
     Status s = inspect(b.build());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(what(s).find("e_entry"), std::string::npos);
     EXPECT_EQ(s.value, 0x401000u);
 
-    b.eh.e_entry = 0x400020;  // one past the text segment
+    b.eh.e_entry = 0x400020; // one past the text segment
     EXPECT_FALSE(inspect(b.build()).ok());
-    b.eh.e_entry = 0x40001F;  // last byte
+    b.eh.e_entry = 0x40001F; // last byte
     EXPECT_TRUE(inspect(b.build()).ok());
 }
 
@@ -398,7 +400,8 @@ TEST(ElfInspect, InterpRefused) {
 TEST(ElfInspect, TooManySegments) {
     ElfBuilder b(ET_EXEC);
     b.eh.e_entry = 0x400000;
-    for (u64 i = 0; i < ELF_MAX_SEGMENTS + 1; ++i) b.seg(PT_LOAD, PF_R | PF_X, 0x1000, 0x400000 + i * 0x1000, 0x10, 0x10);
+    for (u64 i = 0; i < ELF_MAX_SEGMENTS + 1; ++i)
+        b.seg(PT_LOAD, PF_R | PF_X, 0x1000, 0x400000 + i * 0x1000, 0x10, 0x10);
     b.pad_to(0x1010);
     Status s = inspect(b.build());
     ASSERT_FALSE(s.ok());
@@ -407,7 +410,7 @@ TEST(ElfInspect, TooManySegments) {
 
 TEST(ElfInspect, DynamicOutsideLoadedBytes) {
     auto b = pie({});
-    b.ph[2].p_vaddr = DATA_VA + DATA_FILESZ;  // in bss, not file-backed
+    b.ph[2].p_vaddr = DATA_VA + DATA_FILESZ; // in bss, not file-backed
     EXPECT_NE(what(inspect(b.build())).find("PT_DYNAMIC"), std::string::npos);
 }
 
@@ -482,10 +485,10 @@ TEST(ElfLoad, RejectsInconsistentImage) {
     ASSERT_TRUE(elf_inspect(f.data(), f.size(), img).ok());
     std::vector<u8> dest(0x2000);
     ElfImage bad = img;
-    bad.segments[1].offset = f.size();  // file bytes past the end
+    bad.segments[1].offset = f.size(); // file bytes past the end
     EXPECT_FALSE(elf_load(f.data(), f.size(), bad, dest.data(), dest.size(), 0).ok());
     bad = img;
-    bad.segments[1].memsz = 0x2000;  // past max_vaddr
+    bad.segments[1].memsz = 0x2000; // past max_vaddr
     EXPECT_FALSE(elf_load(f.data(), f.size(), bad, dest.data(), dest.size(), 0).ok());
     bad = img;
     bad.segment_count = 0;

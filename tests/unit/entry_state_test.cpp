@@ -100,12 +100,12 @@ TEST(GcpuInitState, MatchesTheProcessorStateAfterInit) {
     EXPECT_EQ(s.seg[EVMM_SEG_CS].selector, 0xF000u);
     EXPECT_EQ(s.seg[EVMM_SEG_CS].base, 0xFFFF0000u);
     EXPECT_EQ(s.seg[EVMM_SEG_CS].limit, 0xFFFFu);
-    EXPECT_EQ(s.seg[EVMM_SEG_CS].attributes & 0xF, 0xBu);  // code, execute/read, accessed
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].attributes & 0xF, 0xBu); // code, execute/read, accessed
     for (u32 i : {EVMM_SEG_DS, EVMM_SEG_ES, EVMM_SEG_SS, EVMM_SEG_FS, EVMM_SEG_GS}) {
         EXPECT_EQ(s.seg[i].selector, 0u);
         EXPECT_EQ(s.seg[i].base, 0u);
         EXPECT_EQ(s.seg[i].limit, 0xFFFFu);
-        EXPECT_EQ(s.seg[i].attributes & 0x9F, 0x93u);  // present, data, read/write, accessed
+        EXPECT_EQ(s.seg[i].attributes & 0x9F, 0x93u); // present, data, read/write, accessed
     }
     EXPECT_EQ(s.seg[EVMM_SEG_TR].attributes & 0x8F, 0x8Bu);   // present, 32-bit busy TSS (long mode needs it)
     EXPECT_EQ(s.seg[EVMM_SEG_LDTR].attributes & 0x8F, 0x82u); // present LDT

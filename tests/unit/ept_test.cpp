@@ -144,7 +144,7 @@ TEST_F(EptTest, Map4K) {
     EXPECT_FALSE(ept.walk(0x4000).present);
     EXPECT_EQ(ept.walk(0x4000).level, LEVEL_PT);
     EXPECT_FALSE(ept.walk(0x6000).present);
-    EXPECT_EQ(ept.table_pages(), 4u);  // PML4, PDPT, PD, PT
+    EXPECT_EQ(ept.table_pages(), 4u); // PML4, PDPT, PD, PT
     expect_no_misconfig();
 }
 
@@ -170,7 +170,7 @@ TEST_F(EptTest, Map2MAnd1G) {
     EXPECT_EQ(s.leaves_1g, 1u);
     EXPECT_EQ(s.leaves_4k, 0u);
     EXPECT_EQ(s.bytes_mapped, GiB + 2 * MiB);
-    EXPECT_EQ(s.table_pages, 3u);  // PML4, PDPT, one PD
+    EXPECT_EQ(s.table_pages, 3u); // PML4, PDPT, one PD
     EXPECT_EQ(s.table_pages, ept.table_pages());
     expect_no_misconfig();
 }
@@ -218,7 +218,7 @@ TEST_F(EptTest, PartialRemapSplitsKeepingTheRest) {
     ASSERT_TRUE(ept.map(GiB, 4 * GiB, GiB, RWX, MemType::WB, true, true).ok());
     u64* pdpte = mem.entry_ptr(ept.root_pa(), GiB, LEVEL_PDPT);
     ASSERT_NE(pdpte, nullptr);
-    *pdpte |= epte::A | epte::D;  // as the CPU would with A/D enabled: kept by the split
+    *pdpte |= epte::A | epte::D; // as the CPU would with A/D enabled: kept by the split
     // Change one 4 KiB page in the middle of the 1 GiB leaf.
     const u64 page = GiB + 300 * MiB + 5 * PAGE_4K;
     ASSERT_TRUE(ept.map(page, 0x1234000, PAGE_4K, RO, MemType::UC, true, true).ok());
@@ -253,7 +253,7 @@ TEST_F(EptTest, IdenticalPartialRemapKeepsLargeLeaf) {
     ASSERT_TRUE(ept.map(0, 0, GiB, RWX, MemType::WB, true, true).ok());
     u64* pdpte = mem.entry_ptr(ept.root_pa(), 0, LEVEL_PDPT);
     ASSERT_NE(pdpte, nullptr);
-    *pdpte |= epte::A | epte::D;  // A/D are the CPU's: not part of "same mapping"
+    *pdpte |= epte::A | epte::D; // A/D are the CPU's: not part of "same mapping"
     const u64 used = mem.used();
     ASSERT_TRUE(ept.map(5 * MiB, 5 * MiB, 3 * PAGE_4K, RWX, MemType::WB, true, true).ok());
     EXPECT_EQ(mem.used(), used);
@@ -269,7 +269,7 @@ TEST_F(EptTest, LargeLeafOverExistingTableDescends) {
     ASSERT_TRUE(ept.map(0, 0, PAGE_4K, RO, MemType::UC, true, true).ok());
     const u64 used = mem.used();
     ASSERT_TRUE(ept.map(0, 0, 2 * MiB, RWX, MemType::WB, true, true).ok());
-    EXPECT_EQ(mem.used(), used);  // the PT stays (tables are never freed) and is refilled
+    EXPECT_EQ(mem.used(), used); // the PT stays (tables are never freed) and is refilled
     EXPECT_EQ(ept.stats().leaves_4k, 512u);
     EXPECT_EQ(ept.walk(0).mem_type, MemType::WB);
     EXPECT_TRUE(ept.walk(0).perms.write);
@@ -336,7 +336,7 @@ TEST_F(EptTest, ArgumentErrors) {
 }
 
 TEST_F(EptTest, OutOfPagesLeavesConsistentTables) {
-    mem.set_limit(mem.used() + 2);  // PDPT and PD, but no PT
+    mem.set_limit(mem.used() + 2); // PDPT and PD, but no PT
     const Status s = ept.map(0x1000, 0x1000, PAGE_4K, RWX, MemType::WB, true, true);
     EXPECT_FALSE(s.ok());
     EXPECT_FALSE(ept.walk(0x1000).present);
@@ -349,21 +349,23 @@ TEST_F(EptTest, OutOfPagesLeavesConsistentTables) {
 TEST_F(EptTest, VisitorReportsBadEntries) {
     ASSERT_TRUE(ept.map(0, 0, PAGE_4K, RWX, MemType::WB, true, true).ok());
     auto* root = static_cast<u64*>(mem.phys_to_virt(ept.root_pa()));
-    root[1] = 0x5000 | epte::RWX | epte::LARGE;     // reserved bit 7 in a PML4E
-    root[2] = 0x7FFF0000000ull | epte::RWX;         // table the fake cannot give
+    root[1] = 0x5000 | epte::RWX | epte::LARGE; // reserved bit 7 in a PML4E
+    root[2] = 0x7FFF0000000ull | epte::RWX;     // table the fake cannot give
     u64 leaves = 0;
     EXPECT_EQ(ept.for_each_leaf([&](const EptLeaf&) { ++leaves; }), 2u);
     EXPECT_EQ(leaves, 1u);
     EXPECT_EQ(ept.stats().bad_entries, 2u);
     EXPECT_FALSE(ept.walk(u64{1} << 39).present);
-    EXPECT_EQ(ept_visit_leaves(0, mem, [](void*, const EptLeaf&) {}, nullptr), 1u);
+    EXPECT_EQ(ept_visit_leaves(
+                  0, mem, [](void*, const EptLeaf&) {}, nullptr),
+              1u);
 }
 
 TEST_F(EptTest, EffectiveRightsAreAndedOverLevels) {
     ASSERT_TRUE(ept.map(0, 0, PAGE_4K, RWX, MemType::WB, true, true).ok());
     u64* pde = mem.entry_ptr(ept.root_pa(), 0, LEVEL_PD);
     ASSERT_NE(pde, nullptr);
-    *pde &= ~epte::W;  // a non-leaf entry without write denies writes below it
+    *pde &= ~epte::W; // a non-leaf entry without write denies writes below it
     auto w = ept.walk(0);
     ASSERT_TRUE(w.present);
     EXPECT_TRUE(w.perms.read);
@@ -409,7 +411,7 @@ TEST(EptMisconfig, ExecuteOnlyDependsOnSupport) {
 }
 
 TEST(EptMisconfig, ReservedAddressBits) {
-    const u64 ok = 0x7F'FFFF'F000ull | epte::RWX | memtype(6);  // highest 4K frame below 2^39
+    const u64 ok = 0x7F'FFFF'F000ull | epte::RWX | memtype(6); // highest 4K frame below 2^39
     EXPECT_FALSE(misconf(ok, LEVEL_PT));
     EXPECT_TRUE(misconf(ok | (u64{1} << 39), LEVEL_PT));
     EXPECT_TRUE(misconf(ok | (u64{1} << 51), LEVEL_PT));
@@ -434,7 +436,7 @@ TEST(EptMisconfig, ReservedBits7To3OfNonLeafEntries) {
         EXPECT_TRUE(misconf(table | bit(b), LEVEL_PDPT)) << b;
         EXPECT_TRUE(misconf(table | bit(b), LEVEL_PD)) << b;
     }
-    EXPECT_TRUE(misconf(table | epte::LARGE, LEVEL_PML4));  // bit 7 of a PML4E is reserved
+    EXPECT_TRUE(misconf(table | epte::LARGE, LEVEL_PML4)); // bit 7 of a PML4E is reserved
     // Ignored bits of a table entry: 8 (A), 9, 10 (UX), 11.
     EXPECT_FALSE(misconf(table | epte::A | bit(9) | epte::UX | bit(11), LEVEL_PDPT));
     const char* why = nullptr;

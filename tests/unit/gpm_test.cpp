@@ -16,7 +16,7 @@ namespace {
 // matter to the identity map they describe.
 class FakeMem : public test::FakePageAlloc {
 public:
-    static constexpr u64 BASE = 0x10000000000ull;  // 1 TiB
+    static constexpr u64 BASE = 0x10000000000ull; // 1 TiB
     explicit FakeMem(size_t pages) : FakePageAlloc(pages, BASE) {}
 };
 
@@ -38,16 +38,16 @@ MtrrState typical_mtrr() {
     MtrrState st{};
     st.cap = MTRRCAP_FIX | MTRRCAP_WC | 8;
     st.def_type = MTRR_DEF_TYPE_E | MTRR_DEF_TYPE_FE | static_cast<u8>(MemType::WB);
-    st.fixed[0] = fixed_all(MemType::WB);  // FIX64K_00000
-    st.fixed[1] = fixed_all(MemType::WB);  // FIX16K_80000
-    st.fixed[2] = fixed_all(MemType::UC);  // FIX16K_A0000
+    st.fixed[0] = fixed_all(MemType::WB); // FIX64K_00000
+    st.fixed[1] = fixed_all(MemType::WB); // FIX16K_80000
+    st.fixed[2] = fixed_all(MemType::UC); // FIX16K_A0000
     for (u32 i = 3; i < MTRR_FIXED_MSR_COUNT; ++i) st.fixed[i] = fixed_all(MemType::WP);
     st.phys_addr_bits = PHYS_BITS;
     set_var(st, 0, 0xC0000000, GiB, MemType::UC);
     return st;
 }
 
-constexpr MemoryMap::Range HYPERVISOR_HOLE{0x0FA00000, 4 * MiB};  // 2 MiB aligned, 4 MiB
+constexpr MemoryMap::Range HYPERVISOR_HOLE{0x0FA00000, 4 * MiB}; // 2 MiB aligned, 4 MiB
 
 struct GpmTest : ::testing::Test {
     FakeMem mem{512};
@@ -72,16 +72,16 @@ struct GpmTest : ::testing::Test {
             EXPECT_TRUE(mtrr_range_type(mtrr, l.gpa, l.size, t)) << std::hex << l.gpa << " size " << l.size;
             EXPECT_EQ(l.mem_type, t) << std::hex << l.gpa;
             for (u32 i = 0; i < hole_count; ++i)
-                EXPECT_FALSE(ranges_overlap(l.gpa, l.size, align_down(holes[i].base, PAGE_4K),
-                                            align_up(holes[i].base + holes[i].length, PAGE_4K) -
-                                                align_down(holes[i].base, PAGE_4K)))
+                EXPECT_FALSE(ranges_overlap(
+                    l.gpa, l.size, align_down(holes[i].base, PAGE_4K),
+                    align_up(holes[i].base + holes[i].length, PAGE_4K) - align_down(holes[i].base, PAGE_4K)))
                     << std::hex << l.gpa;
             // Whatever lies between two leaves must be hole.
             for (u64 gap = next; gap < l.gpa; gap += PAGE_4K) {
                 bool in_hole = false;
                 for (u32 i = 0; i < hole_count; ++i)
-                    in_hole = in_hole || (gap >= align_down(holes[i].base, PAGE_4K) &&
-                                          gap < holes[i].base + holes[i].length);
+                    in_hole =
+                        in_hole || (gap >= align_down(holes[i].base, PAGE_4K) && gap < holes[i].base + holes[i].length);
                 ASSERT_TRUE(in_hole) << "unmapped gap at " << std::hex << gap;
             }
             next = l.gpa + l.size;
@@ -89,11 +89,11 @@ struct GpmTest : ::testing::Test {
         });
         EXPECT_EQ(bad, 0u);
         EXPECT_LE(next, limit);
-        for (u64 gap = next; gap < limit; gap += PAGE_4K) {  // after the last leaf: hole up to limit
+        for (u64 gap = next; gap < limit; gap += PAGE_4K) { // after the last leaf: hole up to limit
             bool in_hole = false;
             for (u32 i = 0; i < hole_count; ++i)
-                in_hole = in_hole || (gap >= align_down(holes[i].base, PAGE_4K) &&
-                                      gap < holes[i].base + holes[i].length);
+                in_hole =
+                    in_hole || (gap >= align_down(holes[i].base, PAGE_4K) && gap < holes[i].base + holes[i].length);
             ASSERT_TRUE(in_hole) << "unmapped tail at " << std::hex << gap;
         }
         const EptStats s = ept.stats();
@@ -162,7 +162,7 @@ TEST_F(GpmTest, MemoryAbove4GiBAndUnalignedTop) {
     EXPECT_EQ(stats.pages_4k, 512u);
     EXPECT_EQ(stats.pages_2m, 509u + 3u);
     EXPECT_EQ(stats.pages_1g, 4u);
-    EXPECT_EQ(stats.table_pages, 5u);  // + the PD of [5 GiB, 6 GiB)
+    EXPECT_EQ(stats.table_pages, 5u); // + the PD of [5 GiB, 6 GiB)
     expect_identity(limit, &HYPERVISOR_HOLE, 1);
     expect_type(4 * GiB, MemType::WB, PAGE_1G);
     expect_type(limit - 1, MemType::WB, PAGE_2M);
@@ -181,7 +181,7 @@ TEST_F(GpmTest, MemoryAbove4GiBAndUnalignedTop) {
 TEST_F(GpmTest, UnalignedHoleAndSmallMtrrRangeOnlySplitTheirOwn2MiB) {
     // A 4 KiB-granular hole (the loader's runtime region, say) and a 4 KiB UC variable range (e.g. an SMM or
     // MMIO page) in the middle of RAM: each cuts only the 2 MiB block it lies in.
-    const MemoryMap::Range holes[] = {{0x7F3F5000, 0x2B000}, {0x12345678, 1}};  // second one: widened to 4 KiB
+    const MemoryMap::Range holes[] = {{0x7F3F5000, 0x2B000}, {0x12345678, 1}}; // second one: widened to 4 KiB
     set_var(mtrr, 1, 0x4FFFF000, PAGE_4K, MemType::UC);
     ASSERT_TRUE(gpm_build_identity_ept(ept, mtrr, 4 * GiB, holes, 2, stats).ok());
     // [0, 1 GiB):  first 2 MiB in 4K (512); the block of 0x12345678 in 4K (511) -> 510 x 2M
@@ -191,7 +191,7 @@ TEST_F(GpmTest, UnalignedHoleAndSmallMtrrRangeOnlySplitTheirOwn2MiB) {
     EXPECT_EQ(stats.pages_4k, 512u + 511u + 512u + (2 * 512u - 0x2Bu));
     EXPECT_EQ(stats.pages_2m, 510u + 509u);
     EXPECT_EQ(stats.pages_1g, 2u);
-    EXPECT_EQ(stats.table_pages, 2u + 2u + 5u);  // PML4, PDPT, 2 PDs, 5 PTs
+    EXPECT_EQ(stats.table_pages, 2u + 2u + 5u); // PML4, PDPT, 2 PDs, 5 PTs
     expect_identity(4 * GiB, holes, 2);
     EXPECT_FALSE(ept.walk(0x7F3F5000).present);
     EXPECT_FALSE(ept.walk(0x7F41FFFF).present);
@@ -217,8 +217,8 @@ TEST_F(GpmTest, HoleBoundariesOf1GiB) {
     EXPECT_FALSE(ept.walk(2 * GiB - 1).present);
     EXPECT_FALSE(ept.walk(3 * GiB).present);
     expect_type(3 * GiB + 2 * MiB, MemType::UC, PAGE_2M);
-    EXPECT_EQ(stats.pages_1g, 1u);                  // [2, 3 GiB)
-    EXPECT_EQ(stats.pages_2m, 511u + 511u + 511u);  // [2M, 1G), [1G, 2G - 2M), [3G + 2M, 4G)
+    EXPECT_EQ(stats.pages_1g, 1u);                 // [2, 3 GiB)
+    EXPECT_EQ(stats.pages_2m, 511u + 511u + 511u); // [2M, 1G), [1G, 2G - 2M), [3G + 2M, 4G)
     EXPECT_EQ(stats.pages_4k, 512u);
 }
 
@@ -237,7 +237,7 @@ TEST_F(GpmTest, LargePagesNotAllowed) {
     EXPECT_EQ(stats.pages_1g, 0u);
     EXPECT_EQ(stats.pages_2m, 4 * 512u - 1u - 2u);
     EXPECT_EQ(stats.pages_4k, 512u);
-    EXPECT_EQ(stats.table_pages, 2u + 4u + 1u);  // PML4, PDPT, 4 PDs, 1 PT
+    EXPECT_EQ(stats.table_pages, 2u + 4u + 1u); // PML4, PDPT, 4 PDs, 1 PT
     expect_identity(4 * GiB, &HYPERVISOR_HOLE, 1);
     // Neither: 4 KiB only (small limit to keep the test quick).
     FakeMem m2{64};
@@ -293,14 +293,14 @@ TEST_F(GpmTest, Errors) {
     const Status s = gpm_build_identity_ept(ept, mtrr, 4 * GiB, &wraps, 1, stats);
     EXPECT_FALSE(s.ok());
     EXPECT_STREQ(s.where, "gpm.identity_ept");
-    EXPECT_EQ(ept.stats().leaves(), 0u);  // nothing written on argument errors
+    EXPECT_EQ(ept.stats().leaves(), 0u); // nothing written on argument errors
     FakeMem m2{8};
     EptTables uninit{m2};
     EXPECT_FALSE(gpm_build_identity_ept(uninit, mtrr, 4 * GiB, nullptr, 0, stats).ok());
 }
 
 TEST_F(GpmTest, OutOfPagesFailsWithoutMappingTheHole) {
-    mem.set_limit(mem.used() + 2);  // PDPT and PD, no PT for the first 2 MiB
+    mem.set_limit(mem.used() + 2); // PDPT and PD, no PT for the first 2 MiB
     const Status s = gpm_build_identity_ept(ept, mtrr, 4 * GiB, &HYPERVISOR_HOLE, 1, stats);
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(stats.pages_4k + stats.pages_2m + stats.pages_1g, 0u);

@@ -42,7 +42,7 @@ u64 translate(const FlatMem& m, const GuestPagingRegs& r, u64 lin) {
 TEST(GuestPaging, NoPaging) {
     FlatMem m(PAGE_4K);
     EXPECT_EQ(translate(m, {CR0_PE, 0, 0, 0}, 0x1234'5678), 0x1234'5678u);
-    EXPECT_EQ(translate(m, {CR0_PE, 0, 0, 0}, 0x1'0000'1000), 0x1000u);  // 32-bit linear addresses
+    EXPECT_EQ(translate(m, {CR0_PE, 0, 0, 0}, 0x1'0000'1000), 0x1000u); // 32-bit linear addresses
 }
 
 TEST(GuestPaging, FourLevel4K2M1G) {
@@ -68,7 +68,7 @@ TEST(GuestPaging, NotPresentAndUnreadableAreErrors) {
     Status s = guest_linear_to_phys(m, LONG4, 0x40'0000, pa);
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(s.value, 0x40'0000u);
-    m.put64(0x1000, 0x7'0000'0000 | P);  // PDPT beyond the memory
+    m.put64(0x1000, 0x7'0000'0000 | P); // PDPT beyond the memory
     s = guest_linear_to_phys(m, LONG4, 0x40'0000, pa);
     EXPECT_FALSE(s.ok());
     EXPECT_EQ(s.value, 0x7'0000'0000u);
@@ -78,7 +78,7 @@ TEST(GuestPaging, FiveLevel) {
     FlatMem m(16 * PAGE_4K);
     GuestPagingRegs r = LONG4;
     r.cr4 |= CR4_LA57;
-    const u64 lin = 0x0001'0000'0040'1000;  // PML5[1] PML4[0] PDPT[0] PD[2] PT[1]
+    const u64 lin = 0x0001'0000'0040'1000; // PML5[1] PML4[0] PDPT[0] PD[2] PT[1]
     m.put64(0x1000 + 1 * 8, 0x2000 | P);
     m.put64(0x2000, 0x3000 | P);
     m.put64(0x3000, 0x4000 | P);
@@ -119,7 +119,7 @@ TEST(GuestPaging, ReadAcrossPages) {
     u8 out[4] = {};
     ASSERT_TRUE(guest_read_linear(m, LONG4, 0x1FFE, out, 4).ok());
     EXPECT_EQ(std::memcmp(out, "abcd", 4), 0);
-    EXPECT_FALSE(guest_read_linear(m, LONG4, 0x2FFE, out, 4).ok());  // second page not mapped
+    EXPECT_FALSE(guest_read_linear(m, LONG4, 0x2FFE, out, 4).ok()); // second page not mapped
 }
 
 } // namespace

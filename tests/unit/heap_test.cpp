@@ -17,7 +17,7 @@ struct Buffer {
     static constexpr u64 PHYS = 0x40000000;
     explicit Buffer(size_t pages) : size(pages * PAGE_SIZE) {
         mem = static_cast<u8*>(std::aligned_alloc(PAGE_SIZE, size));
-        std::memset(mem, 0xA5, size);  // garbage: allocations must come back zeroed
+        std::memset(mem, 0xA5, size); // garbage: allocations must come back zeroed
     }
     ~Buffer() { std::free(mem); }
     Buffer(const Buffer&) = delete;
@@ -49,11 +49,11 @@ TEST(HeapInit, RejectsBadRanges) {
     EXPECT_FALSE(h.init(nullptr, 0x1000, b.size).ok());
     EXPECT_FALSE(h.init(b.mem + 8, 0x1000, b.size - PAGE_SIZE).ok());
     EXPECT_FALSE(h.init(b.mem, 0x1008, b.size).ok());
-    EXPECT_FALSE(h.init(b.mem, 0x1000, PAGE_SIZE).ok());  // only room for the bitmaps
+    EXPECT_FALSE(h.init(b.mem, 0x1000, PAGE_SIZE).ok()); // only room for the bitmaps
     EXPECT_FALSE(h.init(b.mem, ~u64{0} & ~(PAGE_SIZE - 1), b.size).ok());
-    EXPECT_EQ(h.alloc_pages(1), nullptr);  // still uninitialized
+    EXPECT_EQ(h.alloc_pages(1), nullptr); // still uninitialized
     EXPECT_EQ(h.alloc_page(), 0u);
-    ASSERT_TRUE(h.init(b.mem, 0x1000, b.size + 123).ok());  // partial page ignored
+    ASSERT_TRUE(h.init(b.mem, 0x1000, b.size + 123).ok()); // partial page ignored
     EXPECT_FALSE(h.init(b.mem, 0x1000, b.size).ok());
     auto s = h.stats();
     EXPECT_EQ(s.meta_pages, 1u);
@@ -82,7 +82,7 @@ TEST_F(HeapTest, ExhaustionReturnsNull) {
     EXPECT_EQ(heap.alloc_page(), 0u);
     EXPECT_EQ(heap.alloc_pages(0), nullptr);
     ASSERT_TRUE(heap.free_pages(pages[10], 1).ok());
-    EXPECT_EQ(heap.alloc_pages(2), nullptr);  // one free page is not a run of two
+    EXPECT_EQ(heap.alloc_pages(2), nullptr); // one free page is not a run of two
     EXPECT_EQ(heap.alloc_pages(1), pages[10]);
     EXPECT_EQ(heap.stats().high_water_pages, PAGES - 1);
 }
@@ -104,14 +104,14 @@ TEST_F(HeapTest, AllocationsAreZeroed) {
     ASSERT_NE(v, nullptr);
     EXPECT_TRUE(all_zero(v, PAGE_SIZE));
     EXPECT_EQ(heap.virt_to_phys(v), pa);
-    EXPECT_EQ(heap.phys_to_virt(Buffer::PHYS), nullptr);  // bitmap page is not handed out
+    EXPECT_EQ(heap.phys_to_virt(Buffer::PHYS), nullptr); // bitmap page is not handed out
     EXPECT_EQ(heap.phys_to_virt(Buffer::PHYS + PAGES * PAGE_SIZE), nullptr);
 }
 
 TEST_F(HeapTest, MultiPageRunsArePhysicallyAligned) {
     void* a = heap.alloc_pages(1);
     ASSERT_NE(a, nullptr);
-    void* b = heap.alloc_pages(2, 8);  // 32 KiB aligned
+    void* b = heap.alloc_pages(2, 8); // 32 KiB aligned
     ASSERT_NE(b, nullptr);
     EXPECT_TRUE(is_aligned(phys(b), 8 * PAGE_SIZE));
     EXPECT_EQ(phys(b), Buffer::PHYS + 8 * PAGE_SIZE);
@@ -122,8 +122,8 @@ TEST_F(HeapTest, MultiPageRunsArePhysicallyAligned) {
     void* d = heap.alloc_pages(6);
     EXPECT_EQ(d, static_cast<u8*>(a) + PAGE_SIZE);
     EXPECT_EQ(heap.alloc_pages(1, 3), nullptr);          // not a power of two
-    EXPECT_EQ(heap.alloc_pages(1, 1ull << 20), nullptr);  // no 4 GiB aligned page in this heap
-    EXPECT_EQ(heap.alloc_pages(PAGES), nullptr);          // bigger than the heap
+    EXPECT_EQ(heap.alloc_pages(1, 1ull << 20), nullptr); // no 4 GiB aligned page in this heap
+    EXPECT_EQ(heap.alloc_pages(PAGES), nullptr);         // bigger than the heap
     void* e = heap_alloc(heap, 5000, 2 * PAGE_SIZE);
     ASSERT_NE(e, nullptr);
     EXPECT_TRUE(is_aligned(phys(e), 2 * PAGE_SIZE));
@@ -165,18 +165,18 @@ TEST_F(HeapTest, BadFreesAreDetected) {
     ASSERT_NE(b, nullptr);
     const auto before = heap.stats();
     u8 local[16];
-    EXPECT_FALSE(heap.free_pages(local, 1).ok());                               // foreign
-    EXPECT_FALSE(heap.free_pages(buf.mem, 1).ok());                             // the bitmap page
-    EXPECT_FALSE(heap.free_pages(static_cast<u8*>(a) + 8, 1).ok());             // not page aligned
-    EXPECT_FALSE(heap.free_pages(static_cast<u8*>(a) + PAGE_SIZE, 2).ok());     // inside an allocation
-    EXPECT_FALSE(heap.free_pages(a, 2).ok());                                   // shorter than the run
-    EXPECT_FALSE(heap.free_pages(a, 5).ok());                                   // spans a and b
+    EXPECT_FALSE(heap.free_pages(local, 1).ok());                           // foreign
+    EXPECT_FALSE(heap.free_pages(buf.mem, 1).ok());                         // the bitmap page
+    EXPECT_FALSE(heap.free_pages(static_cast<u8*>(a) + 8, 1).ok());         // not page aligned
+    EXPECT_FALSE(heap.free_pages(static_cast<u8*>(a) + PAGE_SIZE, 2).ok()); // inside an allocation
+    EXPECT_FALSE(heap.free_pages(a, 2).ok());                               // shorter than the run
+    EXPECT_FALSE(heap.free_pages(a, 5).ok());                               // spans a and b
     EXPECT_FALSE(heap.free_pages(a, 0).ok());
-    EXPECT_FALSE(heap.free_pages(b, 3).ok());                                   // past the run into free pages
+    EXPECT_FALSE(heap.free_pages(b, 3).ok()); // past the run into free pages
     EXPECT_FALSE(heap.free_pages(b, PAGES * 4).ok());
     EXPECT_FALSE(heap.free_pages(static_cast<u8*>(b) + 2 * PAGE_SIZE, 1).ok()); // never allocated
     const auto mid = heap.stats();
-    EXPECT_EQ(mid.free_pages, before.free_pages);  // nothing changed
+    EXPECT_EQ(mid.free_pages, before.free_pages); // nothing changed
     EXPECT_EQ(mid.allocations, 2u);
 
     Status ok = heap.free_pages(a, 3);
@@ -196,7 +196,7 @@ TEST(HeapLarge, BitmapSpansSeveralPagesAndWords) {
     ASSERT_TRUE(h.init(b.mem, 0x100000, b.size).ok());
     EXPECT_EQ(h.stats().meta_pages, 2u);
     EXPECT_EQ(h.stats().total_pages, PAGES - 2);
-    void* first = h.alloc_pages(70);  // crosses a bitmap word
+    void* first = h.alloc_pages(70); // crosses a bitmap word
     ASSERT_NE(first, nullptr);
     EXPECT_EQ(h.virt_to_phys(first), 0x102000u);
     void* rest = h.alloc_pages(PAGES - 2 - 70);
@@ -239,7 +239,7 @@ TEST_F(PoolTest, InitChecks) {
     EXPECT_FALSE(p.init(heap, 32, 24).ok());
     EXPECT_FALSE(p.init(heap, 32, 2 * PAGE_SIZE).ok());
     ASSERT_TRUE(p.init(heap, 3, 1).ok());
-    EXPECT_EQ(p.stats().obj_size, 8u);  // room for the free-list link
+    EXPECT_EQ(p.stats().obj_size, 8u); // room for the free-list link
     EXPECT_FALSE(p.init(heap, 32, 16).ok());
 }
 
@@ -256,7 +256,7 @@ TEST_F(PoolTest, ReuseAndZeroing) {
     std::memset(a, 0xEE, 40);
     ASSERT_TRUE(pool.free(a).ok());
     void* c = pool.alloc();
-    EXPECT_EQ(c, a);  // LIFO reuse
+    EXPECT_EQ(c, a); // LIFO reuse
     EXPECT_TRUE(all_zero(c, 40));
     EXPECT_EQ(pool.stats().in_use, 2u);
     EXPECT_EQ(pool.stats().slabs, 1u);
@@ -264,7 +264,7 @@ TEST_F(PoolTest, ReuseAndZeroing) {
 
 TEST_F(PoolTest, GrowsAcrossPagesAndReportsStats) {
     ASSERT_TRUE(pool.init(heap, 64, 64).ok());
-    const u64 per = pool.stats().capacity;  // 0 before the first slab
+    const u64 per = pool.stats().capacity; // 0 before the first slab
     EXPECT_EQ(per, 0u);
     std::vector<void*> objs;
     std::set<void*> uniq;
@@ -273,11 +273,11 @@ TEST_F(PoolTest, GrowsAcrossPagesAndReportsStats) {
         ASSERT_NE(o, nullptr);
         EXPECT_TRUE(is_aligned(uptr(o), 64));
         EXPECT_TRUE(uniq.insert(o).second);
-        std::memset(o, i, 64);  // objects must not overlap anything the pool uses
+        std::memset(o, i, 64); // objects must not overlap anything the pool uses
         objs.push_back(o);
     }
     auto s = pool.stats();
-    const u64 per_slab = (PAGE_SIZE - 64) / 64;  // header rounded up to 64
+    const u64 per_slab = (PAGE_SIZE - 64) / 64; // header rounded up to 64
     EXPECT_EQ(s.slabs, (200 + per_slab - 1) / per_slab);
     EXPECT_EQ(s.pages, s.slabs);
     EXPECT_EQ(s.capacity, s.slabs * per_slab);
@@ -286,7 +286,7 @@ TEST_F(PoolTest, GrowsAcrossPagesAndReportsStats) {
     for (void* o : objs) ASSERT_TRUE(pool.free(o).ok());
     EXPECT_EQ(pool.stats().in_use, 0u);
     EXPECT_EQ(pool.stats().high_water, 200u);
-    EXPECT_EQ(heap.stats().allocations, s.slabs);  // slabs are kept
+    EXPECT_EQ(heap.stats().allocations, s.slabs); // slabs are kept
 }
 
 TEST_F(PoolTest, LargeObjectsUseMultiPageSlabs) {
@@ -302,12 +302,12 @@ TEST_F(PoolTest, LargeObjectsUseMultiPageSlabs) {
     EXPECT_EQ(s.pages % s.slabs, 0u);
     EXPECT_GE(s.pages / s.slabs, 2u);
     EXPECT_TRUE(pool.free(b).ok());
-    EXPECT_FALSE(pool.free(static_cast<u8*>(a) + PAGE_SIZE).ok());  // inside an object, in the slab's 2nd page
+    EXPECT_FALSE(pool.free(static_cast<u8*>(a) + PAGE_SIZE).ok()); // inside an object, in the slab's 2nd page
     EXPECT_TRUE(pool.free(a).ok());
 }
 
 TEST_F(PoolTest, PoolExhaustsWithHeap) {
-    ASSERT_TRUE(pool.init(heap, 2048, 8).ok());  // 1 per page (header takes room)
+    ASSERT_TRUE(pool.init(heap, 2048, 8).ok()); // 1 per page (header takes room)
     int n = 0;
     while (pool.alloc() != nullptr) ++n;
     EXPECT_EQ(u64(n), heap.stats().total_pages);
@@ -323,13 +323,13 @@ TEST_F(PoolTest, BadFreesAreDetected) {
     void* o = other.alloc();
     ASSERT_TRUE(a && b && o);
     int local = 0;
-    EXPECT_FALSE(pool.free(&local).ok());                         // not in the heap
-    EXPECT_FALSE(pool.free(o).ok());                              // another pool's object
-    EXPECT_FALSE(pool.free(static_cast<u8*>(a) + 8).ok());        // misaligned
+    EXPECT_FALSE(pool.free(&local).ok());                  // not in the heap
+    EXPECT_FALSE(pool.free(o).ok());                       // another pool's object
+    EXPECT_FALSE(pool.free(static_cast<u8*>(a) + 8).ok()); // misaligned
     void* page = heap.alloc_pages(1);
-    EXPECT_FALSE(pool.free(static_cast<u8*>(page) + 64).ok());    // heap page that is no slab
-    EXPECT_FALSE(pool.free(reinterpret_cast<u8*>(uptr(a) & ~uptr(PAGE_SIZE - 1))).ok());  // slab header
-    EXPECT_FALSE(pool.free(static_cast<u8*>(b) + 32 * 10).ok());  // never handed out
+    EXPECT_FALSE(pool.free(static_cast<u8*>(page) + 64).ok());                           // heap page that is no slab
+    EXPECT_FALSE(pool.free(reinterpret_cast<u8*>(uptr(a) & ~uptr(PAGE_SIZE - 1))).ok()); // slab header
+    EXPECT_FALSE(pool.free(static_cast<u8*>(b) + 32 * 10).ok());                         // never handed out
     EXPECT_EQ(pool.stats().in_use, 2u);
     ASSERT_TRUE(pool.free(a).ok());
     Status dbl = pool.free(a);

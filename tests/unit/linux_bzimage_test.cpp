@@ -16,8 +16,8 @@
 #include "vmm/vmx/vmentry_check.h"
 
 #include <cstring>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace evmm {
@@ -770,8 +770,8 @@ TEST(LinuxLoad, ThirtyTwoBitKernelGetsNoBootTables) {
 TEST(LinuxLoad, BootTablesErrors) {
     Loaded t;
     auto load = [&](const LinuxPlan& p, const LinuxImage& li) {
-        return linux_load(t.img.data(), t.img.size(), li, p, t.mem, t.initrd.data(), t.initrd.size(),
-                          t.cmdline.data(), t.cmdline.size(), t.e820, 3, nullptr, 0);
+        return linux_load(t.img.data(), t.img.size(), li, p, t.mem, t.initrd.data(), t.initrd.size(), t.cmdline.data(),
+                          t.cmdline.size(), t.e820, 3, nullptr, 0);
     };
     LinuxPlan bad = t.plan;
     bad.boot_tables = 0; // 64-bit entry without tables
@@ -897,8 +897,8 @@ VmcsSnapshot guest0_vmcs(const evmm_gcpu_state_t& st, const VmxCapMsrs& c) {
         EXPECT_OK(vmx_adjust_controls(want, msr, "controls", out));
         return u64{out};
     };
-    const u32 entry = VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT |
-                      ((st.efer & EFER_LMA) != 0 ? VM_ENTRY_IA32E_MODE_GUEST : 0);
+    const u32 entry =
+        VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_LOAD_IA32_PAT | ((st.efer & EFER_LMA) != 0 ? VM_ENTRY_IA32E_MODE_GUEST : 0);
     const std::pair<F, u64> fields[] = {
         {F::PIN_BASED_VM_EXEC_CONTROLS, adjusted(PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING, c.pinbased)},
         {F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS,

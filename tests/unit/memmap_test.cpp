@@ -120,11 +120,11 @@ TEST(MemoryMap, NormalizeRestrictiveWinsAtEqualBase) {
 
 TEST(MemoryMap, NormalizeHigherNonUsableTypeWins) {
     TestMap<8> t;
-    ASSERT_TRUE(t.map.add(0x1000, 0x3000, R).ok());   // [1000, 4000) reserved
-    ASSERT_TRUE(t.map.add(0x2000, 0x3000, N).ok());   // [2000, 5000) NVS beats reserved
-    ASSERT_TRUE(t.map.add(0x4800, 0x1000, A).ok());   // [4800, 5800) NVS beats ACPI
-    ASSERT_TRUE(t.map.add(0x0, 0x8000, U).ok());      // usable under all of it
-    ASSERT_TRUE(t.map.add(0x7000, 0x800, B).ok());    // bad beats usable
+    ASSERT_TRUE(t.map.add(0x1000, 0x3000, R).ok()); // [1000, 4000) reserved
+    ASSERT_TRUE(t.map.add(0x2000, 0x3000, N).ok()); // [2000, 5000) NVS beats reserved
+    ASSERT_TRUE(t.map.add(0x4800, 0x1000, A).ok()); // [4800, 5800) NVS beats ACPI
+    ASSERT_TRUE(t.map.add(0x0, 0x8000, U).ok());    // usable under all of it
+    ASSERT_TRUE(t.map.add(0x7000, 0x800, B).ok());  // bad beats usable
     ASSERT_TRUE(t.map.normalize().ok());
     expect_map(t.map, {{0x0, 0x1000, U},
                        {0x1000, 0x1000, R},
@@ -138,9 +138,9 @@ TEST(MemoryMap, NormalizeHigherNonUsableTypeWins) {
 TEST(MemoryMap, NormalizeResultIsSortedAndDisjoint) {
     // A messy firmware map: duplicates, nesting, touching ranges, out of order.
     TestMap<32> t;
-    const E in[] = {{0x9f000, 0x1000, R}, {0x0, 0x9fc00, U},     {0x100000, 0x7ff00000, U}, {0xe0000, 0x20000, R},
-                    {0x100000, 0x1000, U}, {0x7fee0000, 0x20000, A}, {0x7ff00000, 0x100000, N}, {0x0, 0x1000, B},
-                    {0x50000, 0x60000, R}};
+    const E in[] = {{0x9f000, 0x1000, R},      {0x0, 0x9fc00, U},     {0x100000, 0x7ff00000, U},
+                    {0xe0000, 0x20000, R},     {0x100000, 0x1000, U}, {0x7fee0000, 0x20000, A},
+                    {0x7ff00000, 0x100000, N}, {0x0, 0x1000, B},      {0x50000, 0x60000, R}};
     for (const E& e : in) ASSERT_TRUE(t.map.add(e.base, e.length, e.type).ok());
     ASSERT_TRUE(t.map.normalize().ok());
     for (u32 i = 0; i + 1 < t.map.count(); ++i) {
@@ -295,7 +295,7 @@ TEST(MemoryMap, FindFreeTopDownPicksHighestAligned) {
 
 TEST(MemoryMap, FindFreeHonorsLimit) {
     TestMap<4> t;
-    ASSERT_TRUE(t.map.add(0x100000, 0x1ff00000, U).ok()); // up to 512 MiB
+    ASSERT_TRUE(t.map.add(0x100000, 0x1ff00000, U).ok());    // up to 512 MiB
     ASSERT_TRUE(t.map.add(0x100000000, 0x40000000, U).ok()); // above 4 GiB
     u64 base = 0;
     ASSERT_TRUE(t.map.find_free_top_down(0x1000, 0x1000, 0x100000000, nullptr, 0, base).ok());
@@ -309,9 +309,9 @@ TEST(MemoryMap, FindFreeHonorsAvoidRanges) {
     TestMap<4> t;
     ASSERT_TRUE(t.map.add(0x0, 0x1000000, U).ok()); // [0, 16 MiB)
     const MemoryMap::Range avoid[] = {
-        {0xf00000, 0x100000},  // top MiB
-        {0xe80000, 0x10000},   // inside the next candidate
-        {0x0, 0},              // empty: ignored
+        {0xf00000, 0x100000}, // top MiB
+        {0xe80000, 0x10000},  // inside the next candidate
+        {0x0, 0},             // empty: ignored
     };
     u64 base = 0;
     ASSERT_TRUE(t.map.find_free_top_down(0x100000, 0x100000, ~u64{0}, avoid, 3, base).ok());

@@ -54,7 +54,7 @@ FakeMsr typical(u32 vcnt = 8) {
     m.regs[IA32_MTRR_FIX16K_80000] = fixed_all(WBb);
     m.regs[IA32_MTRR_FIX16K_A0000] = fixed_all(UCb);
     for (u32 i = 0; i < 8; ++i) m.regs[IA32_MTRR_FIX4K_C0000 + i] = fixed_all(WPb);
-    set_var(m, 0, 0xC0000000, 0x40000000, UCb);  // the PCI hole [3 GiB, 4 GiB)
+    set_var(m, 0, 0xC0000000, 0x40000000, UCb); // the PCI hole [3 GiB, 4 GiB)
     return m;
 }
 
@@ -82,9 +82,9 @@ TEST(Mtrr, NotSupportedReadsNothingAndIsUc) {
 
 TEST(Mtrr, DisabledByDefTypeIsUc) {
     FakeMsr m = typical();
-    m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_FE | WBb;  // E clear
+    m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_FE | WBb; // E clear
     MtrrState st = read(m);
-    EXPECT_EQ(mtrr_type(st, 0), MemType::UC);             // fixed ranges off too
+    EXPECT_EQ(mtrr_type(st, 0), MemType::UC); // fixed ranges off too
     EXPECT_EQ(mtrr_type(st, 0x1000'0000), MemType::UC);
     MemType t;
     EXPECT_TRUE(range(st, 0, 8 * GiB, &t));
@@ -95,8 +95,8 @@ TEST(Mtrr, ReadsExactlyTheArchitecturalMsrs) {
     FakeMsr m = typical(2);
     MtrrState st = read(m);
     std::set<u32> got(m.reads.begin(), m.reads.end());
-    std::set<u32> want = {IA32_MTRRCAP,          IA32_MTRR_DEF_TYPE,     IA32_MTRR_FIX64K_00000,
-                          IA32_MTRR_FIX16K_80000, IA32_MTRR_FIX16K_A0000, IA32_MTRR_PHYSBASE0,
+    std::set<u32> want = {IA32_MTRRCAP,           IA32_MTRR_DEF_TYPE,      IA32_MTRR_FIX64K_00000,
+                          IA32_MTRR_FIX16K_80000, IA32_MTRR_FIX16K_A0000,  IA32_MTRR_PHYSBASE0,
                           IA32_MTRR_PHYSMASK0,    IA32_MTRR_PHYSBASE0 + 2, IA32_MTRR_PHYSMASK0 + 2};
     for (u32 i = IA32_MTRR_FIX4K_C0000; i <= IA32_MTRR_FIX4K_F8000; ++i) want.insert(i);
     EXPECT_EQ(got, want);
@@ -140,7 +140,7 @@ TEST(Mtrr, FixedRanges) {
     m.regs[IA32_MTRR_FIX16K_80000] = fixed_all(WBb) & ~(0xFFull << 56);
     // FIX4K_F8000: last slot (FF000) WC
     m.regs[IA32_MTRR_FIX4K_F8000] = (fixed_all(WPb) & ~(0xFFull << 56)) | (u64{WCb} << 56);
-    set_var(m, 1, 0, 0x100000, UCb);  // a variable range over the first MiB: the fixed ranges win
+    set_var(m, 1, 0, 0x100000, UCb); // a variable range over the first MiB: the fixed ranges win
     MtrrState st = read(m);
 
     EXPECT_EQ(mtrr_type(st, 0), MemType::WB);
@@ -155,7 +155,7 @@ TEST(Mtrr, FixedRanges) {
     EXPECT_EQ(mtrr_type(st, 0xC4000), MemType::WP);
     EXPECT_EQ(mtrr_type(st, 0xFEFFF), MemType::WP);
     EXPECT_EQ(mtrr_type(st, 0xFF000), MemType::WC);
-    EXPECT_EQ(mtrr_type(st, 0x100000), MemType::WB);  // above 1 MiB: variable/default again
+    EXPECT_EQ(mtrr_type(st, 0x100000), MemType::WB); // above 1 MiB: variable/default again
 
     MemType t;
     EXPECT_TRUE(range(st, 0, 0x9C000, &t));
@@ -163,11 +163,11 @@ TEST(Mtrr, FixedRanges) {
     EXPECT_FALSE(range(st, 0, 0x9C001));
     EXPECT_TRUE(range(st, 0x9C000, 0x24000, &t));
     EXPECT_EQ(t, MemType::UC);
-    EXPECT_FALSE(range(st, 0, 2 * MiB));  // the 2 MiB page at 0 is mixed
+    EXPECT_FALSE(range(st, 0, 2 * MiB)); // the 2 MiB page at 0 is mixed
     EXPECT_TRUE(range(st, 0xC3000, 0x1000, &t));
     EXPECT_EQ(t, MemType::WT);
     EXPECT_FALSE(range(st, 0xC3000, 0x1001));
-    EXPECT_FALSE(range(st, 0xFF000, 0x2000));  // WC page then WB above 1 MiB
+    EXPECT_FALSE(range(st, 0xFF000, 0x2000)); // WC page then WB above 1 MiB
 
     // FE clear: below 1 MiB the variable range (UC) applies.
     m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_E | WBb;
@@ -180,7 +180,7 @@ TEST(Mtrr, FixedRanges) {
 
 TEST(Mtrr, FeWithoutFixCapabilityUsesVariableRanges) {
     FakeMsr m = typical();
-    m.regs[IA32_MTRRCAP] = 8;  // no MTRRCAP.FIX, yet DEF_TYPE.FE set
+    m.regs[IA32_MTRRCAP] = 8; // no MTRRCAP.FIX, yet DEF_TYPE.FE set
     set_var(m, 1, 0, 0x100000, WTb);
     MtrrState st = read(m);
     EXPECT_EQ(mtrr_type(st, 0xA0000), MemType::WT);
@@ -194,12 +194,12 @@ TEST(Mtrr, OverlapPrecedence) {
     FakeMsr m;
     m.regs[IA32_MTRRCAP] = 8;
     m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_E | UCb;
-    set_var(m, 0, 0, 2 * GiB, WBb);                   // [0, 2G) WB
-    set_var(m, 1, 1 * GiB, 512 * MiB, WTb);           // [1G, 1.5G) WT over WB -> WT
-    set_var(m, 2, 1 * GiB + 256 * MiB, 1 * MiB, UCb);  // UC over WT and WB -> UC
-    set_var(m, 3, 1792 * MiB, 256 * MiB, WCb);        // [1.75G, 2G) WC over WB: undefined -> UC
-    set_var(m, 4, 0x100000, 0x100000, WBb);           // WB over WB -> WB
-    m.regs[IA32_MTRR_PHYSBASE0 + 2 * 5] = 0x80000000 | WCb;  // not valid (V clear): ignored
+    set_var(m, 0, 0, 2 * GiB, WBb);                         // [0, 2G) WB
+    set_var(m, 1, 1 * GiB, 512 * MiB, WTb);                 // [1G, 1.5G) WT over WB -> WT
+    set_var(m, 2, 1 * GiB + 256 * MiB, 1 * MiB, UCb);       // UC over WT and WB -> UC
+    set_var(m, 3, 1792 * MiB, 256 * MiB, WCb);              // [1.75G, 2G) WC over WB: undefined -> UC
+    set_var(m, 4, 0x100000, 0x100000, WBb);                 // WB over WB -> WB
+    m.regs[IA32_MTRR_PHYSBASE0 + 2 * 5] = 0x80000000 | WCb; // not valid (V clear): ignored
     m.regs[IA32_MTRR_PHYSMASK0 + 2 * 5] = ~u64{0x7FFFFFFF} & ADDR_MASK;
     MtrrState st = read(m);
 
@@ -210,7 +210,7 @@ TEST(Mtrr, OverlapPrecedence) {
     EXPECT_EQ(mtrr_type(st, 1 * GiB + 257 * MiB), MemType::WT);
     EXPECT_EQ(mtrr_type(st, 1536 * MiB), MemType::WB);
     EXPECT_EQ(mtrr_type(st, 1792 * MiB), MemType::UC);
-    EXPECT_EQ(mtrr_type(st, 2 * GiB), MemType::UC);  // default; the invalid WC range is ignored
+    EXPECT_EQ(mtrr_type(st, 2 * GiB), MemType::UC); // default; the invalid WC range is ignored
 
     MemType t;
     EXPECT_TRUE(range(st, 1 * GiB, 256 * MiB, &t));
@@ -249,7 +249,7 @@ TEST(Mtrr, RangeUniformityAcrossBoundaries) {
     // Degenerate inputs.
     EXPECT_FALSE(range(st, 0x1000, 0));
     EXPECT_FALSE(range(st, ~u64{0} - 0xFFF, 0x2000));
-    EXPECT_TRUE(range(st, ~u64{0} - 0xFFF, 0x1000, &t));  // ends exactly at 2^64
+    EXPECT_TRUE(range(st, ~u64{0} - 0xFFF, 0x1000, &t)); // ends exactly at 2^64
 }
 
 TEST(Mtrr, AdjacentRangesOfTheSameTypeAreUniform) {
@@ -272,7 +272,7 @@ TEST(Mtrr, MaskBitsAbovePhysAddrBitsIgnored) {
     FakeMsr m;
     m.regs[IA32_MTRRCAP] = 1;
     m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_E | WBb;
-    m.regs[IA32_MTRR_PHYSBASE0] = 0xC0000000 | (u64{1} << 45) | UCb;  // junk above MAXPHYADDR
+    m.regs[IA32_MTRR_PHYSBASE0] = 0xC0000000 | (u64{1} << 45) | UCb; // junk above MAXPHYADDR
     m.regs[IA32_MTRR_PHYSMASK0] = 0xFFFF'FFFF'C000'0000 | MTRR_PHYSMASK_VALID;
     MtrrState st = read(m, true, 36);
     EXPECT_EQ(mtrr_type(st, 0xC0000000), MemType::UC);
@@ -282,8 +282,8 @@ TEST(Mtrr, MaskBitsAbovePhysAddrBitsIgnored) {
 TEST(Mtrr, ReservedTypeEncodingIsUc) {
     FakeMsr m;
     m.regs[IA32_MTRRCAP] = 1;
-    m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_E | 2;  // reserved
-    set_var(m, 0, 0x100000, 0x100000, 7);              // reserved
+    m.regs[IA32_MTRR_DEF_TYPE] = MTRR_DEF_TYPE_E | 2; // reserved
+    set_var(m, 0, 0x100000, 0x100000, 7);             // reserved
     MtrrState st = read(m);
     EXPECT_EQ(mtrr_type(st, 0x100000), MemType::UC);
     EXPECT_EQ(mtrr_type(st, 0x300000), MemType::UC);
@@ -292,7 +292,7 @@ TEST(Mtrr, ReservedTypeEncodingIsUc) {
 // Cross-check mtrr_range_type against a 4 KiB brute force on a small physical address space, with random states
 // including non-contiguous masks and overlaps.
 TEST(Mtrr, RangeTypeMatchesBruteForce) {
-    constexpr u8 bits = 24;  // 16 MiB of physical address space: 4096 pages
+    constexpr u8 bits = 24; // 16 MiB of physical address space: 4096 pages
     constexpr u64 space = u64{1} << bits;
     const u8 types[] = {UCb, WCb, WTb, WPb, WBb};
     u64 seed = 0x9E3779B97F4A7C15ull;
@@ -310,13 +310,14 @@ TEST(Mtrr, RangeTypeMatchesBruteForce) {
         for (u32 f = 0; f < MTRR_FIXED_MSR_COUNT; ++f) {
             u64 v = 0;
             for (u32 b = 0; b < 8; ++b) v |= u64{types[(rnd() % 8) < 6 ? 4 : rnd() % 5]} << (8 * b);
-            m.regs[f == 0 ? IA32_MTRR_FIX64K_00000 : f < 3 ? IA32_MTRR_FIX16K_80000 + f - 1
-                                                           : IA32_MTRR_FIX4K_C0000 + f - 3] = v;
+            m.regs[f == 0  ? IA32_MTRR_FIX64K_00000
+                   : f < 3 ? IA32_MTRR_FIX16K_80000 + f - 1
+                           : IA32_MTRR_FIX4K_C0000 + f - 3] = v;
         }
         for (u32 i = 0; i < n; ++i) {
             u64 mask;
             if (rnd() % 3 == 0) {
-                mask = rnd() & (space - 1) & ~u64{0xFFF};  // arbitrary, possibly non-contiguous
+                mask = rnd() & (space - 1) & ~u64{0xFFF}; // arbitrary, possibly non-contiguous
             } else {
                 const unsigned sz = 12 + rnd() % (bits - 12);
                 mask = ~((u64{1} << sz) - 1) & (space - 1);

@@ -13,9 +13,8 @@ using namespace evmm;
 
 namespace {
 
-constexpr u32 T_END = 0, T_CMDLINE = 1, T_LOADER = 2, T_MODULE = 3, T_MEMINFO = 4, T_MMAP = 6, T_FB = 8,
-              T_EFI32 = 11, T_EFI64 = 12, T_ACPI_OLD = 14, T_ACPI_NEW = 15, T_EFI_MMAP = 17, T_EFI_BS = 18,
-              T_LOAD_BASE = 21;
+constexpr u32 T_END = 0, T_CMDLINE = 1, T_LOADER = 2, T_MODULE = 3, T_MEMINFO = 4, T_MMAP = 6, T_FB = 8, T_EFI32 = 11,
+              T_EFI64 = 12, T_ACPI_OLD = 14, T_ACPI_NEW = 15, T_EFI_MMAP = 17, T_EFI_BS = 18, T_LOAD_BASE = 21;
 
 // Builds a Multiboot2 information blob tag by tag (sizes filled in, tags padded to 8 bytes).
 class Builder {
@@ -23,7 +22,9 @@ public:
     Builder() { put32(0), put32(0); } // total_size (patched by finish), reserved
 
     void put8(u8 v) { b_.push_back(v); }
-    void put32(u32 v) { for (int i = 0; i < 4; ++i) put8(static_cast<u8>(v >> (8 * i))); }
+    void put32(u32 v) {
+        for (int i = 0; i < 4; ++i) put8(static_cast<u8>(v >> (8 * i)));
+    }
     void put64(u64 v) { put32(static_cast<u32>(v)), put32(static_cast<u32>(v >> 32)); }
     void puts(const std::string& s, bool nul = true) {
         for (char c : s) put8(static_cast<u8>(c));
@@ -470,7 +471,8 @@ TEST(Multiboot2, EmptyModulesDoNotOverlap) {
 
 TEST(Multiboot2, RejectsTooManyModules) {
     Builder b;
-    for (u32 i = 0; i <= EVMM_MAX_BOOT_MODULES; ++i) b.module(0x100000 + i * 0x1000, 0x100000 + i * 0x1000 + 0x800, "m");
+    for (u32 i = 0; i <= EVMM_MAX_BOOT_MODULES; ++i)
+        b.module(0x100000 + i * 0x1000, 0x100000 + i * 0x1000 + 0x800, "m");
     Mb2Info info;
     const Status s = parse(b.finish(), info);
     EXPECT_MB2_ERROR(s, "too many modules", "module tag");
@@ -555,10 +557,12 @@ TEST(Multiboot2SplitModuleCmdline, Errors) {
     EXPECT_MB2_ERROR(mb2_split_module_cmdline("", 0, role, sizeof role, args, sizeof args), "no role", "module");
     EXPECT_MB2_ERROR(mb2_split_module_cmdline(nullptr, 0, role, sizeof role, args, sizeof args), "no role", "module");
     const std::string long_role(EVMM_ROLE_MAX, 'r'); // one too many for the NUL
-    EXPECT_MB2_ERROR(mb2_split_module_cmdline(long_role.c_str(), long_role.size(), role, sizeof role, args, sizeof args),
-                     "role is too long", "module");
+    EXPECT_MB2_ERROR(
+        mb2_split_module_cmdline(long_role.c_str(), long_role.size(), role, sizeof role, args, sizeof args),
+        "role is too long", "module");
     const std::string fits_role(EVMM_ROLE_MAX - 1, 'r');
-    EXPECT_TRUE(mb2_split_module_cmdline(fits_role.c_str(), fits_role.size(), role, sizeof role, args, sizeof args).ok());
+    EXPECT_TRUE(
+        mb2_split_module_cmdline(fits_role.c_str(), fits_role.size(), role, sizeof role, args, sizeof args).ok());
     EXPECT_MB2_ERROR(mb2_split_module_cmdline("g 12345678", 10, role, sizeof role, args, sizeof args), "too long",
                      "module");
     EXPECT_TRUE(mb2_split_module_cmdline("g 1234567", 9, role, sizeof role, args, sizeof args).ok());

@@ -71,7 +71,7 @@ TEST_F(PagingTest, IdentityMap4GiBWith1GPages) {
     EXPECT_EQ(c.n1g, 4u);
     EXPECT_EQ(c.leaves, 4u);
     EXPECT_EQ(c.bytes, 4 * GiB);
-    EXPECT_EQ(mem.used(), 2u);  // PML4 + one PDPT
+    EXPECT_EQ(mem.used(), 2u); // PML4 + one PDPT
     auto w = pt.walk(3 * GiB + 0x12345000);
     ASSERT_TRUE(w.present);
     EXPECT_EQ(w.pa, 3 * GiB + 0x12345000);
@@ -88,7 +88,7 @@ TEST_F(PagingTest, IdentityMap4GiBWith2MPages) {
     EXPECT_EQ(c.n2m, 2048u);
     EXPECT_EQ(c.leaves, 2048u);
     EXPECT_EQ(c.bytes, 4 * GiB);
-    EXPECT_EQ(mem.used(), 1u + 1u + 4u);  // PML4, PDPT, 4 PDs
+    EXPECT_EQ(mem.used(), 1u + 1u + 4u); // PML4, PDPT, 4 PDs
     auto w = pt.walk(0x7654321);
     ASSERT_TRUE(w.present);
     EXPECT_EQ(w.pa, 0x7654321u);
@@ -129,9 +129,9 @@ TEST_F(PagingTest, MisalignedVaPaPairUses4K) {
 TEST_F(PagingTest, ImageSectionsInHighHalf) {
     constexpr u64 VBASE = 0xFFFFFFFF80000000ull;
     constexpr u64 PBASE = 0x200000;
-    ASSERT_TRUE(pt.map(VBASE, PBASE, 3 * PAGE_4K, RX, true, true).ok());                       // .text
-    ASSERT_TRUE(pt.map(VBASE + 3 * PAGE_4K, PBASE + 3 * PAGE_4K, 2 * PAGE_4K, RO_NX, true, true).ok());  // .rodata
-    ASSERT_TRUE(pt.map(VBASE + 5 * PAGE_4K, PBASE + 5 * PAGE_4K, 4 * PAGE_4K, RW_NX, true, true).ok());  // .data
+    ASSERT_TRUE(pt.map(VBASE, PBASE, 3 * PAGE_4K, RX, true, true).ok());                                // .text
+    ASSERT_TRUE(pt.map(VBASE + 3 * PAGE_4K, PBASE + 3 * PAGE_4K, 2 * PAGE_4K, RO_NX, true, true).ok()); // .rodata
+    ASSERT_TRUE(pt.map(VBASE + 5 * PAGE_4K, PBASE + 5 * PAGE_4K, 4 * PAGE_4K, RW_NX, true, true).ok()); // .data
 
     auto text = pt.walk(VBASE + 0x1234);
     ASSERT_TRUE(text.present);
@@ -193,7 +193,7 @@ TEST_F(PagingTest, Split2MPageKeepsNeighbours) {
     ASSERT_TRUE(pt.map(0, 0, 4 * MiB, PagePerms{true, false, CacheType::UC}, true, true).ok());
     const size_t before = mem.used();
     ASSERT_TRUE(pt.map(0x201000, 0x201000, PAGE_4K, RX, true, true).ok());
-    EXPECT_EQ(mem.used(), before + 1);  // one new page table
+    EXPECT_EQ(mem.used(), before + 1); // one new page table
 
     auto w = pt.walk(0x201000);
     ASSERT_TRUE(w.present);
@@ -212,7 +212,7 @@ TEST_F(PagingTest, Split2MPageKeepsNeighbours) {
         EXPECT_FALSE(n.exec);
         EXPECT_EQ(n.cache, CacheType::UC);
     }
-    auto other = pt.walk(0x100000);  // the other 2M page is untouched
+    auto other = pt.walk(0x100000); // the other 2M page is untouched
     EXPECT_EQ(other.page_size, PAGE_2M);
     Counts c = count_leaves(pt);
     EXPECT_EQ(c.n2m, 1u);
@@ -254,14 +254,14 @@ TEST_F(PagingTest, SplitMovesPatBit) {
     u64* pde = mem.entry_ptr(pt.root_pa(), 0, LEVEL_PD);
     ASSERT_NE(pde, nullptr);
     ASSERT_TRUE(*pde & pte::PS);
-    *pde |= pte::PAT_LARGE;  // as if someone had chosen PAT entry 4
+    *pde |= pte::PAT_LARGE; // as if someone had chosen PAT entry 4
     ASSERT_TRUE(pt.map(0x5000, 0x5000, PAGE_4K, RX, true, false).ok());
     u64* pte6 = mem.entry_ptr(pt.root_pa(), 0x6000, LEVEL_PT);
     ASSERT_NE(pte6, nullptr);
     EXPECT_EQ(*pte6 & pte::ADDR_4K, 0x6000u);
     EXPECT_TRUE(*pte6 & pte::PAT_4K);
     EXPECT_FALSE(*pte6 & pte::PAT_LARGE);
-    EXPECT_EQ(pt.walk(0x6000).cache, CacheType::UC);  // non-WB combination reported as UC
+    EXPECT_EQ(pt.walk(0x6000).cache, CacheType::UC); // non-WB combination reported as UC
 }
 
 TEST_F(PagingTest, RemapOverwrites4KAndLargeOverTables) {
@@ -316,8 +316,8 @@ TEST_F(PagingTest, RejectsBadArguments) {
     // Runs off the end of the lower half.
     EXPECT_FALSE(pt.map(0x00007FFFFFFFF000ull, 0, 2 * PAGE_4K, RW_NX, true, true).ok());
     EXPECT_TRUE(pt.map(0x00007FFFFFFFF000ull, 0, PAGE_4K, RW_NX, true, true).ok());
-    EXPECT_TRUE(pt.map(0xFFFFFFFFFFFFF000ull, 0, PAGE_4K, RW_NX, true, true).ok());  // the very top
-    EXPECT_FALSE(pt.map(0xFFFFFFFFFFFFF000ull, 0, 2 * PAGE_4K, RW_NX, true, true).ok());  // wraps
+    EXPECT_TRUE(pt.map(0xFFFFFFFFFFFFF000ull, 0, PAGE_4K, RW_NX, true, true).ok());      // the very top
+    EXPECT_FALSE(pt.map(0xFFFFFFFFFFFFF000ull, 0, 2 * PAGE_4K, RW_NX, true, true).ok()); // wraps
     EXPECT_FALSE(pt.map(0x1001, 0x1000, PAGE_4K, RW_NX, true, true).ok());
     EXPECT_FALSE(pt.map(0x1000, 0x1001, PAGE_4K, RW_NX, true, true).ok());
     EXPECT_FALSE(pt.map(0x1000, 0x1000, 0x800, RW_NX, true, true).ok());
@@ -326,7 +326,7 @@ TEST_F(PagingTest, RejectsBadArguments) {
     EXPECT_FALSE(pt.unmap(0x0000800000000000ull, PAGE_4K).ok());
     EXPECT_FALSE(pt.walk(0x0000800000000000ull).present);
     EXPECT_EQ(pt.walk(0x0000800000000000ull).level, 0);
-    EXPECT_TRUE(pt.map(0x1000, 0x1000, 0, RW_NX, true, true).ok());  // empty: no-op
+    EXPECT_TRUE(pt.map(0x1000, 0x1000, 0, RW_NX, true, true).ok()); // empty: no-op
     EXPECT_EQ(count_leaves(pt).leaves, 2u);
     EXPECT_EQ(pt.walk(0xFFFFFFFFFFFFF123ull).pa, 0x123u);
 }
@@ -338,14 +338,14 @@ TEST(PagingOom, OutOfMemoryIsReported) {
     EXPECT_FALSE(s0.ok());
     EXPECT_EQ(p0.root_pa(), 0u);
 
-    FakeMem mem{2};  // PML4 + PDPT only
+    FakeMem mem{2}; // PML4 + PDPT only
     PageTables pt{mem};
     ASSERT_TRUE(pt.init().ok());
     Status s = pt.map(0, 0, PAGE_4K, RW_NX, true, true);
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.what, nullptr);
-    EXPECT_FALSE(pt.walk(0).present);  // consistent: PDPTE present, PDE never linked
-    EXPECT_TRUE(pt.map(0, 0, PAGE_1G, RW_NX, true, true).ok());  // needs no new table
+    EXPECT_FALSE(pt.walk(0).present);                           // consistent: PDPTE present, PDE never linked
+    EXPECT_TRUE(pt.map(0, 0, PAGE_1G, RW_NX, true, true).ok()); // needs no new table
     // Splitting needs a page: fails cleanly, leaving the 1G mapping as it was.
     Status s2 = pt.map(0x1000, 0x5000, PAGE_4K, RW_NX, true, true);
     EXPECT_FALSE(s2.ok());
@@ -399,7 +399,7 @@ TEST_F(PagingTest, WxRawUsesEffectiveRights) {
     *pde &= ~pte::RW;
     EXPECT_EQ(check_wx_raw(pt.root_pa(), mem).violations, 0u);
     EXPECT_FALSE(pt.walk(0).write);
-    *pde |= pte::RW | pte::XD;  // XD at an upper level
+    *pde |= pte::RW | pte::XD; // XD at an upper level
     EXPECT_EQ(check_wx_raw(pt.root_pa(), mem).violations, 0u);
     EXPECT_FALSE(pt.walk(0).exec);
 }
@@ -407,8 +407,8 @@ TEST_F(PagingTest, WxRawUsesEffectiveRights) {
 TEST_F(PagingTest, WxRawReportsBadEntries) {
     ASSERT_TRUE(pt.map(0, 0, PAGE_4K, RW_NX, false, false).ok());
     auto* pml4 = static_cast<u64*>(mem.phys_to_virt(pt.root_pa()));
-    pml4[5] = 0x7000000000ull | pte::P | pte::RW;  // table outside the fake's memory
-    pml4[6] = FakeMem::BASE | pte::P | pte::PS;      // PS is reserved in a PML4E
+    pml4[5] = 0x7000000000ull | pte::P | pte::RW; // table outside the fake's memory
+    pml4[6] = FakeMem::BASE | pte::P | pte::PS;   // PS is reserved in a PML4E
     WxReport r = check_wx_raw(pt.root_pa(), mem);
     EXPECT_EQ(r.bad_entries, 2u);
     EXPECT_EQ(r.leaves, 1u);

@@ -51,7 +51,7 @@ TEST(TrampolineBase, InvalidPages) {
     EXPECT_FALSE(trampoline_base_valid(0x100000)); // not below 1 MiB
     EXPECT_FALSE(trampoline_base_valid(0x40000000));
     for (u64 v = 0xA0; v <= 0xBF; ++v) EXPECT_FALSE(trampoline_base_valid(v << 12)) << std::hex << v; // reserved
-    EXPECT_FALSE(trampoline_base_valid(~u64{0} & ~u64{0xFFF})); // no wrap-around
+    EXPECT_FALSE(trampoline_base_valid(~u64{0} & ~u64{0xFFF}));                                       // no wrap-around
 }
 
 TEST(TrampolineBase, SipiVectorIsThePageNumber) {
@@ -138,11 +138,11 @@ namespace {
 TrampolineSetup typical_setup() {
     TrampolineSetup s{};
     s.base = 0x9E000;
-    s.cr0 = 0x80000011;             // PG | ET | PE
-    s.cr3 = 0x20B000;               // the loader's PML4
-    s.cr4 = 0x20 | 0x200 | bit(12); // PAE | OSFXSR | LA57 (LA57 must not be copied)
+    s.cr0 = 0x80000011;                           // PG | ET | PE
+    s.cr3 = 0x20B000;                             // the loader's PML4
+    s.cr4 = 0x20 | 0x200 | bit(12);               // PAE | OSFXSR | LA57 (LA57 must not be copied)
     s.efer = bit(8) | bit(10) | bit(11) | bit(0); // LME | LMA | NXE | SCE
-    s.target = 0x201200;            // ap_main
+    s.target = 0x201200;                          // ap_main
     return s;
 }
 
@@ -172,8 +172,8 @@ TEST(TrampolineData, ControlRegistersFromTheBsp) {
     ASSERT_TRUE(trampoline_data_init(typical_setup(), d).ok());
     EXPECT_EQ(d.cr0, 0x80000011u);
     EXPECT_EQ(d.cr3, 0x20B000u);
-    EXPECT_EQ(d.cr4, 0x220u);                    // LA57 dropped
-    EXPECT_EQ(d.efer_set, bit(8) | bit(11));     // LME + NXE only (LMA is the CPU's, SCE not needed)
+    EXPECT_EQ(d.cr4, 0x220u);                // LA57 dropped
+    EXPECT_EQ(d.efer_set, bit(8) | bit(11)); // LME + NXE only (LMA is the CPU's, SCE not needed)
     EXPECT_EQ(d.target, 0x201200u);
 }
 
@@ -181,7 +181,7 @@ TEST(TrampolineData, ForcesLongModeBitsAndKeepsNxOffWithoutNx) {
     TrampolineSetup s = typical_setup();
     s.cr0 = 0x60000010; // caches off, PG/PE clear: forced on
     s.cr4 = 0;
-    s.efer = 0;         // a CPU without NX: no NXE on the APs either
+    s.efer = 0; // a CPU without NX: no NXE on the APs either
     TrampolineData d;
     ASSERT_TRUE(trampoline_data_init(s, d).ok());
     EXPECT_EQ(d.cr0, 0xE0000011u);
@@ -268,8 +268,8 @@ TEST(Icr, FieldsByName) {
     EXPECT_EQ(v & ICR_DEST_MODE_LOGICAL, 0u); // physical
     EXPECT_EQ(v & ICR_DELIVERY_STATUS, 0u);   // read-only bit never written
     EXPECT_NE(v & ICR_LEVEL_ASSERT, 0u);
-    EXPECT_EQ(v & ICR_TRIGGER_LEVEL, 0u);     // edge
-    EXPECT_EQ(v & ICR_SHORTHAND_MASK, 0u);    // no shorthand
+    EXPECT_EQ(v & ICR_TRIGGER_LEVEL, 0u);  // edge
+    EXPECT_EQ(v & ICR_SHORTHAND_MASK, 0u); // no shorthand
     const u64 i = icr_init(ApicMode::X2Apic, 5);
     EXPECT_EQ(i & (u64{7} << ICR_DELIVERY_MODE_SHIFT), ICR_DELIVERY_INIT);
     EXPECT_EQ(i & ICR_VECTOR_MASK, 0u);
@@ -278,7 +278,7 @@ TEST(Icr, FieldsByName) {
 TEST(Icr, DestinationAddressable) {
     EXPECT_TRUE(icr_destination_ok(ApicMode::XApic, 0));
     EXPECT_TRUE(icr_destination_ok(ApicMode::XApic, 0xFE));
-    EXPECT_FALSE(icr_destination_ok(ApicMode::XApic, 0xFF)); // broadcast
+    EXPECT_FALSE(icr_destination_ok(ApicMode::XApic, 0xFF));  // broadcast
     EXPECT_FALSE(icr_destination_ok(ApicMode::XApic, 0x100)); // needs x2APIC
     EXPECT_TRUE(icr_destination_ok(ApicMode::X2Apic, 0x100));
     EXPECT_TRUE(icr_destination_ok(ApicMode::X2Apic, 0xFF));

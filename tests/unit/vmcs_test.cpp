@@ -105,8 +105,7 @@ TEST(Vmcs, EveryListedFieldHasAConsistentGroupAndAUniqueName) {
         EXPECT_TRUE(names.insert(name).second) << name;
         EXPECT_EQ(vmcs_field_position(f), i);
         // The name says the group, the encoding says the type: guest and host fields agree.
-        if (name.rfind("GUEST_", 0) == 0 && f != VmcsField::GUEST_PHYSICAL_ADDR &&
-            f != VmcsField::GUEST_LINEAR_ADDR) {
+        if (name.rfind("GUEST_", 0) == 0 && f != VmcsField::GUEST_PHYSICAL_ADDR && f != VmcsField::GUEST_LINEAR_ADDR) {
             EXPECT_EQ(vmcs_field_type(f), VmcsFieldType::GUEST_STATE) << name;
         }
         if (name.rfind("HOST_", 0) == 0) {
@@ -201,7 +200,7 @@ TEST(Vmcs, InterruptionInfo) {
 }
 
 TEST(Vmcs, AccessRights) {
-    const u32 code32 = 0xC09B;  // present, DPL 0, execute/read accessed code, D/B, G
+    const u32 code32 = 0xC09B; // present, DPL 0, execute/read accessed code, D/B, G
     EXPECT_EQ(vmx_ar_type(code32), SEG_TYPE_CODE_XR_ACCESSED);
     EXPECT_EQ(vmx_ar_dpl(code32), 0u);
     EXPECT_EQ(vmx_ar_dpl(0xF3), 3u);

@@ -56,12 +56,12 @@ VmxCapMsrs good_caps() {
     c.procbased2 = cap(0, 0x00F7FFFF);
     c.exit = cap(0x00036DFB, 0x01FFFFFF);
     c.entry = cap(0x000011FB, 0x0003FFFF);
-    c.misc = 0x300481E5;  // HLT/shutdown/wait-for-SIPI, 4 CR3 targets, no zero-length injection
+    c.misc = 0x300481E5; // HLT/shutdown/wait-for-SIPI, 4 CR3 targets, no zero-length injection
     c.cr0_fixed0 = CR0_PE | CR0_NE | CR0_PG;
     c.cr0_fixed1 = 0xFFFFFFFF;
     c.cr4_fixed0 = CR4_VMXE;
     c.cr4_fixed1 = 0x003727FF | CR4_CET_BIT;
-    c.ept_vpid_cap = 0x00000F0106734141ull;  // 4-level walk, UC/WB, 2M/1G, INVEPT, A/D, INVVPID
+    c.ept_vpid_cap = 0x00000F0106734141ull; // 4-level walk, UC/WB, 2M/1G, INVEPT, A/D, INVVPID
     c.vmfunc = VMFUNC_EPTP_SWITCHING;
     c.phys_addr_bits = PHYS_BITS;
     return c;
@@ -85,20 +85,20 @@ void set_seg(Env& e, F sel, F base, F limit, F ar, u64 s, u64 b, u64 l, u32 a) {
 Env good() {
     Env e;
     e.c = good_caps();
-    for (F f : VMCS_FIELDS) e.set(f, 0);  // every field read back
+    for (F f : VMCS_FIELDS) e.set(f, 0); // every field read back
 
     // Controls.
     e.set(F::PIN_BASED_VM_EXEC_CONTROLS,
           adjust(PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS, e.c.pinbased));
-    e.set(F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS,
-          adjust(PROC_HLT_EXITING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_ACTIVATE_SECONDARY,
-                 e.c.procbased));
+    e.set(
+        F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS,
+        adjust(PROC_HLT_EXITING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_ACTIVATE_SECONDARY, e.c.procbased));
     e.set(F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS,
           adjust(PROC2_ENABLE_EPT | PROC2_ENABLE_VPID | PROC2_UNRESTRICTED_GUEST, e.c.procbased2));
-    e.set(F::VM_EXIT_CONTROLS, adjust(VM_EXIT_HOST_ADDRESS_SPACE_SIZE | VM_EXIT_ACKNOWLEDGE_INTERRUPT |
-                                          VM_EXIT_SAVE_IA32_PAT | VM_EXIT_LOAD_IA32_PAT | VM_EXIT_SAVE_IA32_EFER |
-                                          VM_EXIT_LOAD_IA32_EFER,
-                                      e.c.exit));
+    e.set(F::VM_EXIT_CONTROLS,
+          adjust(VM_EXIT_HOST_ADDRESS_SPACE_SIZE | VM_EXIT_ACKNOWLEDGE_INTERRUPT | VM_EXIT_SAVE_IA32_PAT |
+                     VM_EXIT_LOAD_IA32_PAT | VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER,
+                 e.c.exit));
     e.set(F::VM_ENTRY_CONTROLS,
           adjust(VM_ENTRY_LOAD_DEBUG_CONTROLS | VM_ENTRY_LOAD_IA32_PAT | VM_ENTRY_LOAD_IA32_EFER, e.c.entry));
     e.set(F::VIRTUAL_PROCESSOR_ID, 1);
@@ -106,7 +106,7 @@ Env good() {
     e.set(F::IO_BITMAP_A_ADDR, 0x1000);
     e.set(F::IO_BITMAP_B_ADDR, 0x2000);
     e.set(F::MSR_BITMAPS_ADDR, 0x3000);
-    e.set(F::EXCEPTION_BITMAP, bit(18));  // #MC
+    e.set(F::EXCEPTION_BITMAP, bit(18)); // #MC
     e.set(F::CR0_GUEST_HOST_MASK, CR0_PE | CR0_PG | CR0_NE);
     e.set(F::CR4_GUEST_HOST_MASK, CR4_VMXE);
     e.set(F::CR0_READ_SHADOW, CR0_PE | CR0_ET);
@@ -147,8 +147,8 @@ Env good() {
             0xFFFFFFFF, AR_DATA32);
     set_seg(e, F::GUEST_GS_SELECTOR, F::GUEST_GS_BASE, F::GUEST_GS_LIMIT, F::GUEST_GS_ACCESS_RIGHTS, 0x10, 0,
             0xFFFFFFFF, AR_DATA32);
-    set_seg(e, F::GUEST_LDTR_SELECTOR, F::GUEST_LDTR_BASE, F::GUEST_LDTR_LIMIT, F::GUEST_LDTR_ACCESS_RIGHTS, 0, 0,
-            0, VMX_AR_UNUSABLE);
+    set_seg(e, F::GUEST_LDTR_SELECTOR, F::GUEST_LDTR_BASE, F::GUEST_LDTR_LIMIT, F::GUEST_LDTR_ACCESS_RIGHTS, 0, 0, 0,
+            VMX_AR_UNUSABLE);
     set_seg(e, F::GUEST_TR_SELECTOR, F::GUEST_TR_BASE, F::GUEST_TR_LIMIT, F::GUEST_TR_ACCESS_RIGHTS, 0, 0, 0x67,
             AR_TSS32_BUSY);
     e.set(F::GUEST_GDTR_BASE, 0x7000);
@@ -298,7 +298,7 @@ TEST(VmentryCheck, CountsBeyondCapAndAcceptsNoBuffer) {
 
 TEST(VmentryCheck, FormatsAViolation) {
     Env e = good();
-    e.set(F::GUEST_CR0, CR0_PE | CR0_ET);  // NE missing
+    e.set(F::GUEST_CR0, CR0_PE | CR0_ET); // NE missing
     const std::vector<Violation> vs = violations(e);
     ASSERT_EQ(vs.size(), 1u);
     char buf[256];
@@ -319,13 +319,13 @@ TEST(VmentryCheck, SnapshotAccessors) {
     s.set(F::GUEST_RIP, 0x1234);
     EXPECT_TRUE(s.has(F::GUEST_RIP));
     EXPECT_EQ(s.get(F::GUEST_RIP), 0x1234u);
-    s.set(F::GUEST_CS_SELECTOR, 0x12345);  // 16-bit: truncated as VMWRITE would
+    s.set(F::GUEST_CS_SELECTOR, 0x12345); // 16-bit: truncated as VMWRITE would
     EXPECT_EQ(s.get(F::GUEST_CS_SELECTOR), 0x2345u);
-    s.set(F::VM_ENTRY_CONTROLS, 0x1'0000'0001ull);  // 32-bit
+    s.set(F::VM_ENTRY_CONTROLS, 0x1'0000'0001ull); // 32-bit
     EXPECT_EQ(s.get(F::VM_ENTRY_CONTROLS), 1u);
     s.erase(F::GUEST_RIP);
     EXPECT_FALSE(s.has(F::GUEST_RIP));
-    s.set(static_cast<F>(0x6FFE), 1);  // not a listed field: ignored
+    s.set(static_cast<F>(0x6FFE), 1); // not a listed field: ignored
     EXPECT_FALSE(s.has(static_cast<F>(0x6FFE)));
 }
 
@@ -333,10 +333,10 @@ TEST(VmentryCheck, SnapshotAccessors) {
 
 TEST(VmentryCheck, PinBasedControlsOutsideTheCapability) {
     Env e = good();
-    e.orr(F::PIN_BASED_VM_EXEC_CONTROLS, bit(8));  // allowed-1 is 0xFF
+    e.orr(F::PIN_BASED_VM_EXEC_CONTROLS, bit(8)); // allowed-1 is 0xFF
     EXPECT_TRUE(only(e, "ctl.pin"));
     e = good();
-    e.clr(F::PIN_BASED_VM_EXEC_CONTROLS, bit(1));  // allowed-0: must be 1
+    e.clr(F::PIN_BASED_VM_EXEC_CONTROLS, bit(1)); // allowed-0: must be 1
     EXPECT_TRUE(only(e, "ctl.pin"));
 }
 
@@ -348,7 +348,7 @@ TEST(VmentryCheck, PrimaryControlsOutsideTheCapability) {
 
 TEST(VmentryCheck, SecondaryControlsOutsideTheCapability) {
     Env e = good();
-    e.orr(F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, PROC2_CONCEAL_VMX_FROM_PT);  // not allowed-1 here
+    e.orr(F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, PROC2_CONCEAL_VMX_FROM_PT); // not allowed-1 here
     EXPECT_TRUE(only(e, "ctl.proc2"));
 }
 
@@ -440,7 +440,7 @@ TEST(VmentryCheck, PostedInterrupts) {
     e.orr(F::PIN_BASED_VM_EXEC_CONTROLS, PIN_PROCESS_POSTED_INTERRUPTS);
     e.set(F::POSTED_INTERRUPT_NOTIFICATION_VECTOR, 0xF2);
     e.set(F::POSTED_INTERRUPT_DESCRIPTOR_ADDR, 0x7040);
-    EXPECT_TRUE(only(e, "ctl.posted_interrupts"));  // no virtual-interrupt delivery
+    EXPECT_TRUE(only(e, "ctl.posted_interrupts")); // no virtual-interrupt delivery
     e.orr(F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS, PROC_USE_TPR_SHADOW);
     e.set(F::VIRTUAL_APIC_ADDR, 0x4000);
     e.orr(F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, PROC2_VIRTUAL_INTERRUPT_DELIVERY);
@@ -459,10 +459,10 @@ TEST(VmentryCheck, VpidZero) {
 
 TEST(VmentryCheck, EptpMemoryType) {
     Env e = good();
-    e.set(F::EPT_POINTER, (e.get(F::EPT_POINTER) & ~eptp::MEMTYPE_MASK) | 1);  // WC
+    e.set(F::EPT_POINTER, (e.get(F::EPT_POINTER) & ~eptp::MEMTYPE_MASK) | 1); // WC
     EXPECT_TRUE(only(e, "ctl.eptp.memtype"));
     e = good();
-    e.set(F::EPT_POINTER, e.get(F::EPT_POINTER) & ~eptp::MEMTYPE_MASK);  // UC: supported
+    e.set(F::EPT_POINTER, e.get(F::EPT_POINTER) & ~eptp::MEMTYPE_MASK); // UC: supported
     EXPECT_TRUE(clean(e));
     e.c.ept_vpid_cap &= ~EPT_CAP_MEMTYPE_UC;
     EXPECT_TRUE(only(e, "ctl.eptp.memtype"));
@@ -492,10 +492,10 @@ TEST(VmentryCheck, EptpReservedBits) {
     e.orr(F::EPT_POINTER, bit(9));
     EXPECT_TRUE(only(e, "ctl.eptp.reserved"));
     e = good();
-    e.orr(F::EPT_POINTER, bit(PHYS_BITS));  // beyond MAXPHYADDR
+    e.orr(F::EPT_POINTER, bit(PHYS_BITS)); // beyond MAXPHYADDR
     EXPECT_TRUE(only(e, "ctl.eptp.reserved"));
     e = good();
-    e.orr(F::EPT_POINTER, eptp::SSS_ENABLE);  // supervisor shadow stack not supported
+    e.orr(F::EPT_POINTER, eptp::SSS_ENABLE); // supervisor shadow stack not supported
     EXPECT_TRUE(only(e, "ctl.eptp.reserved"));
 }
 
@@ -534,7 +534,7 @@ TEST(VmentryCheck, SubPageWritePermissions) {
 TEST(VmentryCheck, VmFunctions) {
     Env e = good();
     e.orr(F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, PROC2_ENABLE_VM_FUNCTIONS);
-    e.set(F::VM_FUNCTION_CONTROLS, bit(1));  // IA32_VMX_VMFUNC allows only EPTP switching
+    e.set(F::VM_FUNCTION_CONTROLS, bit(1)); // IA32_VMX_VMFUNC allows only EPTP switching
     EXPECT_TRUE(only(e, "ctl.vmfunc"));
     e.set(F::VM_FUNCTION_CONTROLS, VMFUNC_EPTP_SWITCHING);
     e.set(F::EPTP_LIST_ADDR, 0xA008);
@@ -562,7 +562,7 @@ TEST(VmentryCheck, EptViolationVeInformationAddress) {
 
 TEST(VmentryCheck, ExitControlsOutsideTheCapability) {
     Env e = good();
-    e.clr(F::VM_EXIT_CONTROLS, bit(0));  // allowed-0
+    e.clr(F::VM_EXIT_CONTROLS, bit(0)); // allowed-0
     EXPECT_TRUE(only(e, "ctl.exit"));
 }
 
@@ -576,7 +576,7 @@ TEST(VmentryCheck, SavePreemptionTimerWithoutTimer) {
 
 TEST(VmentryCheck, ExitMsrStoreArea) {
     Env e = good();
-    e.set(F::VM_EXIT_MSR_STORE_ADDR, 0xD008);  // ignored while the count is 0
+    e.set(F::VM_EXIT_MSR_STORE_ADDR, 0xD008); // ignored while the count is 0
     EXPECT_TRUE(clean(e));
     e.set(F::VM_EXIT_MSR_STORE_COUNT, 1);
     EXPECT_TRUE(only(e, "ctl.exit.msr_store"));
@@ -595,7 +595,7 @@ TEST(VmentryCheck, ExitMsrLoadAreaEndsBeyondPhysicalWidth) {
 
 TEST(VmentryCheck, EntryControlsOutsideTheCapability) {
     Env e = good();
-    e.orr(F::VM_ENTRY_CONTROLS, bit(20));  // allowed-1 is bits 17:0
+    e.orr(F::VM_ENTRY_CONTROLS, bit(20)); // allowed-1 is bits 17:0
     EXPECT_TRUE(only(e, "ctl.entry"));
 }
 
@@ -633,9 +633,9 @@ TEST(VmentryCheck, InjectionVectorNotFittingTheType) {
 
 TEST(VmentryCheck, InjectionDeliverErrorCode) {
     Env e = good();
-    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 13, false));  // #GP
+    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 13, false)); // #GP
     EXPECT_TRUE(only(e, "ctl.entry.event_error_code"));
-    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 6, true));  // #UD
+    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 6, true)); // #UD
     EXPECT_TRUE(only(e, "ctl.entry.event_error_code"));
     // In real mode (unrestricted guest, CR0.PE = 0) no exception delivers an error code.
     e.set(F::GUEST_CR0, CR0_ET | CR0_NE);
@@ -699,9 +699,9 @@ TEST(VmentryCheck, HostSysenterNotCanonical) {
 
 TEST(VmentryCheck, HostPatReservedType) {
     Env e = good();
-    e.set(F::HOST_IA32_PAT, (POWER_ON_PAT & ~u64{0xFF}) | 0x2);  // entry 0 = 2 (reserved)
+    e.set(F::HOST_IA32_PAT, (POWER_ON_PAT & ~u64{0xFF}) | 0x2); // entry 0 = 2 (reserved)
     EXPECT_TRUE(only(e, "host.pat"));
-    e.clr(F::VM_EXIT_CONTROLS, VM_EXIT_LOAD_IA32_PAT);  // not loaded: not checked
+    e.clr(F::VM_EXIT_CONTROLS, VM_EXIT_LOAD_IA32_PAT); // not loaded: not checked
     EXPECT_TRUE(clean(e));
 }
 
@@ -802,7 +802,7 @@ TEST(VmentryCheck, GuestDr7HighBits) {
     Env e = good();
     e.set(F::GUEST_DR7, bit(32) | 0x400);
     EXPECT_TRUE(only(e, "guest.dr7"));
-    e.clr(F::VM_ENTRY_CONTROLS, VM_ENTRY_LOAD_DEBUG_CONTROLS);  // not loaded: not checked
+    e.clr(F::VM_ENTRY_CONTROLS, VM_ENTRY_LOAD_DEBUG_CONTROLS); // not loaded: not checked
     EXPECT_TRUE(clean(e));
 }
 
@@ -857,7 +857,7 @@ TEST(VmentryCheck, GuestEferLmeDiffersFromLmaWithPaging) {
     e.orr(F::GUEST_CR0, CR0_PG);
     e.set(F::GUEST_IA32_EFER, EFER_LME);
     EXPECT_TRUE(only(e, "guest.efer_lme"));
-    e.clr(F::GUEST_CR0, CR0_PG);  // LME without paging is how long mode is entered: fine
+    e.clr(F::GUEST_CR0, CR0_PG); // LME without paging is how long mode is entered: fine
     EXPECT_TRUE(clean(e));
 }
 
@@ -882,7 +882,7 @@ TEST(VmentryCheck, GuestTrSelectorTi) {
 
 TEST(VmentryCheck, GuestLdtrSelectorTiWhenUsable) {
     Env e = good();
-    e.set(F::GUEST_LDTR_SELECTOR, 0x24);  // unusable: not checked
+    e.set(F::GUEST_LDTR_SELECTOR, 0x24); // unusable: not checked
     EXPECT_TRUE(clean(e));
     e.set(F::GUEST_LDTR_ACCESS_RIGHTS, AR_LDT);
     EXPECT_TRUE(only(e, "guest.selector_ti"));
@@ -890,7 +890,7 @@ TEST(VmentryCheck, GuestLdtrSelectorTiWhenUsable) {
 
 TEST(VmentryCheck, GuestSsRplDiffersFromCsRpl) {
     Env e = paged_restricted();
-    e.set_type(F::GUEST_CS_ACCESS_RIGHTS, SEG_TYPE_CODE_XRC_ACCESSED);  // conforming: CS.DPL <= SS.DPL
+    e.set_type(F::GUEST_CS_ACCESS_RIGHTS, SEG_TYPE_CODE_XRC_ACCESSED); // conforming: CS.DPL <= SS.DPL
     e.set(F::GUEST_SS_SELECTOR, 0x13);
     e.set_dpl(F::GUEST_SS_ACCESS_RIGHTS, 3);
     EXPECT_TRUE(only(e, "guest.ss_rpl"));
@@ -909,13 +909,13 @@ TEST(VmentryCheck, GuestSegmentBases) {
     e = good();
     e.set(F::GUEST_DS_BASE, bit(32));
     EXPECT_TRUE(only(e, "guest.base"));
-    e.set(F::GUEST_DS_ACCESS_RIGHTS, VMX_AR_UNUSABLE);  // unusable: not checked
+    e.set(F::GUEST_DS_ACCESS_RIGHTS, VMX_AR_UNUSABLE); // unusable: not checked
     EXPECT_TRUE(clean(e));
 }
 
 TEST(VmentryCheck, Virtual8086Segments) {
     Env e = good();
-    e.orr(F::GUEST_RFLAGS, RFLAGS_VM);  // flat 32-bit segments are not virtual-8086 ones
+    e.orr(F::GUEST_RFLAGS, RFLAGS_VM); // flat 32-bit segments are not virtual-8086 ones
     EXPECT_TRUE(only(e, "guest.v86"));
     e = v86();
     e.set(F::GUEST_SS_LIMIT, 0xFFFFF);
@@ -924,7 +924,7 @@ TEST(VmentryCheck, Virtual8086Segments) {
 
 TEST(VmentryCheck, GuestCsType) {
     Env e = good();
-    e.set_type(F::GUEST_CS_ACCESS_RIGHTS, 1);  // read-only data
+    e.set_type(F::GUEST_CS_ACCESS_RIGHTS, 1); // read-only data
     EXPECT_TRUE(only(e, "guest.cs_type"));
     // Type 3 is allowed with unrestricted guest only.
     e = good();
@@ -943,10 +943,10 @@ TEST(VmentryCheck, GuestSsType) {
 
 TEST(VmentryCheck, GuestDataSegmentType) {
     Env e = good();
-    e.set_type(F::GUEST_DS_ACCESS_RIGHTS, 2);  // not accessed
+    e.set_type(F::GUEST_DS_ACCESS_RIGHTS, 2); // not accessed
     EXPECT_TRUE(only(e, "guest.data_type"));
     e = good();
-    e.set_type(F::GUEST_GS_ACCESS_RIGHTS, SEG_TYPE_CODE_X_ACCESSED);  // execute-only code
+    e.set_type(F::GUEST_GS_ACCESS_RIGHTS, SEG_TYPE_CODE_X_ACCESSED); // execute-only code
     EXPECT_TRUE(only(e, "guest.data_type"));
 }
 
@@ -960,7 +960,7 @@ TEST(VmentryCheck, GuestSegmentNotPresent) {
     Env e = good();
     e.clr(F::GUEST_ES_ACCESS_RIGHTS, VMX_AR_P);
     EXPECT_TRUE(only(e, "guest.seg_present"));
-    e.set(F::GUEST_ES_ACCESS_RIGHTS, VMX_AR_UNUSABLE);  // an unusable segment need not be present
+    e.set(F::GUEST_ES_ACCESS_RIGHTS, VMX_AR_UNUSABLE); // an unusable segment need not be present
     EXPECT_TRUE(clean(e));
 }
 
@@ -975,33 +975,33 @@ TEST(VmentryCheck, GuestSegmentAccessRightsReservedBits) {
 
 TEST(VmentryCheck, GuestSegmentGranularity) {
     Env e = good();
-    e.set(F::GUEST_SS_LIMIT, 0xFFFFF);  // bits 11:0 all 1 but G set with bits 31:20 zero is fine...
+    e.set(F::GUEST_SS_LIMIT, 0xFFFFF); // bits 11:0 all 1 but G set with bits 31:20 zero is fine...
     EXPECT_TRUE(clean(e));
-    e.set(F::GUEST_SS_LIMIT, 0xFFFFE);  // ...bits 11:0 not all 1 needs G = 0
+    e.set(F::GUEST_SS_LIMIT, 0xFFFFE); // ...bits 11:0 not all 1 needs G = 0
     EXPECT_TRUE(only(e, "guest.seg_granularity"));
     e = good();
-    e.clr(F::GUEST_CS_ACCESS_RIGHTS, VMX_AR_G);  // limit above 1 MiB needs G = 1
+    e.clr(F::GUEST_CS_ACCESS_RIGHTS, VMX_AR_G); // limit above 1 MiB needs G = 1
     EXPECT_TRUE(only(e, "guest.seg_granularity"));
 }
 
 TEST(VmentryCheck, GuestCsDpl) {
     Env e = good();
-    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 1);  // non-conforming: must equal SS.DPL (0)
+    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 1); // non-conforming: must equal SS.DPL (0)
     EXPECT_TRUE(only(e, "guest.cs_dpl"));
     e = good();
     e.set_type(F::GUEST_CS_ACCESS_RIGHTS, SEG_TYPE_DATA_RW_ACCESSED);
-    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 3);  // type 3: DPL must be 0
+    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 3); // type 3: DPL must be 0
     EXPECT_TRUE(only(e, "guest.cs_dpl"));
     e = good();
     e.set_type(F::GUEST_CS_ACCESS_RIGHTS, SEG_TYPE_CODE_XRC_ACCESSED);
-    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 2);  // conforming: DPL <= SS.DPL
+    e.set_dpl(F::GUEST_CS_ACCESS_RIGHTS, 2); // conforming: DPL <= SS.DPL
     EXPECT_TRUE(only(e, "guest.cs_dpl"));
 }
 
 TEST(VmentryCheck, GuestSsDpl) {
     Env e = paged_restricted();
     e.set_type(F::GUEST_CS_ACCESS_RIGHTS, SEG_TYPE_CODE_XRC_ACCESSED);
-    e.set_dpl(F::GUEST_SS_ACCESS_RIGHTS, 3);  // SS.RPL is 0
+    e.set_dpl(F::GUEST_SS_ACCESS_RIGHTS, 3); // SS.RPL is 0
     EXPECT_TRUE(only(e, "guest.ss_dpl"));
     // Real mode (unrestricted guest, CR0.PE = 0): SS.DPL must be 0.
     e = good();
@@ -1027,7 +1027,7 @@ TEST(VmentryCheck, GuestCsLongAndDefaultSizeBoth) {
 
 TEST(VmentryCheck, GuestTr) {
     Env e = good();
-    e.set_type(F::GUEST_TR_ACCESS_RIGHTS, 9);  // available, not busy
+    e.set_type(F::GUEST_TR_ACCESS_RIGHTS, 9); // available, not busy
     EXPECT_TRUE(only(e, "guest.tr"));
     e = good();
     e.set(F::GUEST_TR_ACCESS_RIGHTS, AR_TSS32_BUSY | VMX_AR_UNUSABLE);
@@ -1091,7 +1091,7 @@ TEST(VmentryCheck, GuestRflagsReservedBits) {
 
 TEST(VmentryCheck, GuestRflagsVmInRealMode) {
     Env e = v86();
-    e.set(F::GUEST_CR0, CR0_ET | CR0_NE);  // unrestricted guest, real mode
+    e.set(F::GUEST_CR0, CR0_ET | CR0_NE); // unrestricted guest, real mode
     EXPECT_TRUE(only(e, "guest.rflags_vm"));
 }
 
@@ -1135,7 +1135,7 @@ TEST(VmentryCheck, InjectionBlockedByActivityState) {
     e.set(F::GUEST_ACTIVITY_STATE, static_cast<u64>(ActivityState::SHUTDOWN));
     e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 13, true));
     EXPECT_TRUE(only(e, "guest.activity_event"));
-    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 18, false));  // #MC
+    e.set(F::VM_ENTRY_INTERRUPTION_INFO, inject(InterruptionType::HARDWARE_EXCEPTION, 18, false)); // #MC
     EXPECT_TRUE(clean(e));
     e.set(F::GUEST_ACTIVITY_STATE, static_cast<u64>(ActivityState::WAIT_FOR_SIPI));
     EXPECT_TRUE(only(e, "guest.activity_event"));
@@ -1197,10 +1197,10 @@ TEST(VmentryCheck, GuestPendingSingleStepWithBlocking) {
     Env e = good();
     e.orr(F::GUEST_RFLAGS, RFLAGS_IF | RFLAGS_TF);
     e.set(F::GUEST_INTERRUPTIBILITY_STATE, INTERRUPTIBILITY_STI);
-    EXPECT_TRUE(only(e, "guest.pending_debug_bs"));  // TF set, BTF clear: BS must be 1
+    EXPECT_TRUE(only(e, "guest.pending_debug_bs")); // TF set, BTF clear: BS must be 1
     e.set(F::GUEST_PENDING_DEBUG_EXCEPTIONS, PENDING_DBG_BS);
     EXPECT_TRUE(clean(e));
-    e.clr(F::GUEST_RFLAGS, RFLAGS_TF);  // and 0 without TF
+    e.clr(F::GUEST_RFLAGS, RFLAGS_TF); // and 0 without TF
     EXPECT_TRUE(only(e, "guest.pending_debug_bs"));
 }
 
@@ -1224,7 +1224,7 @@ TEST(VmentryCheck, GuestPdpteReservedBits) {
     e.orr(F::GUEST_CR4, CR4_PAE);
     e.set(F::GUEST_CR3, 0x9000);
     e.set(F::GUEST_PDPTE0, 0xA000 | 1);
-    e.set(F::GUEST_PDPTE1, 0xA000 | 2);  // not present: not checked
+    e.set(F::GUEST_PDPTE1, 0xA000 | 2); // not present: not checked
     EXPECT_TRUE(clean(e));
     e.set(F::GUEST_PDPTE2, 0xB000 | 1 | bit(5));
     EXPECT_TRUE(only(e, "guest.pdpte"));

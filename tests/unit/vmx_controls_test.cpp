@@ -36,7 +36,7 @@ TEST(VmxControls, AdjustRefusesBitsThatMayNotBeOne) {
     Status s = vmx_adjust_controls(PIN_PROCESS_POSTED_INTERRUPTS | PIN_NMI_EXITING, kPin, "pin-based controls", out);
     ASSERT_FALSE(s.ok());
     EXPECT_STREQ(s.where, "pin-based controls");
-    EXPECT_EQ(s.value, u64{PIN_PROCESS_POSTED_INTERRUPTS});  // only the offending bit
+    EXPECT_EQ(s.value, u64{PIN_PROCESS_POSTED_INTERRUPTS}); // only the offending bit
     EXPECT_EQ(s.value2, 0x7Fu);
     EXPECT_EQ(out, 0u);
     EXPECT_NE(std::string(s.what).find("allowed-1"), std::string::npos);
@@ -52,8 +52,8 @@ TEST(VmxControls, SecondaryControlsHaveNoAllowed0Bits) {
 
 TEST(VmxControls, ControlViolationsNameBothDirections) {
     EXPECT_EQ(vmx_control_violations(0x16, kPin), 0u);
-    EXPECT_EQ(vmx_control_violations(0x12, kPin), 0x4u);                 // required bit 2 missing
-    EXPECT_EQ(vmx_control_violations(0x16 | (1u << 8), kPin), 1u << 8);  // bit 8 not allowed
+    EXPECT_EQ(vmx_control_violations(0x12, kPin), 0x4u);                // required bit 2 missing
+    EXPECT_EQ(vmx_control_violations(0x16 | (1u << 8), kPin), 1u << 8); // bit 8 not allowed
     EXPECT_EQ(vmx_allowed0(kPin), 0x16u);
     EXPECT_EQ(allowed1(kPin), 0x7Fu);
 }
@@ -78,7 +78,7 @@ TEST(VmxControls, FixedBitsCheck) {
 }
 
 TEST(VmxControls, MiscLayout) {
-    const u64 misc = 0x300481E5;  // a Skylake-like IA32_VMX_MISC
+    const u64 misc = 0x300481E5; // a Skylake-like IA32_VMX_MISC
     EXPECT_EQ(misc & VMX_MISC_PREEMPTION_TIMER_RATE_MASK, 5u);
     EXPECT_TRUE(misc & VMX_MISC_ACTIVITY_HLT);
     EXPECT_TRUE(misc & VMX_MISC_ACTIVITY_SHUTDOWN);

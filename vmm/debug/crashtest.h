@@ -11,6 +11,6 @@ namespace evmm {
 void crash_test(u8 kind);
 // Implemented by the backend: breaks the gcpu's guest state so that its next VM entry fails (crashtest=vmentry:
 // the VM-entry checker must explain the failure).
-void crash_test_break_vm_entry(Gcpu& g);  // EVMM_CRASHTEST_*; NONE and the kinds handled elsewhere do nothing
+void crash_test_break_vm_entry(Gcpu& g); // EVMM_CRASHTEST_*; NONE and the kinds handled elsewhere do nothing
 
 } // namespace evmm

@@ -15,7 +15,8 @@ Slots g_events[static_cast<u8>(Event::Count)];
 
 void event_register(Event e, EventHandler h) {
     Slots& s = g_events[static_cast<u8>(e)];
-    if (s.n == EVENT_MAX_HANDLERS) PANIC("event %u: more than %u handlers", static_cast<unsigned>(e), EVENT_MAX_HANDLERS);
+    if (s.n == EVENT_MAX_HANDLERS)
+        PANIC("event %u: more than %u handlers", static_cast<unsigned>(e), EVENT_MAX_HANDLERS);
     s.h[s.n++] = h;
 }
 

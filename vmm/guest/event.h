@@ -8,15 +8,15 @@
 namespace evmm {
 
 enum class Event : u8 {
-    GcpuInit,     // stage 5, per gcpu, with its VMCS current: modules program their VMCS fields
-    GuestLaunch,  // stage 6, per gcpu, just before the first VM entry
+    GcpuInit,    // stage 5, per gcpu, with its VMCS current: modules program their VMCS fields
+    GuestLaunch, // stage 6, per gcpu, just before the first VM entry
     Count,
 };
 
 using EventHandler = void (*)(Gcpu&);
 inline constexpr u32 EVENT_MAX_HANDLERS = 16;
 
-void event_register(Event e, EventHandler h);  // panics when full (a build-time mistake)
+void event_register(Event e, EventHandler h); // panics when full (a build-time mistake)
 void event_raise(Event e, Gcpu& g);
 
 } // namespace evmm

@@ -25,7 +25,7 @@ struct GuestRegs {
 };
 enum class Gpr : u8 { RAX = 0, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
-inline constexpr u32 EXIT_COUNTERS = 80;  // basic exit reasons 0..79 counted individually
+inline constexpr u32 EXIT_COUNTERS = 80; // basic exit reasons 0..79 counted individually
 
 // Backend state of a gcpu (VT-x: its VMCS, EPTP and VPID). Only the backend reads or writes it.
 struct GcpuArch {
@@ -35,12 +35,12 @@ struct GcpuArch {
 };
 
 struct Gcpu {
-    GuestRegs regs;  // first: vmm/vmx/vmx_entry.S addresses registers at offsets 8 * n from the Gcpu pointer
-    u32 cpu_id;      // the physical CPU it runs on (a gcpu never migrates)
-    u32 index;       // its number inside its guest (guest0: == cpu_id)
-    Guest* guest;    // the guest it belongs to
+    GuestRegs regs; // first: vmm/vmx/vmx_entry.S addresses registers at offsets 8 * n from the Gcpu pointer
+    u32 cpu_id;     // the physical CPU it runs on (a gcpu never migrates)
+    u32 index;      // its number inside its guest (guest0: == cpu_id)
+    Guest* guest;   // the guest it belongs to
     GcpuArch arch;
-    u64 cr0_shadow, cr4_shadow;  // what the guest believes CR0 / CR4 hold
+    u64 cr0_shadow, cr4_shadow; // what the guest believes CR0 / CR4 hold
     u64 exits_total;
     u64 exits[EXIT_COUNTERS];
 
@@ -50,11 +50,11 @@ struct Gcpu {
 static_assert(offsetof(Gcpu, regs) == 0);
 
 // --- guest state (the exiting gcpu's, or the one whose backend state is current on this CPU) -------------------
-u64 gcpu_gpr(Gcpu& g, u32 n);  // by encoding, RSP included
+u64 gcpu_gpr(Gcpu& g, u32 n); // by encoding, RSP included
 void gcpu_set_gpr(Gcpu& g, u32 n, u64 value);
 u64 gcpu_rip(Gcpu& g);
 u64 gcpu_rflags(Gcpu& g);
-u64 gcpu_cr0(Gcpu& g);  // the real values (not the guest's shadowed view)
+u64 gcpu_cr0(Gcpu& g); // the real values (not the guest's shadowed view)
 u64 gcpu_cr3(Gcpu& g);
 u64 gcpu_cr4(Gcpu& g);
 u64 gcpu_efer(Gcpu& g);
@@ -69,16 +69,16 @@ bool gcpu_cs_default_32(Gcpu& g);
 u64 gcpu_guest_tsc(Gcpu& g);
 
 // --- what the exit says ------------------------------------------------------------------------------------------
-struct IoExit {  // IN/OUT/INS/OUTS (SDM Vol. 3C Table 28-5)
+struct IoExit { // IN/OUT/INS/OUTS (SDM Vol. 3C Table 28-5)
     u16 port;
-    u8 size;  // 1, 2 or 4 bytes
+    u8 size; // 1, 2 or 4 bytes
     bool in, string, rep;
 };
 IoExit gcpu_io_exit(Gcpu& g);
 
-struct GpaExit {  // an access the second-level tables refused (EPT violation / nested page fault)
+struct GpaExit { // an access the second-level tables refused (EPT violation / nested page fault)
     u64 gpa;
-    u64 gla;  // valid when gla_valid
+    u64 gla; // valid when gla_valid
     bool gla_valid;
     bool read, write, fetch;
 };

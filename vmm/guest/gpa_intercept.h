@@ -19,10 +19,10 @@ struct MemPerms {
 using GpaHandler = bool (*)(Gcpu& g, const GpaExit& e);
 
 struct GpaIntercept {
-    u64 base, size;  // 4 KiB aligned
+    u64 base, size; // 4 KiB aligned
     MemPerms allowed;
     GpaHandler handler;
-    const char* owner;  // the module that registered it
+    const char* owner; // the module that registered it
 };
 
 inline constexpr u32 GPA_INTERCEPT_MAX = 8;

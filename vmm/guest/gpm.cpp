@@ -23,10 +23,10 @@ struct Hole {
 };
 
 Hole clipped_hole(const MemoryMap::Range& r, u64 limit) {
-    const u64 end = r.base + r.length;  // caller checked it does not wrap
+    const u64 end = r.base + r.length; // caller checked it does not wrap
     const u64 clipped_end = end < limit ? end : limit;
     const u64 base = align_down(r.base, PAGE_4K);
-    return Hole{base, align_up(clipped_end, PAGE_4K)};  // limit is 4 KiB aligned and < 2^48: no overflow
+    return Hole{base, align_up(clipped_end, PAGE_4K)}; // limit is 4 KiB aligned and < 2^48: no overflow
 }
 
 // If addr lies in a hole, the end of that hole (true); else false.
@@ -90,9 +90,12 @@ Status gpm_build_identity_ept(EptTables& ept, const MtrrState& mtrr, u64 limit, 
         }
         result = ept.map(addr, addr, size, GUEST_RWX, type, allow_2m, allow_1g);
         if (!result) break;
-        if (size == PAGE_1G) ++stats.pages_1g;
-        else if (size == PAGE_2M) ++stats.pages_2m;
-        else ++stats.pages_4k;
+        if (size == PAGE_1G)
+            ++stats.pages_1g;
+        else if (size == PAGE_2M)
+            ++stats.pages_2m;
+        else
+            ++stats.pages_4k;
         addr += size;
     }
 

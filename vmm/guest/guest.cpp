@@ -29,7 +29,6 @@ private:
     u64 limit_, hv_base_, hv_size_;
 };
 
-
 // [base, base + len) inside [lo, hi), without wrapping.
 bool inside(u64 base, u64 len, u64 lo, u64 hi) { return !add_overflows(base, len) && base >= lo && base + len <= hi; }
 
@@ -42,7 +41,8 @@ bool Guest::owns_ram(u64 gpa, u64 len) const {
     if (add_overflows(gpa, len)) return false;
     for (u32 i = 0; i < mmap_count_; ++i) {
         const evmm_mmap_entry_t& e = mmap_[i];
-        if (e.type == EVMM_MEM_USABLE && !add_overflows(e.base, e.length) && inside(gpa, len, e.base, e.base + e.length))
+        if (e.type == EVMM_MEM_USABLE && !add_overflows(e.base, e.length) &&
+            inside(gpa, len, e.base, e.base + e.length))
             return true;
     }
     return false;

@@ -16,25 +16,25 @@ namespace evmm {
 
 enum class Intercept : u8 {
     Cpuid,
-    Rdmsr,            // only the MSRs intercept_msr() selects
+    Rdmsr, // only the MSRs intercept_msr() selects
     Wrmsr,
-    Io,               // only the ports intercept_io_port() selects
+    Io, // only the ports intercept_io_port() selects
     Xsetbv,
-    Rdtsc,            // fallbacks: the backend lets RDTSC/RDTSCP run unless a module asks otherwise
+    Rdtsc, // fallbacks: the backend lets RDTSC/RDTSCP run unless a module asks otherwise
     Rdtscp,
-    Hypercall,        // VMCALL (VT-x) / VMMCALL (SVM): evmm's ABI, docs/vmcall.md
-    VirtInstruction,  // the CPU's own virtualisation instructions (VMX: VMXON, VMREAD, INVEPT, ...; GETSEC)
-    GpaAccess,        // an access the guest's second-level tables refuse (EPT violation / nested page fault)
-    TripleFault,      // shutdown
+    Hypercall,       // VMCALL (VT-x) / VMMCALL (SVM): evmm's ABI, docs/vmcall.md
+    VirtInstruction, // the CPU's own virtualisation instructions (VMX: VMXON, VMREAD, INVEPT, ...; GETSEC)
+    GpaAccess,       // an access the guest's second-level tables refuse (EPT violation / nested page fault)
+    TripleFault,     // shutdown
     Hlt,
     Invd,
-    Init,             // an INIT signal arrived for the vCPU's CPU
+    Init, // an INIT signal arrived for the vCPU's CPU
     Count,
 };
 
 using InterceptHandler = void (*)(Gcpu& g);
 
-void intercept_register(Intercept kind, InterceptHandler h);  // stage 3, BSP only; panics when taken twice
+void intercept_register(Intercept kind, InterceptHandler h); // stage 3, BSP only; panics when taken twice
 void intercept_msr(u32 msr, bool read, bool write);          // which MSR accesses exit (Rdmsr/Wrmsr handlers)
 void intercept_io_port(u16 port);                            // which I/O ports exit (the Io handler)
 

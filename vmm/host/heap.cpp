@@ -7,11 +7,11 @@ namespace {
 constexpr const char* WHERE_HEAP = "heap";
 constexpr const char* WHERE_POOL = "pool";
 constexpr u64 BITS_PER_WORD = 64;
-constexpr u64 MIN_OBJ = sizeof(void*);  // a free object holds the free-list link
+constexpr u64 MIN_OBJ = sizeof(void*); // a free object holds the free-list link
 // Largest alignment / object a request may ask for (keeps page counts * PAGE_SIZE far from wrapping).
 constexpr u64 MAX_ALIGN_PAGES = bit(40);
 constexpr u64 MAX_POOL_OBJ = bit(32);
-constexpr u64 SLAB_MAGIC = 0x62616c5350565645ull;  // "EVVPSlab"
+constexpr u64 SLAB_MAGIC = 0x62616c5350565645ull; // "EVVPSlab"
 
 constexpr u64 words_for(u64 bits) { return (bits + BITS_PER_WORD - 1) / BITS_PER_WORD; }
 constexpr u64 pages_for(u64 bytes) { return (bytes + PAGE_SIZE - 1) / PAGE_SIZE; }
@@ -35,7 +35,7 @@ Status PageHeap::init(void* base_virt, u64 base_phys, u64 size) {
         return Status::error("heap range wraps", WHERE_HEAP, base_phys, size);
     const u64 total = size / PAGE_SIZE;
     const u64 words = words_for(total);
-    const u64 meta = pages_for(2 * words * sizeof(u64));  // used + start bitmaps
+    const u64 meta = pages_for(2 * words * sizeof(u64)); // used + start bitmaps
     if (total <= meta) return Status::error("heap too small", WHERE_HEAP, size);
 
     u8* base = static_cast<u8*>(base_virt);
@@ -168,7 +168,7 @@ struct Pool::Slab {
     Slab* next;
     const Pool* owner;
     u64 magic;
-    u64 used[MAX_PER_SLAB / BITS_PER_WORD];  // bit k: object k handed out
+    u64 used[MAX_PER_SLAB / BITS_PER_WORD]; // bit k: object k handed out
 };
 static_assert(sizeof(void*) == sizeof(u64));
 
@@ -197,14 +197,14 @@ bool Pool::grow() {
     // Physically aligned to its size, so slab_of finds a slab from any object in it.
     void* mem = heap_->alloc_pages(slab_pages_, slab_pages_);
     if (mem == nullptr) return false;
-    auto* s = static_cast<Slab*>(mem);  // zeroed: used[] all clear
+    auto* s = static_cast<Slab*>(mem); // zeroed: used[] all clear
     s->next = slabs_;
     s->owner = this;
     s->magic = SLAB_MAGIC;
     slabs_ = s;
     ++slab_count_;
     u8* objs = static_cast<u8*>(mem) + first_offset_;
-    for (u64 k = per_slab_; k-- > 0;) {  // lowest address ends up first in the free list
+    for (u64 k = per_slab_; k-- > 0;) { // lowest address ends up first in the free list
         void* obj = objs + k * stride_;
         __builtin_memcpy(obj, &free_list_, sizeof free_list_);
         free_list_ = obj;

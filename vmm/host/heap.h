@@ -41,28 +41,28 @@ public:
     void* phys_to_virt(u64 pa) override;
     // Physical address of p, 0 if p is outside the heap.
     u64 virt_to_phys(const void* p) const;
-    bool contains(const void* p) const;  // p inside the allocatable pages
-    bool is_allocation_start(const void* p) const;  // p is the first page of a live run
+    bool contains(const void* p) const;            // p inside the allocatable pages
+    bool is_allocation_start(const void* p) const; // p is the first page of a live run
 
     struct Stats {
-        u64 total_pages;       // allocatable pages (bitmap pages not counted)
+        u64 total_pages; // allocatable pages (bitmap pages not counted)
         u64 free_pages;
-        u64 high_water_pages;  // most pages ever in use at once
-        u64 meta_pages;        // pages the bitmaps take
-        u64 allocations;       // live runs
+        u64 high_water_pages; // most pages ever in use at once
+        u64 meta_pages;       // pages the bitmaps take
+        u64 allocations;      // live runs
     };
     Stats stats() const;
 
 private:
     bool test(const u64* map, u64 i) const { return (map[i / 64] >> (i % 64)) & 1; }
-    u64 find_used(u64 from, u64 to) const;  // first used page index in [from, to), or to
+    u64 find_used(u64 from, u64 to) const; // first used page index in [from, to), or to
     void set_range(u64* map, u64 from, u64 n, bool value);
 
-    u8* virt_ = nullptr;  // first allocatable page
+    u8* virt_ = nullptr; // first allocatable page
     u64 phys_ = 0;
     u64 pages_ = 0;
-    u64* used_ = nullptr;   // bit i: page i allocated
-    u64* start_ = nullptr;  // bit i: page i starts an allocation
+    u64* used_ = nullptr;  // bit i: page i allocated
+    u64* start_ = nullptr; // bit i: page i starts an allocation
     u64 free_ = 0;
     u64 high_water_ = 0;
     u64 meta_pages_ = 0;
@@ -88,10 +88,10 @@ public:
     Status free(void* p);
 
     struct Stats {
-        u64 obj_size;    // stride between objects
+        u64 obj_size; // stride between objects
         u64 slabs;
-        u64 pages;       // heap pages held
-        u64 capacity;    // objects in all slabs
+        u64 pages;    // heap pages held
+        u64 capacity; // objects in all slabs
         u64 in_use;
         u64 high_water;
     };
@@ -103,12 +103,12 @@ public:
 
 private:
     struct Slab;
-    Slab* slab_of(const void* obj) const;  // the slab obj would lie in (not checked to be ours)
+    Slab* slab_of(const void* obj) const; // the slab obj would lie in (not checked to be ours)
     bool grow();
 
     PageHeap* heap_ = nullptr;
     u64 stride_ = 0;
-    u64 first_offset_ = 0;  // offset of object 0 from the slab start
+    u64 first_offset_ = 0; // offset of object 0 from the slab start
     u64 per_slab_ = 0;
     u64 slab_pages_ = 0;
     Slab* slabs_ = nullptr;

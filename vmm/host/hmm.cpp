@@ -30,7 +30,7 @@ public:
 u8 phys_addr_bits() {
     if (cpuid(CpuidLeaf::EXT_MAX).eax >= static_cast<u32>(CpuidLeaf::ADDRESS_SIZES))
         return static_cast<u8>(cpuid(CpuidLeaf::ADDRESS_SIZES).eax & 0xFF);
-    return 36;  // SDM Vol. 3A §4.1.4: MAXPHYADDR is 36 when CPUID.80000008H is not supported
+    return 36; // SDM Vol. 3A §4.1.4: MAXPHYADDR is 36 when CPUID.80000008H is not supported
 }
 
 u64 addr(const char* p) { return reinterpret_cast<uptr>(p); }
@@ -55,8 +55,7 @@ Status hmm_setup(const evmm_desc_t& desc, PageHeap& heap, HmmInfo& info) {
                     {.write = false, .exec = true}, false, false));
     EVMM_TRY(pt.map(addr(__rodata_start), addr(__rodata_start), addr(__rodata_end) - addr(__rodata_start),
                     {.write = false, .exec = false}, false, false));
-    EVMM_TRY(pt.map(addr(__data_start), addr(__data_start), addr(__vmm_end) - addr(__data_start), data, false,
-                    false));
+    EVMM_TRY(pt.map(addr(__data_start), addr(__data_start), addr(__vmm_end) - addr(__data_start), data, false, false));
     // The symbol table is read only; guard pages around every CPU's stacks are not present.
     if (desc.symtab_size != 0)
         EVMM_TRY(pt.map(desc.symtab_addr, desc.symtab_addr, align_up(desc.symtab_size, PAGE_SIZE),

@@ -16,7 +16,7 @@
 namespace evmm {
 
 struct HmmInfo {
-    u64 identity_limit;  // identity map covers [0, identity_limit)
+    u64 identity_limit; // identity map covers [0, identity_limit)
     bool used_1g_pages;
     u64 cr3;
 };

@@ -15,9 +15,9 @@ constexpr u64 IPC_TIMEOUT_MS = 100;
 SpinLock g_lock;
 IpcFn g_fn = nullptr;
 u64 g_arg = 0;
-u64 g_seq = 0;                     // number of the current request (written under g_lock)
-u64 g_pending[EVMM_MAX_CPUS];      // per target: the request it must run
-u64 g_done[EVMM_MAX_CPUS];         // per target: the last request it ran
+u64 g_seq = 0;                // number of the current request (written under g_lock)
+u64 g_pending[EVMM_MAX_CPUS]; // per target: the request it must run
+u64 g_done[EVMM_MAX_CPUS];    // per target: the last request it ran
 
 } // namespace
 
@@ -30,7 +30,7 @@ u32 ipc_call_others(IpcFn fn, u64 arg) {
     g_arg = arg;
     const u64 seq = ++g_seq;
     for (u32 c = 0; c < n; ++c)
-        if (c != me) __atomic_store_n(&g_pending[c], seq, __ATOMIC_RELEASE);  // after fn/arg (release)
+        if (c != me) __atomic_store_n(&g_pending[c], seq, __ATOMIC_RELEASE); // after fn/arg (release)
     const u64 limit = smp_ms_to_ticks(IPC_TIMEOUT_MS);
     if (!lapic_send(lapic_detect(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT | ICR_SHORTHAND_ALL_BUT_SELF, limit))
         LOG_ERROR("ipc: the local APIC did not send the NMI");

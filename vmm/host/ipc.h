@@ -1,8 +1,8 @@
 // Cross-CPU calls: run a function on every other CPU evmm runs on (the seed's ipc_init). The request travels by NMI
 // (SDM Vol. 3A §11.6.1, all excluding self), so it reaches a CPU wherever it is: running guest0 (the NMI is a VM exit,
 // pin-based "NMI exiting": vmm/modules/smp_guest.h), in evmm's own code or waiting for guest0's SIPI (the IDT's NMI
-// handler, vmm/host/panic.cpp). Each target runs fn(arg) in that NMI context — so fn must be short, take no lock and not
-// log — and acknowledges; the caller waits (bounded) for all of them.
+// handler, vmm/host/panic.cpp). Each target runs fn(arg) in that NMI context — so fn must be short, take no lock and
+// not log — and acknowledges; the caller waits (bounded) for all of them.
 //
 // Used for EPT invalidation: after guest0's EPT changes while gcpus run, every CPU must INVEPT (SDM Vol. 3C §29.4.3.4:
 // "software ... should invalidate ... on all logical processors" that may cache the mappings).

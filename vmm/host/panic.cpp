@@ -6,8 +6,8 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/symtab.h"
-#include "vmm/host/percpu.h"
 #include "vmm/host/ipc.h"
+#include "vmm/host/percpu.h"
 #include "vmm/host/smp.h"
 
 namespace evmm {
@@ -83,14 +83,13 @@ bool enter_panic_impl() {
     Regs r{};
     asm volatile("movq %%rax, %0; movq %%rbx, %1; movq %%rcx, %2; movq %%rdx, %3"
                  : "=m"(r.rax), "=m"(r.rbx), "=m"(r.rcx), "=m"(r.rdx));
-    asm volatile("movq %%rsi, %0; movq %%rdi, %1; movq %%rsp, %2"
-                 : "=m"(r.rsi), "=m"(r.rdi), "=m"(r.rsp));
+    asm volatile("movq %%rsi, %0; movq %%rdi, %1; movq %%rsp, %2" : "=m"(r.rsi), "=m"(r.rdi), "=m"(r.rsp));
     asm volatile("movq %%r8, %0; movq %%r9, %1; movq %%r10, %2; movq %%r11, %3"
                  : "=m"(r.r8), "=m"(r.r9), "=m"(r.r10), "=m"(r.r11));
     asm volatile("movq %%r12, %0; movq %%r13, %1; movq %%r14, %2; movq %%r15, %3"
                  : "=m"(r.r12), "=m"(r.r13), "=m"(r.r14), "=m"(r.r15));
     r.rbp = rbp;
-    r.rip = reinterpret_cast<const u64*>(rbp)[1];  // the caller of panic_at
+    r.rip = reinterpret_cast<const u64*>(rbp)[1]; // the caller of panic_at
     r.rflags = read_rflags();
     dump_regs(r, true);
     backtrace(r.rip, reinterpret_cast<const u64*>(rbp)[0], true);
@@ -100,7 +99,7 @@ bool enter_panic_impl() {
 } // namespace
 
 void panic_begin() {
-    if (__atomic_load_n(&g_panicking, __ATOMIC_ACQUIRE) == this_cpu_id() + 1) return;  // already ours
+    if (__atomic_load_n(&g_panicking, __ATOMIC_ACQUIRE) == this_cpu_id() + 1) return; // already ours
     enter_panic_impl();
 }
 
@@ -117,8 +116,10 @@ void symbolize(u64 addr, char* buf, size_t cap, bool return_address) {
     u64 off = 0;
     const char* name = nullptr;
     if (probe >= g_vmm_base && probe - g_vmm_base < g_vmm_size) name = g_symtab.lookup(probe - g_vmm_base, off);
-    if (name != nullptr) format(buf, cap, "%s+0x%lx", name, off + (addr - probe));
-    else format(buf, cap, "?");
+    if (name != nullptr)
+        format(buf, cap, "%s+0x%lx", name, off + (addr - probe));
+    else
+        format(buf, cap, "?");
 }
 
 [[noreturn]] void panic_at(const char* file, int line, const char* fmt, ...) {
@@ -147,13 +148,13 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     LOG_ERROR("PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),
               exception_name(f->vector), f->vector, f->error_code);
     if (f->vector == static_cast<u64>(Vector::PF))
-        LOG_ERROR("  page fault at address 0x%lx (%s, %s, %s)", read_cr2(), 
+        LOG_ERROR("  page fault at address 0x%lx (%s, %s, %s)", read_cr2(),
                   (f->error_code & PF_ERR_PRESENT) ? "protection" : "not present",
                   (f->error_code & PF_ERR_WRITE) ? "write" : "read",
                   (f->error_code & PF_ERR_FETCH) ? "instruction fetch" : "data");
     LOG_ERROR("  cs=%04lx ss=%04lx", f->cs, f->ss);
-    Regs r{f->rax, f->rbx, f->rcx, f->rdx, f->rsi, f->rdi, f->rbp, f->rsp, f->r8,  f->r9,
-           f->r10, f->r11, f->r12, f->r13, f->r14, f->r15, f->rip, f->rflags};
+    Regs r{f->rax, f->rbx, f->rcx, f->rdx, f->rsi, f->rdi, f->rbp, f->rsp, f->r8,
+           f->r9,  f->r10, f->r11, f->r12, f->r13, f->r14, f->r15, f->rip, f->rflags};
     dump_regs(r, false);
     backtrace(f->rip, f->rbp, false);
     char why[64];

@@ -25,8 +25,8 @@ void symbolize(u64 addr, char* buf, size_t cap, bool return_address);
 
 #define PANIC(...) ::evmm::panic_at(__FILE__, __LINE__, __VA_ARGS__)
 // Panics with the Status' text if `expr` fails; `doing` says what we were doing.
-#define CHECK_OK(expr, doing)                                                    \
-    do {                                                                         \
-        ::evmm::Status check_ok_s_ = (expr);                                     \
+#define CHECK_OK(expr, doing)                                                                \
+    do {                                                                                     \
+        ::evmm::Status check_ok_s_ = (expr);                                                 \
         if (!check_ok_s_.ok()) ::evmm::panic_status(__FILE__, __LINE__, doing, check_ok_s_); \
     } while (0)

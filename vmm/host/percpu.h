@@ -8,10 +8,10 @@
 namespace evmm {
 
 struct PerCpu {
-    PerCpu* self;  // first: %gs:0 gives the PerCpu pointer
+    PerCpu* self; // first: %gs:0 gives the PerCpu pointer
     u32 cpu_id;
     u32 apic_id;
-    u64 stack_block;  // start of this CPU's stack block (EVMM_STACK_BLOCK_SIZE bytes, see evmm_desc.h)
+    u64 stack_block; // start of this CPU's stack block (EVMM_STACK_BLOCK_SIZE bytes, see evmm_desc.h)
     Gdt gdt;
     Tss64 tss;
 };

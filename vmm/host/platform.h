@@ -10,12 +10,12 @@ namespace evmm {
 
 struct Platform {
     u32 num_cpus;
-    u32 apic_ids[EVMM_MAX_CPUS];  // by CPU number, BSP first
+    u32 apic_ids[EVMM_MAX_CPUS]; // by CPU number, BSP first
     u64 tsc_khz;
     u64 top_of_memory;
-    u64 identity_limit;  // the VMM identity-maps [0, identity_limit): all RAM, at least 4 GiB, 1 GiB granular
-    u64 runtime_base, runtime_size;  // the hypervisor's runtime region: never any guest's
-    u64 trampoline_base;             // the APs' start page (0: none): never any guest's
+    u64 identity_limit; // the VMM identity-maps [0, identity_limit): all RAM, at least 4 GiB, 1 GiB granular
+    u64 runtime_base, runtime_size; // the hypervisor's runtime region: never any guest's
+    u64 trampoline_base;            // the APs' start page (0: none): never any guest's
     u64 acpi_rsdp;
     evmm_acpi_power_t acpi_power;
 };
@@ -26,7 +26,7 @@ inline constexpr u64 identity_limit_for(u64 top_of_memory) {
     return align_up(top_of_memory > 4 * GiB ? top_of_memory : 4 * GiB, GiB);
 }
 
-void platform_init(const evmm_desc_t& d);  // stage 1, BSP, once
+void platform_init(const evmm_desc_t& d); // stage 1, BSP, once
 const Platform& platform();
 
 // The CPU number of an APIC ID, or UINT32_MAX when no CPU evmm runs on has it.

@@ -10,20 +10,19 @@ namespace evmm {
 namespace {
 
 constexpr u32 STAGES = 6;
-constexpr u64 STAGE_TIMEOUT_MS = 20000;  // generous: Bochs runs several CPUs in one host thread
+constexpr u64 STAGE_TIMEOUT_MS = 20000; // generous: Bochs runs several CPUs in one host thread
 constexpr u64 STOP_TIMEOUT_MS = 200;
 constexpr u32 NOBODY = ~0u;
 
 u32 g_num_cpus = 1;
 u64 g_tsc_khz = 0;
-volatile u32 g_open = 0;                     // highest stage opened by the BSP
-volatile u32 g_arrived[STAGES + 1];          // CPUs done with stage k
-volatile u64 g_arrived_mask[STAGES + 1];     // which ones (for the straggler report)
-volatile u32 g_stopper = NOBODY;             // CPU that called smp_stop_others
-volatile u32 g_stopped = 0;                  // CPUs that acknowledged
+volatile u32 g_open = 0;                 // highest stage opened by the BSP
+volatile u32 g_arrived[STAGES + 1];      // CPUs done with stage k
+volatile u64 g_arrived_mask[STAGES + 1]; // which ones (for the straggler report)
+volatile u32 g_stopper = NOBODY;         // CPU that called smp_stop_others
+volatile u32 g_stopped = 0;              // CPUs that acknowledged
 
-volatile bool g_stopping[EVMM_MAX_CPUS];  // this CPU is already in smp_stopped
-
+volatile bool g_stopping[EVMM_MAX_CPUS]; // this CPU is already in smp_stopped
 
 } // namespace
 
@@ -72,9 +71,8 @@ bool smp_stop_requested() { return __atomic_load_n(&g_stopper, __ATOMIC_ACQUIRE)
 
 void smp_stop_others() {
     u32 expected = NOBODY;
-    if (!__atomic_compare_exchange_n(&g_stopper, &expected, this_cpu_id(), false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-        return;  // someone else is stopping everybody (and will stop us too)
+    if (!__atomic_compare_exchange_n(&g_stopper, &expected, this_cpu_id(), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return; // someone else is stopping everybody (and will stop us too)
     if (g_num_cpus <= 1) return;
     // SDM Vol. 3A §11.6.1: NMI delivery to all excluding self. In VMX non-root mode an NMI causes a VM exit
     // (pin-based "NMI exiting"); in VMX root (evmm's code, an AP waiting for guest0's SIPI) the IDT's NMI handler
@@ -86,23 +84,22 @@ void smp_stop_others() {
     while (__atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE) < g_num_cpus - 1 && rdtsc() - start < limit) cpu_pause();
     const u32 n = __atomic_load_n(&g_stopped, __ATOMIC_ACQUIRE);
     if (n < g_num_cpus - 1)
-        LOG_ERROR("evmm: %u of %u other CPUs acknowledged the stop (the rest are unresponsive)",
-                  n, g_num_cpus - 1);
+        LOG_ERROR("evmm: %u of %u other CPUs acknowledged the stop (the rest are unresponsive)", n, g_num_cpus - 1);
 }
 
 [[noreturn]] void smp_stopped(const char* where, u64 rip) {
     cpu_cli();
     const u32 me = this_cpu_id();
     if (me >= EVMM_MAX_CPUS || g_stopping[me]) halt_forever();
-    g_stopping[me] = true;  // one line and one acknowledgement per CPU
-    if (rip == 0) {  // nowhere in particular (a wait loop)
+    g_stopping[me] = true; // one line and one acknowledgement per CPU
+    if (rip == 0) {        // nowhere in particular (a wait loop)
         LOG_ERROR("evmm: stopped by cpu%u while %s", g_stopper, where);
     } else {
         char sym[96];
         symbolize(rip, sym, sizeof sym, false);
         LOG_ERROR("evmm: stopped by cpu%u while %s (rip %016lx %s)", g_stopper, where, rip, sym);
     }
-    log_unlock_if_owner();  // the NMI may have come in the middle of one of our own lines
+    log_unlock_if_owner(); // the NMI may have come in the middle of one of our own lines
     __atomic_fetch_add(&g_stopped, 1, __ATOMIC_RELEASE);
     halt_forever();
 }

@@ -10,14 +10,14 @@
 
 namespace evmm {
 
-void smp_init(u32 num_cpus, u64 tsc_khz);  // BSP, before opening stage 1
+void smp_init(u32 num_cpus, u64 tsc_khz); // BSP, before opening stage 1
 u32 smp_num_cpus();
-u64 smp_ms_to_ticks(u64 ms);  // TSC ticks in ms milliseconds (the loader's TSC frequency; 1 GHz if unknown)
+u64 smp_ms_to_ticks(u64 ms); // TSC ticks in ms milliseconds (the loader's TSC frequency; 1 GHz if unknown)
 
-void stage_open(u32 stage);       // BSP
-void stage_wait_open(u32 stage);  // AP
-void stage_arrive(u32 stage);     // every CPU, after its per-CPU part of the stage
-void stage_wait_all(u32 stage);   // BSP: every CPU arrived (panics, naming the stragglers, after a timeout)
+void stage_open(u32 stage);      // BSP
+void stage_wait_open(u32 stage); // AP
+void stage_arrive(u32 stage);    // every CPU, after its per-CPU part of the stage
+void stage_wait_all(u32 stage);  // BSP: every CPU arrived (panics, naming the stragglers, after a timeout)
 
 // Final stop: ask every other CPU to stop (NMI to all but self), wait (bounded) until each printed its state.
 void smp_stop_others();

@@ -1,11 +1,11 @@
 #include "vmm/modules/acpi_power.h"
 
 #include "lib/format.h"
-#include "lib/log.h"
 #include "lib/formats/acpi.h"
-#include "vmm/modules/io_monitor.h"
+#include "lib/log.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/host/platform.h"
+#include "vmm/modules/io_monitor.h"
 
 namespace evmm {
 namespace {
@@ -26,12 +26,12 @@ void on_pm1_cnt_write(Gcpu& g, u16 port, u8 size, bool, u32& value) {
             gcpu_fatal(g, what);
         }
         if (g_power.s5_valid) {
-            LOG_INFO("guest0 cpu%u powers the machine off (ACPI S5: %s port 0x%x <- 0x%x)", g.cpu_id, reg, port,
-                     value);
+            LOG_INFO("guest0 cpu%u powers the machine off (ACPI S5: %s port 0x%x <- 0x%x)", g.cpu_id, reg, port, value);
         } else {
-            LOG_WARN("guest0 cpu%u enters an ACPI sleep state (%s port 0x%x <- 0x%x, SLP_TYP %u; no \\_S5 known, "
-                     "so evmm cannot tell whether this is S5 power-off)",
-                     g.cpu_id, reg, port, value, typ);
+            LOG_WARN(
+                "guest0 cpu%u enters an ACPI sleep state (%s port 0x%x <- 0x%x, SLP_TYP %u; no \\_S5 known, "
+                "so evmm cannot tell whether this is S5 power-off)",
+                g.cpu_id, reg, port, value, typ);
         }
         exit_stats_log("guest0 power-off");
     }

@@ -1,8 +1,8 @@
 #include "vmm/modules/cpuid.h"
 
 #include "arch/x86_64/cpuid.h"
-#include "vmm/modules/virt_policy.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/modules/virt_policy.h"
 
 namespace evmm {
 namespace {

@@ -10,7 +10,7 @@ namespace evmm {
 namespace {
 
 constexpr u64 LOGGED_VIOLATIONS = 16;
-u64 g_violations = 0;  // a count that races on SMP only misplaces a log line
+u64 g_violations = 0; // a count that races on SMP only misplaces a log line
 
 void log_violation(const Gcpu& g, const GpaExit& e) {
     ++g_violations;

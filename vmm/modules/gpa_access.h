@@ -14,6 +14,6 @@
 
 namespace evmm {
 
-void gpa_access_init();  // stage 3
+void gpa_access_init(); // stage 3
 
 } // namespace evmm

@@ -10,61 +10,59 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/guest/boot/entry_state.h"
-#include "vmm/guest/guest_paging.h"
 #include "vmm/guest/event.h"
 #include "vmm/guest/gpa_intercept.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/guest_paging.h"
 #include "vmm/guest/intercept.h"
-#include "vmm/host/platform.h"
-#include "vmm/modules/msr_monitor.h"
 #include "vmm/host/panic.h"
+#include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
+#include "vmm/modules/msr_monitor.h"
 
 namespace evmm {
 namespace {
 
 // A gcpu's start-up state, one word so that state and SIPI vector change together (compare-and-swap).
 enum ApState : u32 {
-    AP_WAIT_SIPI = 0,     // after INIT (where every AP begins): a SIPI starts it
-    AP_SIPI_PENDING = 1,  // a SIPI arrived (vector in bits 15:8); the gcpu has not taken it yet
+    AP_WAIT_SIPI = 0,    // after INIT (where every AP begins): a SIPI starts it
+    AP_SIPI_PENDING = 1, // a SIPI arrived (vector in bits 15:8); the gcpu has not taken it yet
     AP_RUNNING = 2,
 };
 constexpr u32 AP_STATE_MASK = 0xFF;
 constexpr unsigned AP_VECTOR_SHIFT = 8;
 
-struct alignas(64) VirtAp {  // a cache line each: the word MONITOR watches
+struct alignas(64) VirtAp { // a cache line each: the word MONITOR watches
     u32 word;
 };
 VirtAp g_ap[EVMM_MAX_CPUS];
 
 constexpr u64 APIC_PAGE_OFFSET_MASK = PAGE_4K - 1;
-constexpr u32 APIC_REG_ALIGN = 4;       // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
-constexpr u32 XAPIC_DEST_SHIFT = 24;    // ICR_HIGH bits 31:24 (SDM Vol. 3A Figure 11-12)
+constexpr u32 APIC_REG_ALIGN = 4;    // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
+constexpr u32 XAPIC_DEST_SHIFT = 24; // ICR_HIGH bits 31:24 (SDM Vol. 3A Figure 11-12)
 constexpr u64 ICR_DELIVERY_MODE_MASK = u64{7} << ICR_DELIVERY_MODE_SHIFT;
 constexpr u64 ICR_SHORTHAND_SELF = u64{1} << ICR_SHORTHAND_SHIFT;
 constexpr u64 ICR_SHORTHAND_ALL_INCLUDING_SELF = u64{2} << ICR_SHORTHAND_SHIFT;
-constexpr unsigned SIPI_SELECTOR_SHIFT = 8;   // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
+constexpr unsigned SIPI_SELECTOR_SHIFT = 8; // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
 constexpr unsigned SIPI_BASE_SHIFT = 12;
 constexpr u64 IPI_TIMEOUT_MS = 100;
 
 Lapic g_lapic{};
-u64 g_apic_page = 0;  // xAPIC page write-protected in guest0's EPT (0: none)
+u64 g_apic_page = 0; // xAPIC page write-protected in guest0's EPT (0: none)
 bool g_mwait = false;
 
 u32 load_word(u32 cpu) { return __atomic_load_n(&g_ap[cpu].word, __ATOMIC_ACQUIRE); }
 bool cas_word(u32 cpu, u32 expected, u32 desired) {
-    return __atomic_compare_exchange_n(&g_ap[cpu].word, &expected, desired, false, __ATOMIC_ACQ_REL,
-                                       __ATOMIC_ACQUIRE);
+    return __atomic_compare_exchange_n(&g_ap[cpu].word, &expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
-
 
 // The hardware INIT for a running gcpu's CPU (it then takes an INIT VM exit). The guest's ICR_HIGH is restored:
 // guest0 may have programmed it for its next IPI.
 void send_hardware_init(u32 cpu) {
-    const Lapic l = lapic_detect();  // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
+    const Lapic l = lapic_detect(); // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
     const u32 apic_id = platform().apic_ids[cpu];
-    const u64 dest = l.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT
-                                                       : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;
+    const u64 dest =
+        l.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;
     volatile u32* high = l.mode == ApicMode::XApic
                              ? reinterpret_cast<volatile u32*>(l.mmio_base + static_cast<u32>(XApicReg::ICR_HIGH))
                              : nullptr;
@@ -78,11 +76,11 @@ void virtual_init(u32 from, u32 cpu) {
     for (;;) {
         const u32 w = load_word(cpu);
         switch (w & AP_STATE_MASK) {
-        case AP_WAIT_SIPI: return;  // already reset and waiting
-        case AP_SIPI_PENDING:       // not started yet: the INIT cancels the start
+        case AP_WAIT_SIPI: return; // already reset and waiting
+        case AP_SIPI_PENDING:      // not started yet: the INIT cancels the start
             if (cas_word(cpu, w, AP_WAIT_SIPI)) return;
             break;
-        default:  // running: it must leave guest0 to be reset
+        default: // running: it must leave guest0 to be reset
             if (cas_word(cpu, w, AP_WAIT_SIPI)) {
                 LOG_DEBUG("gcpu%u: INIT from guest0 (cpu%u): reset, waits for a SIPI", cpu, from);
                 send_hardware_init(cpu);
@@ -96,8 +94,7 @@ void virtual_init(u32 from, u32 cpu) {
 void virtual_sipi(u32 from, u32 cpu, u32 vector) {
     const u32 w = load_word(cpu);
     // SDM Vol. 3A §9.4.4: a SIPI that finds the processor not waiting for one is ignored.
-    if ((w & AP_STATE_MASK) != AP_WAIT_SIPI ||
-        !cas_word(cpu, w, AP_SIPI_PENDING | (vector << AP_VECTOR_SHIFT))) {
+    if ((w & AP_STATE_MASK) != AP_WAIT_SIPI || !cas_word(cpu, w, AP_SIPI_PENDING | (vector << AP_VECTOR_SHIFT))) {
         LOG_DEBUG("gcpu%u: SIPI 0x%x from guest0 (cpu%u) ignored: not waiting for one", cpu, vector, from);
         return;
     }
@@ -118,7 +115,7 @@ bool is_init_or_sipi(u64 icr) {
 // An INIT or Start-up IPI guest0 wrote into its ICR (`dest`: the destination APIC ID).
 void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
     const bool init = (icr & ICR_DELIVERY_MODE_MASK) == ICR_DELIVERY_INIT;
-    if (init && (icr & ICR_LEVEL_ASSERT) == 0) return;  // INIT level de-assert: no effect (SDM Vol. 3A §11.6.1)
+    if (init && (icr & ICR_LEVEL_ASSERT) == 0) return; // INIT level de-assert: no effect (SDM Vol. 3A §11.6.1)
     if (icr & ICR_DEST_MODE_LOGICAL) refuse(g, "logical destination mode", icr);
     const u64 shorthand = icr & ICR_SHORTHAND_MASK;
     if (shorthand == ICR_SHORTHAND_SELF || shorthand == ICR_SHORTHAND_ALL_INCLUDING_SELF ||
@@ -129,8 +126,10 @@ void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
     for (u32 c = 0; c < n; ++c) {
         if (c == g.cpu_id) continue;
         if (shorthand == 0 && platform().apic_ids[c] != dest) continue;
-        if (init) virtual_init(g.cpu_id, c);
-        else virtual_sipi(g.cpu_id, c, vector);
+        if (init)
+            virtual_init(g.cpu_id, c);
+        else
+            virtual_sipi(g.cpu_id, c, vector);
     }
     if (shorthand == 0 && platform_cpu_of_apic_id(dest) == UINT32_MAX)
         LOG_WARN("guest0 cpu%u: %s to APIC ID %u, which is no CPU evmm runs on: dropped", g.cpu_id,
@@ -139,7 +138,7 @@ void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
 
 // WRMSR to the x2APIC ICR: INIT/SIPI virtualized, every other IPI sent as written.
 bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
-    if ((rdmsr(Msr::IA32_APIC_BASE) & APIC_BASE_X2APIC_ENABLE) == 0) return false;  // xAPIC mode: #GP(0)
+    if ((rdmsr(Msr::IA32_APIC_BASE) & APIC_BASE_X2APIC_ENABLE) == 0) return false; // xAPIC mode: #GP(0)
     if (is_init_or_sipi(value))
         virtual_ipi(g, value, static_cast<u32>(value >> ICR_X2APIC_DEST_SHIFT), X2APIC_BROADCAST_ID);
     else
@@ -161,8 +160,10 @@ private:
 
 [[noreturn]] void cannot_emulate(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
     static char what[200];
-    format(what, sizeof what, "guest0 wrote the local APIC page (GPA 0x%lx) with an access evmm cannot emulate: %s "
-           "(0x%lx, 0x%lx)", gpa, why, v1, v2);
+    format(what, sizeof what,
+           "guest0 wrote the local APIC page (GPA 0x%lx) with an access evmm cannot emulate: %s "
+           "(0x%lx, 0x%lx)",
+           gpa, why, v1, v2);
     gcpu_fatal(g, what);
 }
 
@@ -174,7 +175,6 @@ void start_state(Gcpu& g, u32 vector) {
     s.rip = 0;
     CHECK_OK(gcpu_load_state(g, s), "SIPI: guest start state");
 }
-
 
 // A refused guest-physical access inside the local APIC page (writes: the page is read-only for the guest).
 bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
@@ -189,17 +189,18 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     const GuestPagingRegs regs{cr0, gcpu_cr3(g), gcpu_cr4(g), efer};
     const GuestPhys mem(*g.guest);
     u8 bytes[insn::MAX_LENGTH];
-    size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK);  // what is left of the first page...
+    size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK); // what is left of the first page...
     if (n > sizeof bytes) n = sizeof bytes;
     Status s = guest_read_linear(mem, regs, lin, bytes, n);
     if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
     if (n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
-        n = sizeof bytes;  // ...and the next page when it is mapped (an instruction may straddle the two)
+        n = sizeof bytes; // ...and the next page when it is mapped (an instruction may straddle the two)
     MmioStore st{};
     s = decode_mmio_store(bytes, n, cs, st);
     if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
     const u32 off = static_cast<u32>(gpa & APIC_PAGE_OFFSET_MASK);
-    if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0) cannot_emulate(g, gpa, "not an aligned 32-bit store", st.size, off);
+    if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0)
+        cannot_emulate(g, gpa, "not an aligned 32-bit store", st.size, off);
 
     u64 value = st.from_reg ? gcpu_gpr(g, st.reg) : st.imm;
     if (st.high_byte) value >>= 8;
@@ -266,11 +267,11 @@ void on_guest_launch(Gcpu& g) {
 void guest_apic_init() {
     g_lapic = lapic_detect();
     g_mwait = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_MONITOR) != 0;
-    __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE);  // guest0's BSP runs from its entry point
+    __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE); // guest0's BSP runs from its entry point
     msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
     intercept_register(Intercept::Init, on_init);
     event_register(Event::GuestLaunch, on_guest_launch);
-    if (g_lapic.mode != ApicMode::XApic) return;  // x2APIC: the MSR hook does it all
+    if (g_lapic.mode != ApicMode::XApic) return; // x2APIC: the MSR hook does it all
     // xAPIC: the page read-only in every guest's second-level tables (writes emulated; INIT/SIPI virtualized).
     g_apic_page = g_lapic.mmio_base & ~APIC_PAGE_OFFSET_MASK;
     gpa_intercept(g_apic_page, PAGE_4K, MemPerms{true, false, false}, on_apic_page_access, "guest-apic");

@@ -30,6 +30,6 @@
 
 namespace evmm {
 
-void guest_apic_init();  // stage 3 (BSP): APIC mode and base, the intercepts above
+void guest_apic_init(); // stage 3 (BSP): APIC mode and base, the intercepts above
 
 } // namespace evmm

@@ -1,9 +1,9 @@
 #include "vmm/modules/io_monitor.h"
 
 #include "lib/format.h"
-#include "vmm/modules/virt_policy.h"
-#include "vmm/host/panic.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/host/panic.h"
+#include "vmm/modules/virt_policy.h"
 
 namespace evmm {
 namespace {

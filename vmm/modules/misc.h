@@ -5,6 +5,6 @@
 
 namespace evmm {
 
-void misc_init();  // stage 3
+void misc_init(); // stage 3
 
 } // namespace evmm

@@ -27,11 +27,16 @@ struct Module {
 // The modules, in the seed's order: CPUID, then isolation (MSR, APIC, I/O, XCR0, TSC), then VMCALL, then the exits
 // that only refuse or report. msr and io come before the modules that hook MSRs and ports.
 constexpr Module MODULES[] = {
-    {"cpuid", cpuid_init},       {"msr", msr_monitor_init},
-    {"guest-apic", guest_apic_init}, {"io", io_monitor_init},
-    {"acpi-power", acpi_power_init}, {"xsetbv", xsetbv_init},
-    {"tsc", tsc_init},           {"vmcall", vmcall_init},
-    {"virt-instructions", vmx_instructions_init}, {"gpa-access", gpa_access_init},
+    {"cpuid", cpuid_init},
+    {"msr", msr_monitor_init},
+    {"guest-apic", guest_apic_init},
+    {"io", io_monitor_init},
+    {"acpi-power", acpi_power_init},
+    {"xsetbv", xsetbv_init},
+    {"tsc", tsc_init},
+    {"vmcall", vmcall_init},
+    {"virt-instructions", vmx_instructions_init},
+    {"gpa-access", gpa_access_init},
     {"misc", misc_init},
 };
 
@@ -47,7 +52,8 @@ void modules_init() {
     for (const Module& m : MODULES) {
         intercept_set_owner(m.name);
         m.init();
-        if (used + 1 < sizeof names) used += format(names + used, sizeof names - used, "%s%s", used ? ", " : "", m.name);
+        if (used + 1 < sizeof names)
+            used += format(names + used, sizeof names - used, "%s%s", used ? ", " : "", m.name);
     }
     intercept_set_owner(nullptr);
     LOG_INFO("stage 3: modules: %s", names);

@@ -2,9 +2,9 @@
 
 #include "arch/x86_64/msr.h"
 #include "lib/format.h"
-#include "vmm/modules/virt_policy.h"
-#include "vmm/host/panic.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/host/panic.h"
+#include "vmm/modules/virt_policy.h"
 
 namespace evmm {
 namespace {

@@ -3,10 +3,10 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/intercept.h"
+#include "vmm/host/panic.h"
 #include "vmm/host/platform.h"
 #include "vmm/modules/virt_policy.h"
-#include "vmm/host/panic.h"
-#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -35,7 +35,7 @@ void on_vmcall(Gcpu& g) {
     }
     u64 nr = g.reg(Gpr::RAX);
     Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
-    if (!gcpu_in_64bit_mode(g)) {  // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
+    if (!gcpu_in_64bit_mode(g)) { // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
         nr &= 0xFFFFFFFF;
         c.a1 &= 0xFFFFFFFF;
         c.a2 &= 0xFFFFFFFF;
@@ -63,7 +63,8 @@ void on_vmcall(Gcpu& g) {
             !g.guest->owns_ram(c.a2, PAGE_4K))
             return ret(g, VMCALL_EINVAL);
         const Status s = g.guest->remap_page(c.a1, c.a2);
-        if (!s.ok()) LOG_WARN("guest0: vmcall EPT remap 0x%lx -> 0x%lx failed: %s (0x%lx)", c.a1, c.a2, s.what, s.value);
+        if (!s.ok())
+            LOG_WARN("guest0: vmcall EPT remap 0x%lx -> 0x%lx failed: %s (0x%lx)", c.a1, c.a2, s.what, s.value);
         return ret(g, s.ok() ? VMCALL_OK : VMCALL_EFAULT);
     }
 #endif

@@ -14,8 +14,9 @@
 #define EVMM_VMCALL_EXIT 3            /* RBX = status: the hypervisor stops */
 #define EVMM_VMCALL_DEBUG_PANIC 4     /* debug builds: the hypervisor panics */
 #define EVMM_VMCALL_DEBUG_HV_REGION 5 /* debug builds: RBX = base, RCX = size of the hypervisor's runtime region */
-#define EVMM_VMCALL_DEBUG_EPT_REMAP 6 /* debug builds: guest-physical page RBX now shows guest RAM page RCX (RCX == RBX
-                                         restores it), on every CPU at once (EPT change + INVEPT on all CPUs) */
+#define EVMM_VMCALL_DEBUG_EPT_REMAP                                                     \
+    6 /* debug builds: guest-physical page RBX now shows guest RAM page RCX (RCX == RBX \
+         restores it), on every CPU at once (EPT change + INVEPT on all CPUs) */
 
 namespace evmm {
 

@@ -3,8 +3,8 @@
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/cr.h"
 #include "lib/log.h"
-#include "vmm/modules/virt_policy.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/modules/virt_policy.h"
 
 namespace evmm {
 namespace {

@@ -6,14 +6,14 @@
 
 namespace evmm {
 namespace {
-u8* g_msr = nullptr;  // zeroed by PageHeap
+u8* g_msr = nullptr; // zeroed by PageHeap
 u64 g_msr_pa = 0;
 u8* g_io[2] = {nullptr, nullptr};
 u64 g_io_pa[2] = {0, 0};
 
 void set_msr_bit(u32 msr, bool write, bool on) {
     const virt::BitmapPos p = virt::msr_bitmap_pos(msr, write);
-    if (!p.valid) return;  // outside both MSR ranges: such accesses always exit (§25.6.9)
+    if (!p.valid) return; // outside both MSR ranges: such accesses always exit (§25.6.9)
     const u8 m = static_cast<u8>(1u << p.bit);
     g_msr[p.byte] = static_cast<u8>(on ? (g_msr[p.byte] | m) : (g_msr[p.byte] & ~m));
 }

@@ -9,8 +9,8 @@
 
 namespace evmm {
 
-Status vmx_bitmaps_init(PageHeap& heap);  // stage 3, BSP, before the modules
+Status vmx_bitmaps_init(PageHeap& heap); // stage 3, BSP, before the modules
 u64 vmx_msr_bitmap_pa();
-u64 vmx_io_bitmap_pa(u32 which);  // 0: A, 1: B
+u64 vmx_io_bitmap_pa(u32 which); // 0: A, 1: B
 
 } // namespace evmm

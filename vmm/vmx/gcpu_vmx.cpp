@@ -6,6 +6,7 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/debug/crashtest.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
 #include "vmm/host/panic.h"
@@ -14,7 +15,6 @@
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
-#include "vmm/debug/crashtest.h"
 
 namespace evmm {
 namespace {
@@ -26,8 +26,14 @@ const char* guest_name(const Gcpu& g) { return g.guest != nullptr ? g.guest->nam
 // Exceptions that push an error code (SDM Vol. 3A §7.3, Table 7-1).
 bool has_error_code(Vector v) {
     switch (v) {
-    case Vector::DF: case Vector::TS: case Vector::NP: case Vector::SS: case Vector::GP: case Vector::PF:
-    case Vector::AC: case Vector::CP: return true;
+    case Vector::DF:
+    case Vector::TS:
+    case Vector::NP:
+    case Vector::SS:
+    case Vector::GP:
+    case Vector::PF:
+    case Vector::AC:
+    case Vector::CP: return true;
     default: return false;
     }
 }
@@ -87,7 +93,7 @@ IoExit gcpu_io_exit(Gcpu&) {
 }
 
 GpaExit gcpu_gpa_exit(Gcpu&) {
-    const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION);  // SDM Vol. 3C Table 28-7
+    const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION); // SDM Vol. 3C Table 28-7
     GpaExit e{};
     e.gpa = vmread(VmcsField::GUEST_PHYSICAL_ADDR);
     e.gla_valid = (qual & EPT_QUAL_LINEAR_VALID) != 0;
@@ -117,7 +123,6 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
             intr_info_make(InterruptionType::HARDWARE_EXCEPTION, static_cast<u8>(v), ec));
     if (ec) vmwrite(VmcsField::VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
 }
-
 
 void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
     const u32 idt = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO));
@@ -153,7 +158,7 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
 }
 
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
-    smp_stop_others();  // first: no guest output interleaved with the report, and final exit counts
+    smp_stop_others(); // first: no guest output interleaved with the report, and final exit counts
     LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
     vmx_dump_guest(g);
     char why[48];

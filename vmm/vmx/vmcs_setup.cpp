@@ -13,8 +13,8 @@
 namespace evmm {
 namespace {
 
-constexpr u64 DR7_INIT = 0x400;  // SDM Vol. 3B §18.2.4: DR7 after reset (bit 10 reads as 1)
-constexpr u64 PAT_POWER_ON = 0x0007040600070406ull;  // SDM Vol. 3A §13.12.4, Table 13-12
+constexpr u64 DR7_INIT = 0x400;                     // SDM Vol. 3B §18.2.4: DR7 after reset (bit 10 reads as 1)
+constexpr u64 PAT_POWER_ON = 0x0007040600070406ull; // SDM Vol. 3A §13.12.4, Table 13-12
 
 Status write(VmcsField f, u64 v) {
     const VmxResult r = vmwrite(f, v);
@@ -33,9 +33,11 @@ Status set_controls(Gcpu& g, u64 eptp) {
     const ControlRequest& rq = vmx_requested_controls();
     u32 pin, proc, proc2, exit, entry;
     EVMM_TRY(vmx_adjust_controls(rq.pin, c.pinbased, "pin-based controls", pin));
-    EVMM_TRY(vmx_adjust_controls(rq.proc | PROC_ACTIVATE_SECONDARY, c.procbased, "primary processor-based controls", proc));
-    const u32 want2 = rq.proc2 | PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | (v.features.vpid ? PROC2_ENABLE_VPID : 0) |
-                      optional_bits(PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID | PROC2_ENABLE_XSAVES_XRSTORS, c.procbased2);
+    EVMM_TRY(
+        vmx_adjust_controls(rq.proc | PROC_ACTIVATE_SECONDARY, c.procbased, "primary processor-based controls", proc));
+    const u32 want2 =
+        rq.proc2 | PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | (v.features.vpid ? PROC2_ENABLE_VPID : 0) |
+        optional_bits(PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID | PROC2_ENABLE_XSAVES_XRSTORS, c.procbased2);
     EVMM_TRY(vmx_adjust_controls(want2, c.procbased2, "secondary processor-based controls", proc2));
     // 64-bit host; guest EFER and PAT switched by the CPU on every exit/entry (SDM Vol. 3C §25.7.1, §25.8.1).
     const u32 want_exit = rq.exit | VM_EXIT_HOST_ADDRESS_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER |
@@ -57,10 +59,10 @@ Status set_controls(Gcpu& g, u64 eptp) {
     EVMM_TRY(write(VmcsField::VM_ENTRY_MSR_LOAD_COUNT, 0));
     EVMM_TRY(write(VmcsField::VM_ENTRY_INTERRUPTION_INFO, 0));
     EVMM_TRY(write(VmcsField::EPT_POINTER, eptp));
-    if (proc2 & PROC2_ENABLE_XSAVES_XRSTORS)  // SDM Vol. 3C §26.3: XSAVES/XRSTORS exit only for bits set here
+    if (proc2 & PROC2_ENABLE_XSAVES_XRSTORS) // SDM Vol. 3C §26.3: XSAVES/XRSTORS exit only for bits set here
         EVMM_TRY(write(VmcsField::XSS_EXITING_BITMAP, 0));
     if (proc2 & PROC2_ENABLE_VPID) {
-        g.arch.vpid = g.cpu_id + 1;  // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1)
+        g.arch.vpid = g.cpu_id + 1; // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1)
         EVMM_TRY(write(VmcsField::VIRTUAL_PROCESSOR_ID, g.arch.vpid));
     }
     g.arch.eptp = eptp;
@@ -116,15 +118,22 @@ Status gcpu_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s, u32 activity) 
         VmcsField sel, base, limit, ar;
     };
     static constexpr SegFields SEGS[EVMM_SEG_COUNT] = {
-        {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT, VmcsField::GUEST_ES_ACCESS_RIGHTS},
-        {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT, VmcsField::GUEST_CS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT, VmcsField::GUEST_SS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT, VmcsField::GUEST_DS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT, VmcsField::GUEST_FS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT, VmcsField::GUEST_GS_ACCESS_RIGHTS},
+        {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT,
+         VmcsField::GUEST_ES_ACCESS_RIGHTS},
+        {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT,
+         VmcsField::GUEST_CS_ACCESS_RIGHTS},
+        {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT,
+         VmcsField::GUEST_SS_ACCESS_RIGHTS},
+        {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT,
+         VmcsField::GUEST_DS_ACCESS_RIGHTS},
+        {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT,
+         VmcsField::GUEST_FS_ACCESS_RIGHTS},
+        {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT,
+         VmcsField::GUEST_GS_ACCESS_RIGHTS},
         {VmcsField::GUEST_LDTR_SELECTOR, VmcsField::GUEST_LDTR_BASE, VmcsField::GUEST_LDTR_LIMIT,
          VmcsField::GUEST_LDTR_ACCESS_RIGHTS},
-        {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT, VmcsField::GUEST_TR_ACCESS_RIGHTS},
+        {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT,
+         VmcsField::GUEST_TR_ACCESS_RIGHTS},
     };
     static_assert(EVMM_SEG_ES == 0 && EVMM_SEG_CS == 1 && EVMM_SEG_SS == 2 && EVMM_SEG_DS == 3 && EVMM_SEG_FS == 4 &&
                   EVMM_SEG_GS == 5 && EVMM_SEG_LDTR == 6 && EVMM_SEG_TR == 7);

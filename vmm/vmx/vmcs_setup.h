@@ -5,8 +5,8 @@
 
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
-#include "evmm/status.h"
 #include "evmm/gcpu_state.h"
+#include "evmm/status.h"
 #include "evmm_desc.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/host/heap.h"
@@ -17,7 +17,7 @@ struct HostTables {
     const Gdt* gdt;
     const Tss64* tss;
     const IdtGate* idt;
-    u64 gs_base;  // this CPU's PerCpu
+    u64 gs_base; // this CPU's PerCpu
 };
 
 // activity: ACTIVE for the BSP's gcpu, WAIT_FOR_SIPI for the others (they start when guest0 sends INIT-SIPI).

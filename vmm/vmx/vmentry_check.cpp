@@ -6,10 +6,10 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/mtrr.h"
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx_caps.h"
 #include "arch/x86_64/vmx_controls.h"
 #include "lib/format.h"
-#include "arch/x86_64/rflags.h"
 
 namespace evmm {
 namespace {
@@ -17,28 +17,28 @@ namespace {
 using F = VmcsField;
 
 // Sections of SDM Vol. 3C chapter 27 ("VM Entries") that state the rules.
-constexpr const char* SDM_EXEC = "SDM 27.2.1.1";      // VM-execution control fields
-constexpr const char* SDM_EXIT = "SDM 27.2.1.2";      // VM-exit control fields
-constexpr const char* SDM_ENTRY = "SDM 27.2.1.3";     // VM-entry control fields
-constexpr const char* SDM_HOST_CR = "SDM 27.2.2";     // host control registers and MSRs
-constexpr const char* SDM_HOST_SEG = "SDM 27.2.3";    // host segment and descriptor-table registers
-constexpr const char* SDM_HOST_SIZE = "SDM 27.2.4";   // address-space size
-constexpr const char* SDM_GUEST_CR = "SDM 27.3.1.1";  // guest control registers, debug registers, MSRs
-constexpr const char* SDM_GUEST_SEG = "SDM 27.3.1.2"; // guest segment registers
-constexpr const char* SDM_GUEST_DTR = "SDM 27.3.1.3"; // guest descriptor-table registers
-constexpr const char* SDM_GUEST_RIP = "SDM 27.3.1.4"; // guest RIP and RFLAGS
-constexpr const char* SDM_GUEST_NRS = "SDM 27.3.1.5"; // guest non-register state
+constexpr const char* SDM_EXEC = "SDM 27.2.1.1";        // VM-execution control fields
+constexpr const char* SDM_EXIT = "SDM 27.2.1.2";        // VM-exit control fields
+constexpr const char* SDM_ENTRY = "SDM 27.2.1.3";       // VM-entry control fields
+constexpr const char* SDM_HOST_CR = "SDM 27.2.2";       // host control registers and MSRs
+constexpr const char* SDM_HOST_SEG = "SDM 27.2.3";      // host segment and descriptor-table registers
+constexpr const char* SDM_HOST_SIZE = "SDM 27.2.4";     // address-space size
+constexpr const char* SDM_GUEST_CR = "SDM 27.3.1.1";    // guest control registers, debug registers, MSRs
+constexpr const char* SDM_GUEST_SEG = "SDM 27.3.1.2";   // guest segment registers
+constexpr const char* SDM_GUEST_DTR = "SDM 27.3.1.3";   // guest descriptor-table registers
+constexpr const char* SDM_GUEST_RIP = "SDM 27.3.1.4";   // guest RIP and RFLAGS
+constexpr const char* SDM_GUEST_NRS = "SDM 27.3.1.5";   // guest non-register state
 constexpr const char* SDM_GUEST_PDPTE = "SDM 27.3.1.6"; // guest PDPTEs
 
 // Architectural bits the rules name, not defined elsewhere in evmm.
-constexpr u64 CR4_PCIDE = bit(17);                // SDM Vol. 3A §2.5
+constexpr u64 CR4_PCIDE = bit(17); // SDM Vol. 3A §2.5
 constexpr u64 CR4_CET = bit(23);
-constexpr u64 DEBUGCTL_BTF = bit(1);              // SDM Vol. 3B §19.4.1
+constexpr u64 DEBUGCTL_BTF = bit(1); // SDM Vol. 3B §19.4.1
 constexpr u64 DEBUGCTL_RESERVED = (u64{0xF} << 2) | (~u64{0} << 16);
-constexpr unsigned DR7_RESERVED_SHIFT = 32;       // DR7 bits 63:32 are reserved (SDM Vol. 3B §19.2.4)
+constexpr unsigned DR7_RESERVED_SHIFT = 32; // DR7 bits 63:32 are reserved (SDM Vol. 3B §19.2.4)
 constexpr u64 EFER_KNOWN = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-constexpr u64 BNDCFGS_RESERVED = u64{0x7} << 2;   // IA32_BNDCFGS bits 4:2 (SDM Vol. 1 §17.3.3)
-constexpr u64 BNDCFGS_BASE_MASK = ~u64{0xFFF};    // bits 63:12: base of the bound directory (linear, canonical)
+constexpr u64 BNDCFGS_RESERVED = u64{0x7} << 2; // IA32_BNDCFGS bits 4:2 (SDM Vol. 1 §17.3.3)
+constexpr u64 BNDCFGS_BASE_MASK = ~u64{0xFFF};  // bits 63:12: base of the bound directory (linear, canonical)
 // PAE-paging PDPTE (SDM Vol. 3A §4.4.1, Table 4-8): reserved bits 2:1 and 8:5 (and those above MAXPHYADDR).
 constexpr u64 PAE_PDPTE_RESERVED = (u64{0x3} << 1) | (u64{0xF} << 5);
 // IA32_PAT entries (SDM Vol. 3A §12.12.2, Table 12-10): 8 one-byte entries, types 0, 1, 4, 5, 6, 7 (UC-).
@@ -53,12 +53,12 @@ constexpr u64 ENTRY_INSTRUCTION_LENGTH_MAX = 15;  // the longest x86 instruction
 constexpr u32 TPR_THRESHOLD_RESERVED = ~u32{0xF}; // bits 31:4
 constexpr u64 POSTED_INTR_VECTOR_RESERVED = ~u64{0xFF};
 constexpr u64 POSTED_INTR_DESC_ALIGN = 64;
-constexpr u64 LIMIT_LOW_MASK = 0xFFF;             // a byte-granular limit needs bits 11:0 = FFFH to set G
-constexpr u64 LIMIT_HIGH_MASK = 0xFFF00000;       // ... and bits 31:20 = 0 to clear it
-constexpr u64 DTR_LIMIT_RESERVED = ~u64{0xFFFF};  // GDTR/IDTR limits: bits 31:16
-constexpr u64 V86_LIMIT = 0xFFFF;                 // virtual-8086 segments (§27.3.1.2)
-constexpr u32 V86_ACCESS_RIGHTS = 0xF3;           // present, DPL 3, read/write accessed data
-constexpr unsigned V86_BASE_SHIFT = 4;            // base = selector * 16
+constexpr u64 LIMIT_LOW_MASK = 0xFFF;            // a byte-granular limit needs bits 11:0 = FFFH to set G
+constexpr u64 LIMIT_HIGH_MASK = 0xFFF00000;      // ... and bits 31:20 = 0 to clear it
+constexpr u64 DTR_LIMIT_RESERVED = ~u64{0xFFFF}; // GDTR/IDTR limits: bits 31:16
+constexpr u64 V86_LIMIT = 0xFFFF;                // virtual-8086 segments (§27.3.1.2)
+constexpr u32 V86_ACCESS_RIGHTS = 0xF3;          // present, DPL 3, read/write accessed data
+constexpr unsigned V86_BASE_SHIFT = 4;           // base = selector * 16
 constexpr unsigned UPPER32_SHIFT = 32;
 
 constexpr bool pat_entry_valid(u64 t) {
@@ -76,7 +76,12 @@ static_assert(pat_valid(0x0007040600070406ull) && !pat_valid(0x0007040600070402u
 // Hardware exceptions that push an error code (SDM Vol. 3A Table 7-1), as §27.2.1.3 lists them.
 constexpr bool exception_has_error_code(u8 v) {
     switch (static_cast<Vector>(v)) {
-    case Vector::DF: case Vector::TS: case Vector::NP: case Vector::SS: case Vector::GP: case Vector::PF:
+    case Vector::DF:
+    case Vector::TS:
+    case Vector::NP:
+    case Vector::SS:
+    case Vector::GP:
+    case Vector::PF:
     case Vector::AC: return true;
     default: return false;
     }
@@ -95,10 +100,10 @@ constexpr Seg SEG_GS{"GS", F::GUEST_GS_SELECTOR, F::GUEST_GS_BASE, F::GUEST_GS_L
 constexpr Seg SEG_LDTR{"LDTR", F::GUEST_LDTR_SELECTOR, F::GUEST_LDTR_BASE, F::GUEST_LDTR_LIMIT,
                        F::GUEST_LDTR_ACCESS_RIGHTS};
 constexpr Seg SEG_TR{"TR", F::GUEST_TR_SELECTOR, F::GUEST_TR_BASE, F::GUEST_TR_LIMIT, F::GUEST_TR_ACCESS_RIGHTS};
-constexpr Seg DATA_SEGS[] = {SEG_DS, SEG_ES, SEG_FS, SEG_GS};  // the "DS, ES, FS, GS" of §27.3.1.2
+constexpr Seg DATA_SEGS[] = {SEG_DS, SEG_ES, SEG_FS, SEG_GS}; // the "DS, ES, FS, GS" of §27.3.1.2
 constexpr Seg CODE_DATA_SEGS[] = {SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS};
-constexpr Seg CANONICAL_BASE_SEGS[] = {SEG_TR, SEG_FS, SEG_GS};  // bases checked for canonical form
-constexpr Seg LOW_BASE_SEGS[] = {SEG_SS, SEG_DS, SEG_ES};        // bases with bits 63:32 zero when usable
+constexpr Seg CANONICAL_BASE_SEGS[] = {SEG_TR, SEG_FS, SEG_GS}; // bases checked for canonical form
+constexpr Seg LOW_BASE_SEGS[] = {SEG_SS, SEG_DS, SEG_ES};       // bases with bits 63:32 zero when usable
 
 constexpr F HOST_SYSENTER[] = {F::HOST_IA32_SYSENTER_ESP, F::HOST_IA32_SYSENTER_EIP};
 constexpr F HOST_BASES[] = {F::HOST_FS_BASE, F::HOST_GS_BASE, F::HOST_GDTR_BASE, F::HOST_IDTR_BASE, F::HOST_TR_BASE};
@@ -109,8 +114,7 @@ constexpr F GUEST_PDPTES[] = {F::GUEST_PDPTE0, F::GUEST_PDPTE1, F::GUEST_PDPTE2,
 
 class Checker {
 public:
-    Checker(const VmcsSnapshot& s, const VmxCapMsrs& c, Violation* out, u32 cap)
-        : s_(s), c_(c), out_(out), cap_(cap) {
+    Checker(const VmcsSnapshot& s, const VmxCapMsrs& c, Violation* out, u32 cap) : s_(s), c_(c), out_(out), cap_(cap) {
         pin_ = u32(g(F::PIN_BASED_VM_EXEC_CONTROLS));
         proc_ = u32(g(F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS));
         // With "activate secondary controls" 0, VM entry behaves as if all secondary controls were 0 (§25.6.2).
@@ -196,8 +200,7 @@ private:
         check_control_word("ctl.pin", SDM_EXEC, F::PIN_BASED_VM_EXEC_CONTROLS, pin_, c_.pinbased);
         check_control_word("ctl.proc", SDM_EXEC, F::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS, proc_, c_.procbased);
         if (proc_ & PROC_ACTIVATE_SECONDARY)
-            check_control_word("ctl.proc2", SDM_EXEC, F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, proc2_,
-                               c_.procbased2);
+            check_control_word("ctl.proc2", SDM_EXEC, F::SECONDARY_PROC_BASED_VM_EXEC_CONTROLS, proc2_, c_.procbased2);
         if (g(F::CR3_TARGET_COUNT) > VMX_CR3_TARGET_MAX)
             report("ctl.cr3_target_count", SDM_EXEC, F::CR3_TARGET_COUNT, "CR3-target count greater than 4");
         if (proc_ & PROC_USE_IO_BITMAPS) {
@@ -274,8 +277,7 @@ private:
                 report("ctl.vmfunc", SDM_EXEC, F::VM_FUNCTION_CONTROLS, "VM functions not allowed by IA32_VMX_VMFUNC",
                        vmfunc & ~c_.vmfunc);
             if (vmfunc & VMFUNC_EPTP_SWITCHING) {
-                if (!ept)
-                    report("ctl.vmfunc", SDM_EXEC, F::VM_FUNCTION_CONTROLS, "EPTP switching without enable EPT");
+                if (!ept) report("ctl.vmfunc", SDM_EXEC, F::VM_FUNCTION_CONTROLS, "EPTP switching without enable EPT");
                 check_page("ctl.vmfunc", SDM_EXEC, F::EPTP_LIST_ADDR);
             }
         }
@@ -360,8 +362,7 @@ private:
         if (intr_ & INTR_INFO_ENTRY_RESERVED)
             report("ctl.entry.event_reserved", SDM_ENTRY, info, "interruption-information bits 30:12 not 0",
                    intr_ & INTR_INFO_ENTRY_RESERVED);
-        if ((intr_ & INTR_INFO_DELIVER_ERROR_CODE) &&
-            (g(F::VM_ENTRY_EXCEPTION_ERROR_CODE) & ENTRY_ERROR_CODE_RESERVED))
+        if ((intr_ & INTR_INFO_DELIVER_ERROR_CODE) && (g(F::VM_ENTRY_EXCEPTION_ERROR_CODE) & ENTRY_ERROR_CODE_RESERVED))
             report("ctl.entry.error_code", SDM_ENTRY, F::VM_ENTRY_EXCEPTION_ERROR_CODE,
                    "VM-entry exception error code bits 31:16 not 0",
                    g(F::VM_ENTRY_EXCEPTION_ERROR_CODE) & ENTRY_ERROR_CODE_RESERVED);
@@ -399,9 +400,8 @@ private:
         }
 
         // §27.2.3: selectors, bases.
-        constexpr F SELECTORS[] = {F::HOST_ES_SELECTOR, F::HOST_CS_SELECTOR, F::HOST_SS_SELECTOR,
-                                   F::HOST_DS_SELECTOR, F::HOST_FS_SELECTOR, F::HOST_GS_SELECTOR,
-                                   F::HOST_TR_SELECTOR};
+        constexpr F SELECTORS[] = {F::HOST_ES_SELECTOR, F::HOST_CS_SELECTOR, F::HOST_SS_SELECTOR, F::HOST_DS_SELECTOR,
+                                   F::HOST_FS_SELECTOR, F::HOST_GS_SELECTOR, F::HOST_TR_SELECTOR};
         for (F f : SELECTORS)
             if (g(f) & (SELECTOR_RPL_MASK | SELECTOR_TI))
                 report("host.selector", SDM_HOST_SEG, f, "RPL or TI not 0", g(f) & (SELECTOR_RPL_MASK | SELECTOR_TI));
@@ -430,8 +430,7 @@ private:
         } else {
             if (!(cr4 & CR4_PAE))
                 report("host.cr4_pae", SDM_HOST_SIZE, F::HOST_CR4, "CR4.PAE clear with host address-space size 1");
-            if (!is_canonical(g(F::HOST_RIP)))
-                report("host.rip", SDM_HOST_SIZE, F::HOST_RIP, "RIP not canonical");
+            if (!is_canonical(g(F::HOST_RIP))) report("host.rip", SDM_HOST_SIZE, F::HOST_RIP, "RIP not canonical");
         }
     }
 
@@ -514,8 +513,7 @@ private:
             if (!is_canonical(g(s.base))) report("guest.base", SDM_GUEST_SEG, s.base, "base not canonical");
         if (usable(SEG_LDTR) && !is_canonical(g(SEG_LDTR.base)))
             report("guest.base", SDM_GUEST_SEG, SEG_LDTR.base, "base not canonical");
-        if (g(SEG_CS.base) >> UPPER32_SHIFT)
-            report("guest.base", SDM_GUEST_SEG, SEG_CS.base, "CS base bits 63:32 set");
+        if (g(SEG_CS.base) >> UPPER32_SHIFT) report("guest.base", SDM_GUEST_SEG, SEG_CS.base, "CS base bits 63:32 set");
         for (const Seg& s : LOW_BASE_SEGS)
             if (usable(s) && (g(s.base) >> UPPER32_SHIFT))
                 report("guest.base", SDM_GUEST_SEG, s.base, "base bits 63:32 set");
@@ -637,8 +635,7 @@ private:
             report("guest.rip", SDM_GUEST_RIP, F::GUEST_RIP, "RIP bits 63:32 set outside 64-bit mode");
         }
         if ((rflags_ & RFLAGS_RESERVED) || !(rflags_ & RFLAGS_FIXED1))
-            report("guest.rflags", SDM_GUEST_RIP, F::GUEST_RFLAGS,
-                   "reserved bits (63:22, 15, 5, 3) set or bit 1 clear",
+            report("guest.rflags", SDM_GUEST_RIP, F::GUEST_RFLAGS, "reserved bits (63:22, 15, 5, 3) set or bit 1 clear",
                    (rflags_ & RFLAGS_RESERVED) | (~rflags_ & RFLAGS_FIXED1));
         if (v86_ && (ia32e_ || !(g(F::GUEST_CR0) & CR0_PE)))
             report("guest.rflags_vm", SDM_GUEST_RIP, F::GUEST_RFLAGS, "RFLAGS.VM set in IA-32e mode or real mode");
@@ -693,8 +690,7 @@ private:
             report("guest.pending_debug", SDM_GUEST_NRS, F::GUEST_PENDING_DEBUG_EXCEPTIONS, "reserved bits set",
                    pdbg & PENDING_DBG_RESERVED);
         if (sti || movss || act == static_cast<u64>(ActivityState::HLT)) {
-            const bool single_step =
-                (rflags_ & RFLAGS_TF) != 0 && (g(F::GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) == 0;
+            const bool single_step = (rflags_ & RFLAGS_TF) != 0 && (g(F::GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) == 0;
             if (single_step != ((pdbg & PENDING_DBG_BS) != 0))
                 report("guest.pending_debug_bs", SDM_GUEST_NRS, F::GUEST_PENDING_DEBUG_EXCEPTIONS,
                        "BS must equal RFLAGS.TF && !DEBUGCTL.BTF with blocking by STI/MOV SS or in HLT");
@@ -726,7 +722,7 @@ private:
                    (t == InterruptionType::HARDWARE_EXCEPTION && v == static_cast<u8>(Vector::MC));
         case ActivityState::WAIT_FOR_SIPI: return false;
         }
-        return true;  // an invalid state is reported by "guest.activity"
+        return true; // an invalid state is reported by "guest.activity"
     }
 
     // ---- §27.3.1.6 guest PDPTEs (PAE paging with EPT: loaded from the VMCS) -----------------------------------

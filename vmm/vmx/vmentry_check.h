@@ -48,17 +48,17 @@ struct VmcsSnapshot {
 // (IA32_VMX_TRUE_PINBASED_CTLS ...) when IA32_VMX_BASIC bit 55 is set, else the plain ones. procbased2 is 0 and
 // ept_vpid_cap / vmfunc are 0 where the processor does not have them.
 struct VmxCapMsrs {
-    u64 pinbased;      // IA32_VMX_(TRUE_)PINBASED_CTLS
-    u64 procbased;     // IA32_VMX_(TRUE_)PROCBASED_CTLS
-    u64 procbased2;    // IA32_VMX_PROCBASED_CTLS2
-    u64 exit;          // IA32_VMX_(TRUE_)EXIT_CTLS
-    u64 entry;         // IA32_VMX_(TRUE_)ENTRY_CTLS
-    u64 misc;          // IA32_VMX_MISC
-    u64 cr0_fixed0, cr0_fixed1;  // IA32_VMX_CR0_FIXED0 / FIXED1
-    u64 cr4_fixed0, cr4_fixed1;  // IA32_VMX_CR4_FIXED0 / FIXED1
-    u64 ept_vpid_cap;  // IA32_VMX_EPT_VPID_CAP
-    u64 vmfunc;        // IA32_VMX_VMFUNC
-    u8 phys_addr_bits; // MAXPHYADDR, CPUID.80000008H:EAX[7:0] (0 or > 52: taken as 52)
+    u64 pinbased;               // IA32_VMX_(TRUE_)PINBASED_CTLS
+    u64 procbased;              // IA32_VMX_(TRUE_)PROCBASED_CTLS
+    u64 procbased2;             // IA32_VMX_PROCBASED_CTLS2
+    u64 exit;                   // IA32_VMX_(TRUE_)EXIT_CTLS
+    u64 entry;                  // IA32_VMX_(TRUE_)ENTRY_CTLS
+    u64 misc;                   // IA32_VMX_MISC
+    u64 cr0_fixed0, cr0_fixed1; // IA32_VMX_CR0_FIXED0 / FIXED1
+    u64 cr4_fixed0, cr4_fixed1; // IA32_VMX_CR4_FIXED0 / FIXED1
+    u64 ept_vpid_cap;           // IA32_VMX_EPT_VPID_CAP
+    u64 vmfunc;                 // IA32_VMX_VMFUNC
+    u8 phys_addr_bits;          // MAXPHYADDR, CPUID.80000008H:EAX[7:0] (0 or > 52: taken as 52)
 };
 
 // One broken rule. rule: a stable identifier ("guest.cr0", "ctl.eptp.memtype"); sdm: the section that states it

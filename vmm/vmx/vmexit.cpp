@@ -80,7 +80,7 @@ ExitList exits_of(Intercept kind) {
 }
 
 void diagnose_entry() {
-    static VmcsSnapshot snap;  // large: not on the stack
+    static VmcsSnapshot snap; // large: not on the stack
     for (size_t i = 0; i < VMCS_FIELD_COUNT; ++i) {
         u64 v = 0;
         if (vmread_checked(VMCS_FIELDS[i], v) == VmxResult::Ok) snap.set(VMCS_FIELDS[i], v);
@@ -98,12 +98,12 @@ void diagnose_entry() {
 } // namespace
 
 void vmx_dump_guest(Gcpu& g) {
-    LOG_ERROR("  guest rip=%016lx rsp=%016lx rflags=%016lx", vmread(VmcsField::GUEST_RIP),
-              vmread(VmcsField::GUEST_RSP), vmread(VmcsField::GUEST_RFLAGS));
-    LOG_ERROR("  guest rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", g.reg(Gpr::RAX), g.reg(Gpr::RBX),
-              g.reg(Gpr::RCX), g.reg(Gpr::RDX));
-    LOG_ERROR("  guest rsi=%016lx rdi=%016lx rbp=%016lx r8 =%016lx", g.reg(Gpr::RSI), g.reg(Gpr::RDI),
-              g.reg(Gpr::RBP), g.reg(Gpr::R8));
+    LOG_ERROR("  guest rip=%016lx rsp=%016lx rflags=%016lx", vmread(VmcsField::GUEST_RIP), vmread(VmcsField::GUEST_RSP),
+              vmread(VmcsField::GUEST_RFLAGS));
+    LOG_ERROR("  guest rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", g.reg(Gpr::RAX), g.reg(Gpr::RBX), g.reg(Gpr::RCX),
+              g.reg(Gpr::RDX));
+    LOG_ERROR("  guest rsi=%016lx rdi=%016lx rbp=%016lx r8 =%016lx", g.reg(Gpr::RSI), g.reg(Gpr::RDI), g.reg(Gpr::RBP),
+              g.reg(Gpr::R8));
     LOG_ERROR("  guest cr0=%016lx cr3=%016lx cr4=%016lx efer=%016lx", vmread(VmcsField::GUEST_CR0),
               vmread(VmcsField::GUEST_CR3), vmread(VmcsField::GUEST_CR4), vmread(VmcsField::GUEST_IA32_EFER));
     LOG_ERROR("  exits so far: %lu", g.exits_total);
@@ -137,10 +137,9 @@ void intercept_log_table() {
 }
 
 const char* intercept_name(Intercept kind) {
-    static constexpr const char* NAMES[] = {"cpuid",     "rdmsr",            "wrmsr",      "io",
-                                            "xsetbv",    "rdtsc",            "rdtscp",     "hypercall",
-                                            "virt-insn", "gpa-access",       "triple-fault", "hlt",
-                                            "invd",      "init"};
+    static constexpr const char* NAMES[] = {"cpuid",        "rdmsr",  "wrmsr",     "io",        "xsetbv",
+                                            "rdtsc",        "rdtscp", "hypercall", "virt-insn", "gpa-access",
+                                            "triple-fault", "hlt",    "invd",      "init"};
     static_assert(sizeof NAMES / sizeof NAMES[0] == static_cast<u32>(Intercept::Count));
     const u32 k = static_cast<u32>(kind);
     return k < static_cast<u32>(Intercept::Count) ? NAMES[k] : "?";
@@ -207,7 +206,8 @@ extern "C" [[noreturn]] void evmm_vmentry_failed(Gcpu* g, u64 rflags, u64 resume
         LOG_ERROR("PANIC: %s failed: VMfailInvalid (no valid current VMCS)", insn);
     } else if (rflags & RFLAGS_ZF) {
         const u32 err = static_cast<u32>(vmread(VmcsField::VM_INSTRUCTION_ERROR));
-        LOG_ERROR("PANIC: %s failed: VMfailValid, VM-instruction error %u: %s", insn, err, vm_instruction_error_text(err));
+        LOG_ERROR("PANIC: %s failed: VMfailValid, VM-instruction error %u: %s", insn, err,
+                  vm_instruction_error_text(err));
     } else {
         LOG_ERROR("PANIC: %s fell through without an error indication (rflags 0x%lx)", insn, rflags);
     }

@@ -17,7 +17,7 @@ namespace evmm {
 using ExitHandler = void (*)(Gcpu&);
 inline constexpr u32 EXIT_HANDLER_TABLE_SIZE = EXIT_COUNTERS;
 
-void vmexit_register(ExitReason reason, ExitHandler handler);  // stage 3, BSP only
+void vmexit_register(ExitReason reason, ExitHandler handler); // stage 3, BSP only
 
 // VM-execution controls modules need (OR-ed in at stage 3, adjusted to the CPU's capabilities at stage 5).
 struct ControlRequest {

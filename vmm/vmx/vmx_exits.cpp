@@ -6,13 +6,13 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/intercept.h"
 #include "vmm/host/ipc.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
 #include "vmm/vmx/bitmaps.h"
 #include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/vmexit.h"
-#include "vmm/guest/intercept.h"
 
 namespace evmm {
 namespace {
@@ -27,8 +27,9 @@ void on_exception_or_nmi(Gcpu& g) {
     // "blocking by NMI" must stay clear (SDM Vol. 3C §25.4.2, §27.3.1.5: an NMI cannot be injected with it set).
     // Bochs 2.7 saves it set, as if the NMI had been delivered; left so, the guest would never see another NMI.
     const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
-    if (intr & INTERRUPTIBILITY_NMI) vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_NMI});
-    if (!ipc_handle_nmi()) {  // not a cross-CPU call from another CPU (vmm/host/ipc.h): the guest's own NMI
+    if (intr & INTERRUPTIBILITY_NMI)
+        vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_NMI});
+    if (!ipc_handle_nmi()) { // not a cross-CPU call from another CPU (vmm/host/ipc.h): the guest's own NMI
         // Deliver it to the guest at the next entry (SDM Vol. 3C §27.6.1).
         vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
                 intr_info_make(InterruptionType::NMI, static_cast<u8>(Vector::NMI), false));

@@ -11,8 +11,8 @@ Status vmx_probe(VmxCapsSnapshot& s, VmxFeatures& f) {
     if (s.cpuid_vmx) {
         s.feature_control = rdmsr(Msr::IA32_FEATURE_CONTROL);
         s.basic = rdmsr(Msr::IA32_VMX_BASIC);
-        s.procbased = rdmsr((s.basic & VMX_BASIC_TRUE_CTLS) ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS
-                                                             : Msr::IA32_VMX_PROCBASED_CTLS);
+        s.procbased =
+            rdmsr((s.basic & VMX_BASIC_TRUE_CTLS) ? Msr::IA32_VMX_TRUE_PROCBASED_CTLS : Msr::IA32_VMX_PROCBASED_CTLS);
         if (allowed1(s.procbased) & PROC_ACTIVATE_SECONDARY) {
             s.procbased2 = rdmsr(Msr::IA32_VMX_PROCBASED_CTLS2);
             if (allowed1(s.procbased2) & (PROC2_ENABLE_EPT | PROC2_ENABLE_VPID))

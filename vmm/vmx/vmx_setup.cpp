@@ -14,7 +14,7 @@ namespace {
 VmxState g_vmx;
 
 u8 phys_addr_bits() {
-    constexpr u8 DEFAULT_MAXPHYADDR = 36;  // SDM Vol. 3A §4.1.4 when CPUID.80000008H is absent
+    constexpr u8 DEFAULT_MAXPHYADDR = 36; // SDM Vol. 3A §4.1.4 when CPUID.80000008H is absent
     constexpr u32 MAXPHYADDR_MASK = 0xFF;
     if (cpuid(CpuidLeaf::EXT_MAX).eax >= static_cast<u32>(CpuidLeaf::ADDRESS_SIZES))
         return static_cast<u8>(cpuid(CpuidLeaf::ADDRESS_SIZES).eax & MAXPHYADDR_MASK);

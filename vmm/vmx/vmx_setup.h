@@ -11,7 +11,7 @@ namespace evmm {
 struct VmxState {
     VmxCapsSnapshot snap;
     VmxFeatures features;
-    VmxCapMsrs caps;  // the (true) control capabilities, fixed bits, EPT/VPID, MISC
+    VmxCapMsrs caps; // the (true) control capabilities, fixed bits, EPT/VPID, MISC
 };
 
 // BSP: probe and snapshot (once). Returns the "VT-x not available" reason on failure.
@@ -20,6 +20,5 @@ const VmxState& vmx_state();
 
 // Every CPU: fixed CR0/CR4 bits, CR4.VMXE, a VMXON region from `heap`, VMXON.
 Status vmx_on(PageHeap& heap);
-
 
 } // namespace evmm

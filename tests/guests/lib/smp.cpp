@@ -180,7 +180,7 @@ bool apic_x2apic() { return (apic_base_msr() & APIC_BASE_EXTD) != 0; }
 bool apic_enable_x2apic() {
     constexpr u32 CPUID1_ECX_X2APIC = 1u << 21;
     if ((cpuid(1).ecx & CPUID1_ECX_X2APIC) == 0) return false;
-    if (!apic_x2apic()) wrmsr(MSR_IA32_APIC_BASE, apic_base_msr() | APIC_BASE_EXTD);  // EN stays set: xAPIC -> x2APIC
+    if (!apic_x2apic()) wrmsr(MSR_IA32_APIC_BASE, apic_base_msr() | APIC_BASE_EXTD); // EN stays set: xAPIC -> x2APIC
     return apic_x2apic();
 }
 u64 apic_mmio_base() { return apic_base_msr() & APIC_BASE_ADDR_MASK; }

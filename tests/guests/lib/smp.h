@@ -88,7 +88,7 @@ inline constexpr u32 APIC_ICR_INIT = 0x00000500, APIC_ICR_STARTUP = 0x00000600, 
                      APIC_ICR_BUSY = 0x00001000;
 inline constexpr u64 APIC_BASE_BSP = evmm::bit(8), APIC_BASE_EXTD = evmm::bit(10), APIC_BASE_EN = evmm::bit(11);
 
-u64 apic_base_msr();    // IA32_APIC_BASE of this CPU (only apic_enable_x2apic writes it)
+u64 apic_base_msr(); // IA32_APIC_BASE of this CPU (only apic_enable_x2apic writes it)
 // Switches this CPU's local APIC from xAPIC to x2APIC mode (IA32_APIC_BASE.EXTD, SDM Vol. 3A §11.12.1) when
 // CPUID.1:ECX[21] says it can; true when it is in x2APIC mode afterwards. The smp guest's `x2apic=1` option.
 bool apic_enable_x2apic();

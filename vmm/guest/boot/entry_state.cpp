@@ -45,7 +45,7 @@ void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s) {
 }
 
 void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
-    constexpr u64 CR0_AFTER_INIT = 0x60000010;  // CD | NW | ET
+    constexpr u64 CR0_AFTER_INIT = 0x60000010; // CD | NW | ET
     constexpr u64 RIP_AFTER_INIT = 0xFFF0;
     constexpr u16 CS_AFTER_INIT = 0xF000;
     constexpr u64 CS_BASE_AFTER_INIT = 0xFFFF0000;
@@ -60,8 +60,8 @@ void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
     s.rflags = RFLAGS_FIXED1;
     s.cr0 = CR0_AFTER_INIT;
     const evmm_segment_t data{0, REAL_MODE_LIMIT, AR_TYPE_DATA_RW_ACCESSED | AR_S | AR_P, 0, {}};
-    s.seg[EVMM_SEG_CS] = evmm_segment_t{CS_BASE_AFTER_INIT, REAL_MODE_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P,
-                                        CS_AFTER_INIT, {}};
+    s.seg[EVMM_SEG_CS] =
+        evmm_segment_t{CS_BASE_AFTER_INIT, REAL_MODE_LIMIT, AR_TYPE_CODE_ER_ACCESSED | AR_S | AR_P, CS_AFTER_INIT, {}};
     s.seg[EVMM_SEG_DS] = data;
     s.seg[EVMM_SEG_ES] = data;
     s.seg[EVMM_SEG_FS] = data;

@@ -13,7 +13,7 @@
 namespace evmm {
 namespace {
 
-evmm_mmap_entry_t g_map_storage[EVMM_MAX_MMAP];  // stage 4 scratch (BSP only)
+evmm_mmap_entry_t g_map_storage[EVMM_MAX_MMAP]; // stage 4 scratch (BSP only)
 char g_names[EVMM_MAX_BOOT_MODULES][40];
 
 // The Linux x86 boot protocol (vmm/guest/boot/linux_bzimage.h): kernel, initrd (the first module with role
@@ -21,12 +21,13 @@ char g_names[EVMM_MAX_BOOT_MODULES][40];
 // page tables and GDT written by linux_load) when the kernel has XLF_KERNEL_64, else the 32-bit entry.
 Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_boot_module_t& m, const MemoryMap& map,
                   MemoryMap::Range* avoid, u32 na, const u8* rsdp, u32 rsdp_len, GuestMem& mem, GuestBoot& out) {
-    constexpr u64 MB2_INFO_GUARD = 16 * KiB;  // GRUB's Multiboot2 information (its RSDP copy is handed to Linux)
+    constexpr u64 MB2_INFO_GUARD = 16 * KiB; // GRUB's Multiboot2 information (its RSDP copy is handed to Linux)
     LinuxImage li;
     EVMM_TRY(linux_inspect(image, m.size, li));
     const evmm_boot_module_t* initrd = nullptr;
     for (u32 i = 0; i < d.boot_module_count && initrd == nullptr; ++i)
-        if (str_eq(d.boot_modules[i].role, str_len(d.boot_modules[i].role, EVMM_ROLE_MAX), "initrd")) initrd = &d.boot_modules[i];
+        if (str_eq(d.boot_modules[i].role, str_len(d.boot_modules[i].role, EVMM_ROLE_MAX), "initrd"))
+            initrd = &d.boot_modules[i];
     if (d.mb2_info != 0) avoid[na++] = {d.mb2_info, MB2_INFO_GUARD};
     const size_t cmdline_len = str_len(m.cmdline, EVMM_BOOT_MODULE_CMDLINE_MAX);
     static LinuxPlan plan;
@@ -35,19 +36,22 @@ Status load_linux(const evmm_desc_t& d, const u8* image, const evmm_boot_module_
                         initrd ? initrd->size : 0, m.cmdline, cmdline_len, d.guest0_mmap, d.guest0_mmap_count,
                         rsdp_len ? rsdp : nullptr, d.acpi_rsdp));
     const bool entry64 = plan.entry64 != 0;
-    if (entry64) linux_entry_state_64(out.entry, plan.entry64, plan.zero_page, plan.boot_tables);
-    else linux_entry_state_32(out.entry, plan.code32_start, static_cast<u32>(plan.zero_page));
+    if (entry64)
+        linux_entry_state_64(out.entry, plan.entry64, plan.zero_page, plan.boot_tables);
+    else
+        linux_entry_state_32(out.entry, plan.code32_start, static_cast<u32>(plan.zero_page));
     out.kernel_base = plan.kernel_addr;
     out.kernel_end = plan.kernel_addr + plan.kernel_reserve;
     out.info_gpa = plan.zero_page;
     out.info_size = PAGE_SIZE;
     out.initrd_base = plan.initrd_addr;
     out.initrd_size = plan.initrd_size;
-    LOG_INFO("guest0: Linux boot protocol %u.%02u, %s entry 0x%lx, kernel at 0x%lx%s, initrd %s0x%lx (%lu bytes), "
-             "zero page 0x%lx",
-             li.version >> 8, li.version & 0xFF, entry64 ? "64-bit" : "32-bit", out.entry.rip, plan.kernel_addr,
-             plan.relocated ? " (relocated)" : "", initrd ? "" : "none ", plan.initrd_addr, plan.initrd_size,
-             plan.zero_page);
+    LOG_INFO(
+        "guest0: Linux boot protocol %u.%02u, %s entry 0x%lx, kernel at 0x%lx%s, initrd %s0x%lx (%lu bytes), "
+        "zero page 0x%lx",
+        li.version >> 8, li.version & 0xFF, entry64 ? "64-bit" : "32-bit", out.entry.rip, plan.kernel_addr,
+        plan.relocated ? " (relocated)" : "", initrd ? "" : "none ", plan.initrd_addr, plan.initrd_size,
+        plan.zero_page);
     if (entry64)
         LOG_DEBUG("guest0: Linux boot page tables (identity map 0-4 GiB, 2 MiB pages) and GDT at 0x%lx-0x%lx",
                   plan.boot_tables, plan.boot_tables + LINUX_BOOT_TABLES_SIZE);
@@ -100,11 +104,13 @@ Status guest0_boot(const evmm_desc_t& d, GuestMem& mem, GuestBoot& out) {
     }
     Mb1Header mb1;
     const bool is_mb1 = !mb2.ok() && mb1_find_header(image, m.size, mb1).ok();
-    if (!mb2.ok() && !is_mb1) return mb2;  // none of the three: the Multiboot2 error says what is missing
+    if (!mb2.ok() && !is_mb1) return mb2; // none of the three: the Multiboot2 error says what is missing
 
     KernelPlan plan;
-    if (is_mb1) EVMM_TRY(mb1_plan(image, m.size, mb1, plan));
-    else EVMM_TRY(mb2_kernel_plan(image, m.size, hdr, plan));
+    if (is_mb1)
+        EVMM_TRY(mb1_plan(image, m.size, mb1, plan));
+    else
+        EVMM_TRY(mb2_kernel_plan(image, m.size, hdr, plan));
     out.kind = is_mb1 ? "Multiboot1 kernel" : "Multiboot2 kernel";
     static KernelLoadDiag diag;
     const Status ls = kernel_load(image, m.size, plan, mem, map, forbidden, nf, &diag);

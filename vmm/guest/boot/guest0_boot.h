@@ -14,11 +14,11 @@ namespace evmm {
 
 // What the guest's boot loader did (stage 4), for the log and for the first vCPU.
 struct GuestBoot {
-    evmm_gcpu_state_t entry;  // the first vCPU's first state
-    u64 info_gpa, info_size;  // boot information (Multiboot information, Linux zero page)
+    evmm_gcpu_state_t entry; // the first vCPU's first state
+    u64 info_gpa, info_size; // boot information (Multiboot information, Linux zero page)
     u64 kernel_base, kernel_end;
-    u64 initrd_base, initrd_size;  // Linux only
-    const char* kind;              // "Multiboot2 kernel", "Linux bzImage", "Multiboot1 kernel"
+    u64 initrd_base, initrd_size; // Linux only
+    const char* kind;             // "Multiboot2 kernel", "Linux bzImage", "Multiboot1 kernel"
 };
 
 // Stage 4, BSP. `mem` reaches guest0's physical memory (never the hypervisor's). Errors say what is wrong with

@@ -6,9 +6,9 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/vmcs.h"
+#include "evmm/unaligned.h"
 #include "lib/formats/acpi.h"
 #include "vmm/guest/boot/entry_state.h"
-#include "evmm/unaligned.h"
 
 namespace evmm {
 
@@ -361,9 +361,8 @@ Status linux_plan(const LinuxImage& li, const MemoryMap& guest_map, const Memory
     av.add(p.cmdline_addr, p.cmdline_reserve);
 
     // The 64-bit entry's boot page tables and GDT.
-    if (p.entry64 != 0 &&
-        !find_lowest(guest_map, av, LINUX_BOOT_TABLES_SIZE, PAGE_SIZE, LINUX_PLACE_MIN, LINUX_ADDRESS_LIMIT,
-                     p.boot_tables))
+    if (p.entry64 != 0 && !find_lowest(guest_map, av, LINUX_BOOT_TABLES_SIZE, PAGE_SIZE, LINUX_PLACE_MIN,
+                                       LINUX_ADDRESS_LIMIT, p.boot_tables))
         return Status::error("no room for the boot page tables (64-bit entry) in usable RAM between 1 MiB and 4 GiB",
                              WHERE_MAP, LINUX_BOOT_TABLES_SIZE);
     out = p;
@@ -396,9 +395,9 @@ Status linux_load(const u8* image, size_t size, const LinuxImage& li, const Linu
                              plan.cmdline_reserve);
     const bool entry64 = plan.entry64 != 0;
     if (entry64 != (plan.boot_tables != 0) ||
-        (entry64 && (!li.has_64bit_entry || plan.entry64 != plan.kernel_addr + LINUX_KERNEL_64_ENTRY_OFFSET ||
-                     !is_aligned(plan.boot_tables, PAGE_SIZE) ||
-                     plan.boot_tables > LINUX_ADDRESS_LIMIT - LINUX_BOOT_TABLES_SIZE)))
+        (entry64 &&
+         (!li.has_64bit_entry || plan.entry64 != plan.kernel_addr + LINUX_KERNEL_64_ENTRY_OFFSET ||
+          !is_aligned(plan.boot_tables, PAGE_SIZE) || plan.boot_tables > LINUX_ADDRESS_LIMIT - LINUX_BOOT_TABLES_SIZE)))
         return Status::error("64-bit entry placement (entry, boot page tables below 4 GiB) does not match the kernel",
                              WHERE_PLAN, plan.entry64, plan.boot_tables);
     if (initrd_size != plan.initrd_size || (initrd_size != 0 && initrd == nullptr))
