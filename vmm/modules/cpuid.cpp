@@ -9,20 +9,26 @@ namespace {
 
 // CPUID reads EAX (leaf) and ECX (subleaf) and writes EAX, EBX, ECX, EDX; in 64-bit mode the upper halves of
 // RAX, RBX, RCX, RDX are cleared (SDM Vol. 2A "CPUID"), which the u32 -> u64 stores below reproduce.
-void on_cpuid(Gcpu& g) {
-    const u32 leaf = static_cast<u32>(g.reg(Gpr::RAX));
-    const u32 subleaf = static_cast<u32>(g.reg(Gpr::RCX));
-    CpuidRegs r;
-    if (virt::cpuid_is_hv_leaf(leaf)) [[unlikely]] {
-        r = virt::cpuid_hv_leaf(leaf);
-    } else {
-        r = cpuid(leaf, subleaf);
-        if (virt::cpuid_needs_guest_cr4(leaf)) r = virt::cpuid_adjust(leaf, subleaf, r, gcpu_cr4(g));
-    }
+void finish(Gcpu& g, const CpuidRegs& r) {
     g.reg(Gpr::RAX) = r.eax;
     g.reg(Gpr::RBX) = r.ebx;
     g.reg(Gpr::RCX) = r.ecx;
     g.reg(Gpr::RDX) = r.edx;
+}
+
+// Leaves whose answer depends on the guest's CR4 (OSXSAVE, OSPKE): apart, so that the common leaves' path makes no
+// call before its last (a tail call) and needs no saved registers (P1, docs/performance.md).
+[[gnu::noinline]] void on_cpuid_cr4_dependent(Gcpu& g, u32 leaf, u32 subleaf) {
+    const CpuidRegs r = cpuid(leaf, subleaf);
+    finish(g, virt::cpuid_adjust(leaf, subleaf, r, gcpu_cr4(g)));
+    gcpu_skip_instruction(g);
+}
+
+void on_cpuid(Gcpu& g) {
+    const u32 leaf = static_cast<u32>(g.reg(Gpr::RAX));
+    const u32 subleaf = static_cast<u32>(g.reg(Gpr::RCX));
+    if (virt::cpuid_needs_guest_cr4(leaf)) return on_cpuid_cr4_dependent(g, leaf, subleaf);
+    finish(g, virt::cpuid_is_hv_leaf(leaf) ? virt::cpuid_hv_leaf(leaf) : cpuid(leaf, subleaf));
     gcpu_skip_instruction(g);
 }
 
