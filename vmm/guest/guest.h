@@ -24,6 +24,9 @@ class Guest {
 public:
     u32 id() const { return id_; }
     const char* name() const { return name_; }
+    // guest0: the OS that owns the platform (its devices, ACPI, the CPUs' start-up through INIT/SIPI). Other
+    // guests (the secure world) own none of it.
+    bool owns_platform() const { return id_ == 0; }
 
     // --- memory: guest-physical == host-physical (identity), minus what the hypervisor keeps -------------------
     // [gpa, gpa + len) lies inside one usable RAM range of the guest's memory map: the guest owns it and the

@@ -259,7 +259,7 @@ void on_init(Gcpu& g) {
 
 // Stage 6, before a gcpu's first entry: guest0's APs (every vCPU but the first) wait for guest0's SIPI.
 void on_guest_launch(Gcpu& g) {
-    if (g.index != 0) wait_for_sipi(g);
+    if (g.guest->owns_platform() && g.index != 0) wait_for_sipi(g);
 }
 
 } // namespace
