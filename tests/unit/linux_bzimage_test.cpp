@@ -1,4 +1,4 @@
-// Unit tests for vmm/guest_loader/linux_bzimage: evmm as guest0's Linux boot loader (bzImage, 64-bit and 32-bit
+// Unit tests for vmm/guest/boot/linux_bzimage: evmm as guest0's Linux boot loader (bzImage, 64-bit and 32-bit
 // boot protocol). A fake bzImage (boot sector + setup header with chosen fields + patterned protected-mode payload)
 // is built in memory; the zero page written for the guest is read back at the offsets boot.rst/zero-page.rst give,
 // the boot page tables of the 64-bit entry are walked, and both entry states go through the VM-entry checks

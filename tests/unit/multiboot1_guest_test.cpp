@@ -1,4 +1,4 @@
-// Unit tests for vmm/guest_loader/multiboot1_guest: evmm as guest0's Multiboot (version 1) boot loader. Tiny ELF32,
+// Unit tests for vmm/guest/boot/multiboot1_guest: evmm as guest0's Multiboot (version 1) boot loader. Tiny ELF32,
 // ELF64 and a.out-kludge kernels are built in memory; loading goes through the shared kernel_load; the information
 // structure is read back at the specification's offsets. Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest/boot/multiboot1_guest.h"

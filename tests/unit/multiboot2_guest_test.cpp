@@ -1,4 +1,4 @@
-// Unit tests for vmm/guest_loader/multiboot2_guest: evmm as guest0's Multiboot2 boot loader. Tiny ELF32, ELF64
+// Unit tests for vmm/guest/boot/multiboot2_guest: evmm as guest0's Multiboot2 boot loader. Tiny ELF32, ELF64
 // and a.out-kludge kernels are built in memory; the boot information written for the guest is read back with
 // evmm's own parser (lib/formats/multiboot2.h) as a cross-check. Runs under ASan/UBSan: a read past an image fails.
 #include "vmm/guest/boot/multiboot2_guest.h"

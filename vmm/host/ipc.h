@@ -1,6 +1,6 @@
 // Cross-CPU calls: run a function on every other CPU evmm runs on (the seed's ipc_init). The request travels by NMI
 // (SDM Vol. 3A §11.6.1, all excluding self), so it reaches a CPU wherever it is: running guest0 (the NMI is a VM exit,
-// pin-based "NMI exiting": vmm/modules/smp_guest.h), in evmm's own code or waiting for guest0's SIPI (the IDT's NMI
+// pin-based "NMI exiting": vmm/vmx/vmx_exits.cpp), in evmm's own code or waiting for guest0's SIPI (the IDT's NMI
 // handler, vmm/host/panic.cpp). Each target runs fn(arg) in that NMI context — so fn must be short, take no lock and
 // not log — and acknowledges; the caller waits (bounded) for all of them.
 //
