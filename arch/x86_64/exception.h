@@ -44,6 +44,31 @@ enum class Vector : u8 {
     VC = 29,
     SX = 30,
 };
+
+// Fault-class exceptions (SDM Vol. 3A §6.5, Table 6-1 "Type": Fault): the saved RIP is the faulting instruction's,
+// and the processor sets RF in the RFLAGS image it pushes (§17.3.1.1: "all faults (except instruction breakpoint
+// faults) set the RF flag"). #DB is a fault or a trap depending on its cause; traps (#BP, #OF), NMI and aborts
+// (#DF, #MC) are not faults.
+constexpr bool vector_is_fault(Vector v) {
+    switch (v) {
+    case Vector::DE:
+    case Vector::BR:
+    case Vector::UD:
+    case Vector::NM:
+    case Vector::CSO:
+    case Vector::TS:
+    case Vector::NP:
+    case Vector::SS:
+    case Vector::GP:
+    case Vector::PF:
+    case Vector::MF:
+    case Vector::AC:
+    case Vector::XM:
+    case Vector::VE:
+    case Vector::CP: return true;
+    default: return false;
+    }
+}
 inline constexpr unsigned EXCEPTION_VECTORS = 32;
 
 // #PF error code bits (SDM Vol. 3A §5.7, Figure 5-12).

@@ -45,6 +45,8 @@ extern "C" void guest_main(const void*) {
     } else {
         bool done = probe_write_cr4(cr4 | CR4_VMXE, vec);
         check_fault(done, vec, VEC_GP, "mov to CR4 with VMXE set raises #GP");
+        // A fault pushes RFLAGS with RF set (SDM Vol. 3A §17.3.1.1), also when a hypervisor injects it.
+        check(!done && (probe_rflags() & (1ull << 16)) != 0, "the #GP frame's RFLAGS has RF set (fault-class)");
         if (done) write_cr4(cr4); // bare metal with VMX: undo
     }
     check((read_cr4() & CR4_VMXE) == 0, "CR4.VMXE still reads 0 afterwards");

@@ -3,6 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/msr.h"
+#include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -122,6 +123,10 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
             intr_info_make(InterruptionType::HARDWARE_EXCEPTION, static_cast<u8>(v), ec));
     if (ec) vmwrite(VmcsField::VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
+    // Event injection pushes GUEST_RFLAGS as it is (SDM Vol. 3C §27.6.1.1); a processor delivering a fault pushes
+    // RFLAGS with RF set (Vol. 3A §17.3.1.1), so the guest's handler sees the same frame as on bare metal (KVM does
+    // the same before it injects a fault).
+    if (vector_is_fault(v)) vmwrite(VmcsField::GUEST_RFLAGS, vmread(VmcsField::GUEST_RFLAGS) | RFLAGS_RF);
 }
 
 void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {

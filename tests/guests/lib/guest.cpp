@@ -61,6 +61,7 @@ int g_exception_depth;
 
 u64 g_probe_error;
 u64 g_probe_cr2;
+u64 g_probe_rflags;
 
 evmm::Mb2Info g_mb2;
 bool g_mb2_ok;
@@ -286,6 +287,7 @@ bool probe(void (*fn)(void*), void* ctx, u8& vector) {
 
 u64 probe_error_code() { return g_probe_error; }
 u64 probe_cr2() { return g_probe_cr2; }
+u64 probe_rflags() { return g_probe_rflags; }
 
 bool probe_rdmsr(u32 msr, u64& val, u8& vector) {
     u64 v = 0;
@@ -363,6 +365,7 @@ extern "C" void guest_exception(Frame* f) {
         // An expected fault: resume at the probe's recovery point with RAX = vector (lib/isr.S, guest_probe_run).
         g_probe_error = f->error;
         g_probe_cr2 = read_cr2();
+        g_probe_rflags = f->rflags;
         f->rax = f->vector;
         f->rip = guest_probe_fixup;
         f->rsp = guest_probe_rsp;

@@ -138,6 +138,7 @@ bool probe_fn(F f, u8& vector) {
 }
 u64 probe_error_code(); // error code pushed by the last fault a probe caught (0 when the vector has none)
 u64 probe_cr2();        // CR2 when the last probe fault was caught
+u64 probe_rflags();     // the RFLAGS image the last probe fault pushed (faults push it with RF = 1)
 
 // ---- CPU helpers ------------------------------------------------------------------------------------------------
 
