@@ -12,7 +12,7 @@ inline constexpr u64 RFLAGS_TF = bit(8);
 inline constexpr u64 RFLAGS_IF = bit(9);
 inline constexpr u64 RFLAGS_DF = bit(10);
 inline constexpr u64 RFLAGS_RF = bit(16); // resume flag (SDM Vol. 3A §17.3.1.1)
-inline constexpr u64 RFLAGS_VM = bit(17);                                           // virtual-8086 mode
+inline constexpr u64 RFLAGS_VM = bit(17); // virtual-8086 mode
 inline constexpr u64 RFLAGS_RESERVED = bit(3) | bit(5) | bit(15) | (~u64{0} << 22); // must be 0
 static_assert(RFLAGS_CF == 1 && RFLAGS_FIXED1 == 2);
 

@@ -45,6 +45,14 @@ inline VmxResult vmptrld(u64 vmcs_pa) {
     return vmx_detail::result(cf, zf);
 }
 
+// The current-VMCS pointer (SDM Vol. 3C §31.3 VMPTRST): VMCS_NONE when no VMCS is current on this CPU.
+inline constexpr u64 VMCS_NONE = ~u64{0};
+inline u64 vmptrst() {
+    u64 pa;
+    asm volatile("vmptrst %[pa]" : [pa] "=m"(pa) : : "memory");
+    return pa;
+}
+
 inline VmxResult vmwrite(VmcsField field, u64 value) {
     u8 cf, zf;
     asm volatile("vmwrite %[v], %[f]\n\t" EVMM_VMX_RESULT_ASM

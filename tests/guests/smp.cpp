@@ -175,24 +175,6 @@ bool wait_flag(const u32& flag, u64 end) {
     return true;
 }
 
-// "key=N" in the command line, else `def`.
-u64 option(const char* key, u64 def) {
-    const evmm::Mb2Info* m = mb2();
-    if (m == nullptr || m->cmdline.str == nullptr) return def;
-    const char* s = m->cmdline.str;
-    const size_t klen = __builtin_strlen(key);
-    for (size_t i = 0; s[i] != '\0'; ++i) {
-        if ((i == 0 || s[i - 1] == ' ') && __builtin_memcmp(s + i, key, klen) == 0 && s[i + klen] == '=') {
-            u64 v = 0;
-            const char* p = s + i + klen + 1;
-            if (*p < '0' || *p > '9') return def;
-            for (; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<u64>(*p - '0');
-            return v;
-        }
-    }
-    return def;
-}
-
 void list_ids(const char* what, const u32* ids, u32 n) {
     char buf[400];
     size_t len = 0;
@@ -206,12 +188,12 @@ void list_ids(const char* what, const u32* ids, u32 n) {
 
 extern "C" void guest_main(const void*) {
     banner("smp", "guest0 starts its APs (MADT, INIT-SIPI-SIPI), each sees evmm, concurrent CPUID storm");
-    g_rounds = static_cast<u32>(option("storm", STORM_DEFAULT));
-    const u64 expect_cpus = option("cpus", 0);
-    const u64 ap_timeout_us = option("timeout_ms", AP_TIMEOUT_MS_DEFAULT) * 1000;
-    const u64 absent_id = option("absent_apic_id", ~u64{0});
-    const bool want_x2apic = option("x2apic", 0) != 0;
-    g_ap_panic = option("ap_panic", 0) != 0;
+    g_rounds = static_cast<u32>(cmdline_u64("storm", STORM_DEFAULT));
+    const u64 expect_cpus = cmdline_u64("cpus", 0);
+    const u64 ap_timeout_us = cmdline_u64("timeout_ms", AP_TIMEOUT_MS_DEFAULT) * 1000;
+    const u64 absent_id = cmdline_u64("absent_apic_id", ~u64{0});
+    const bool want_x2apic = cmdline_u64("x2apic", 0) != 0;
+    g_ap_panic = cmdline_u64("ap_panic", 0) != 0;
 
     // ---- 1. which CPUs exist: the MADT ----
     static SmpTopology topo;

@@ -133,15 +133,19 @@ void symbolize(u64 addr, char* buf, size_t cap, bool return_address) {
              s.value, s.value2);
 }
 
+GuestNmiHook g_guest_nmi_hook = nullptr;
+
+void set_guest_nmi_hook(GuestNmiHook hook) { g_guest_nmi_hook = hook; }
+
 } // namespace evmm
 
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
     using namespace evmm;
     if (f->vector == static_cast<u64>(Vector::NMI)) {
-        // The stop NMI of smp_stop_others, or a cross-CPU call (vmm/host/ipc.h); any other NMI in VMX root is not ours
-        // to handle and is dropped.
+        // The stop NMI of smp_stop_others, or a cross-CPU call (vmm/host/ipc.h); any other NMI in VMX root is the
+        // guest's, which the backend delivers at the next VM entry (set_guest_nmi_hook).
         if (smp_stop_requested() && !smp_this_cpu_stopping()) smp_stopped("in the hypervisor", f->rip);
-        (void)ipc_handle_nmi();
+        if (!ipc_handle_nmi() && g_guest_nmi_hook != nullptr) g_guest_nmi_hook();
         return;
     }
     enter_panic_impl();

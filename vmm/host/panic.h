@@ -11,6 +11,12 @@ namespace evmm {
 // Gives the panic path what it needs to symbolize and bound backtraces (once, on the BSP, early in stage 1).
 void panic_init(const evmm_desc_t& desc);
 
+// An NMI that reached this CPU in VMX root operation and is neither evmm's stop nor a cross-CPU call is the guest's
+// (e.g. a self-NMI guest0 sent through an ICR write evmm emulated): the backend's hook hands it to the guest
+// running on this CPU (vmm/vmx/vmx_exits.cpp). Set once in stage 3.
+using GuestNmiHook = void (*)();
+void set_guest_nmi_hook(GuestNmiHook hook);
+
 // Makes this CPU the one that prints the panic: interrupts off; returns once per boot; a second CPU (or a fault
 // inside the panic path) halts instead, so dumps never interleave.
 void panic_begin();

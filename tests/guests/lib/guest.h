@@ -138,7 +138,14 @@ bool probe_fn(F f, u8& vector) {
 }
 u64 probe_error_code(); // error code pushed by the last fault a probe caught (0 when the vector has none)
 u64 probe_cr2();        // CR2 when the last probe fault was caught
-u64 probe_rflags();     // the RFLAGS image the last probe fault pushed (faults push it with RF = 1)
+// "key=N" on the guest's command line (decimal), else `def`.
+u64 cmdline_u64(const char* key, u64 def);
+
+// A handler for an interrupt or NMI a test expects (vector 2: NMI): called instead of the "unexpected exception"
+// report, and the stub returns with IRET (which ends NMI blocking). nullptr removes it.
+using VectorHandler = void (*)();
+void set_vector_handler(u8 vector, VectorHandler h);
+u64 probe_rflags(); // the RFLAGS image the last probe fault pushed (faults push it with RF = 1)
 
 // ---- CPU helpers ------------------------------------------------------------------------------------------------
 
