@@ -24,6 +24,8 @@ inline constexpr u64 APIC_DEFAULT_BASE = 0xFEE0'0000;
 
 // xAPIC registers: offsets in the 4 KiB MMIO page (SDM Vol. 3A §11.4.1, Table 11-1).
 enum class XApicReg : u32 {
+    LDR = 0x0D0,      // Logical Destination Register (SDM Vol. 3A §11.6.2.2)
+    DFR = 0x0E0,      // Destination Format Register
     ICR_LOW = 0x300,  // Interrupt Command Register, bits 31:0 (writing it sends the IPI)
     ICR_HIGH = 0x310, // Interrupt Command Register, bits 63:32 (destination in 31:24)
 };

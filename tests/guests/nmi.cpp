@@ -14,15 +14,15 @@ using namespace guest;
 
 namespace {
 
-constexpr u32 ICR_DELIVERY_NMI = 0x400;       // delivery mode 100b (SDM Vol. 3A Figure 11-12)
-constexpr u64 NMI_WAIT_US = 20000;            // an NMI arrives within this (Bochs under evmm included)
+constexpr u32 ICR_DELIVERY_NMI = 0x400; // delivery mode 100b (SDM Vol. 3A Figure 11-12)
+constexpr u64 NMI_WAIT_US = 20000;      // an NMI arrives within this (Bochs under evmm included)
 constexpr u64 AP_TIMEOUT_US = 1000000;
 
-volatile u32 g_count;      // NMIs the handler saw
-volatile u32 g_depth;      // handler nesting right now
-volatile u32 g_max_depth;  // deepest nesting seen
-volatile bool g_resend;    // the next handler run sends one more self-NMI and waits inside
-volatile u32 g_inside_seen;// NMIs counted while that handler waited (must stay 0: blocked until IRET)
+volatile u32 g_count;       // NMIs the handler saw
+volatile u32 g_depth;       // handler nesting right now
+volatile u32 g_max_depth;   // deepest nesting seen
+volatile bool g_resend;     // the next handler run sends one more self-NMI and waits inside
+volatile u32 g_inside_seen; // NMIs counted while that handler waited (must stay 0: blocked until IRET)
 
 // To its own APIC ID, physical destination mode: the "self" shorthand is valid for fixed interrupts only (SDM
 // Vol. 3A §11.6.1, Table 11-3 and its xAPIC counterpart); an NMI needs a destination.
@@ -38,7 +38,7 @@ void on_nmi() {
         g_resend = false;
         send_self_nmi();
         delay_us(NMI_WAIT_US);
-        g_inside_seen = g_count - n;  // NMIs that got in while this handler ran
+        g_inside_seen = g_count - n; // NMIs that got in while this handler ran
     }
     g_depth = d - 1;
 }
@@ -63,7 +63,7 @@ void ap_sender(u32, void* arg) {
         apic_send_ipi(r.bsp_apic_id, ICR_DELIVERY_NMI | APIC_ICR_LEVEL_ASSERT);
         r.sent = i + 1;
         const u64 end = tsc_deadline_us(NMI_WAIT_US * 5);
-        while (g_count == before && !tsc_past(end)) asm volatile("pause");  // one at a time: no merging by design
+        while (g_count == before && !tsc_past(end)) asm volatile("pause"); // one at a time: no merging by design
     }
     r.done = 1;
 }
@@ -81,7 +81,7 @@ extern "C" void guest_main(const void*) {
     const evmm::Status st = smp_find_cpus(topo);
     const u64 page = st.ok() ? smp_choose_trampoline() : 0;
     if (!check(st.ok() && page != 0, "MADT found and a trampoline page chosen")) return;
-    smp_prepare(page);  // maps the APIC page uncached, software-enables the APIC
+    smp_prepare(page); // maps the APIC page uncached, software-enables the APIC
 
     // 1. one self-NMI
     send_self_nmi();

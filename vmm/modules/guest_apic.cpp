@@ -18,6 +18,7 @@
 #include "vmm/host/panic.h"
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
+#include "vmm/modules/icr_route.h"
 #include "vmm/modules/msr_monitor.h"
 
 namespace evmm {
@@ -38,11 +39,7 @@ struct alignas(64) VirtAp { // a cache line each: the word MONITOR watches
 VirtAp g_ap[EVMM_MAX_CPUS];
 
 constexpr u64 APIC_PAGE_OFFSET_MASK = PAGE_4K - 1;
-constexpr u32 APIC_REG_ALIGN = 4;    // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
-constexpr u32 XAPIC_DEST_SHIFT = 24; // ICR_HIGH bits 31:24 (SDM Vol. 3A Figure 11-12)
-constexpr u64 ICR_DELIVERY_MODE_MASK = u64{7} << ICR_DELIVERY_MODE_SHIFT;
-constexpr u64 ICR_SHORTHAND_SELF = u64{1} << ICR_SHORTHAND_SHIFT;
-constexpr u64 ICR_SHORTHAND_ALL_INCLUDING_SELF = u64{2} << ICR_SHORTHAND_SHIFT;
+constexpr u32 APIC_REG_ALIGN = 4;           // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
 constexpr unsigned SIPI_SELECTOR_SHIFT = 8; // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
 constexpr unsigned SIPI_BASE_SHIFT = 12;
 constexpr u64 IPI_TIMEOUT_MS = 100;
@@ -101,48 +98,43 @@ void virtual_sipi(u32 from, u32 cpu, u32 vector) {
     LOG_DEBUG("gcpu%u: SIPI 0x%x from guest0 (cpu%u)", cpu, vector, from);
 }
 
-bool is_init_or_sipi(u64 icr) {
-    const u64 mode = icr & ICR_DELIVERY_MODE_MASK;
-    return mode == ICR_DELIVERY_INIT || mode == ICR_DELIVERY_STARTUP;
-}
+// guest0's logical-destination setup of each CPU (xAPIC LDR and DFR: evmm sees every write to them), for INIT/SIPI
+// in logical destination mode.
+u32 g_ldr[EVMM_MAX_CPUS];
+u32 g_dfr[EVMM_MAX_CPUS];
+u64 g_dropped_ipis = 0;
 
-[[noreturn]] void refuse(Gcpu& g, const char* why, u64 icr) {
-    static char what[176];
-    format(what, sizeof what, "guest0 sent an INIT/SIPI evmm does not virtualize (%s): ICR 0x%lx", why, icr);
-    gcpu_fatal(g, what);
-}
-
-// An INIT or Start-up IPI guest0 wrote into its ICR (`dest`: the destination APIC ID).
-void virtual_ipi(Gcpu& g, u64 icr, u32 dest, u32 broadcast_id) {
-    const bool init = (icr & ICR_DELIVERY_MODE_MASK) == ICR_DELIVERY_INIT;
-    if (init && (icr & ICR_LEVEL_ASSERT) == 0) return; // INIT level de-assert: no effect (SDM Vol. 3A §11.6.1)
-    if (icr & ICR_DEST_MODE_LOGICAL) refuse(g, "logical destination mode", icr);
-    const u64 shorthand = icr & ICR_SHORTHAND_MASK;
-    if (shorthand == ICR_SHORTHAND_SELF || shorthand == ICR_SHORTHAND_ALL_INCLUDING_SELF ||
-        (shorthand == 0 && dest == broadcast_id))
-        refuse(g, "to itself or to all including itself", icr);
-    const u32 vector = static_cast<u32>(icr & ICR_VECTOR_MASK);
-    const u32 n = platform().num_cpus;
-    for (u32 c = 0; c < n; ++c) {
-        if (c == g.cpu_id) continue;
-        if (shorthand == 0 && platform().apic_ids[c] != dest) continue;
-        if (init)
-            virtual_init(g.cpu_id, c);
-        else
-            virtual_sipi(g.cpu_id, c, vector);
+// An IPI guest0 wrote into its ICR (virt::icr_route decides): sent as written (`send` does it), dropped (logged at
+// powers of two), or an INIT / Start-up IPI delivered to the target gcpus by evmm (the sender included).
+template <class Send>
+void guest_ipi(Gcpu& g, u64 icr, bool x2apic, Send send) {
+    const virt::ApicView view{platform().num_cpus, platform().apic_ids, g_ldr, g_dfr};
+    const virt::IcrRoute r = virt::icr_route(icr, x2apic, g.cpu_id, view);
+    switch (r.action) {
+    case virt::IcrAction::Send: send(); return;
+    case virt::IcrAction::Drop:
+        if (++g_dropped_ipis == 1 || (g_dropped_ipis & (g_dropped_ipis - 1)) == 0)
+            LOG_WARN("guest0 cpu%u: ICR 0x%lx dropped: %s (%lu so far)", g.cpu_id, icr, r.why, g_dropped_ipis);
+        return;
+    case virt::IcrAction::Init:
+    case virt::IcrAction::Startup: break;
     }
-    if (shorthand == 0 && platform_cpu_of_apic_id(dest) == UINT32_MAX)
-        LOG_WARN("guest0 cpu%u: %s to APIC ID %u, which is no CPU evmm runs on: dropped", g.cpu_id,
-                 init ? "INIT" : "SIPI", dest);
+    if (r.targets == 0)
+        LOG_WARN("guest0 cpu%u: %s (ICR 0x%lx) reaches no CPU evmm runs on: dropped", g.cpu_id,
+                 r.action == virt::IcrAction::Init ? "INIT" : "SIPI", icr);
+    for (u32 c = 0; c < platform().num_cpus; ++c) {
+        if ((r.targets & (u64{1} << c)) == 0) continue;
+        if (r.action == virt::IcrAction::Init)
+            virtual_init(g.cpu_id, c); // the sender too: its hardware INIT exits right after this VM entry
+        else
+            virtual_sipi(g.cpu_id, c, r.vector);
+    }
 }
 
-// WRMSR to the x2APIC ICR: INIT/SIPI virtualized, every other IPI sent as written.
+// WRMSR to the x2APIC ICR.
 bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
     if ((rdmsr(Msr::IA32_APIC_BASE) & APIC_BASE_X2APIC_ENABLE) == 0) return false; // xAPIC mode: #GP(0)
-    if (is_init_or_sipi(value))
-        virtual_ipi(g, value, static_cast<u32>(value >> ICR_X2APIC_DEST_SHIFT), X2APIC_BROADCAST_ID);
-    else
-        wrmsr(static_cast<Msr>(msr), value);
+    guest_ipi(g, value, true, [&] { wrmsr(static_cast<Msr>(msr), value); });
     return true;
 }
 
@@ -207,10 +199,12 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     const u32 v = static_cast<u32>(value);
     volatile u32* reg = reinterpret_cast<volatile u32*>(g_apic_page + off);
     const u32 old = st.kind == StoreKind::Xchg ? *reg : 0;
-    if (off == static_cast<u32>(XApicReg::ICR_LOW) && is_init_or_sipi(v)) {
+    if (off == static_cast<u32>(XApicReg::ICR_LOW)) {
         const u32 high = *reinterpret_cast<volatile u32*>(g_apic_page + static_cast<u32>(XApicReg::ICR_HIGH));
-        virtual_ipi(g, v, high >> XAPIC_DEST_SHIFT, XAPIC_BROADCAST_ID);
+        guest_ipi(g, (u64{high} << 32) | v, false, [&] { *reg = v; });
     } else {
+        if (off == static_cast<u32>(XApicReg::LDR)) g_ldr[g.cpu_id] = v;
+        if (off == static_cast<u32>(XApicReg::DFR)) g_dfr[g.cpu_id] = v;
         *reg = v;
     }
     if (st.kind == StoreKind::Xchg) {
@@ -247,8 +241,16 @@ void wait_for_sipi(Gcpu& g) {
 
 // INIT VM exit: the gcpu is reset and waits for a SIPI.
 void on_init(Gcpu& g) {
-    LOG_DEBUG("gcpu%u: INIT (was at %lx:%lx, %lu exits): reset, waits for a SIPI", g.cpu_id, gcpu_cs_base(g),
-              gcpu_rip(g), g.exits_total);
+    LOG_DEBUG("gcpu%u: INIT (was at %lx:%lx, %lu exits): reset", g.cpu_id, gcpu_cs_base(g), gcpu_rip(g), g.exits_total);
+    if (g.index == 0) {
+        // The BSP does not wait for a SIPI: after INIT it runs from the reset vector, F000:FFF0 (SDM Vol. 3A §9.1.1,
+        // §9.4.1: only APs enter wait-for-SIPI).
+        __atomic_store_n(&g_ap[g.cpu_id].word, AP_RUNNING, __ATOMIC_RELEASE);
+        evmm_gcpu_state_t s;
+        gcpu_init_state(s, cpuid(CpuidLeaf::FEATURES).eax);
+        CHECK_OK(gcpu_load_state(g, s), "INIT: the BSP's reset state");
+        return;
+    }
     // An INIT evmm sent (the word already says AP_WAIT_SIPI), or one from elsewhere: either way, wait.
     for (;;) {
         const u32 w = load_word(g.cpu_id);
@@ -267,6 +269,7 @@ void on_guest_launch(Gcpu& g) {
 void guest_apic_init() {
     g_lapic = lapic_detect();
     g_mwait = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_MONITOR) != 0;
+    for (u32& d : g_dfr) d = virt::XAPIC_DFR_RESET;
     __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE); // guest0's BSP runs from its entry point
     msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
     intercept_register(Intercept::Init, on_init);

@@ -321,7 +321,7 @@ void smp_prepare(u64 page) {
 
 u64 smp_trampoline_page() { return g_page; }
 
-bool smp_start_ap(u32 apic_id, u32 slot, SmpApFn fn, void* arg, u64 timeout_us, SmpStartResult& r) {
+bool smp_start_ap(u32 apic_id, u32 slot, SmpApFn fn, void* arg, u64 timeout_us, SmpStartResult& r, u32 icr_extra) {
     r = SmpStartResult{};
     if (g_page == 0 || slot == 0 || slot >= SMP_MAX_CPUS || (!apic_x2apic() && apic_id > 0xFF)) return false;
     SmpTrampData* d = tramp();
@@ -335,11 +335,11 @@ bool smp_start_ap(u32 apic_id, u32 slot, SmpApFn fn, void* arg, u64 timeout_us, 
 
     const u32 vector = static_cast<u32>(g_page >> 12);
     const u64 t0 = rdtsc();
-    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_INIT | APIC_ICR_LEVEL_ASSERT);
+    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_INIT | APIC_ICR_LEVEL_ASSERT | icr_extra);
     delay_us(INIT_DELAY_US);
-    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_STARTUP | APIC_ICR_LEVEL_ASSERT | vector);
+    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_STARTUP | APIC_ICR_LEVEL_ASSERT | icr_extra | vector);
     delay_us(SIPI_DELAY_US);
-    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_STARTUP | APIC_ICR_LEVEL_ASSERT | vector);
+    r.ipi_ok &= apic_send_ipi(apic_id, APIC_ICR_STARTUP | APIC_ICR_LEVEL_ASSERT | icr_extra | vector);
 
     const u64 end = tsc_deadline_us(timeout_us);
     while (load_acquire(g_slot[slot].checked_in) == 0 && !tsc_past(end)) asm volatile("pause");

@@ -140,7 +140,8 @@ struct SmpStartResult {
 // 200 us, SIPI, then waits up to timeout_us for it to check in. The AP then runs fn(slot, arg) on its own stack;
 // when fn returns it halts (cli; hlt) for good. On a timeout the AP is sent INIT again (parked in wait-for-SIPI).
 // Returns r.started.
-bool smp_start_ap(u32 apic_id, u32 slot, SmpApFn fn, void* arg, u64 timeout_us, SmpStartResult& r);
+// icr_extra: more ICR bits for the INIT and the two SIPIs (e.g. a destination shorthand, bits 19:18).
+bool smp_start_ap(u32 apic_id, u32 slot, SmpApFn fn, void* arg, u64 timeout_us, SmpStartResult& r, u32 icr_extra = 0);
 
 // How many APs checked in so far, and whether slot `slot` did.
 u32 smp_started_count();
