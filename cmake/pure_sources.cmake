@@ -29,6 +29,7 @@ set(EVMM_PURE_SOURCES
     vmm/guest/boot/entry_state.cpp
     vmm/modules/virt_policy.cpp
     vmm/modules/icr_route.cpp
+    vmm/modules/apic_base.cpp
     vmm/guest/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

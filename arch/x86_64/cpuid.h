@@ -27,6 +27,15 @@ enum class CpuidLeaf : u32 {
 
 inline CpuidRegs cpuid(CpuidLeaf leaf, u32 subleaf = 0) { return cpuid(static_cast<u32>(leaf), subleaf); }
 
+// MAXPHYADDR: CPUID.80000008H:EAX[7:0], or 36 when that leaf does not exist (SDM Vol. 3A §4.1.4).
+inline u8 cpu_phys_addr_bits() {
+    constexpr u8 DEFAULT_MAXPHYADDR = 36;
+    constexpr u32 MAXPHYADDR_MASK = 0xFF;
+    if (cpuid(CpuidLeaf::EXT_MAX).eax >= static_cast<u32>(CpuidLeaf::ADDRESS_SIZES))
+        return static_cast<u8>(cpuid(CpuidLeaf::ADDRESS_SIZES).eax & MAXPHYADDR_MASK);
+    return DEFAULT_MAXPHYADDR;
+}
+
 // CPUID.1 (Table 3-19/3-20 of the CPUID reference).
 inline constexpr u32 CPUID1_ECX_MONITOR = 1u << 3; // MONITOR/MWAIT
 inline constexpr u32 CPUID1_ECX_VMX = 1u << 5;

@@ -39,14 +39,15 @@ extern "C" void guest_main(const void*) {
     check(true, "an SMI IPI to the other CPU returns (evmm drops it)");
     write_icr(ap << 24, ICR_RESERVED | APIC_ICR_LEVEL_ASSERT);
     check(true, "an IPI with a reserved delivery mode returns");
-    write_icr(0x80u << 24, ICR_INIT | ICR_LOGICAL | APIC_ICR_LEVEL_ASSERT);  // logical ID bit 7: no CPU has it
+    write_icr(0x80u << 24, ICR_INIT | ICR_LOGICAL | APIC_ICR_LEVEL_ASSERT); // logical ID bit 7: no CPU has it
     check(true, "an INIT in logical destination mode matching no CPU returns");
-    write_icr(0, ICR_INIT | ICR_ALL_BUT_SELF | ICR_TRIGGER_LEVEL);  // level de-assert
+    write_icr(0, ICR_INIT | ICR_ALL_BUT_SELF | ICR_TRIGGER_LEVEL); // level de-assert
     check(true, "an INIT level de-assert returns");
 
     // INIT-SIPI-SIPI to all excluding self: the trampoline at `page` runs slot 1's function.
     SmpStartResult r;
-    const bool started = smp_start_ap(ap, 1, [](u32, void*) { g_ap_ran = 1; }, nullptr, AP_TIMEOUT_US, r, ICR_ALL_BUT_SELF);
+    const bool started = smp_start_ap(
+        ap, 1, [](u32, void*) { g_ap_ran = 1; }, nullptr, AP_TIMEOUT_US, r, ICR_ALL_BUT_SELF);
     check(started, "the AP starts from INIT-SIPI-SIPI sent to all excluding self");
     const u64 end = tsc_deadline_us(AP_TIMEOUT_US);
     while (!g_ap_ran && !tsc_past(end)) asm volatile("pause");

@@ -89,7 +89,7 @@ TEST(IcrRoute, XapicLogicalFlatModel) {
 
 TEST(IcrRoute, XapicLogicalClusterModel) {
     Four f;
-    for (u32& d : f.dfr) d = 0x0FFFFFFF;  // cluster model
+    for (u32& d : f.dfr) d = 0x0FFFFFFF; // cluster model
     // cluster 1 members 1, 2; cluster 2 members 1, 2
     f.ldr[0] = 0x11000000;
     f.ldr[1] = 0x12000000;

@@ -29,6 +29,10 @@ inline constexpr u32 GPA_INTERCEPT_MAX = 8;
 
 // Stage 3 only (before any guest exists); panics on a bad or overlapping range (a build-time mistake).
 void gpa_intercept(u64 base, u64 size, MemPerms allowed, GpaHandler handler, const char* owner);
+// While guests run (any CPU): one more range with the same meaning, for guests that exist already too — the caller
+// narrows the rights in their tables (Guest::set_page_rights). False when it is registered already or the table is
+// full. Lookups need no lock: an entry is complete before the count that makes it visible.
+bool gpa_intercept_add(u64 base, u64 size, MemPerms allowed, GpaHandler handler, const char* owner);
 u32 gpa_intercept_count();
 const GpaIntercept& gpa_intercept_at(u32 i);
 const GpaIntercept* gpa_intercept_find(u64 gpa);

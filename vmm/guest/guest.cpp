@@ -120,20 +120,26 @@ Status Guest::create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrStat
     return Status::success();
 }
 
-Status Guest::remap_page(u64 gpa, u64 hpa) {
-    if (ept_ == nullptr) return Status::error("the guest has no EPT yet", "remap_page");
+Status Guest::update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where) {
+    if (ept_ == nullptr) return Status::error("the guest has no EPT yet", where);
     if (!is_aligned(gpa, PAGE_4K) || !is_aligned(hpa, PAGE_4K))
-        return Status::error("page addresses must be 4 KiB aligned", "remap_page", gpa, hpa);
+        return Status::error("page addresses must be 4 KiB aligned", where, gpa, hpa);
     {
         LockGuard guard(ept_lock_);
         const EptTables::WalkResult w = ept_->walk(gpa);
-        if (!w.present) return Status::error("guest-physical page not mapped", "remap_page", gpa);
-        EVMM_TRY(ept_->map(gpa, hpa, PAGE_4K, EptPerms{true, true, true}, w.mem_type, false, false));
+        if (!w.present) return Status::error("guest-physical page not mapped", where, gpa);
+        EVMM_TRY(ept_->map(gpa, hpa, PAGE_4K, perms, w.mem_type, false, false));
     }
     slat_invalidate(eptp_);
     const u32 missing = ipc_call_others(slat_invalidate, eptp_);
-    if (missing != 0) return Status::error("CPUs did not invalidate the guest's EPT in time", "remap_page", missing);
+    if (missing != 0) return Status::error("CPUs did not invalidate the guest's EPT in time", where, missing);
     return Status::success();
+}
+
+Status Guest::remap_page(u64 gpa, u64 hpa) { return update_page(gpa, hpa, EptPerms{true, true, true}, "remap_page"); }
+
+Status Guest::set_page_rights(u64 gpa, bool read, bool write, bool exec) {
+    return update_page(gpa, gpa, EptPerms{read, write, exec}, "set_page_rights");
 }
 
 } // namespace evmm

@@ -40,6 +40,9 @@ public:
     // mappings derived from this guest's tables (INVEPT here and, through vmm/host/ipc.h, on the others: SDM
     // Vol. 3C §29.4.3.4). The caller checks that both pages are the guest's RAM.
     Status remap_page(u64 gpa, u64 hpa);
+    // While vCPUs run: the guest may access its page gpa (identity mapped) only as `perms` says; invalidated on every
+    // CPU like remap_page. For a guest-physical intercept added at run time (vmm/guest/gpa_intercept.h).
+    Status set_page_rights(u64 gpa, bool read, bool write, bool exec);
 
     const evmm_mmap_entry_t* memory_map() const { return mmap_; }
     u32 memory_map_count() const { return mmap_count_; }
@@ -59,6 +62,7 @@ public:
                                 Guest*& out);
 
 private:
+    Status update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where);
     Status init_memory(PageHeap& heap, const MtrrState& mtrr, const u64* holes, u32 nholes, bool ept_2m, bool ept_1g);
 
     u32 id_ = 0;

@@ -27,12 +27,6 @@ public:
     u64 rdmsr(u32 msr) const override { return evmm::rdmsr(static_cast<Msr>(msr)); }
 };
 
-u8 phys_addr_bits() {
-    if (cpuid(CpuidLeaf::EXT_MAX).eax >= static_cast<u32>(CpuidLeaf::ADDRESS_SIZES))
-        return static_cast<u8>(cpuid(CpuidLeaf::ADDRESS_SIZES).eax & 0xFF);
-    return 36; // SDM Vol. 3A §4.1.4: MAXPHYADDR is 36 when CPUID.80000008H is not supported
-}
-
 u64 addr(const char* p) { return reinterpret_cast<uptr>(p); }
 
 } // namespace
@@ -67,7 +61,7 @@ Status hmm_setup(const evmm_desc_t& desc, PageHeap& heap, HmmInfo& info) {
 
     HostMsrs msrs;
     const bool mtrr = (cpuid(CpuidLeaf::FEATURES).edx & CPUID1_EDX_MTRR) != 0;
-    mtrr_read(msrs, mtrr, phys_addr_bits(), g_mtrrs);
+    mtrr_read(msrs, mtrr, cpu_phys_addr_bits(), g_mtrrs);
 
     g_cr3 = pt.root_pa();
     info = HmmInfo{limit, has_1g, g_cr3};

@@ -18,6 +18,7 @@
 #include "vmm/host/panic.h"
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
+#include "vmm/modules/apic_base.h"
 #include "vmm/modules/icr_route.h"
 #include "vmm/modules/msr_monitor.h"
 
@@ -45,6 +46,8 @@ constexpr unsigned SIPI_BASE_SHIFT = 12;
 constexpr u64 IPI_TIMEOUT_MS = 100;
 
 Lapic g_lapic{};
+bool g_x2apic_supported = false;
+u8 g_maxphyaddr = 36;
 u64 g_apic_page = 0; // xAPIC page write-protected in guest0's EPT (0: none)
 bool g_mwait = false;
 
@@ -168,10 +171,16 @@ void start_state(Gcpu& g, u32 vector) {
     CHECK_OK(gcpu_load_state(g, s), "SIPI: guest start state");
 }
 
-// A refused guest-physical access inside the local APIC page (writes: the page is read-only for the guest).
+// A refused guest-physical access inside a page that is, or was, some CPU's xAPIC page (writes: read-only for the
+// guest). On the CPU whose APIC is there now the store goes to its APIC (ICR writes routed by guest_ipi); on any other
+// CPU the page is plain memory and the store is performed on it.
 bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     if (!e.write) return false;
     const u64 gpa = e.gpa;
+    const u64 apic_base = rdmsr(Msr::IA32_APIC_BASE);
+    const u64 page = gpa & ~APIC_PAGE_OFFSET_MASK;
+    const bool is_apic = (apic_base & (APIC_BASE_GLOBAL_ENABLE | APIC_BASE_X2APIC_ENABLE)) == APIC_BASE_GLOBAL_ENABLE &&
+                         (apic_base & APIC_BASE_ADDR_MASK) == page;
     // The faulting instruction (SDM Vol. 3C §28.2.1: EPT violations are faults, RIP is still on it).
     const u64 cr0 = gcpu_cr0(g), efer = gcpu_efer(g);
     const CodeSize cs = code_size(cr0 & CR0_PE, gcpu_rflags(g) & RFLAGS_VM, efer & EFER_LMA, gcpu_in_64bit_mode(g),
@@ -197,10 +206,12 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     u64 value = st.from_reg ? gcpu_gpr(g, st.reg) : st.imm;
     if (st.high_byte) value >>= 8;
     const u32 v = static_cast<u32>(value);
-    volatile u32* reg = reinterpret_cast<volatile u32*>(g_apic_page + off);
+    volatile u32* reg = reinterpret_cast<volatile u32*>(gpa); // identity mapped: the APIC register or the RAM word
     const u32 old = st.kind == StoreKind::Xchg ? *reg : 0;
-    if (off == static_cast<u32>(XApicReg::ICR_LOW)) {
-        const u32 high = *reinterpret_cast<volatile u32*>(g_apic_page + static_cast<u32>(XApicReg::ICR_HIGH));
+    if (!is_apic) {
+        *reg = v;
+    } else if (off == static_cast<u32>(XApicReg::ICR_LOW)) {
+        const u32 high = *reinterpret_cast<volatile u32*>(page + static_cast<u32>(XApicReg::ICR_HIGH));
         guest_ipi(g, (u64{high} << 32) | v, false, [&] { *reg = v; });
     } else {
         if (off == static_cast<u32>(XApicReg::LDR)) g_ldr[g.cpu_id] = v;
@@ -259,6 +270,43 @@ void on_init(Gcpu& g) {
     wait_for_sipi(g);
 }
 
+// Makes `page` (a new xAPIC base) read-only for the guest, like the page stage 4 protected.
+bool protect_apic_page(Gcpu& g, u64 page) {
+    if (gpa_intercept_find(page) != nullptr) return true; // protected already (the default page, or relocated before)
+    if (!gpa_intercept_add(page, PAGE_4K, MemPerms{true, false, false}, on_apic_page_access, "guest-apic")) {
+        LOG_WARN("guest0 cpu%u: no room to protect a relocated APIC page 0x%lx", g.cpu_id, page);
+        return false;
+    }
+    const Status s = g.guest->set_page_rights(page, true, false, false);
+    if (!s.ok()) LOG_WARN("guest0 cpu%u: APIC page 0x%lx not protected: %s (0x%lx)", g.cpu_id, page, s.what, s.value);
+    return s.ok();
+}
+
+// WRMSR IA32_APIC_BASE: checked (vmm/modules/apic_base.h), then performed; a relocated xAPIC page is protected like
+// the first one, so INIT/SIPI through it stay virtualized. evmm's own APIC accesses read this MSR (arch/x86_64/lapic),
+// which therefore never names a page over the hypervisor.
+bool on_apic_base_write(Gcpu& g, u32, u64 value) {
+    const u64 old = rdmsr(Msr::IA32_APIC_BASE);
+    const Platform& p = platform();
+    const MemoryMap::Range kept[] = {{p.runtime_base, p.runtime_size},
+                                     {p.trampoline_base, p.trampoline_base ? PAGE_4K : 0}};
+    const virt::ApicBaseCheck c =
+        virt::apic_base_check(old, value, g_maxphyaddr, g_x2apic_supported, g.guest->phys_limit(), kept, 2);
+    if (!c.ok) {
+        LOG_WARN("guest0 cpu%u: WRMSR IA32_APIC_BASE 0x%lx (was 0x%lx) refused with #GP(0): %s", g.cpu_id, value, old,
+                 c.why);
+        return false;
+    }
+    const u64 write = (value & ~APIC_BASE_BSP) | (old & APIC_BASE_BSP); // the BSP flag is the processor's
+    wrmsr(Msr::IA32_APIC_BASE, write);
+    const bool xapic = (write & (APIC_BASE_GLOBAL_ENABLE | APIC_BASE_X2APIC_ENABLE)) == APIC_BASE_GLOBAL_ENABLE;
+    if (xapic && (write & APIC_BASE_ADDR_MASK) != (old & APIC_BASE_ADDR_MASK)) {
+        LOG_INFO("guest0 cpu%u: local APIC moved to 0x%lx", g.cpu_id, write & APIC_BASE_ADDR_MASK);
+        protect_apic_page(g, write & APIC_BASE_ADDR_MASK);
+    }
+    return true;
+}
+
 // Stage 6, before a gcpu's first entry: guest0's APs (every vCPU but the first) wait for guest0's SIPI.
 void on_guest_launch(Gcpu& g) {
     if (g.guest->owns_platform() && g.index != 0) wait_for_sipi(g);
@@ -272,6 +320,9 @@ void guest_apic_init() {
     for (u32& d : g_dfr) d = virt::XAPIC_DFR_RESET;
     __atomic_store_n(&g_ap[0].word, AP_RUNNING, __ATOMIC_RELEASE); // guest0's BSP runs from its entry point
     msr_hook(MSR_X2APIC_ICR, nullptr, on_x2apic_icr_write);
+    msr_hook(static_cast<u32>(Msr::IA32_APIC_BASE), nullptr, on_apic_base_write);
+    g_x2apic_supported = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_X2APIC) != 0;
+    g_maxphyaddr = cpu_phys_addr_bits();
     intercept_register(Intercept::Init, on_init);
     event_register(Event::GuestLaunch, on_guest_launch);
     if (g_lapic.mode != ApicMode::XApic) return; // x2APIC: the MSR hook does it all

@@ -13,9 +13,9 @@ constexpr u64 ICR_SHORTHAND_NONE = u64{0} << ICR_SHORTHAND_SHIFT;
 constexpr u64 ICR_SHORTHAND_SELF = u64{1} << ICR_SHORTHAND_SHIFT;
 constexpr u64 ICR_SHORTHAND_ALL_INCLUDING_SELF = u64{2} << ICR_SHORTHAND_SHIFT;
 constexpr u32 X2APIC_CLUSTER_SHIFT = 16;
-constexpr u32 X2APIC_CLUSTER_CPU_BITS = 4;  // 16 CPUs per cluster
+constexpr u32 X2APIC_CLUSTER_CPU_BITS = 4; // 16 CPUs per cluster
 constexpr u32 X2APIC_LOGICAL_MASK = 0xFFFF;
-constexpr u32 XAPIC_CLUSTER_SHIFT = 4;  // cluster model: bits 7:4 cluster, 3:0 member bitmap
+constexpr u32 XAPIC_CLUSTER_SHIFT = 4; // cluster model: bits 7:4 cluster, 3:0 member bitmap
 constexpr u32 XAPIC_CLUSTER_MEMBERS = 0xF;
 constexpr u32 XAPIC_LOGICAL_MASK = 0xFF;
 

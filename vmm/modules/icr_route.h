@@ -22,22 +22,22 @@ enum class IcrAction : u8 { Send, Drop, Init, Startup };
 
 struct IcrRoute {
     IcrAction action;
-    u64 targets;      // Init / Startup: bit c = CPU number c
-    u32 vector;       // Startup: the SIPI vector
-    const char* why;  // Drop: the reason, for the log
+    u64 targets;     // Init / Startup: bit c = CPU number c
+    u32 vector;      // Startup: the SIPI vector
+    const char* why; // Drop: the reason, for the log
 };
 
 // The APICs of the CPUs evmm runs on, as guest0 programmed them.
 struct ApicView {
     u32 ncpus;
-    const u32* apic_id;  // APIC ID (xAPIC) / x2APIC ID of each CPU
-    const u32* ldr;      // xAPIC Logical Destination Register of each CPU (bits 31:24 logical APIC ID)
-    const u32* dfr;      // xAPIC Destination Format Register of each CPU (bits 31:28: 1111b flat, 0000b cluster)
+    const u32* apic_id; // APIC ID (xAPIC) / x2APIC ID of each CPU
+    const u32* ldr;     // xAPIC Logical Destination Register of each CPU (bits 31:24 logical APIC ID)
+    const u32* dfr;     // xAPIC Destination Format Register of each CPU (bits 31:28: 1111b flat, 0000b cluster)
 };
 
 inline constexpr u32 XAPIC_DFR_MODEL_SHIFT = 28;
 inline constexpr u32 XAPIC_DFR_MODEL_FLAT = 0xF;
-inline constexpr u32 XAPIC_DFR_RESET = 0xFFFFFFFF;  // flat model (SDM Vol. 3A §11.6.2.2)
+inline constexpr u32 XAPIC_DFR_RESET = 0xFFFFFFFF; // flat model (SDM Vol. 3A §11.6.2.2)
 inline constexpr u32 XAPIC_LDR_SHIFT = 24;
 
 // `icr`: the 64-bit ICR value (xAPIC: destination in bits 63:56, x2APIC: 63:32); `self`: the sending CPU.

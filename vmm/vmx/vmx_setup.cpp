@@ -13,14 +13,6 @@ namespace {
 
 VmxState g_vmx;
 
-u8 phys_addr_bits() {
-    constexpr u8 DEFAULT_MAXPHYADDR = 36; // SDM Vol. 3A §4.1.4 when CPUID.80000008H is absent
-    constexpr u32 MAXPHYADDR_MASK = 0xFF;
-    if (cpuid(CpuidLeaf::EXT_MAX).eax >= static_cast<u32>(CpuidLeaf::ADDRESS_SIZES))
-        return static_cast<u8>(cpuid(CpuidLeaf::ADDRESS_SIZES).eax & MAXPHYADDR_MASK);
-    return DEFAULT_MAXPHYADDR;
-}
-
 } // namespace
 
 Status vmx_capabilities_init() {
@@ -40,7 +32,7 @@ Status vmx_capabilities_init() {
     c.cr4_fixed1 = rdmsr(Msr::IA32_VMX_CR4_FIXED1);
     c.ept_vpid_cap = g_vmx.snap.ept_vpid_cap;
     c.vmfunc = (allowed1(c.procbased2) & PROC2_ENABLE_VM_FUNCTIONS) ? rdmsr(Msr::IA32_VMX_VMFUNC) : 0;
-    c.phys_addr_bits = phys_addr_bits();
+    c.phys_addr_bits = cpu_phys_addr_bits();
     return Status::success();
 }
 
