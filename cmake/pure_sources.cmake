@@ -28,6 +28,7 @@ set(EVMM_PURE_SOURCES
     vmm/guest/boot/multiboot1_guest.cpp
     vmm/guest/boot/entry_state.cpp
     vmm/modules/virt_policy.cpp
+    vmm/modules/smram_policy.cpp
     vmm/guest/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")
