@@ -30,6 +30,7 @@ set(EVMM_PURE_SOURCES
     vmm/modules/virt_policy.cpp
     vmm/modules/icr_route.cpp
     vmm/modules/apic_base.cpp
+    vmm/modules/smram_policy.cpp
     vmm/guest/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

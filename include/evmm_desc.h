@@ -13,13 +13,15 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 5u                  /* 5: guest0_gcpu dropped; GRUB modules named boot modules */
+#define EVMM_DESC_VERSION 6u                  /* 6: boot-module command lines of up to 2047 characters */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
 #define EVMM_MAX_BOOT_MODULES 16u
 #define EVMM_ROLE_MAX 16u
-#define EVMM_BOOT_MODULE_CMDLINE_MAX 240u
+/* A boot module's arguments, NUL included: Linux's COMMAND_LINE_SIZE (x86), so up to 2047 characters, the
+   cmdline_size of every x86 kernel since 2.6.25 (its setup header is still the real limit for a Linux guest0). */
+#define EVMM_BOOT_MODULE_CMDLINE_MAX 2048u
 #define EVMM_CMDLINE_MAX 256u
 
 // Per-CPU stack block inside the runtime region (see docs/evmm_desc.md):
@@ -169,4 +171,7 @@ static_assert(sizeof(evmm_acpi_power_t) == 8);
 static_assert(offsetof(evmm_desc_t, acpi_power) == offsetof(evmm_desc_t, trampoline_base) + 8);
 static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, acpi_power) + 8);
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
+static_assert(sizeof(evmm_boot_module_t) == 2080);
+static_assert(offsetof(evmm_desc_t, guest0_mmap) == 0x84f0);
+static_assert(sizeof(evmm_desc_t) == 0x9108); /* 37128 bytes: 10 pages of the runtime region (desc_builder) */
 #endif

@@ -182,13 +182,31 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
         s = mb2_split_module_cmdline(m.cmdline.str, m.cmdline.len, g_roles[i], EVMM_ROLE_MAX, g_args[i],
                                      EVMM_BOOT_MODULE_CMDLINE_MAX);
         if (!s.ok()) {
-            LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)", i,
-                      m.mod_start);
+            // Nothing is cut: a kernel started with part of its command line could miss what matters most.
+            if (s.what == MB2_ERR_ARGS_TOO_LONG)
+                LOG_ERROR(
+                    "loader: module %u at 0x%x: its arguments have %lu characters, evmm takes at most %lu "
+                    "(Linux's COMMAND_LINE_SIZE 2048 with the NUL): shorten its module2 line",
+                    i, m.mod_start, s.value, s.value2);
+            else if (s.what == MB2_ERR_ROLE_TOO_LONG)
+                LOG_ERROR(
+                    "loader: module %u at 0x%x: its role (the first word after the file) has %lu characters, "
+                    "at most %lu",
+                    i, m.mod_start, s.value, s.value2);
+            else
+                LOG_ERROR("loader: module %u at 0x%x: its GRUB line must start with a role (module2 FILE ROLE ARGS...)",
+                          i, m.mod_start);
             fail("reading module command lines", s);
         }
         modules[i] = LoaderBootModule{m.mod_start, u64{m.mod_end} - m.mod_start, g_roles[i], g_args[i]};
         avoid[navoid++] = {m.mod_start, u64{m.mod_end} - m.mod_start};
-        if (known_role(g_roles[i]))
+        // A log line holds 256 characters: a long command line is shown by its start and its length.
+        constexpr size_t ARGS_SHOWN = 100;
+        const size_t args_len = str_len(g_args[i], EVMM_BOOT_MODULE_CMDLINE_MAX);
+        if (known_role(g_roles[i]) && args_len > ARGS_SHOWN)
+            LOG_INFO("loader: module %u: 0x%x-0x%x role %s args \"%.*s...\" (%lu characters)", i, m.mod_start,
+                     m.mod_end, g_roles[i], static_cast<int>(ARGS_SHOWN), g_args[i], args_len);
+        else if (known_role(g_roles[i]))
             LOG_INFO("loader: module %u: 0x%x-0x%x role %s args \"%s\"", i, m.mod_start, m.mod_end, g_roles[i],
                      g_args[i]);
         else

@@ -302,11 +302,11 @@ Status mb2_split_module_cmdline(const char* cmdline, size_t len, char* role, siz
     const size_t role_start = i;
     while (i < n && !is_space(cmdline[i])) ++i;
     const size_t role_len = i - role_start;
-    if (role_len == 0) return Status::error("module has no role", where);
-    if (role_len >= role_cap) return Status::error("module role is too long", where, role_len, role_cap - 1);
+    if (role_len == 0) return Status::error(MB2_ERR_NO_ROLE, where);
+    if (role_len >= role_cap) return Status::error(MB2_ERR_ROLE_TOO_LONG, where, role_len, role_cap - 1);
     while (i < n && is_space(cmdline[i])) ++i;
     const size_t args_len = n - i;
-    if (args_len >= args_cap) return Status::error("module arguments are too long", where, args_len, args_cap - 1);
+    if (args_len >= args_cap) return Status::error(MB2_ERR_ARGS_TOO_LONG, where, args_len, args_cap - 1);
 
     __builtin_memcpy(role, cmdline + role_start, role_len);
     role[role_len] = '\0';

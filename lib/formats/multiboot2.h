@@ -150,9 +150,16 @@ struct Mb2Info {
 // and must not be used. Errors name the tag in Status::where and put the tag's byte offset (or index) in value.
 Status mb2_parse(const u8* info, size_t avail, Mb2Info& out);
 
+// mb2_split_module_cmdline's errors (Status::what), one object each so that a caller can tell them apart.
+inline constexpr char MB2_ERR_NO_ROLE[] = "module has no role";
+inline constexpr char MB2_ERR_ROLE_TOO_LONG[] = "module role is too long";
+inline constexpr char MB2_ERR_ARGS_TOO_LONG[] = "module arguments are too long";
+
 // Splits a module command line (len bytes, or up to the first NUL) into its role (the first word) and the rest
 // with leading whitespace removed; both outputs are NUL-terminated. Whitespace: space, tab, CR, LF.
-// Errors: no role; role longer than role_cap - 1; rest longer than args_cap - 1.
+// Errors: no role (MB2_ERR_NO_ROLE); role longer than role_cap - 1 (MB2_ERR_ROLE_TOO_LONG, value = its length,
+// value2 = role_cap - 1); rest longer than args_cap - 1 (MB2_ERR_ARGS_TOO_LONG, value = its length, value2 =
+// args_cap - 1). Nothing is cut: on an error both outputs are empty strings.
 Status mb2_split_module_cmdline(const char* cmdline, size_t len, char* role, size_t role_cap, char* args,
                                 size_t args_cap);
 

@@ -328,9 +328,34 @@ TEST(DescBuild, ModuleArgsLimit) {
     EXPECT_EQ(what(s), "module command line too long");
     EXPECT_EQ(s.value, 2u);
 
-    std::string way_too_long(4 * EVMM_CMDLINE_MAX, 'b');
+    std::string way_too_long(4 * EVMM_BOOT_MODULE_CMDLINE_MAX, 'b');
     m.modules[2].args = way_too_long.c_str();
     EXPECT_EQ(what(desc_build(m.in, *d)), "module command line too long");
+}
+
+// Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
+// descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it.
+TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
+    EXPECT_EQ(EVMM_DESC_VERSION, 6u);
+    EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
+    EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
+    EXPECT_EQ(sizeof(evmm_desc_t), 37128u);
+    RuntimeLayout L{};
+    ASSERT_TRUE(runtime_layout_plan(0x30000, 0x6000, 1, L).ok());
+    EXPECT_EQ(L.stacks_offset - L.desc_offset, 10 * PAGE_SIZE);
+    EXPECT_GE(L.stacks_offset - L.desc_offset, sizeof(evmm_desc_t));
+
+    Machine m;
+    std::string longest;
+    for (u32 i = 0; i < EVMM_BOOT_MODULE_CMDLINE_MAX - 1; ++i) longest += static_cast<char>('a' + i % 26);
+    m.modules[0].args = longest.c_str();
+    m.modules[2].args = longest.c_str();
+    auto d = new_desc();
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->size, 37128u);
+    EXPECT_EQ(std::string(d->boot_modules[0].cmdline), longest);
+    EXPECT_EQ(std::string(d->boot_modules[2].cmdline), longest);
+    EXPECT_EQ(d->boot_modules[2].cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX - 1], '\0');
 }
 
 TEST(DescBuild, LongRoleIsTruncatedNotMatched) {
@@ -444,7 +469,7 @@ TEST(DescBuild, AcpiPowerCopiedAsItIs) {
     EXPECT_EQ(d->acpi_power.s5_valid, 1u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_a, 5u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_b, 6u);
-    EXPECT_EQ(d->version, 5u);
+    EXPECT_EQ(d->version, 6u);
 }
 
 TEST(DescBuild, TrampolinePageRecordedAndHiddenFromGuest0) {

@@ -611,6 +611,30 @@ TEST(LinuxLoad, EmptyCmdline) {
     EXPECT_EQ(get32(t.zp(), 0x228), t.plan.cmdline_addr);
 }
 
+// The longest line evmm's descriptor holds (EVMM_BOOT_MODULE_CMDLINE_MAX - 1 = 2047 characters) is the longest a
+// kernel with the usual cmdline_size 2047 takes: copied whole, NUL after it, cmd_line_ptr at it.
+TEST(LinuxLoad, LongestCmdlineArrivesWhole) {
+    Loaded t;
+    t.cmdline.clear();
+    for (u32 i = 0; i < EVMM_BOOT_MODULE_CMDLINE_MAX - 1; ++i) t.cmdline += static_cast<char>('a' + i % 26);
+    ASSERT_EQ(t.cmdline.size(), t.li.cmdline_size);
+    ASSERT_OK(linux_plan(t.li, t.g.map, nullptr, 0, t.initrd.size(), t.cmdline.size(), t.plan));
+    ASSERT_OK(t.load());
+    EXPECT_STREQ(reinterpret_cast<const char*>(t.mem.buf.data() + t.plan.cmdline_addr), t.cmdline.c_str());
+    EXPECT_EQ(get32(t.zp(), 0x228), t.plan.cmdline_addr);
+    EXPECT_EQ(get32(t.zp(), 0x238), 2047u); // cmdline_size, as the kernel says
+    // One more character is more than this kernel takes: refused, never cut.
+    LinuxPlan p;
+    EXPECT_ERR(linux_plan(t.li, t.g.map, nullptr, 0, 0, t.cmdline.size() + 1, p), "command line too long",
+               "cmdline_size");
+    // A kernel whose header says less (an old 255) refuses a line that evmm itself would pass.
+    Bz small;
+    small.cmdline_size = 255;
+    const LinuxImage li255 = inspected(small);
+    EXPECT_ERR(linux_plan(li255, t.g.map, nullptr, 0, 0, 256, p), "command line too long", "cmdline_size");
+    EXPECT_OK(linux_plan(li255, t.g.map, nullptr, 0, 0, 255, p));
+}
+
 TEST(LinuxLoad, HighAreasUseExtFields) {
     // A hand-made plan with the initrd above 4 GiB: the upper halves go to ext_ramdisk_image/ext_cmd_line_ptr.
     class HighMem final : public GuestMem {

@@ -551,6 +551,29 @@ std::string cstr_at(const BufMem& mem, u32 gpa) {
     return s;
 }
 
+// guest0's longest command line (2047 characters) and a module's arrive whole; the information grows to hold them.
+TEST(Mb1GuestInfo, LongestCommandLinesArriveWhole) {
+    GuestMap gm;
+    Modules mods;
+    std::string g0, mod;
+    for (u32 i = 0; i < EVMM_BOOT_MODULE_CMDLINE_MAX - 1; ++i) {
+        g0 += static_cast<char>('a' + i % 26);
+        mod += static_cast<char>('0' + i % 10);
+    }
+    std::memcpy(mods.m[0].cmdline, g0.c_str(), g0.size() + 1);
+    std::memcpy(mods.m[1].cmdline, mod.c_str(), mod.size() + 1);
+    const BootInfoInputs in = inputs(gm, mods);
+    BufMem mem;
+    constexpr u64 GPA = 0x7000;
+    u64 size = 0, written = 0;
+    ASSERT_OK(mb1_info_size(in, size));
+    EXPECT_GT(size, 2 * 2047u);
+    ASSERT_OK(mb1_build_info(in, mem, GPA, size, written));
+    const u8* b = mem.buf.data() + GPA;
+    EXPECT_EQ(cstr_at(mem, get32(b + 16)), g0);
+    EXPECT_EQ(cstr_at(mem, get32(mem.buf.data() + get32(b + 24) + 8)), "initrd " + mod);
+}
+
 TEST(Mb1GuestInfo, FieldsAtTheirSpecOffsets) {
     GuestMap gm;
     Modules mods;

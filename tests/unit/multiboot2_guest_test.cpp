@@ -875,6 +875,29 @@ TEST(Mb2GuestInfo, Errors) {
     EXPECT_ERR(mb2_build_guest_info(in, mem, INFO_GPA, 4096, written), "signature", "ACPI old RSDP");
 }
 
+// guest0's longest command line (2047 characters) and a module's arrive whole in the guest's information.
+TEST(Mb2GuestInfo, LongestCommandLinesArriveWhole) {
+    TestDesc t;
+    std::string g0, mod;
+    for (u32 i = 0; i < EVMM_BOOT_MODULE_CMDLINE_MAX - 1; ++i) {
+        g0 += static_cast<char>('a' + i % 26);
+        mod += static_cast<char>('0' + i % 10);
+    }
+    std::memcpy(t.d.boot_modules[1].cmdline, g0.c_str(), g0.size() + 1);
+    std::memcpy(t.d.boot_modules[0].cmdline, mod.c_str(), mod.size() + 1);
+    BootInfoInputs in;
+    boot_info_inputs_from_desc(t.d, in);
+    u64 size = 0, written = 0;
+    ASSERT_OK(mb2_guest_info_size(in, size));
+    EXPECT_GT(size, 2 * 2047u);
+    BufMem mem;
+    ASSERT_OK(mb2_build_guest_info(in, mem, INFO_GPA, size, written));
+    Mb2Info info;
+    ASSERT_OK(mb2_parse(mem.buf.data() + INFO_GPA, written, info));
+    EXPECT_EQ(std::string(info.cmdline.str, info.cmdline.len), g0);
+    EXPECT_EQ(std::string(info.modules[0].cmdline.str, info.modules[0].cmdline.len), "initrd " + mod);
+}
+
 TEST(Mb2GuestInfo, UnterminatedModuleStringsStayInBounds) {
     TestDesc t;
     std::memset(t.d.boot_modules[0].role, 'r', sizeof t.d.boot_modules[0].role);

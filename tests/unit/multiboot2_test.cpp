@@ -551,6 +551,34 @@ TEST(Multiboot2SplitModuleCmdline, RoleOnlyAndTabs) {
     EXPECT_STREQ(args, "");
 }
 
+// evmm's limit for a module's arguments is Linux's COMMAND_LINE_SIZE: 2047 characters pass whole, 2048 are refused
+// with their length and the limit (never cut), and the error is the one stage 1 tells apart.
+TEST(Multiboot2SplitModuleCmdline, ArgumentsAtAndAboveTheLimit) {
+    static char role[EVMM_ROLE_MAX], args[EVMM_BOOT_MODULE_CMDLINE_MAX];
+    std::string at = "guest0 ";
+    for (u32 i = 0; i < EVMM_BOOT_MODULE_CMDLINE_MAX - 1; ++i) at += static_cast<char>('0' + i % 10);
+    ASSERT_TRUE(mb2_split_module_cmdline(at.c_str(), at.size(), role, sizeof role, args, sizeof args).ok());
+    EXPECT_STREQ(role, "guest0");
+    EXPECT_EQ(std::string(args), at.substr(7));
+    EXPECT_EQ(std::strlen(args), 2047u);
+
+    const std::string above = at + "x";
+    const Status s = mb2_split_module_cmdline(above.c_str(), above.size(), role, sizeof role, args, sizeof args);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.what, MB2_ERR_ARGS_TOO_LONG);
+    EXPECT_EQ(s.value, 2048u);
+    EXPECT_EQ(s.value2, 2047u);
+    EXPECT_STREQ(args, "");
+    EXPECT_STREQ(role, "");
+    const std::string far_above = "guest0 " + std::string(10000, 'y');
+    EXPECT_EQ(mb2_split_module_cmdline(far_above.c_str(), far_above.size(), role, sizeof role, args, sizeof args).what,
+              MB2_ERR_ARGS_TOO_LONG);
+    EXPECT_EQ(mb2_split_module_cmdline("   ", 3, role, sizeof role, args, sizeof args).what, MB2_ERR_NO_ROLE);
+    const std::string long_role(EVMM_ROLE_MAX, 'r');
+    EXPECT_EQ(mb2_split_module_cmdline(long_role.c_str(), long_role.size(), role, sizeof role, args, sizeof args).what,
+              MB2_ERR_ROLE_TOO_LONG);
+}
+
 TEST(Multiboot2SplitModuleCmdline, Errors) {
     char role[EVMM_ROLE_MAX], args[8];
     EXPECT_MB2_ERROR(mb2_split_module_cmdline("   ", 3, role, sizeof role, args, sizeof args), "no role", "module");

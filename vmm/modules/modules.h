@@ -17,6 +17,7 @@
 //   guest-apic        local APIC writes (xAPIC page read-only), the x2APIC ICR, INIT, guest0's APs waiting for SIPI
 //   io                IN/OUT of hooked ports
 //   acpi-power        guest0's writes to PM1a/PM1b_CNT (power-off, refused sleep states)
+//   smm-guard         SMRAM closed and locked at boot; guest0's PCI configuration writes cannot reopen it
 //   xsetbv            XSETBV (XCR0 checks)
 //   tsc               RDTSC/RDTSCP (fallbacks, never requested)
 //   vmcall            VMCALL: evmm's hypercall ABI (docs/vmcall.md)

@@ -291,8 +291,8 @@ Status linux_plan(const LinuxImage& li, const MemoryMap& guest_map, const Memory
     if (n != 0 && avoid == nullptr) return Status::error("ranges to avoid missing", WHERE_PLAN, n);
     if (n > LINUX_PLAN_MAX_AVOID) return Status::error("too many ranges to avoid", WHERE_PLAN, n, LINUX_PLAN_MAX_AVOID);
     if (cmdline_len > li.cmdline_size)
-        return Status::error("command line too long for the kernel", "setup header cmdline_size", cmdline_len,
-                             li.cmdline_size);
+        return Status::error("command line too long for the kernel (its length, the kernel's limit)",
+                             "setup header cmdline_size", cmdline_len, li.cmdline_size);
 
     AvoidSet av;
     for (u32 a = 0; a < n; ++a) {
