@@ -9,6 +9,9 @@ set(EVMM_PURE_SOURCES
     lib/formats/multiboot2.cpp
     loader/cmdline.cpp
     lib/formats/acpi.cpp
+    lib/formats/dmar.cpp
+    arch/x86_64/vtd.cpp
+    vmm/iommu/dma_domain.cpp
     lib/formats/elf.cpp
     loader/desc_builder.cpp
     loader/smp_boot.cpp

@@ -75,6 +75,8 @@ constexpr Named CRASHTESTS[] = {
     {"ap", EVMM_CRASHTEST_AP_PANIC},
 };
 
+constexpr Named ON_OFF[] = {{"0", 0}, {"1", 1}, {"off", 0}, {"on", 1}};
+
 bool parse_log_level(Span v, u32& out) {
     if (lookup(v, LOG_LEVELS, out)) return true;
     if (v.n == 1 && v.p[0] >= '0' && static_cast<u32>(v.p[0] - '0') <= EVMM_LOG_DEBUG) {
@@ -125,7 +127,7 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
     u32 v = 0;
     if (equals(key, "loglevel")) {
         if (parse_log_level(value, v))
-            out.log_level = v;
+            out.log_level = static_cast<u8>(v);
         else
             record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else if (equals(key, "serial")) {
@@ -141,6 +143,11 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
     } else if (equals(key, "crashtest")) {
         if (lookup(value, CRASHTESTS, v))
             out.crashtest = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+    } else if (equals(key, "vtdtest")) {
+        if (lookup(value, ON_OFF, v))
+            out.vtdtest = static_cast<u8>(v);
         else
             record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else {
@@ -164,6 +171,8 @@ void cmdline_default_options(evmm_options_t& out) {
     out.serial_port = static_cast<u16>(SerialPort::Com1);
     out.testexit = EVMM_TESTEXIT_NONE;
     out.crashtest = EVMM_CRASHTEST_NONE;
+    out.vtdtest = 0;
+    out.reserved = 0;
 }
 
 Status cmdline_parse(const char* s, size_t len, evmm_options_t& out, CmdlineWarnings& warn) {

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/serial.h"
 #include "vmm/debug/crashtest.h"
+#include "vmm/debug/vtd_dmatest.h"
 #include "vmm/guest/boot/entry_state.h"
 #include "vmm/guest/event.h"
 #include "vmm/guest/gcpu.h"
@@ -24,6 +25,7 @@
 #include "vmm/host/percpu.h"
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
+#include "vmm/iommu/vtd.h"
 #include "vmm/modules/modules.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
@@ -136,6 +138,18 @@ void stage1_cpu(u32 cpu) {
 // --- stage 2: setup vmx ---------------------------------------------------------------------------------------
 void stage2_bsp() {
     LOG_INFO("stage 2: setup vmx");
+    // DMA protection (vmm/iommu/vtd.h): the remapping units are found and checked here, before the VT-x check, and
+    // their registers hidden from guest0; translation is turned on in stage 4 once guest0's address space is built.
+    vtd_discover();
+    if (g_desc->options.vtdtest != 0) {
+        // Test mode (QEMU has no VT-x: evmm stops right below): the domain from the platform's holes, then the edu
+        // device's DMA into guest0's RAM and into the runtime region (vmm/debug/vtd_dmatest.h).
+        MemoryMap::Range holes[PLATFORM_MAX_GUEST_HOLES];
+        const u32 n = platform_guest_holes(holes, PLATFORM_MAX_GUEST_HOLES);
+        const Status v = vtd_protect(g_heap, platform().identity_limit, holes, n);
+        if (!v.ok()) LOG_ERROR("vt-d: %s (%s 0x%lx, 0x%lx): DMA is not isolated", v.what, v.where, v.value, v.value2);
+        vtd_dma_test(*g_desc, g_heap);
+    }
     Status s = vmx_capabilities_init();
     if (!s.ok()) {
         if (s.where != nullptr)
@@ -176,6 +190,9 @@ void stage4_bsp(const evmm_desc_t& d) {
                   s.where ? s.where : "", s.value, s.value2);
         final_stop(StopReason::Fatal, "guest0 could not be created");
     }
+    // guest0's DMA domain mirrors its address space; then translation on every remapping unit.
+    const Status v = vtd_protect_guest(g_heap, *g_guest0);
+    if (!v.ok()) LOG_ERROR("vt-d: %s (%s 0x%lx, 0x%lx): DMA is not isolated", v.what, v.where, v.value, v.value2);
     const GpmStats& e = g_guest0->gpm_stats();
     const GuestBoot& b = g_guest0->boot();
     LOG_INFO(

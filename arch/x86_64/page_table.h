@@ -6,10 +6,11 @@
 //  - Ia32ePte (arch/x86_64/paging.h): IA-32e paging entries, SDM Vol. 3A §4.5, Tables 4-14 .. 4-20 (the
 //    hypervisor's own tables; the guest walker of vmm/guest/guest_paging.cpp reads guest 4-/5-level and PAE
 //    tables with it);
-//  - EptEntry (arch/x86_64/ept.h): EPT entries, SDM Vol. 3C §29.3.2, Tables 29-1 .. 29-6.
-// Designed to also take, later, as further Formats: VT-d second-level tables (Intel VT-d spec ch. 9: the EPT
-// layout with R/W rights bits, 4 KiB tables of 512 entries) and AMD NPT (AMD APM Vol. 2 §15.25: nested tables are
-// IA-32e PTEs, so Ia32ePte with user/supervisor conventions of its own).
+//  - EptEntry (arch/x86_64/ept.h): EPT entries, SDM Vol. 3C §29.3.2, Tables 29-1 .. 29-6;
+//  - VtdSlpte (arch/x86_64/vtd.h): VT-d second-level paging entries, VT-d spec §9.8 (the EPT layout with R/W
+//    rights bits only; a DMA domain's tables, vmm/iommu).
+// Designed to also take, later, AMD NPT (AMD APM Vol. 2 §15.25: nested tables are IA-32e PTEs, so Ia32ePte with
+// user/supervisor conventions of its own).
 //
 // A Format is a struct of static members (checked by the PageTableFormat concept below):
 //   MAX_LEAF_LEVEL        the highest level whose entries may map a page (LEVEL_PDPT: 1 GiB pages);

@@ -147,8 +147,7 @@ Status acpi_find_table(const PhysMem& mem, const void* rsdp, size_t rsdp_len, co
         out_pa = pa;
         return Status::success();
     }
-    return Status::error("ACPI table not found (value: signature, value2: unreadable entries)", where, sig_value(sig),
-                         unreadable);
+    return Status::error(ACPI_TABLE_NOT_FOUND, where, sig_value(sig), unreadable);
 }
 
 namespace {

@@ -194,6 +194,10 @@ Status acpi_validate_rsdp(const void* rsdp, size_t len);
 // boot loader passed no RSDP.
 Status acpi_find_rsdp_bios(const PhysMem& mem, u64& out_pa);
 
+// What acpi_find_table's Status says when no table has the signature (the other errors are about broken tables).
+inline constexpr char ACPI_TABLE_NOT_FOUND[] = "ACPI table not found (value: signature, value2: unreadable entries)";
+inline bool acpi_table_not_found(const Status& s) { return s.what == ACPI_TABLE_NOT_FOUND; }
+
 // Physical address of the first table whose signature is `sig`, found through the XSDT when the RSDP is
 // revision >= 2 with a nonzero XsdtAddress, else through the RSDT. The RSDP is validated first, the root table's
 // header, length and checksum are verified, and so are the length and checksum of the table found. Tables with

@@ -25,6 +25,7 @@
 #   --grub-linux             no evmm: GRUB boots --evmm FILE as a Linux kernel (`linux`/`initrd`), --cmdline is
 #                            Linux's command line (no testexit= is added), each --module "FILE" an initrd
 #   --bochs-ips N            Bochs' emulated instructions per second of virtual time (default 50000000)
+#   --qemu-device SPEC       a QEMU -device SPEC (repeatable, in order, before the others), e.g. intel-iommu,aw-bits=48
 # Regexes are POSIX extended (grep -E), matched against lines with the CRs removed.
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
 set -euo pipefail
@@ -43,7 +44,7 @@ usage() {
 
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
 build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000 grub_linux=0
-modules=() expects=() anywheres=() rejects=()
+modules=() expects=() anywheres=() rejects=() qemu_devices=()
 while (($#)); do
     opt=$1
     case $opt in
@@ -51,7 +52,7 @@ while (($#)); do
     --grub-linux) grub_linux=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
-        --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips)
+        --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips | --qemu-device)
         (($# >= 2)) || evmm_die "$opt needs a value"
         val=$2
         shift 2
@@ -74,6 +75,7 @@ while (($#)); do
     --build) build=$val ;;
     --evmm) evmm=$val ;;
     --bochs-ips) bochs_ips=$val ;;
+    --qemu-device) qemu_devices+=(-device "$val") ;;
     esac
 done
 
@@ -132,7 +134,7 @@ bash "$EVMM_REPO_ROOT/tools/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$c
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot
-        -serial "file:$serial" -monitor none -display none
+        -serial "file:$serial" -monitor none -display none "${qemu_devices[@]}"
         -device isa-debug-exit,iobase=0xf4,iosize=1 -cdrom "$iso" -nic none)
     if [[ $kvm == 1 ]]; then
         cmd+=(-enable-kvm -cpu host,+vmx)

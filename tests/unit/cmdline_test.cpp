@@ -19,7 +19,8 @@ struct Parsed {
     Status status;
 
     explicit Parsed(std::string s) : text(std::move(s)) {
-        opt.log_level = 0xdead; // parse must start from the defaults, not from what was there
+        opt.log_level = 0xad; // parse must start from the defaults, not from what was there
+        opt.vtdtest = 0xad;
         status = cmdline_parse(text.data(), text.size(), opt, warn);
     }
     Parsed(const Parsed&) = delete;
@@ -33,7 +34,9 @@ std::string span(const char* p, size_t n) { return std::string(p, n); }
 TEST(Cmdline, Defaults) {
     evmm_options_t o{};
     o.crashtest = 7;
+    o.vtdtest = 1;
     cmdline_default_options(o);
+    EXPECT_EQ(o.vtdtest, 0);
     EXPECT_EQ(o.log_level, EVMM_LOG_INFO);
     EXPECT_EQ(o.serial_port, 0x3f8);
     EXPECT_EQ(o.testexit, EVMM_TESTEXIT_NONE);
@@ -87,6 +90,17 @@ TEST(Cmdline, TestExit) {
     EXPECT_EQ(Parsed("testexit=qemu").opt.testexit, EVMM_TESTEXIT_QEMU);
     EXPECT_EQ(Parsed("testexit=bochs").opt.testexit, EVMM_TESTEXIT_BOCHS);
     EXPECT_EQ(Parsed("testexit=qemu testexit=none").opt.testexit, EVMM_TESTEXIT_NONE); // the last one wins
+}
+
+TEST(Cmdline, VtdTest) {
+    EXPECT_EQ(Parsed("").opt.vtdtest, 0);
+    EXPECT_EQ(Parsed("vtdtest=1").opt.vtdtest, 1);
+    EXPECT_EQ(Parsed("VTDTEST=on").opt.vtdtest, 1);
+    EXPECT_EQ(Parsed("vtdtest=1 vtdtest=0").opt.vtdtest, 0);
+    Parsed p("vtdtest=yes");
+    EXPECT_EQ(p.opt.vtdtest, 0);
+    ASSERT_EQ(p.warn.count, 1u);
+    EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
 }
 
 TEST(Cmdline, CrashTest) {

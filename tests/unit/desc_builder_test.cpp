@@ -133,7 +133,12 @@ struct Machine {
             {0x3000000, 0x200000, "guest0", "console=ttyS0 quiet"},
             {0x4000000, 0x10, "data", ""},
         };
-        in.options = evmm_options_t{EVMM_LOG_DEBUG, 0x3F8, EVMM_TESTEXIT_QEMU, EVMM_CRASHTEST_NONE};
+        in.options = evmm_options_t{.log_level = EVMM_LOG_DEBUG,
+                                    .vtdtest = 0,
+                                    .reserved = 0,
+                                    .serial_port = 0x3F8,
+                                    .testexit = EVMM_TESTEXIT_QEMU,
+                                    .crashtest = EVMM_CRASHTEST_NONE};
         in.cmdline = "log=debug serial=0x3f8";
         in.num_cpus = static_cast<u32>(apic_ids.size());
         in.apic_ids = apic_ids.data();

@@ -49,20 +49,18 @@ bool Guest::owns_ram(u64 gpa, u64 len) const {
 }
 
 bool Guest::phys_readable(u64 gpa, u64 len) const {
-    const Platform& p = platform();
-    return inside(gpa, len, 0, phys_limit_) && !ranges_overlap(gpa, len, p.runtime_base, p.runtime_size);
+    if (!inside(gpa, len, 0, phys_limit_)) return false;
+    for (u32 i = 0; i < hole_count_; ++i)
+        if (ranges_overlap(gpa, len, holes_[i].base, holes_[i].length)) return false;
+    return true;
 }
 
-Status Guest::init_memory(PageHeap& heap, const MtrrState& mtrr, const u64* holes, u32 nholes, bool ept_2m,
-                          bool ept_1g) {
+Status Guest::init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g) {
     void* mem = heap.alloc_pages(align_up(sizeof(EptTables), PAGE_SIZE) / PAGE_SIZE);
     if (mem == nullptr) return Status::error("out of heap pages for the EPT root object", "guest");
     ept_ = new (mem) EptTables(heap);
     EVMM_TRY(ept_->init());
-    MemoryMap::Range ranges[4];
-    if (nholes > 4) return Status::error("too many holes", "guest", nholes);
-    for (u32 i = 0; i < nholes; ++i) ranges[i] = {holes[2 * i], holes[2 * i + 1]};
-    EVMM_TRY(gpm_build_identity_ept(*ept_, mtrr, phys_limit_, ranges, nholes, gpm_stats_, ept_2m, ept_1g));
+    EVMM_TRY(gpm_build_identity_ept(*ept_, mtrr, phys_limit_, holes_, hole_count_, gpm_stats_, ept_2m, ept_1g));
     // The guest-physical ranges modules handle themselves (stage 3 registrations): only the rights they allow.
     for (u32 i = 0; i < gpa_intercept_count(); ++i) {
         const GpaIntercept& r = gpa_intercept_at(i);
@@ -99,8 +97,9 @@ Status Guest::create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrStat
     // map (Linux does, at boot), which must not fault.
     g.phys_limit_ = p.identity_limit;
     if (p.trampoline_base != 0) __builtin_memset(reinterpret_cast<void*>(p.trampoline_base), 0, PAGE_SIZE);
-    const u64 holes[] = {p.runtime_base, p.runtime_size};
-    EVMM_TRY(g.init_memory(heap, mtrr, holes, 1, ept_2m, ept_1g));
+    // Holes: the runtime region and the device registers the hypervisor keeps (e.g. the IOMMU's, vmm/iommu).
+    g.hole_count_ = platform_guest_holes(g.holes_, PLATFORM_MAX_GUEST_HOLES);
+    EVMM_TRY(g.init_memory(heap, mtrr, ept_2m, ept_1g));
     // One vCPU per physical CPU, each pinned to its CPU.
     void* vc = heap.alloc_pages(align_up(sizeof(Gcpu) * p.num_cpus, PAGE_SIZE) / PAGE_SIZE);
     if (vc == nullptr) return Status::error("out of heap pages for vCPUs", "guest", p.num_cpus);

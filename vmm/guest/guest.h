@@ -15,6 +15,7 @@
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/gpm.h"
 #include "vmm/host/heap.h"
+#include "vmm/host/platform.h"
 
 namespace evmm {
 
@@ -50,6 +51,10 @@ public:
     u64 eptp() const { return eptp_; }
     const GpmStats& gpm_stats() const { return gpm_stats_; }
     const GuestBoot& boot() const { return boot_; }
+    // The holes of its address space: what the hypervisor keeps (runtime region, hidden device registers), never
+    // mapped by its second-level tables (nor by a DMA domain that mirrors them).
+    const MemoryMap::Range* holes() const { return holes_; }
+    u32 hole_count() const { return hole_count_; }
 
     // --- vCPUs -------------------------------------------------------------------------------------------------
     u32 vcpu_count() const { return vcpu_count_; }
@@ -63,7 +68,7 @@ public:
 
 private:
     Status update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where);
-    Status init_memory(PageHeap& heap, const MtrrState& mtrr, const u64* holes, u32 nholes, bool ept_2m, bool ept_1g);
+    Status init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g);
 
     u32 id_ = 0;
     const char* name_ = "";
@@ -73,6 +78,8 @@ private:
     EptTables* ept_ = nullptr;
     u64 eptp_ = 0;
     GpmStats gpm_stats_ = {};
+    MemoryMap::Range holes_[PLATFORM_MAX_GUEST_HOLES] = {};
+    u32 hole_count_ = 0;
     SpinLock ept_lock_;
     GuestBoot boot_ = {};
     Gcpu* vcpus_ = nullptr;

@@ -3,6 +3,8 @@
 namespace evmm {
 namespace {
 Platform g_platform;
+MemoryMap::Range g_hidden[PLATFORM_MAX_HIDDEN];
+u32 g_hidden_count = 0;
 } // namespace
 
 void platform_init(const evmm_desc_t& d) {
@@ -20,6 +22,25 @@ void platform_init(const evmm_desc_t& d) {
 }
 
 const Platform& platform() { return g_platform; }
+
+Status platform_hide_range(u64 base, u64 size, const char* owner) {
+    if (size == 0 || !is_aligned(base, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) || add_overflows(base, size))
+        return Status::error("hidden range not 4 KiB aligned or empty", owner, base, size);
+    if (g_hidden_count == PLATFORM_MAX_HIDDEN)
+        return Status::error("too many hidden device ranges", owner, PLATFORM_MAX_HIDDEN);
+    g_hidden[g_hidden_count++] = MemoryMap::Range{base, size};
+    return Status::success();
+}
+
+u32 platform_hidden_count() { return g_hidden_count; }
+const MemoryMap::Range& platform_hidden_at(u32 i) { return g_hidden[i < g_hidden_count ? i : 0]; }
+
+u32 platform_guest_holes(MemoryMap::Range* out, u32 max) {
+    u32 n = 0;
+    if (n < max) out[n++] = MemoryMap::Range{g_platform.runtime_base, g_platform.runtime_size};
+    for (u32 i = 0; i < g_hidden_count && n < max; ++i) out[n++] = g_hidden[i];
+    return n;
+}
 
 u32 platform_cpu_of_apic_id(u32 apic_id) {
     for (u32 c = 0; c < g_platform.num_cpus; ++c)

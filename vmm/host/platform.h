@@ -4,7 +4,9 @@
 #pragma once
 
 #include "evmm/base.h"
+#include "evmm/status.h"
 #include "evmm_desc.h"
+#include "lib/formats/memmap.h"
 
 namespace evmm {
 
@@ -28,6 +30,19 @@ inline constexpr u64 identity_limit_for(u64 top_of_memory) {
 
 void platform_init(const evmm_desc_t& d); // stage 1, BSP, once
 const Platform& platform();
+
+// Device register ranges the hypervisor keeps for itself (a DMA remapping unit's registers: guest0 must not
+// reprogram the IOMMU). Registered before any guest is created (stage 1); each guest leaves them out of its
+// second-level tables. 4 KiB aligned; at most PLATFORM_MAX_HIDDEN.
+inline constexpr u32 PLATFORM_MAX_HIDDEN = 8;
+Status platform_hide_range(u64 base, u64 size, const char* owner);
+u32 platform_hidden_count();
+const MemoryMap::Range& platform_hidden_at(u32 i);
+
+// What no guest may reach, as holes in guest0's address space: the runtime region, then the hidden device ranges.
+// Returns the count written (at most max).
+inline constexpr u32 PLATFORM_MAX_GUEST_HOLES = 1 + PLATFORM_MAX_HIDDEN;
+u32 platform_guest_holes(MemoryMap::Range* out, u32 max);
 
 // The CPU number of an APIC ID, or UINT32_MAX when no CPU evmm runs on has it.
 u32 platform_cpu_of_apic_id(u32 apic_id);

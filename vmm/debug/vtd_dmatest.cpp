@@ -1,0 +1,142 @@
+// The VT-d DMA test with QEMU's edu device. See vtd_dmatest.h.
+#include "vmm/debug/vtd_dmatest.h"
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/pci.h"
+#include "lib/formats/dmar.h"
+#include "lib/log.h"
+#include "vmm/host/platform.h"
+#include "vmm/host/smp.h"
+#include "vmm/iommu/vtd.h"
+
+namespace evmm {
+namespace {
+
+// QEMU hw/misc/edu.c, docs/specs/edu.rst.
+constexpr u32 EDU_VENDOR_DEVICE = 0x11E8'1234u;
+constexpr u32 EDU_IDENT = 0x00;     // 0xRRrr00ed: major, minor, 0xed
+constexpr u32 EDU_DMA_SRC = 0x80;   // 64-bit
+constexpr u32 EDU_DMA_DST = 0x88;   // 64-bit
+constexpr u32 EDU_DMA_COUNT = 0x90; // 64-bit
+constexpr u32 EDU_DMA_CMD = 0x98;   // 64-bit: bit 0 start (cleared when done), bit 1 direction, bit 2 interrupt
+constexpr u64 EDU_DMA_RUN = 1;
+constexpr u64 EDU_DMA_TO_RAM = 2;   // direction 1: from the device's buffer to RAM; 0: from RAM to the buffer
+constexpr u64 EDU_BUFFER = 0x40000; // the device's 4 KiB DMA buffer, in its own DMA address space
+constexpr u64 EDU_BAR_SIZE = 1 * MiB;
+constexpr u64 DMA_TIMEOUT_MS = 3000; // QEMU runs each transfer 100 ms (virtual) after the command
+constexpr u64 LEN = 256;
+
+struct Edu {
+    u8 bus, dev;
+    u64 bar;
+};
+
+bool find_edu(Edu& e) {
+    for (u8 dev = 0; dev < 32; ++dev) {
+        if (pci::read32(0, dev, 0, pci::VENDOR_DEVICE) != EDU_VENDOR_DEVICE) continue;
+        const u32 bar = pci::read32(0, dev, 0, pci::BAR0);
+        e = Edu{0, dev, bar & pci::BAR_MEM_MASK};
+        if ((bar & pci::BAR_IO) != 0 || (bar & pci::BAR_TYPE_64) != 0) e.bar = 0;
+        return true;
+    }
+    return false;
+}
+
+u64 rd(const Edu& e, u32 off) { return *reinterpret_cast<volatile const u64*>(e.bar + off); }
+u32 rd32(const Edu& e, u32 off) { return *reinterpret_cast<volatile const u32*>(e.bar + off); }
+void wr(const Edu& e, u32 off, u64 v) { *reinterpret_cast<volatile u64*>(e.bar + off) = v; }
+
+bool dma(const Edu& e, u64 src, u64 dst, u64 cmd) {
+    wr(e, EDU_DMA_SRC, src);
+    wr(e, EDU_DMA_DST, dst);
+    wr(e, EDU_DMA_COUNT, LEN);
+    wr(e, EDU_DMA_CMD, cmd | EDU_DMA_RUN);
+    const u64 start = rdtsc();
+    while ((rd(e, EDU_DMA_CMD) & EDU_DMA_RUN) != 0) {
+        if (rdtsc() - start > smp_ms_to_ticks(DMA_TIMEOUT_MS)) return false;
+        cpu_pause();
+    }
+    return true;
+}
+
+bool overlaps_boot_data(const evmm_desc_t& d, u64 base, u64 len) {
+    for (u32 i = 0; i < d.boot_module_count && i < EVMM_MAX_BOOT_MODULES; ++i)
+        if (ranges_overlap(base, len, d.boot_modules[i].start, d.boot_modules[i].size)) return true;
+    return ranges_overlap(base, len, d.loader_file.load_addr, d.loader_file.load_size) ||
+           ranges_overlap(base, len, align_down(d.mb2_info, PAGE_SIZE), 16 * PAGE_SIZE);
+}
+
+// Two pages of guest0's RAM that nothing uses yet: the top of the highest usable range below 4 GiB.
+u64 pick_guest_pages(const evmm_desc_t& d) {
+    u64 best = 0;
+    for (u32 i = 0; i < d.guest0_mmap_count && i < EVMM_MAX_MMAP; ++i) {
+        const evmm_mmap_entry_t& m = d.guest0_mmap[i];
+        if (m.type != EVMM_MEM_USABLE) continue;
+        const u64 end = align_down(m.base + m.length, PAGE_SIZE);
+        if (end > 4 * GiB || end < 2 * PAGE_SIZE || end - 2 * PAGE_SIZE < align_up(m.base, PAGE_SIZE)) continue;
+        const u64 p = end - 2 * PAGE_SIZE;
+        if (p > best && p >= 1 * MiB && !overlaps_boot_data(d, p, 2 * PAGE_SIZE)) best = p;
+    }
+    return best;
+}
+
+void fail(const char* why, u64 a = 0, u64 b = 0) { LOG_ERROR("vtd test: FAILED: %s (0x%lx, 0x%lx)", why, a, b); }
+
+} // namespace
+
+void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
+    LOG_INFO("vtd test: DMA through the IOMMU with QEMU's edu device");
+    if (!vtd_enabled()) {
+        LOG_WARN("vtd test: VT-d DMA remapping is not on: nothing to test");
+        return;
+    }
+    Edu e{};
+    if (!find_edu(e)) return fail("no edu device (PCI 1234:11e8) on bus 0");
+    if (e.bar == 0 || e.bar + EDU_BAR_SIZE > platform().identity_limit)
+        return fail("edu BAR0 is not a usable 32-bit memory BAR", e.dev, e.bar);
+    const u32 cmd = pci::read32(e.bus, e.dev, 0, pci::COMMAND);
+    pci::write32(e.bus, e.dev, 0, pci::COMMAND, cmd | pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER);
+    const u32 ident = rd32(e, EDU_IDENT);
+    const u16 sid = pci_source_id(e.bus, e.dev, 0);
+    LOG_INFO("vtd test: edu at %02x:%02x.0 (source id 0x%x), BAR0 0x%lx, ident 0x%x, bus mastering on", e.bus, e.dev,
+             sid, e.bar, ident);
+    if ((ident & 0xFF) != 0xED) return fail("edu ident register is not 0x......ed", ident);
+
+    // 1. guest0's RAM: from page A through the device's buffer into page B; B must equal A.
+    const u64 a = pick_guest_pages(d);
+    if (a == 0) return fail("no free guest0 RAM page for the test");
+    const u64 b = a + PAGE_SIZE;
+    u8* pa = reinterpret_cast<u8*>(a);
+    u8* pb = reinterpret_cast<u8*>(b);
+    for (u64 i = 0; i < LEN; ++i) {
+        pa[i] = static_cast<u8>(i * 7 + 3);
+        pb[i] = 0;
+    }
+    if (!dma(e, a, EDU_BUFFER, 0)) return fail("edu DMA from guest0 RAM did not finish", a);
+    if (!dma(e, EDU_BUFFER, b, EDU_DMA_TO_RAM)) return fail("edu DMA into guest0 RAM did not finish", b);
+    for (u64 i = 0; i < LEN; ++i)
+        if (pb[i] != pa[i]) return fail("DMA into guest0 RAM: wrong byte (offset, value)", i, pb[i]);
+    if (vtd_poll_faults() != 0) return fail("DMA within guest0 RAM faulted");
+    LOG_INFO("vtd test: DMA into guest0 RAM at 0x%lx: %lu bytes copied from 0x%lx and checked", b, LEN, a);
+
+    // 2. evmm's runtime region: a heap page with a known pattern; the device's write must fault and change nothing.
+    const u64 t = heap.alloc_page();
+    if (t == 0) return fail("out of heap pages");
+    u8* pt = static_cast<u8*>(heap.phys_to_virt(t));
+    for (u64 i = 0; i < PAGE_SIZE; ++i) pt[i] = 0x5A;
+    if (!dma(e, EDU_BUFFER, t, EDU_DMA_TO_RAM)) return fail("edu DMA into evmm's memory did not finish", t);
+    VtdFaultRecord f[4];
+    const u32 n = vtd_poll_faults(f, 4);
+    for (u64 i = 0; i < PAGE_SIZE; ++i)
+        if (pt[i] != 0x5A) return fail("DMA changed evmm's memory (offset, value)", i, pt[i]);
+    if (n == 0) return fail("DMA into evmm's memory raised no fault", t);
+    if (f[0].source_id != sid || f[0].address != t || f[0].read)
+        return fail("the fault names another source or address (source id, address)", f[0].source_id, f[0].address);
+    LOG_INFO(
+        "vtd test: DMA into evmm's runtime region at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory "
+        "unchanged",
+        t, e.bus, e.dev, f[0].address);
+    LOG_INFO("vtd test: passed");
+}
+
+} // namespace evmm

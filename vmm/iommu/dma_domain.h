@@ -1,0 +1,27 @@
+// A DMA domain's second-level tables as an identity map with holes (pure logic, host-unit-tested): what a device
+// assigned to the domain may reach is exactly [0, limit) minus the holes, read and write, at the same addresses.
+#pragma once
+
+#include "arch/x86_64/vtd.h"
+#include "evmm/base.h"
+#include "evmm/status.h"
+#include "lib/formats/memmap.h"
+
+namespace evmm {
+
+struct DmaDomainStats {
+    u64 pages_1g;
+    u64 pages_2m;
+    u64 pages_4k;
+    u64 table_pages;
+};
+
+// Identity-maps DMA addresses [0, limit) read/write into tables (initialized, empty), except the holes (widened to
+// 4 KiB boundaries), which stay not present. Each step takes the largest page (1 GiB, 2 MiB, 4 KiB; the large ones
+// only when allowed, CAP.SLLPS) that is aligned, ends at or below limit and touches no hole. limit: 4 KiB aligned,
+// 0 < limit <= 2^48. A hole that wraps past 2^64 is an error. On error the tables may be partly built, but no hole
+// is ever mapped.
+Status dma_domain_build_identity(VtdSlTables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
+                                 bool allow_2m, bool allow_1g, DmaDomainStats& stats);
+
+} // namespace evmm
