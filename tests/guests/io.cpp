@@ -1,5 +1,7 @@
 // io: pass-through I/O ports behave as on bare metal: CMOS RTC seconds (0x70/0x71) twice, the keyboard
-// controller status (0x64), the COM1 scratch register (0x3FF), the PIT counter, port 0x80 (also rep outsb).
+// controller status (0x64), the COM1 scratch register (0x3FF), the PIT counter, port 0x80 (also rep outsb). And string
+// I/O on ports evmm intercepts (the PCI configuration ports 0xCF8/0xCFC, which its SMM guard watches): OUTSD, INSD,
+// REP INSB with the direction flag clear and set, and an INSB into an unmapped page (#PF with CR2 on it).
 #include "guest.h"
 
 using namespace guest;
@@ -85,4 +87,44 @@ extern "C" void guest_main(const void*) {
     asm volatile("rep insb" : "+D"(q), "+c"(m) : "d"(u16{0x3FF}) : "memory");
     check(m == 0 && q == buf + 4 && buf[0] == scratch && buf[3] == scratch,
           "rep insb (4 bytes) from the COM1 scratch register reads it 4 times");
+
+    // ---- string I/O on intercepted ports: PCI configuration mechanism #1 (bus 0, device 0, function 0) ----
+    constexpr u16 PCI_ADDR = 0xCF8, PCI_DATA = 0xCFC;
+    constexpr u32 HOST_BRIDGE_ID = 0x80000000; // enable bit, bus 0 dev 0 fn 0, register 0 (vendor/device ID)
+    outl(PCI_ADDR, HOST_BRIDGE_ID);
+    const u32 id = inl(PCI_DATA);
+    outl(PCI_ADDR, 0);
+    static const u32 addr_word = HOST_BRIDGE_ID;
+    const u32* ap = &addr_word;
+    asm volatile("outsl" : "+S"(ap) : "d"(PCI_ADDR) : "memory");
+    u32 got = 0;
+    u32* gp = &got;
+    asm volatile("insl" : "+D"(gp) : "d"(PCI_DATA) : "memory");
+    check(ap == &addr_word + 1 && gp == &got + 1, "outsd to 0xCF8 / insd from 0xCFC advance RSI / RDI by 4");
+    check_eq(got, id, "outsd + insd read the host bridge's vendor/device ID, as outl + inl do");
+    u8 fwd[4] = {0, 0, 0, 0}, back[4] = {0, 0, 0, 0};
+    u8* fp = fwd;
+    size_t fc = 4;
+    outl(PCI_ADDR, HOST_BRIDGE_ID);
+    asm volatile("rep insb" : "+D"(fp), "+c"(fc) : "d"(PCI_DATA) : "memory");
+    u8* bp = back + 3;
+    size_t bc = 4;
+    asm volatile("std; rep insb; cld" : "+D"(bp), "+c"(bc) : "d"(PCI_DATA) : "memory");
+    const u8 lo = static_cast<u8>(id);
+    check(fc == 0 && fp == fwd + 4 && fwd[0] == lo && fwd[3] == lo, "rep insb (DF = 0) from 0xCFC: 4 bytes, RDI up");
+    check(bc == 0 && reinterpret_cast<u64>(bp) == reinterpret_cast<u64>(back) - 1 && back[0] == lo && back[3] == lo,
+          "rep insb (DF = 1) from 0xCFC: 4 bytes, RDI down");
+    // Into a page the guest's page tables do not map (the kit maps the first 4 GiB): #PF, CR2 = that address.
+    u8 vec = 0;
+    const u64 unmapped = 0x100000000ull + 0x123;
+    const bool done = probe_fn(
+        [&] {
+            u64 di = unmapped;
+            asm volatile("insb" : "+D"(di) : "d"(PCI_DATA) : "memory");
+        },
+        vec);
+    check_fault(done, vec, VEC_PF, "insb into an unmapped page raises #PF");
+    check_eq(probe_cr2(), unmapped, "... with CR2 = the element's address");
+    check((probe_error_code() & 2) != 0, "... and a write error code");
+    outl(PCI_ADDR, 0);
 }

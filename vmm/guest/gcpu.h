@@ -73,6 +73,10 @@ struct IoExit { // IN/OUT/INS/OUTS (SDM Vol. 3C Table 28-5)
     u16 port;
     u8 size; // 1, 2 or 4 bytes
     bool in, string, rep;
+    // INS/OUTS only: the address size (2, 4 or 8 bytes) and the linear address of the first element's memory
+    // operand (ES:(E/R)DI for INS, seg:(E/R)SI for OUTS, segment overrides applied).
+    u8 addr_size;
+    u64 linear;
 };
 IoExit gcpu_io_exit(Gcpu& g);
 
@@ -95,6 +99,8 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);
 // and combined with `v` per SDM Vol. 3A §7.15 Table 7-5 (a contributory fault or #PF during #DF: triple fault, the
 // guest stops). Outside event delivery the same as gcpu_inject_exception.
 void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what);
+// #PF at the next entry for the linear address `lin` (CR2 = lin) with the page-fault error code `error_code`.
+void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code);
 // (Re)loads the gcpu's whole architectural state (a SIPI's start state, an INIT).
 Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s);
 // Print the guest's state and the backend's (the whole VMCS), then stop every CPU: a hypervisor-side failure.

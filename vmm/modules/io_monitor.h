@@ -5,8 +5,10 @@
 // the guest test kit's exits (0x8900 Bochs "Shutdown", 0xf4 QEMU isa-debug-exit) and COM1 reach the emulator.
 //
 // A module intercepts a port with io_intercept(); the IN/OUT that touches it (an access of N bytes at port P exits
-// when any of P..P+N-1 is intercepted) calls that port's handler. Only non-string IN/OUT are emulated: INS/OUTS on
-// an intercepted port stops the hypervisor with a clear message (gcpu_fatal) rather than doing it wrong.
+// when any of P..P+N-1 is intercepted) calls that port's handler. IN/OUT and INS/OUTS (with or without REP, either
+// direction flag, 16/32/64-bit address size) are all emulated: string I/O moves each element between the port's
+// handler (or the hardware port) and guest memory through the guest's page tables, raising #PF where a page does not
+// translate, as the processor would.
 #pragma once
 
 #include "evmm/base.h"

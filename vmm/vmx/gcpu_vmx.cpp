@@ -88,9 +88,24 @@ u64 gcpu_guest_tsc(Gcpu&) {
     return t;
 }
 
-IoExit gcpu_io_exit(Gcpu&) {
+IoExit gcpu_io_exit(Gcpu& g) {
     const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
-    return IoExit{q.port, q.size, q.in, q.string, q.rep};
+    IoExit e{q.port, q.size, q.in, q.string, q.rep, 0, 0};
+    if (!q.string) return e;
+    // SDM Vol. 3C §28.2.1: for INS/OUTS the guest-linear address field holds the memory operand's linear address;
+    // §28.2.5 Table 28-8: the VM-exit instruction information gives the address size (bits 9:7) when
+    // IA32_VMX_BASIC[54] says it is reported; else the code segment's default address size.
+    constexpr u64 VMX_BASIC_INS_OUTS_INFO = bit(54);
+    constexpr unsigned ADDR_SIZE_SHIFT = 7;
+    constexpr u64 ADDR_SIZE_MASK = 7;
+    e.linear = vmread(VmcsField::GUEST_LINEAR_ADDR);
+    if (vmx_state().snap.basic & VMX_BASIC_INS_OUTS_INFO) {
+        const u64 code = (vmread(VmcsField::VM_EXIT_INSTRUCTION_INFO) >> ADDR_SIZE_SHIFT) & ADDR_SIZE_MASK;
+        e.addr_size = static_cast<u8>(2u << code); // 0: 16-bit, 1: 32-bit, 2: 64-bit
+    } else {
+        e.addr_size = gcpu_in_64bit_mode(g) ? 8 : gcpu_cs_default_32(g) ? 4 : 2;
+    }
+    return e;
 }
 
 GpaExit gcpu_gpa_exit(Gcpu&) {
@@ -184,6 +199,13 @@ void slat_invalidate(u64 eptp) {
 void crash_test_break_vm_entry(Gcpu&) {
     // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
     vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
+}
+
+void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
+    // VM entries and exits do not switch CR2 (SDM Vol. 3C §28.3.2 lists no CR2), and evmm's own code never faults
+    // on purpose: the value written here is the one the guest's #PF handler reads.
+    asm volatile("mov %0, %%cr2" : : "r"(lin) : "memory");
+    gcpu_inject_exception(g, Vector::PF, error_code);
 }
 
 Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
