@@ -24,7 +24,10 @@ option(EVMM_DEBUG_CHECKS "self-checks at boot (W^X walk of the live page tables)
 set(EVMM_COLD_SOURCES
     lib/format.cpp lib/formats/memmap.cpp lib/symtab.cpp lib/formats/multiboot2.cpp loader/cmdline.cpp lib/formats/acpi.cpp
     lib/formats/elf.cpp loader/desc_builder.cpp arch/x86_64/vmcs_names.cpp arch/x86_64/vmx_controls.cpp
-    vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp vmm/guest/boot/kernel_image.cpp)
+    vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp vmm/guest/boot/kernel_image.cpp
+    vmm/guest/boot/linux_bzimage.cpp vmm/guest/boot/multiboot1_guest.cpp vmm/guest/boot/entry_state.cpp
+    lib/formats/dmar.cpp arch/x86_64/vtd.cpp vmm/iommu/dma_domain.cpp vmm/modules/smram_policy.cpp
+    vmm/modules/icr_route.cpp vmm/modules/apic_base.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 
 function(evmm_runtime_library name)
