@@ -176,6 +176,12 @@ void seeds_elf() {
     for (size_t i = 0; i < 2; ++i)
         for (size_t j = 0; j < 3; ++j) put(pie, 0x300 + 24 * i + 8 * j, rela[i][j], 8);
     write_seed("elf", pie);
+    // What fuzz_elf found (docs/fuzzing.md): a pure-bss PT_LOAD whose p_offset lies far past the file. elf_load used
+    // to form file + p_offset for its empty copy (pointer overflow, clang UBSan); a seed, so the fuzz tests replay it.
+    write_seed("elf", make_elf(true, ET_DYN, EM_X86_64, 0x100,
+                               {{PT_LOAD, PF_R | PF_X, 0, 0, 0, 0x200, 0x200, 0x1000},
+                                {PT_LOAD, PF_R | PF_W, 0xFFFFFFFFFFFF0000ull, 0x1000, 0x1000, 0, 0x1000, 0x1000}},
+                               0x200));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
