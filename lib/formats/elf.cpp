@@ -225,6 +225,9 @@ Status elf_load(const u8* file, size_t size, const ElfImage& img, u8* dest, size
     __builtin_memset(dest, 0, span);
     for (u32 j = 0; j < img.segment_count; ++j) {
         const ElfSegment& s = img.segments[j];
+        // A pure-bss segment may have any p_offset (elf_inspect allows it): forming file + p_offset would be
+        // undefined behaviour there, so it copies nothing without touching the pointer (found by fuzz_elf).
+        if (s.filesz == 0) continue;
         __builtin_memcpy(dest + (s.vaddr - img.min_vaddr), file + s.offset, s.filesz);
     }
     if (img.type == ET_DYN && img.has_dynamic) EVMM_TRY(apply_relocations(img, dest, span, load_bias));

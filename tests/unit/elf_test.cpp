@@ -224,6 +224,26 @@ TEST(ElfLoad, DestTooSmall) {
     EXPECT_EQ(dest[0], 0xEE); // nothing written
 }
 
+// fuzz_elf found it: a pure-bss PT_LOAD (p_filesz 0) whose p_offset lies far past the file is valid (it reads
+// nothing), and elf_load used to form file + p_offset for its empty copy anyway: a pointer overflow. clang's UBSan
+// reports it (g++'s does not instrument that addition): the fuzz seed elf-2 (tests/fuzz/fuzz_seeds.cpp) replays this
+// input in the fuzz tests; here the load must succeed and zero the bss.
+TEST(ElfLoad, BssSegmentWithOffsetPastTheFile) {
+    ElfBuilder b(ET_DYN);
+    b.seg(PT_LOAD, PF_R | PF_X, 0, 0, 0x200, 0x200);
+    b.seg(PT_LOAD, PF_R | PF_W, 0xFFFFFFFFFFFF0000ull, 0x1000, 0, 0x1000);
+    b.eh.e_entry = 0x100;
+    b.pad_to(0x200);
+    auto f = b.build();
+    ElfImage img;
+    ASSERT_TRUE(elf_inspect(f.data(), f.size(), img).ok());
+    ASSERT_EQ(img.segment_count, 2u);
+    std::vector<u8> dest(0x2000, 0xEE);
+    ASSERT_TRUE(elf_load(f.data(), f.size(), img, dest.data(), dest.size(), 0x200000).ok());
+    EXPECT_EQ(dest[0x1000], 0);
+    EXPECT_EQ(dest[0x1FFF], 0);
+}
+
 // ----------------------------------------------------------------------------------------------------------------
 // Header errors
 

@@ -1,0 +1,23 @@
+// The MMIO store decoder (arch/x86_64/insn: decode_mmio_store) on any bytes, in each code size. It must never read
+// past `avail` (the input is a heap block of exactly that size) nor more than 15 bytes, and a decoded store must
+// be one the emulation can apply: length within both limits, size 1/2/4/8, a register number 0-15.
+#include "arch/x86_64/insn.h"
+#include "fuzz_common.h"
+
+using namespace evmm;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    for (CodeSize cs : {CodeSize::Bits16, CodeSize::Bits32, CodeSize::Bits64}) {
+        MmioStore st{};
+        if (!decode_mmio_store(data, size, cs, st).ok()) continue;
+        FUZZ_CHECK(st.length >= 2 && st.length <= size && st.length <= insn::MAX_LENGTH);
+        FUZZ_CHECK(st.size == 1 || st.size == 2 || st.size == 4 || st.size == 8);
+        FUZZ_CHECK(st.reg < 16);
+        FUZZ_CHECK(!st.high_byte || (st.from_reg && st.size == 1 && st.reg < 4));
+        FUZZ_CHECK(st.from_reg || st.reg == 0);
+        FUZZ_CHECK(!st.from_reg || st.imm == 0);
+        FUZZ_CHECK(st.size == 8 || (st.imm >> (8 * st.size)) == 0);
+        FUZZ_CHECK(cs == CodeSize::Bits64 || st.size != 8);
+    }
+    return 0;
+}
