@@ -139,12 +139,53 @@ const StoreOpcode* find_store_opcode(u8 opcode) {
 
 } // namespace
 
+AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in) {
+    const unsigned bits = size * BITS_PER_BYTE;
+    const u64 mask = bits >= 64 ? ~u64{0} : bit(bits) - 1;
+    const u64 sign = bit(bits - 1);
+    dst &= mask;
+    src &= mask;
+    const u64 c = carry_in ? 1 : 0;
+    u64 r = 0, flags = 0;
+    switch (op) {
+    case AluOp::Add:
+    case AluOp::Adc: {
+        const u64 cin = op == AluOp::Adc ? c : 0;
+        const unsigned __int128 full = static_cast<unsigned __int128>(dst) + src + cin;
+        r = static_cast<u64>(full) & mask;
+        if ((full >> bits) & 1) flags |= RFLAGS_CF;
+        if ((dst ^ r) & (src ^ r) & sign) flags |= RFLAGS_OF;
+        if ((dst ^ src ^ r) & RFLAGS_AF) flags |= RFLAGS_AF;
+        break;
+    }
+    case AluOp::Sub:
+    case AluOp::Sbb: {
+        const u64 bin = op == AluOp::Sbb ? c : 0;
+        r = (dst - src - bin) & mask;
+        if (static_cast<unsigned __int128>(src) + bin > dst) flags |= RFLAGS_CF;
+        if ((dst ^ src) & (dst ^ r) & sign) flags |= RFLAGS_OF;
+        if ((dst ^ src ^ r) & RFLAGS_AF) flags |= RFLAGS_AF;
+        break;
+    }
+    case AluOp::And: r = dst & src; break;
+    case AluOp::Or: r = dst | src; break;
+    case AluOp::Xor: r = dst ^ src; break;
+    }
+    if (r == 0) flags |= RFLAGS_ZF;
+    if (r & sign) flags |= RFLAGS_SF;
+    if ((__builtin_popcount(static_cast<unsigned>(r & 0xFF)) & 1) == 0) flags |= RFLAGS_PF; // even parity, low byte
+    return AluResult{r, flags};
+}
+
 Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out) {
     if (bytes == nullptr) return Status::error("no instruction bytes (nullptr)", WHERE);
     Cursor c{bytes, avail, 0};
 
     // Prefixes (§2.1.1), then in 64-bit mode REX (§2.2.1), which only counts right before the opcode.
     bool lock = false;
+    bool rep = false;
+    u8 rep_byte = 0;
+    size_t rep_pos = 0;
     bool opsize_prefix = false;
     bool addrsize_prefix = false;
     bool has_rex = false;
@@ -159,8 +200,11 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
         } else if (b == PREFIX_ADDRESS_SIZE) {
             addrsize_prefix = true;
         } else if (b == PREFIX_REP || b == PREFIX_REPNE) {
-            return Status::error("REP/REPNE (XRELEASE/XACQUIRE) prefix on an MMIO store is not supported", WHERE, b,
-                                 c.pos);
+            if (!rep) {
+                rep_byte = b;
+                rep_pos = c.pos;
+            }
+            rep = true; // REP for STOS; XACQUIRE/XRELEASE hints elsewhere (refused below)
         } else if (!is_segment_override(b)) {
             if (cs != CodeSize::Bits64 || (b & REX_HIGH_MASK) != REX_HIGH) break; // the opcode
             has_rex = true;
@@ -176,24 +220,71 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
 
     const size_t opcode_pos = c.pos;
     const u8 opcode = c.next();
-    const StoreOpcode* op = find_store_opcode(opcode);
-    if (op == nullptr)
-        return Status::error("unsupported opcode: not a MOV or XCHG store to memory", WHERE, opcode, opcode_pos);
+    const u8 addr_size = address_size(cs, addrsize_prefix);
     MmioStore r{};
-    r.kind = op->kind;
-    r.from_reg = op->source != Source::Imm;
-    r.size = op->byte_op ? SIZE_BYTE : operand_size(cs, opsize_prefix, (rex & REX_W) != 0);
+    r.addr_size = addr_size;
+    // STOS: no ModR/M, the destination is ES:(E/R)DI, the source the accumulator; REP allowed.
+    if (opcode == OP_STOSB || opcode == OP_STOS) {
+        if (lock) return Status::error("LOCK prefix on STOS (the CPU raises #UD)", WHERE, opcode, opcode_pos);
+        r.kind = StoreKind::Stos;
+        r.from_reg = true;
+        r.reg = 0;
+        r.rep = rep;
+        r.size = opcode == OP_STOSB ? SIZE_BYTE : operand_size(cs, opsize_prefix, (rex & REX_W) != 0);
+        r.length = static_cast<u8>(c.pos);
+        out = r;
+        return Status::success();
+    }
+    if (rep)
+        return Status::error("REP/REPNE (XRELEASE/XACQUIRE) prefix on an MMIO store is not supported", WHERE, rep_byte,
+                             rep_pos);
+    // The ModR/M forms: MOV, XCHG, the ALU group, XADD, MOVNTI.
+    Source source = Source::Reg;
+    bool byte_op = false;
+    if (const StoreOpcode* op = find_store_opcode(opcode); op != nullptr) {
+        r.kind = op->kind;
+        source = op->source;
+        byte_op = op->byte_op;
+    } else if (opcode <= OP_ALU_LAST_RM_R && (opcode & 0x6) == 0) { // xx000, xx001: r/m8, r8 and r/m, r
+        r.kind = StoreKind::Alu;
+        r.alu = static_cast<AluOp>(opcode >> MODRM_REG_SHIFT);
+        byte_op = (opcode & 1) == 0;
+    } else if (opcode == OP_ALU_RM8_IMM8 || opcode == OP_ALU_RM_IMM || opcode == OP_ALU_RM_IMM8) {
+        r.kind = StoreKind::Alu;
+        source = Source::Imm;
+        byte_op = opcode == OP_ALU_RM8_IMM8;
+    } else if (opcode == OP_TWO_BYTE) {
+        EVMM_TRY(c.need(1));
+        const u8 op2 = c.next();
+        if (op2 == OP2_XADD_RM8_R8 || op2 == OP2_XADD_RM_R) {
+            r.kind = StoreKind::Xadd;
+            byte_op = op2 == OP2_XADD_RM8_R8;
+        } else if (op2 == OP2_MOVNTI) {
+            r.kind = StoreKind::Mov;
+            if (lock) return Status::error("LOCK prefix on MOVNTI (the CPU raises #UD)", WHERE, op2, opcode_pos + 1);
+        } else {
+            return Status::error("unsupported two-byte opcode: not a store evmm emulates", WHERE, op2, opcode_pos + 1);
+        }
+    } else {
+        return Status::error("unsupported opcode: not a store evmm emulates", WHERE, opcode, opcode_pos);
+    }
+    r.from_reg = source != Source::Imm;
+    r.size = byte_op ? SIZE_BYTE : operand_size(cs, opsize_prefix, (rex & REX_W) != 0);
     // LOCK with MOV raises #UD (the LOCK page: only read-modify-write instructions may be locked).
     if (lock && r.kind == StoreKind::Mov)
         return Status::error("LOCK prefix on MOV (the CPU raises #UD: not a store)", WHERE, opcode, opcode_pos);
-    const u8 addr_size = address_size(cs, addrsize_prefix);
 
-    if (op->source != Source::Accumulator) {
+    if (source != Source::Accumulator) {
         EVMM_TRY(c.need(1));
         const size_t modrm_pos = c.pos;
         const u8 modrm = c.next();
-        if (!r.from_reg && modrm_reg(modrm) != MOV_IMM_DIGIT)
+        if (r.kind == StoreKind::Mov && !r.from_reg && modrm_reg(modrm) != MOV_IMM_DIGIT)
             return Status::error("MOV r/m, imm (C6/C7) with a /digit other than 0", WHERE, modrm, modrm_pos);
+        if (r.kind == StoreKind::Alu && !r.from_reg) {
+            if (modrm_reg(modrm) == ALU_CMP)
+                return Status::error("CMP r/m, imm reads only: not a store", WHERE, modrm, modrm_pos);
+            r.alu = static_cast<AluOp>(modrm_reg(modrm));
+        }
         if (modrm_mod(modrm) == MOD_REGISTER)
             return Status::error("register destination (ModR/M.mod = 11): not a store to memory", WHERE, modrm,
                                  modrm_pos);
@@ -208,8 +299,9 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
             }
             r.reg = reg;
         } else {
-            // imm8, imm16 or imm32 (an imm32 is sign-extended to a 64-bit operand: the MOV page, "C7 /0 id").
-            const u8 imm_size = r.size == SIZE_QWORD ? SIZE_DWORD : r.size;
+            // imm8, imm16 or imm32 (an imm32 is sign-extended to a 64-bit operand: the MOV page, "C7 /0 id"; 83 /n
+            // takes an imm8 sign-extended to the operand size).
+            const u8 imm_size = opcode == OP_ALU_RM_IMM8 ? SIZE_BYTE : r.size == SIZE_QWORD ? SIZE_DWORD : r.size;
             EVMM_TRY(c.need(imm_size));
             r.imm = sign_extend(c.next_le(imm_size), imm_size, r.size);
         }

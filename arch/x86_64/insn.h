@@ -2,9 +2,11 @@
 // local APIC page, write-protected in EPT). An EPT-violation exit gives the guest-physical address, but neither
 // the instruction length nor the value stored; decode_mmio_store() reads both from the instruction bytes.
 //
-// Only plain stores are understood: MOV r/m,r (88, 89), MOV r/m,imm (C6 /0, C7 /0), MOV moffs,AL/eAX (A2, A3)
-// and XCHG r/m,r (86, 87). Anything else (loads, read-modify-write, string or SSE stores) is refused with an
-// error, and the caller should not guess.
+// Understood: MOV r/m,r (88, 89), MOV r/m,imm (C6 /0, C7 /0), MOV moffs,AL/eAX (A2, A3), MOVNTI m,r (0F C3),
+// XCHG r/m,r (86, 87), the read-modify-write ALU forms ADD/OR/ADC/SBB/AND/SUB/XOR r/m,r (00-31, odd/even by size)
+// and r/m,imm (80/81/83 /0-/6), XADD r/m,r (0F C0, 0F C1), each with or without LOCK, and STOS (AA, AB) with or
+// without REP. Anything else (loads, CMP, SSE or stack stores, MOVS) is refused with an error, and the caller should
+// not guess.
 //
 // References (Intel SDM Vol. 2A): §2.1 "Instruction Format for Protected Mode, Real-Address Mode, and
 // Virtual-8086 Mode" (§2.1.1 prefixes, §2.1.3 ModR/M and SIB, §2.1.4 displacement and immediate;
@@ -14,6 +16,7 @@
 // Register"; Vol. 1 §3.6.1 "Operand Size and Address Size in 64-Bit Mode" (Table 3-4).
 #pragma once
 
+#include "arch/x86_64/rflags.h"
 #include "evmm/base.h"
 #include "evmm/status.h"
 
@@ -56,6 +59,17 @@ inline constexpr u8 OP_MOV_MOFFS_AX = 0xA3;  // MOV moffs16/32/64, AX/EAX/RAX
 inline constexpr u8 OP_MOV_RM8_IMM8 = 0xC6;  // MOV r/m8, imm8 (/0)
 inline constexpr u8 OP_MOV_RM_IMM = 0xC7;    // MOV r/m16/32/64, imm16/32 (/0; imm32 sign-extended with REX.W)
 inline constexpr u8 MOV_IMM_DIGIT = 0;       // the /digit (ModR/M.reg) of MOV r/m, imm
+inline constexpr u8 OP_ALU_LAST_RM_R = 0x31; // 00-31: ADD..XOR r/m, r (bit 0: full size; bits 5:3: the operation)
+inline constexpr u8 OP_ALU_RM8_IMM8 = 0x80;  // ADD..XOR r/m8, imm8 (/0-/6; /7 is CMP)
+inline constexpr u8 OP_ALU_RM_IMM = 0x81;    // ADD..XOR r/m16/32/64, imm16/32
+inline constexpr u8 OP_ALU_RM_IMM8 = 0x83;   // ADD..XOR r/m16/32/64, imm8 sign-extended
+inline constexpr u8 OP_STOSB = 0xAA;         // STOS m8 (ES:(E/R)DI), AL
+inline constexpr u8 OP_STOS = 0xAB;          // STOS m16/32/64, AX/EAX/RAX
+inline constexpr u8 OP_TWO_BYTE = 0x0F;      // escape to the two-byte opcode map
+inline constexpr u8 OP2_XADD_RM8_R8 = 0xC0;  // 0F C0: XADD r/m8, r8
+inline constexpr u8 OP2_XADD_RM_R = 0xC1;    // 0F C1: XADD r/m16/32/64, r16/32/64
+inline constexpr u8 OP2_MOVNTI = 0xC3;       // 0F C3: MOVNTI m32/m64, r32/r64
+inline constexpr u8 ALU_CMP = 7;             // the CMP slot of the ALU group: reads only, never a store
 
 // §2.1.3, Tables 2-1 .. 2-3: ModR/M = mod(7:6) reg(5:3) rm(2:0); SIB = scale(7:6) index(5:3) base(2:0).
 inline constexpr unsigned MODRM_MOD_SHIFT = 6;
@@ -91,7 +105,19 @@ constexpr CodeSize code_size(bool cr0_pe, bool rflags_vm, bool efer_lma, bool cs
 // MOV writes the value to memory. XCHG also loads the old memory value into register `reg` (same size; a 32-bit
 // load into a register zero-extends to 64 bits in 64-bit mode, 8- and 16-bit loads leave the other bits alone,
 // SDM Vol. 1 §3.4.1.1); XCHG with memory is always locked.
-enum class StoreKind : u8 { Mov, Xchg };
+// ALU: memory = memory OP value, RFLAGS' status flags as the operation sets them (alu_apply). XADD: memory = memory
+// + register, the register gets the old memory value, flags as ADD. STOS: memory at ES:(E/R)DI = AL/AX/EAX/RAX, then
+// (E/R)DI steps by the size (down with RFLAGS.DF); with REP, (E/R)CX counts the elements.
+enum class StoreKind : u8 { Mov, Xchg, Alu, Xadd, Stos };
+// The ALU group's order (the /digit of 80/81/83 and bits 5:3 of opcodes 00-31).
+enum class AluOp : u8 { Add = 0, Or, Adc, Sbb, And, Sub, Xor };
+
+struct AluResult {
+    u64 value; // the result, `size` bytes wide
+    u64 flags; // the new status flags (RFLAGS_STATUS bits only); AND/OR/XOR clear CF, OF and AF
+};
+// dst OP src on `size`-byte operands (1, 2, 4 or 8); carry_in: RFLAGS.CF for ADC/SBB.
+AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in);
 
 struct MmioStore {
     u8 length; // whole instruction length in bytes (prefixes included): the caller advances RIP by it
@@ -103,6 +129,9 @@ struct MmioStore {
                     // which is then 0-3 (RAX..RBX)
     u64 imm;        // the immediate (from_reg false), sign-extended to `size` bytes and zero above them:
                     // C7 with REX.W sign-extends imm32 to 64 bits; 0 when from_reg
+    AluOp alu;      // StoreKind::Alu: the operation
+    bool rep;       // StoreKind::Stos: with a REP prefix
+    u8 addr_size;   // StoreKind::Stos: the address size (2, 4 or 8 bytes) for (E/R)DI and (E/R)CX
 };
 
 // Decodes the store to memory at bytes[0 .. avail) for code size `cs`. Never reads bytes[avail] or beyond, nor

@@ -53,7 +53,33 @@ extern "C" void guest_main(const void*) {
     check_fault(probe_wrmsr(MSR_APIC_BASE, orig | (1ull << 9), vec), vec, VEC_GP, "a reserved bit raises #GP");
     check_fault(probe_wrmsr(MSR_APIC_BASE, (orig & ~EN) | EXTD, vec), vec, VEC_GP, "EXTD without EN raises #GP");
 
-    // 3. a legal move into guest0's own RAM
+    // 3. the store forms a program may use on an APIC register (the task priority register, TPR, offset 0x80: bits 7:0
+    // read/write): read-modify-write with and without LOCK, XADD, STOS with REP, MOVNTI — all performed as on bare
+    // metal (under evmm each is an EPT violation on the write-protected page that evmm emulates).
+    {
+        volatile u32* tpr = reinterpret_cast<volatile u32*>(apic_mmio_base() + 0x80);
+        *tpr = 0x10;
+        asm volatile("lock orl $0x20, %0" : "+m"(*tpr) : : "memory", "cc");
+        check_eq(*tpr & 0xFF, 0x30u, "lock orl on the TPR");
+        asm volatile("addl $0x10, %0" : "+m"(*tpr) : : "memory", "cc");
+        check_eq(*tpr & 0xFF, 0x40u, "addl on the TPR");
+        u64 flags = 0;
+        asm volatile("subl $0x40, %0; pushfq; popq %1" : "+m"(*tpr), "=r"(flags) : : "memory", "cc");
+        check((*tpr & 0xFF) == 0 && (flags & (1u << 6)) != 0 && (flags & 1u) == 0,
+              "subl on the TPR: result 0, ZF set, CF clear");
+        u32 x = 0x05;
+        asm volatile("lock xaddl %1, %0" : "+m"(*tpr), "+r"(x) : : "memory", "cc");
+        check(x == 0 && (*tpr & 0xFF) == 0x05, "lock xaddl on the TPR returns the old value and adds");
+        u64 di = reinterpret_cast<u64>(tpr), cx = 1;
+        asm volatile("rep stosl" : "+D"(di), "+c"(cx) : "a"(0x60u) : "memory");
+        check(cx == 0 && di == reinterpret_cast<u64>(tpr) + 4 && (*tpr & 0xFF) == 0x60,
+              "rep stosl (1 element) on the TPR: stored, RDI + 4, RCX 0");
+        asm volatile("movnti %1, %0" : "=m"(*tpr) : "r"(0x70u) : "memory");
+        check_eq(*tpr & 0xFF, 0x70u, "movnti on the TPR");
+        *tpr = 0;
+    }
+
+    // 4. a legal move into guest0's own RAM
     const u64 page = reinterpret_cast<u64>(g_ram_page);
     const u64 old_page = orig & ~0xFFFull;
     const bool moved = probe_wrmsr(MSR_APIC_BASE, page | (orig & 0xFFF), vec);

@@ -338,12 +338,11 @@ TEST(InsnErrors, UnsupportedOpcodes) {
         u64 offset;
     };
     const Case cases[] = {
-        {{0x0f, 0x11, 0x02}, 0x0f, 0},       // movups %xmm0,(%rdx): two-byte opcode
         {{0x8b, 0x02}, 0x8b, 0},             // mov (%rdx),%eax: a load
         {{0x66, 0x8b, 0x02}, 0x8b, 1},       // mov (%rdx),%ax
         {{0x48, 0x8b, 0x02}, 0x8b, 1},       // mov (%rdx),%rax
-        {{0x01, 0x02}, 0x01, 0},             // add %eax,(%rdx): read-modify-write
-        {{0xab}, 0xab, 0},                   // stos %eax,%es:(%rdi)
+        {{0x39, 0x02}, 0x39, 0},             // cmp %eax,(%rdx): reads only
+        {{0xa5}, 0xa5, 0},                   // movsl %ds:(%rsi),%es:(%rdi): a string move
         {{0xb0, 0x12}, 0xb0, 0},             // mov $0x12,%al
         {{0x3e, 0x64, 0xff, 0x02}, 0xff, 2}, // incl %fs:(%rdx)
     };
@@ -429,6 +428,136 @@ TEST(InsnCodeSize, FromGuestState) {
     EXPECT_EQ(code_size(true, false, true, true, false), B64);    // 64-bit mode
     EXPECT_EQ(code_size(true, false, true, false, true), B32);    // compatibility mode, 32-bit
     EXPECT_EQ(code_size(true, false, true, false, false), B16);   // compatibility mode, 16-bit
+}
+
+} // namespace
+} // namespace evmm
+
+namespace evmm {
+namespace {
+
+// ---- read-modify-write, XADD, MOVNTI, STOS (encodings from GNU as --64 / .code32 / .code16) --------------------
+
+MmioStore alu_store(u8 size, AluOp op, bool from_reg, u8 reg, u64 imm) {
+    MmioStore s{};
+    s.size = size;
+    s.kind = StoreKind::Alu;
+    s.from_reg = from_reg;
+    s.reg = reg;
+    s.imm = imm;
+    s.alu = op;
+    return s;
+}
+
+TEST(InsnRmw, AluForms) {
+    constexpr CodeSize B64 = CodeSize::Bits64, B32 = CodeSize::Bits32, B16 = CodeSize::Bits16;
+    MmioStore got{};
+    // lock orl $0x10,0x80(%rax)
+    ASSERT_OK(decode_n({0xf0, 0x83, 0x88, 0x80, 0x00, 0x00, 0x00, 0x10}, 8, B64, got));
+    EXPECT_EQ(got.kind, StoreKind::Alu);
+    EXPECT_EQ(got.alu, AluOp::Or);
+    EXPECT_EQ(got.length, 8u);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_FALSE(got.from_reg);
+    EXPECT_EQ(got.imm, 0x10u);
+    // add %ecx,(%rdx)
+    expect_store({0x01, 0x0a}, B64, alu_store(4, AluOp::Add, true, 1, 0));
+    ASSERT_OK(decode_n({0x01, 0x0a}, 2, B64, got));
+    EXPECT_EQ(got.alu, AluOp::Add);
+    // subl $0x1,(%rax): 83 /5 ib, sign-extended
+    ASSERT_OK(decode_n({0x83, 0x28, 0x01}, 3, B64, got));
+    EXPECT_EQ(got.alu, AluOp::Sub);
+    EXPECT_EQ(got.imm, 1u);
+    ASSERT_OK(decode_n({0x83, 0x28, 0xff}, 3, B64, got)); // subl $-1,(%rax)
+    EXPECT_EQ(got.imm, 0xffffffffu);
+    // andb $3,(%rax)
+    ASSERT_OK(decode_n({0x80, 0x20, 0x03}, 3, B64, got));
+    EXPECT_EQ(got.alu, AluOp::And);
+    EXPECT_EQ(got.size, 1u);
+    // xor %r9d,0x8(%r10)
+    ASSERT_OK(decode_n({0x45, 0x31, 0x4a, 0x08}, 4, B64, got));
+    EXPECT_EQ(got.alu, AluOp::Xor);
+    EXPECT_EQ(got.reg, 9u);
+    EXPECT_EQ(got.length, 4u);
+    // sbb %eax,(%rbx)
+    ASSERT_OK(decode_n({0x19, 0x03}, 2, B64, got));
+    EXPECT_EQ(got.alu, AluOp::Sbb);
+    // .code32 addl $0x12345678,0x300(%eax): 81 /0 id
+    ASSERT_OK(decode_n({0x81, 0x80, 0x00, 0x03, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12}, 10, B32, got));
+    EXPECT_EQ(got.alu, AluOp::Add);
+    EXPECT_EQ(got.imm, 0x12345678u);
+    EXPECT_EQ(got.length, 10u);
+    // .code16 orl $1,(%bx): 66 83 /1 ib
+    ASSERT_OK(decode_n({0x66, 0x83, 0x0f, 0x01}, 4, B16, got));
+    EXPECT_EQ(got.alu, AluOp::Or);
+    EXPECT_EQ(got.size, 4u);
+    // cmpl $1,(%rax) reads only
+    EXPECT_ERR(decode_n({0x83, 0x38, 0x01}, 3, B64, got), "CMP", WHERE);
+}
+
+TEST(InsnRmw, XaddMovntiStos) {
+    constexpr CodeSize B64 = CodeSize::Bits64;
+    MmioStore got{};
+    // xadd %ebx,0x80(%rdi)
+    ASSERT_OK(decode_n({0x0f, 0xc1, 0x9f, 0x80, 0x00, 0x00, 0x00}, 7, B64, got));
+    EXPECT_EQ(got.kind, StoreKind::Xadd);
+    EXPECT_EQ(got.reg, 3u);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_EQ(got.length, 7u);
+    // movnti %esi,(%rax)
+    expect_store({0x0f, 0xc3, 0x30}, B64, reg_store(4, 6));
+    EXPECT_ERR(decode_n({0xf0, 0x0f, 0xc3, 0x30}, 4, B64, got), "LOCK", WHERE);
+    // rep stos %eax,%es:(%rdi)
+    ASSERT_OK(decode_n({0xf3, 0xab}, 2, B64, got));
+    EXPECT_EQ(got.kind, StoreKind::Stos);
+    EXPECT_TRUE(got.rep);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_EQ(got.addr_size, 8u);
+    EXPECT_EQ(got.length, 2u);
+    // stos %eax,%es:(%rdi)
+    ASSERT_OK(decode_n({0xab}, 1, B64, got));
+    EXPECT_FALSE(got.rep);
+    // .code32 rep stosb
+    ASSERT_OK(decode_n({0xf3, 0xaa}, 2, CodeSize::Bits32, got));
+    EXPECT_EQ(got.size, 1u);
+    EXPECT_EQ(got.addr_size, 4u);
+    // movups %xmm0,(%rdx): an SSE store is not emulated
+    EXPECT_ERR(decode_n({0x0f, 0x11, 0x02}, 3, B64, got), "two-byte opcode", WHERE);
+}
+
+TEST(InsnRmw, AluFlags) {
+    // 32-bit ADD: carry out and signed overflow (SDM Vol. 2A "ADD": OF, SF, ZF, AF, CF, PF set by the result).
+    AluResult r = alu_apply(AluOp::Add, 4, 0xFFFFFFFF, 1, false);
+    EXPECT_EQ(r.value, 0u);
+    EXPECT_EQ(r.flags, RFLAGS_CF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF);
+    r = alu_apply(AluOp::Add, 4, 0x7FFFFFFF, 1, false);
+    EXPECT_EQ(r.value, 0x80000000u);
+    EXPECT_EQ(r.flags, RFLAGS_OF | RFLAGS_SF | RFLAGS_AF | RFLAGS_PF);
+    r = alu_apply(AluOp::Adc, 4, 1, 1, true);
+    EXPECT_EQ(r.value, 3u);
+    EXPECT_EQ(r.flags, RFLAGS_PF);
+    r = alu_apply(AluOp::Adc, 4, 0xFFFFFFFF, 0, true);
+    EXPECT_EQ(r.value, 0u);
+    EXPECT_TRUE(r.flags & RFLAGS_CF);
+    // SUB borrow and overflow
+    r = alu_apply(AluOp::Sub, 4, 0, 1, false);
+    EXPECT_EQ(r.value, 0xFFFFFFFFu);
+    EXPECT_EQ(r.flags, RFLAGS_CF | RFLAGS_SF | RFLAGS_AF | RFLAGS_PF);
+    r = alu_apply(AluOp::Sub, 4, 0x80000000, 1, false);
+    EXPECT_EQ(r.value, 0x7FFFFFFFu);
+    EXPECT_EQ(r.flags, RFLAGS_OF | RFLAGS_AF | RFLAGS_PF);
+    r = alu_apply(AluOp::Sbb, 4, 5, 5, true);
+    EXPECT_EQ(r.value, 0xFFFFFFFFu);
+    EXPECT_TRUE(r.flags & RFLAGS_CF);
+    // logic: CF = OF = 0
+    r = alu_apply(AluOp::Or, 4, 0x100, 0x10, false);
+    EXPECT_EQ(r.value, 0x110u);
+    EXPECT_EQ(r.flags, 0u); // 0x110: low byte 0x10 has odd parity
+    r = alu_apply(AluOp::And, 4, 0xF0, 0x0F, false);
+    EXPECT_EQ(r.value, 0u);
+    EXPECT_EQ(r.flags, RFLAGS_ZF | RFLAGS_PF);
+    r = alu_apply(AluOp::Xor, 1, 0x80, 0x00, false);
+    EXPECT_EQ(r.flags, RFLAGS_SF);
 }
 
 } // namespace

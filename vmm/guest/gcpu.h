@@ -54,6 +54,7 @@ u64 gcpu_gpr(Gcpu& g, u32 n); // by encoding, RSP included
 void gcpu_set_gpr(Gcpu& g, u32 n, u64 value);
 u64 gcpu_rip(Gcpu& g);
 u64 gcpu_rflags(Gcpu& g);
+void gcpu_set_rflags(Gcpu& g, u64 value);
 u64 gcpu_cr0(Gcpu& g); // the real values (not the guest's shadowed view)
 u64 gcpu_cr3(Gcpu& g);
 u64 gcpu_cr4(Gcpu& g);

@@ -153,13 +153,20 @@ private:
     const Guest& guest_;
 };
 
-[[noreturn]] void cannot_emulate(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
-    static char what[200];
-    format(what, sizeof what,
-           "guest0 wrote the local APIC page (GPA 0x%lx) with an access evmm cannot emulate: %s "
-           "(0x%lx, 0x%lx)",
-           gpa, why, v1, v2);
-    gcpu_fatal(g, what);
+u64 g_refused_stores = 0;
+
+// A store to the APIC page evmm does not perform: the APIC defines only aligned 32-bit accesses to its registers
+// (SDM Vol. 3A §11.4.1: anything else is model specific, not guaranteed), and evmm emulates the plain store forms
+// (MOV, XCHG). What is left — another size or alignment, string, read-modify-write, SSE or stack stores — gets #GP(0),
+// logged at powers of two; the machine keeps running.
+bool refuse_store(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
+    if (++g_refused_stores == 1 || (g_refused_stores & (g_refused_stores - 1)) == 0)
+        LOG_WARN(
+            "guest0 cpu%u: store to the local APIC page (GPA 0x%lx) not emulated: %s (0x%lx, 0x%lx): #GP(0) "
+            "(%lu so far)",
+            g.cpu_id, gpa, why, v1, v2, g_refused_stores);
+    gcpu_inject_exception(g, Vector::GP, 0);
+    return true;
 }
 
 void start_state(Gcpu& g, u32 vector) {
@@ -193,35 +200,87 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK); // what is left of the first page...
     if (n > sizeof bytes) n = sizeof bytes;
     Status s = guest_read_linear(mem, regs, lin, bytes, n);
-    if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
+    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2);
     if (n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
         n = sizeof bytes; // ...and the next page when it is mapped (an instruction may straddle the two)
     MmioStore st{};
     s = decode_mmio_store(bytes, n, cs, st);
-    if (!s.ok()) cannot_emulate(g, gpa, s.what, s.value, s.value2);
+    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2);
     const u32 off = static_cast<u32>(gpa & APIC_PAGE_OFFSET_MASK);
     if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0)
-        cannot_emulate(g, gpa, "not an aligned 32-bit store", st.size, off);
+        return refuse_store(g, gpa, "not an aligned 32-bit store", st.size, off);
+
+    // One 32-bit register (or RAM word) write: ICR_LOW routed by guest_ipi, LDR/DFR remembered for logical IPIs.
+    auto write = [&](u64 at, u32 v) {
+        volatile u32* reg = reinterpret_cast<volatile u32*>(at); // identity mapped: the APIC register or the RAM word
+        const u32 o = static_cast<u32>(at & APIC_PAGE_OFFSET_MASK);
+        if (!is_apic) {
+            *reg = v;
+        } else if (o == static_cast<u32>(XApicReg::ICR_LOW)) {
+            const u32 high = *reinterpret_cast<volatile u32*>(page + static_cast<u32>(XApicReg::ICR_HIGH));
+            guest_ipi(g, (u64{high} << 32) | v, false, [&] { *reg = v; });
+        } else {
+            if (o == static_cast<u32>(XApicReg::LDR)) g_ldr[g.cpu_id] = v;
+            if (o == static_cast<u32>(XApicReg::DFR)) g_dfr[g.cpu_id] = v;
+            *reg = v;
+        }
+    };
+    // A 32-bit register load: zero-extends in 64-bit mode; elsewhere bits 63:32 are left alone (SDM Vol. 1 §3.4.1.1).
+    auto load_reg32 = [&](u32 n, u32 v) {
+        const u64 r = gcpu_gpr(g, n);
+        gcpu_set_gpr(g, n, cs == CodeSize::Bits64 ? u64{v} : (r & ~u64{0xFFFF'FFFF}) | v);
+    };
+    auto set_flags = [&](u64 flags) { gcpu_set_rflags(g, (gcpu_rflags(g) & ~RFLAGS_STATUS) | flags); };
 
     u64 value = st.from_reg ? gcpu_gpr(g, st.reg) : st.imm;
     if (st.high_byte) value >>= 8;
     const u32 v = static_cast<u32>(value);
-    volatile u32* reg = reinterpret_cast<volatile u32*>(gpa); // identity mapped: the APIC register or the RAM word
-    const u32 old = st.kind == StoreKind::Xchg ? *reg : 0;
-    if (!is_apic) {
-        *reg = v;
-    } else if (off == static_cast<u32>(XApicReg::ICR_LOW)) {
-        const u32 high = *reinterpret_cast<volatile u32*>(page + static_cast<u32>(XApicReg::ICR_HIGH));
-        guest_ipi(g, (u64{high} << 32) | v, false, [&] { *reg = v; });
-    } else {
-        if (off == static_cast<u32>(XApicReg::LDR)) g_ldr[g.cpu_id] = v;
-        if (off == static_cast<u32>(XApicReg::DFR)) g_dfr[g.cpu_id] = v;
-        *reg = v;
+    volatile u32* reg = reinterpret_cast<volatile u32*>(gpa);
+    switch (st.kind) {
+    case StoreKind::Mov: write(gpa, v); break;
+    case StoreKind::Xchg: {
+        const u32 old = *reg;
+        write(gpa, v);
+        load_reg32(st.reg, old);
+        break;
     }
-    if (st.kind == StoreKind::Xchg) {
-        // A 32-bit register write zero-extends in 64-bit mode; elsewhere bits 63:32 are left alone.
-        const u64 r = gcpu_gpr(g, st.reg);
-        gcpu_set_gpr(g, st.reg, cs == CodeSize::Bits64 ? u64{old} : (r & ~u64{0xFFFF'FFFF}) | old);
+    case StoreKind::Alu: { // read-modify-write: the register read, then written (SDM Vol. 3A §11.4.1 accesses)
+        const AluResult r = alu_apply(st.alu, sizeof(u32), *reg, v, (gcpu_rflags(g) & RFLAGS_CF) != 0);
+        write(gpa, static_cast<u32>(r.value));
+        set_flags(r.flags);
+        break;
+    }
+    case StoreKind::Xadd: {
+        const u32 old = *reg;
+        const AluResult r = alu_apply(AluOp::Add, sizeof(u32), old, v, false);
+        write(gpa, static_cast<u32>(r.value));
+        load_reg32(st.reg, old);
+        set_flags(r.flags);
+        break;
+    }
+    case StoreKind::Stos: {
+        // Elements inside this page are written here; when (E/R)DI leaves it, RIP stays on the instruction and the
+        // guest goes on with the remaining count itself (memory outside the page needs no emulation), as after an
+        // interrupted REP STOS.
+        const u64 amask = st.addr_size == 8 ? ~u64{0} : st.addr_size == 4 ? 0xFFFFFFFF : 0xFFFF;
+        const u32 rdi = static_cast<u32>(Gpr::RDI), rcx = static_cast<u32>(Gpr::RCX);
+        const bool down = (gcpu_rflags(g) & RFLAGS_DF) != 0;
+        u64 di = gcpu_gpr(g, rdi), count = st.rep ? gcpu_gpr(g, rcx) & amask : 1;
+        u64 at = gpa;
+        while (count != 0 && (at & ~APIC_PAGE_OFFSET_MASK) == page) {
+            write(at, v);
+            at = down ? at - sizeof(u32) : at + sizeof(u32);
+            di = (di & ~amask) | ((down ? di - sizeof(u32) : di + sizeof(u32)) & amask);
+            --count;
+        }
+        gcpu_set_gpr(g, rdi, st.addr_size == 4 && cs == CodeSize::Bits64 ? di & amask : di);
+        if (st.rep) {
+            const u64 c = gcpu_gpr(g, rcx);
+            gcpu_set_gpr(g, rcx, st.addr_size == 4 && cs == CodeSize::Bits64 ? count : (c & ~amask) | count);
+        }
+        if (count != 0) return true; // the rest runs in the guest (RIP unchanged)
+        break;
+    }
     }
     gcpu_advance_rip(g, st.length);
     return true;

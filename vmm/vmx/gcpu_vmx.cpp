@@ -64,6 +64,7 @@ void gcpu_set_gpr(Gcpu& g, u32 n, u64 value) {
 
 u64 gcpu_rip(Gcpu&) { return vmread(VmcsField::GUEST_RIP); }
 u64 gcpu_rflags(Gcpu&) { return vmread(VmcsField::GUEST_RFLAGS); }
+void gcpu_set_rflags(Gcpu&, u64 value) { vmwrite(VmcsField::GUEST_RFLAGS, value); }
 u64 gcpu_cr0(Gcpu&) { return vmread(VmcsField::GUEST_CR0); }
 u64 gcpu_cr3(Gcpu&) { return vmread(VmcsField::GUEST_CR3); }
 u64 gcpu_cr4(Gcpu&) { return vmread(VmcsField::GUEST_CR4); }

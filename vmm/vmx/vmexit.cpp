@@ -2,6 +2,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
+#include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -199,7 +200,6 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
 }
 
 extern "C" [[noreturn]] void evmm_vmentry_failed(Gcpu* g, u64 rflags, u64 resume) {
-    constexpr u64 RFLAGS_CF = bit(0), RFLAGS_ZF = bit(6);
     panic_begin();
     const char* insn = resume ? "VMRESUME" : "VMLAUNCH";
     if (rflags & RFLAGS_CF) {
