@@ -1,10 +1,26 @@
 #!/bin/sh
 # Usage: mksymtab.sh NM VMM_ELF OUT.S
 # Turns the function symbols of the VMM into an assembly file holding evmm's symbol table (format in
-# lib/symtab.h): header, entries sorted by address, then the names.
+# lib/symtab.h): header, entries sorted by address, then the names. Names are demangled without their parameter
+# lists ("evmm::gcpu_vmcs_init", "evmm::(anonymous namespace)::on_io [clone .isra.0]"): a backtrace needs the function,
+# and the lists would double the table's size in build/evmm.elf (P3).
 set -eu
 nm_tool=$1 elf=$2 out=$3
 "$nm_tool" -n -S -C --defined-only "$elf" | awk '
+  # The last balanced "(...)" group before an optional " const" / " [clone ...]" tail: the parameter list.
+  function strip_params(name,    tail, body, i, depth, c) {
+    tail = ""
+    if (match(name, / \[clone [^]]*\]$/)) { tail = substr(name, RSTART); name = substr(name, 1, RSTART - 1) }
+    if (name ~ / const$/) name = substr(name, 1, length(name) - 6)
+    if (substr(name, length(name), 1) != ")") return name tail
+    depth = 0
+    for (i = length(name); i > 0; i--) {
+      c = substr(name, i, 1)
+      if (c == ")") depth++
+      else if (c == "(") { depth--; if (depth == 0) return substr(name, 1, i - 1) tail }
+    }
+    return name tail
+  }
   BEGIN { count = 0; strsz = 0 }
   # lines: ADDR [SIZE] TYPE NAME...
   {
@@ -13,6 +29,7 @@ nm_tool=$1 elf=$2 out=$3
     else next
     name = $n; for (i = n + 1; i <= NF; i++) name = name " " $i
     if (size == "0" && name ~ /^__/) next   # linker-script markers (__text_end ...) are not functions
+    name = strip_params(name)
     gsub(/\\/, "\\\\", name); gsub(/"/, "\\\"", name)
     addrs[count] = addr; sizes[count] = size; names[count] = name; offs[count] = strsz
     strsz += length(name) + 1; count++
