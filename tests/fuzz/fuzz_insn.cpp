@@ -1,6 +1,7 @@
 // The MMIO store decoder (arch/x86_64/insn: decode_mmio_store) on any bytes, in each code size. It must never read
 // past `avail` (the input is a heap block of exactly that size) nor more than 15 bytes, and a decoded store must
-// be one the emulation can apply: length within both limits, size 1/2/4/8, a register number 0-15.
+// be one the emulation can apply: length within both limits, size 1/2/4/8, a register number 0-15, an ALU operation
+// of the group, REP only on STOS.
 #include "arch/x86_64/insn.h"
 #include "fuzz_common.h"
 
@@ -10,7 +11,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (CodeSize cs : {CodeSize::Bits16, CodeSize::Bits32, CodeSize::Bits64}) {
         MmioStore st{};
         if (!decode_mmio_store(data, size, cs, st).ok()) continue;
-        FUZZ_CHECK(st.length >= 2 && st.length <= size && st.length <= insn::MAX_LENGTH);
+        // STOS is the one store without a ModR/M or an offset: a single opcode byte.
+        FUZZ_CHECK(st.length >= (st.kind == StoreKind::Stos ? 1 : 2) && st.length <= size &&
+                   st.length <= insn::MAX_LENGTH);
+        FUZZ_CHECK(st.kind != StoreKind::Stos || (st.from_reg && st.reg == 0 && !st.high_byte));
+        FUZZ_CHECK(st.addr_size == 2 || st.addr_size == 4 || st.addr_size == 8);
+        FUZZ_CHECK(st.kind != StoreKind::Alu || static_cast<u8>(st.alu) <= static_cast<u8>(AluOp::Xor));
+        FUZZ_CHECK(st.rep == false || st.kind == StoreKind::Stos);
         FUZZ_CHECK(st.size == 1 || st.size == 2 || st.size == 4 || st.size == 8);
         FUZZ_CHECK(st.reg < 16);
         FUZZ_CHECK(!st.high_byte || (st.from_reg && st.size == 1 && st.reg < 4));

@@ -8,6 +8,7 @@
 #include "arch/x86_64/ept.h"
 #include "arch/x86_64/mtrr.h"
 #include "evmm/gcpu_state.h"
+#include "evmm/physmem.h"
 #include "evmm/spinlock.h"
 #include "evmm/status.h"
 #include "evmm_desc.h"
@@ -84,6 +85,19 @@ private:
     GuestBoot boot_ = {};
     Gcpu* vcpus_ = nullptr;
     u32 vcpu_count_ = 0;
+};
+
+// A guest's physical memory as evmm reads it on the guest's behalf (its page walks, the instructions it emulates):
+// identity mapped (gpa == VMM virtual), only where Guest::phys_readable says so.
+class GuestPhys final : public PhysMem {
+public:
+    explicit GuestPhys(const Guest& g) : guest_(g) {}
+    const void* map(u64 pa, size_t len) const override {
+        return guest_.phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
+    }
+
+private:
+    const Guest& guest_;
 };
 
 // Implemented by the backend: this CPU forgets what it cached from the second-level tables behind `root` (VT-x: the

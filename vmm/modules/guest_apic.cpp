@@ -141,18 +141,6 @@ bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
     return true;
 }
 
-// The guest's physical memory as the page walker reads it (identity mapped: gpa == VMM virtual).
-class GuestPhys final : public PhysMem {
-public:
-    explicit GuestPhys(const Guest& g) : guest_(g) {}
-    const void* map(u64 pa, size_t len) const override {
-        return guest_.phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
-    }
-
-private:
-    const Guest& guest_;
-};
-
 u64 g_refused_stores = 0;
 
 // A store to the APIC page evmm does not perform: the APIC defines only aligned 32-bit accesses to its registers

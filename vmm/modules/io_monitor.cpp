@@ -74,18 +74,6 @@ u32 port_access(Gcpu& g, u16 port, u8 size, bool in, u32 value) {
 
 u32 width_mask(u8 size) { return size == 1 ? 0xFF : size == 2 ? 0xFFFF : 0xFFFFFFFF; }
 
-// The guest's physical memory for its page walks (identity mapped, never evmm's).
-class GuestPhys final : public PhysMem {
-public:
-    explicit GuestPhys(const Guest& g) : guest_(g) {}
-    const void* map(u64 pa, size_t len) const override {
-        return guest_.phys_readable(pa, len) ? reinterpret_cast<const void*>(pa) : nullptr;
-    }
-
-private:
-    const Guest& guest_;
-};
-
 // An address-size-wide register update: 16- and 32-bit address sizes change only SI/ESI, DI/EDI, CX/ECX — a 32-bit
 // result zero-extends into the 64-bit register in 64-bit mode, a 16-bit one leaves bits 63:16 alone.
 u64 with_addr(u64 old, u64 v, u8 addr_size, bool in64) {
