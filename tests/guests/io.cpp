@@ -1,7 +1,8 @@
 // io: pass-through I/O ports behave as on bare metal: CMOS RTC seconds (0x70/0x71) twice, the keyboard
 // controller status (0x64), the COM1 scratch register (0x3FF), the PIT counter, port 0x80 (also rep outsb). And string
 // I/O on ports evmm intercepts (the PCI configuration ports 0xCF8/0xCFC, which its SMM guard watches): OUTSD, INSD,
-// REP INSB with the direction flag clear and set, and an INSB into an unmapped page (#PF with CR2 on it).
+// REP INSB with the direction flag clear and set, an INSB into an unmapped page (#PF with CR2 on it), and an OUTSD
+// whose source is the hypervisor's memory (#GP, as any access there).
 #include "guest.h"
 
 using namespace guest;
@@ -126,5 +127,20 @@ extern "C" void guest_main(const void*) {
     check_fault(done, vec, VEC_PF, "insb into an unmapped page raises #PF");
     check_eq(probe_cr2(), unmapped, "... with CR2 = the element's address");
     check((probe_error_code() & 2) != 0, "... and a write error code");
+    // From the hypervisor's memory (its runtime region, mapped by the guest's own page tables): the element's read
+    // must fail as any access there does (#GP(0)), not carry evmm's bytes out through the port.
+    VmcallResult hv;
+    if (probe_vmcall(EVMM_VMCALL_DEBUG_HV_REGION, 0, 0, 0, hv, vec) && hv.rax == 0) {
+        const bool sent = probe_fn(
+            [&] {
+                u64 si = hv.rbx + 0x1000;
+                asm volatile("outsl" : "+S"(si) : "d"(PCI_ADDR) : "memory");
+            },
+            vec);
+        check_fault(sent, vec, VEC_GP,
+                    "outsd from the hypervisor's region raises #GP (nothing leaves through the port)");
+    } else {
+        skip("not under evmm", "outsd from the hypervisor's region raises #GP");
+    }
     outl(PCI_ADDR, 0);
 }

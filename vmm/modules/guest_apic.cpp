@@ -334,11 +334,15 @@ bool protect_apic_page(Gcpu& g, u64 page) {
 // which therefore never names a page over the hypervisor.
 bool on_apic_base_write(Gcpu& g, u32, u64 value) {
     const u64 old = rdmsr(Msr::IA32_APIC_BASE);
+    // What the hypervisor keeps: the guest's holes (runtime region, hidden device registers) and the AP start page.
     const Platform& p = platform();
-    const MemoryMap::Range kept[] = {{p.runtime_base, p.runtime_size},
-                                     {p.trampoline_base, p.trampoline_base ? PAGE_4K : 0}};
+    MemoryMap::Range kept[PLATFORM_MAX_GUEST_HOLES + 1];
+    u32 nkept = 0;
+    for (u32 i = 0; i < g.guest->hole_count() && nkept < PLATFORM_MAX_GUEST_HOLES; ++i)
+        kept[nkept++] = g.guest->holes()[i];
+    if (p.trampoline_base != 0) kept[nkept++] = {p.trampoline_base, PAGE_4K};
     const virt::ApicBaseCheck c =
-        virt::apic_base_check(old, value, g_maxphyaddr, g_x2apic_supported, g.guest->phys_limit(), kept, 2);
+        virt::apic_base_check(old, value, g_maxphyaddr, g_x2apic_supported, g.guest->phys_limit(), kept, nkept);
     if (!c.ok) {
         LOG_WARN("guest0 cpu%u: WRMSR IA32_APIC_BASE 0x%lx (was 0x%lx) refused with #GP(0): %s", g.cpu_id, value, old,
                  c.why);

@@ -106,8 +106,16 @@ void string_io(Gcpu& g, const IoExit& q) {
         u8 bytes[4] = {};
         for (u32 i = 0; i < q.size; ++i) { // byte by byte: an element may straddle two pages
             u64 pa = 0;
-            const bool ok =
-                guest_linear_to_phys(mem, regs, lin + i, pa).ok() && (q.in ? g.guest->owns_ram(pa, 1) : true);
+            const bool ok = guest_linear_to_phys(mem, regs, lin + i, pa).ok();
+            if (ok && !g.guest->phys_readable(pa, 1)) {
+                // Memory the guest's second-level tables do not give it (the hypervisor's, a hidden device's): what
+                // the access itself would have got, an EPT violation answered with #GP(0) (vmm/modules/gpa_access).
+                gcpu_set_gpr(g, idx, with_addr(gcpu_gpr(g, idx), index, q.addr_size, in64));
+                if (q.rep)
+                    gcpu_set_gpr(g, static_cast<u32>(Gpr::RCX), with_addr(gcpu_gpr(g, 1), count, q.addr_size, in64));
+                gcpu_inject_exception(g, Vector::GP, 0);
+                return;
+            }
             if (!ok) {
                 gcpu_set_gpr(g, idx, with_addr(gcpu_gpr(g, idx), index, q.addr_size, in64));
                 if (q.rep)
