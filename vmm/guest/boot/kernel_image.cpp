@@ -3,6 +3,8 @@
 
 #include "lib/format.h"
 #include "lib/formats/elf.h"
+#include "lib/formats/multiboot1.h"
+#include "lib/formats/multiboot2.h"
 #include "lib/string.h"
 
 namespace evmm {
@@ -42,6 +44,22 @@ Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* wher
     if (out == nullptr)
         return Status::error("boot information area is not accessible in guest memory", where, gpa, size);
     return Status::success();
+}
+
+u32 multiboot_memory_type(u32 evmm_type) {
+    static_assert(static_cast<u32>(Mb1MemoryType::Available) == static_cast<u32>(Mb2MemoryType::Available) &&
+                  static_cast<u32>(Mb1MemoryType::Reserved) == static_cast<u32>(Mb2MemoryType::Reserved) &&
+                  static_cast<u32>(Mb1MemoryType::AcpiReclaimable) ==
+                      static_cast<u32>(Mb2MemoryType::AcpiReclaimable) &&
+                  static_cast<u32>(Mb1MemoryType::Nvs) == static_cast<u32>(Mb2MemoryType::Nvs) &&
+                  static_cast<u32>(Mb1MemoryType::BadRam) == static_cast<u32>(Mb2MemoryType::BadRam));
+    switch (evmm_type) {
+    case EVMM_MEM_USABLE: return static_cast<u32>(Mb2MemoryType::Available);
+    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb2MemoryType::AcpiReclaimable);
+    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb2MemoryType::Nvs);
+    case EVMM_MEM_BAD: return static_cast<u32>(Mb2MemoryType::BadRam);
+    default: return static_cast<u32>(Mb2MemoryType::Reserved);
+    }
 }
 
 } // namespace boot_info

@@ -159,6 +159,9 @@ size_t args_len(const evmm_boot_module_t& m);
 // The area a boot information structure of `size` bytes goes to at gpa: it fits in `cap`, lies below 4 GiB
 // (EBX and the structure's pointers are 32-bit) and is mappable; errors are reported under `where`.
 Status map_info_area(GuestMem& mem, u64 gpa, u64 size, u64 cap, const char* where, u8*& out);
+// EVMM_MEM_* -> the memory map entry type of both Multiboot specifications (Multiboot 0.6.96 §3.3, Multiboot2 §3.6.8:
+// the same numbers, the E820 ones).
+u32 multiboot_memory_type(u32 evmm_type);
 } // namespace boot_info
 
 } // namespace evmm

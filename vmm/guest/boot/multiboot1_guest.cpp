@@ -47,17 +47,6 @@ constexpr AoutFieldNames ADDRESS_FIELD_NAMES = {
     "Multiboot header bss_end_addr",   "header address fields describe nothing to load",
 };
 
-// EVMM_MEM_* -> the §3.3 memory map entry types.
-u32 mb1_memory_type(u32 evmm_type) {
-    switch (evmm_type) {
-    case EVMM_MEM_USABLE: return static_cast<u32>(Mb1MemoryType::Available);
-    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb1MemoryType::AcpiReclaimable);
-    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb1MemoryType::Nvs);
-    case EVMM_MEM_BAD: return static_cast<u32>(Mb1MemoryType::BadRam);
-    default: return static_cast<u32>(Mb1MemoryType::Reserved);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Boot information
 
@@ -166,7 +155,7 @@ void emit(const BootInfoInputs& in, const Layout& l, u8* buf, u64 gpa) {
         wr32(buf + e + offsetof(Mb1MmapEntry, size), MB1_MMAP_ENTRY_SIZE_FIELD);
         wr64(buf + e + offsetof(Mb1MmapEntry, base_addr), ent.base);
         wr64(buf + e + offsetof(Mb1MmapEntry, length), ent.length);
-        wr32(buf + e + offsetof(Mb1MmapEntry, type), mb1_memory_type(ent.type));
+        wr32(buf + e + offsetof(Mb1MmapEntry, type), multiboot_memory_type(ent.type));
         e += MB1_MMAP_ENTRY_SIZE;
     }
     wr32(buf + MB1_INFO_MMAP_LENGTH_OFFSET, static_cast<u32>(u64{l.mmap_entries} * MB1_MMAP_ENTRY_SIZE));

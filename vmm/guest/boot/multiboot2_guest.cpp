@@ -71,17 +71,6 @@ constexpr const char* WHERE_INFO = "guest boot information";
 // [off, off + len) inside [0, size), without wrapping.
 bool in_file(u64 off, u64 len, u64 size) { return off <= size && len <= size - off; }
 
-// EVMM_MEM_* -> the §3.6.8 memory map entry types.
-u32 mb2_memory_type(u32 evmm_type) {
-    switch (evmm_type) {
-    case EVMM_MEM_USABLE: return static_cast<u32>(Mb2MemoryType::Available);
-    case EVMM_MEM_ACPI_RECLAIMABLE: return static_cast<u32>(Mb2MemoryType::AcpiReclaimable);
-    case EVMM_MEM_ACPI_NVS: return static_cast<u32>(Mb2MemoryType::Nvs);
-    case EVMM_MEM_BAD: return static_cast<u32>(Mb2MemoryType::BadRam);
-    default: return static_cast<u32>(Mb2MemoryType::Reserved);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Header tags
 
@@ -429,7 +418,7 @@ void emit_info(const BootInfoInputs& in, InfoWriter& w) {
             if (e.length == 0) continue;
             w.put64(e.base);
             w.put64(e.length);
-            w.put32(mb2_memory_type(e.type));
+            w.put32(multiboot_memory_type(e.type));
             w.put32(0);
         }
         w.end_tag(t);
