@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 6u                  /* 6: boot-module command lines of up to 2047 characters */
+#define EVMM_DESC_VERSION 7u                  /* 7: options.forceexits */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -90,9 +90,10 @@ typedef struct evmm_boot_module {
 } evmm_boot_module_t;
 
 typedef struct evmm_options {
-    uint8_t log_level; /* EVMM_LOG_* */
-    uint8_t vtdtest;   /* 1: the VT-d DMA test in stage 2 (`vtdtest=1`, QEMU -device intel-iommu -device edu) */
-    uint16_t reserved;
+    uint8_t log_level;  /* EVMM_LOG_* */
+    uint8_t vtdtest;    /* 1: the VT-d DMA test in stage 2 (`vtdtest=1`, QEMU -device intel-iommu -device edu) */
+    uint8_t forceexits; /* 1: turn on the VT-x exits evmm handles but never needs (`forceexits=1`, tests) */
+    uint8_t reserved;
     uint16_t serial_port; /* I/O base of the log UART; 0 = no serial log */
     uint8_t testexit;     /* EVMM_TESTEXIT_* */
     uint8_t crashtest;    /* EVMM_CRASHTEST_*: a deliberate fault after stage 1, to test the panic path */
@@ -160,7 +161,8 @@ static_assert(sizeof(evmm_mmap_entry_t) == 24);
 static_assert(sizeof(evmm_file_info_t) == 40);
 static_assert(sizeof(evmm_boot_module_t) == 16 + EVMM_ROLE_MAX + EVMM_BOOT_MODULE_CMDLINE_MAX);
 static_assert(sizeof(evmm_options_t) == 8);
-static_assert(offsetof(evmm_options_t, vtdtest) == 1 && offsetof(evmm_options_t, serial_port) == 4);
+static_assert(offsetof(evmm_options_t, vtdtest) == 1 && offsetof(evmm_options_t, forceexits) == 2 &&
+              offsetof(evmm_options_t, serial_port) == 4);
 static_assert(offsetof(evmm_desc_t, num_cpus) == 16);
 static_assert(offsetof(evmm_desc_t, top_of_memory) == 24 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, vmm_file) == 48 + 4 * EVMM_MAX_CPUS);

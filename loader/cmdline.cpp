@@ -150,6 +150,11 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
             out.vtdtest = static_cast<u8>(v);
         else
             record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+    } else if (equals(key, "forceexits")) {
+        if (lookup(value, ON_OFF, v))
+            out.forceexits = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else {
         record(warn, CmdlineWarning::Kind::UnknownKey, token, key, value);
     }
@@ -172,6 +177,7 @@ void cmdline_default_options(evmm_options_t& out) {
     out.testexit = EVMM_TESTEXIT_NONE;
     out.crashtest = EVMM_CRASHTEST_NONE;
     out.vtdtest = 0;
+    out.forceexits = 0;
     out.reserved = 0;
 }
 

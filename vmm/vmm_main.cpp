@@ -29,6 +29,7 @@
 #include "vmm/modules/modules.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
+#include "vmm/vmx/forced_exits.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -178,6 +179,7 @@ void stage3_bsp() {
     LOG_INFO("stage 3: init module");
     vmx_exits_init(g_heap);
     modules_init();
+    forced_exits_init(g_desc->options.forceexits != 0);
 }
 
 // --- stage 4: create guest (BSP) -------------------------------------------------------------------------------

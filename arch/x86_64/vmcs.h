@@ -639,6 +639,37 @@ constexpr CrAccessQual decode_cr_access_qual(u64 q) {
                         static_cast<u16>((q >> CR_QUAL_LMSW_DATA_SHIFT) & CR_QUAL_LMSW_DATA_MASK)};
 }
 
+// MOV DR (Table 28-4).
+inline constexpr u64 DR_QUAL_DR_MASK = 0x7;      // bits 2:0: debug register number
+inline constexpr u64 DR_QUAL_FROM_DR = bit(4);   // direction: 0 = MOV to DR, 1 = MOV from DR
+inline constexpr unsigned DR_QUAL_GPR_SHIFT = 8; // bits 11:8: general-purpose register
+inline constexpr u64 DR_QUAL_GPR_MASK = 0xF;
+
+struct MovDrQual {
+    u8 dr;
+    bool from_dr;
+    u8 gpr;
+};
+constexpr MovDrQual decode_mov_dr_qual(u64 q) {
+    return MovDrQual{static_cast<u8>(q & DR_QUAL_DR_MASK), (q & DR_QUAL_FROM_DR) != 0,
+                     static_cast<u8>((q >> DR_QUAL_GPR_SHIFT) & DR_QUAL_GPR_MASK)};
+}
+
+// VM-exit instruction information for RDRAND and RDSEED (§28.2.5, the table for RDRAND/RDSEED).
+inline constexpr unsigned RDRAND_INFO_REG_SHIFT = 3; // bits 6:3: destination register
+inline constexpr u32 RDRAND_INFO_REG_MASK = 0xF;
+inline constexpr unsigned RDRAND_INFO_SIZE_SHIFT = 11; // bits 12:11: operand size: 0 = 16, 1 = 32, 2 = 64 bits
+inline constexpr u32 RDRAND_INFO_SIZE_MASK = 0x3;
+
+struct RdrandInfo {
+    u8 reg;
+    u8 size; // bytes: 2, 4 or 8
+};
+constexpr RdrandInfo decode_rdrand_info(u32 info) {
+    return RdrandInfo{static_cast<u8>((info >> RDRAND_INFO_REG_SHIFT) & RDRAND_INFO_REG_MASK),
+                      static_cast<u8>(2u << ((info >> RDRAND_INFO_SIZE_SHIFT) & RDRAND_INFO_SIZE_MASK))};
+}
+
 // I/O instructions (Table 28-5).
 inline constexpr u64 IO_QUAL_SIZE_MASK = 0x7; // bits 2:0: size of access minus 1 (0, 1 or 3)
 inline constexpr u64 IO_QUAL_IN = bit(3);     // direction: 0 = OUT, 1 = IN

@@ -21,6 +21,7 @@ struct Parsed {
     explicit Parsed(std::string s) : text(std::move(s)) {
         opt.log_level = 0xad; // parse must start from the defaults, not from what was there
         opt.vtdtest = 0xad;
+        opt.forceexits = 0xad;
         status = cmdline_parse(text.data(), text.size(), opt, warn);
     }
     Parsed(const Parsed&) = delete;
@@ -35,8 +36,10 @@ TEST(Cmdline, Defaults) {
     evmm_options_t o{};
     o.crashtest = 7;
     o.vtdtest = 1;
+    o.forceexits = 1;
     cmdline_default_options(o);
     EXPECT_EQ(o.vtdtest, 0);
+    EXPECT_EQ(o.forceexits, 0);
     EXPECT_EQ(o.log_level, EVMM_LOG_INFO);
     EXPECT_EQ(o.serial_port, 0x3f8);
     EXPECT_EQ(o.testexit, EVMM_TESTEXIT_NONE);
@@ -99,6 +102,17 @@ TEST(Cmdline, VtdTest) {
     EXPECT_EQ(Parsed("vtdtest=1 vtdtest=0").opt.vtdtest, 0);
     Parsed p("vtdtest=yes");
     EXPECT_EQ(p.opt.vtdtest, 0);
+    ASSERT_EQ(p.warn.count, 1u);
+    EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
+}
+
+TEST(Cmdline, ForceExits) {
+    EXPECT_EQ(Parsed("").opt.forceexits, 0);
+    EXPECT_EQ(Parsed("forceexits=1").opt.forceexits, 1);
+    EXPECT_EQ(Parsed("ForceExits=ON").opt.forceexits, 1);
+    EXPECT_EQ(Parsed("forceexits=on forceexits=off").opt.forceexits, 0);
+    Parsed p("forceexits=2");
+    EXPECT_EQ(p.opt.forceexits, 0);
     ASSERT_EQ(p.warn.count, 1u);
     EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
 }

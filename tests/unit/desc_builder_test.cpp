@@ -135,6 +135,7 @@ struct Machine {
         };
         in.options = evmm_options_t{.log_level = EVMM_LOG_DEBUG,
                                     .vtdtest = 0,
+                                    .forceexits = 0,
                                     .reserved = 0,
                                     .serial_port = 0x3F8,
                                     .testexit = EVMM_TESTEXIT_QEMU,
@@ -341,7 +342,7 @@ TEST(DescBuild, ModuleArgsLimit) {
 // Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
 // descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it.
 TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
-    EXPECT_EQ(EVMM_DESC_VERSION, 6u);
+    EXPECT_EQ(EVMM_DESC_VERSION, 7u);
     EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
     EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
     EXPECT_EQ(sizeof(evmm_desc_t), 37128u);
@@ -474,7 +475,7 @@ TEST(DescBuild, AcpiPowerCopiedAsItIs) {
     EXPECT_EQ(d->acpi_power.s5_valid, 1u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_a, 5u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_b, 6u);
-    EXPECT_EQ(d->version, 6u);
+    EXPECT_EQ(d->version, EVMM_DESC_VERSION);
 }
 
 TEST(DescBuild, TrampolinePageRecordedAndHiddenFromGuest0) {

@@ -94,6 +94,9 @@ GpaExit gcpu_gpa_exit(Gcpu& g);
 void gcpu_skip_instruction(Gcpu& g);
 // The same with a length evmm decoded itself (exits that report none, e.g. an emulated guest-physical store).
 void gcpu_advance_rip(Gcpu& g, u64 length);
+// HLT: advance past it and let the vCPU wait, as the CPU would, until an interrupt, an NMI or an INIT wakes it (the
+// backend's halted state; where the CPU has none, the HLT returns at once, like one woken by a spurious interrupt).
+void gcpu_halt(Gcpu& g);
 // A hardware exception at the next entry, with an error code when the vector has one. RIP stays (faults).
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);
 // An exception in place of an access that faulted while the CPU was delivering another event: the event is lost

@@ -13,12 +13,13 @@ void on_triple_fault(Gcpu& g) {
 }
 
 void skip(Gcpu& g) { gcpu_skip_instruction(g); }
+void halt(Gcpu& g) { gcpu_halt(g); }
 
 } // namespace
 
 void misc_init() {
     intercept_register(Intercept::TripleFault, on_triple_fault);
-    intercept_register(Intercept::Hlt, skip);
+    intercept_register(Intercept::Hlt, halt);
     intercept_register(Intercept::Invd, skip);
 }
 

@@ -5,6 +5,7 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx.h"
+#include "arch/x86_64/vmx_controls.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/debug/crashtest.h"
@@ -129,6 +130,14 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
     const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
     if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
         vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS});
+}
+
+// SDM Vol. 3C §25.4.2: activity state HLT, where IA32_VMX_MISC[6] supports it; the CPU leaves it for an event
+// (§27.6.3 for an injected one).
+void gcpu_halt(Gcpu& g) {
+    gcpu_skip_instruction(g);
+    if (vmx_state().caps.misc & VMX_MISC_ACTIVITY_HLT)
+        vmwrite(VmcsField::GUEST_ACTIVITY_STATE, static_cast<u32>(ActivityState::HLT));
 }
 
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {

@@ -6,6 +6,7 @@
 #include "arch/x86_64/vmx.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/guest/guest.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/host/panic.h"
 #include "vmm/vmx/vmentry_check.h"
@@ -20,6 +21,7 @@ static_assert(static_cast<u32>(VmcsField::HOST_RIP) == 0x6C16);
 namespace {
 
 [[noreturn]] void unexpected_exit(Gcpu& g);
+void unknown_exit(Gcpu& g, u32 basic);
 
 ExitHandler g_table[EXIT_HANDLER_TABLE_SIZE];
 const char* g_owner[EXIT_HANDLER_TABLE_SIZE];
@@ -119,6 +121,11 @@ void vmexit_register(ExitReason reason, ExitHandler handler) {
     g_owner[r] = g_current_owner;
 }
 
+bool vmexit_handled(ExitReason reason) {
+    const u32 r = static_cast<u32>(reason);
+    return r < EXIT_HANDLER_TABLE_SIZE && g_table[r] != nullptr;
+}
+
 void intercept_set_owner(const char* module) { g_current_owner = module != nullptr ? module : "vmx"; }
 
 void intercept_register(Intercept kind, InterceptHandler h) {
@@ -168,6 +175,30 @@ void vmcs_dump() {
 
 namespace {
 
+// Instructions that exit only under an enable control evmm never sets (SDM Vol. 3C §26.1.3) or only in a mode
+// guest0 cannot be in (RSM: SMM). Without its enable control (its feature off) such an instruction is #UD.
+constexpr ExitReason UD_WITHOUT_FEATURE[] = {
+    ExitReason::RSM,    ExitReason::ENCLS,     ExitReason::XSAVES,    ExitReason::XRSTORS, ExitReason::PCONFIG,
+    ExitReason::UMWAIT, ExitReason::TPAUSE,    ExitReason::LOADIWKEY, ExitReason::ENCLV,   ExitReason::SEAMCALL,
+    ExitReason::TDCALL, ExitReason::RDMSRLIST, ExitReason::WRMSRLIST,
+};
+
+bool g_ud_logged[EXIT_HANDLER_TABLE_SIZE];
+
+void unknown_exit(Gcpu& g, u32 basic) {
+    for (const ExitReason r : UD_WITHOUT_FEATURE) {
+        if (static_cast<u32>(r) != basic) continue;
+        if (!g_ud_logged[basic]) {
+            g_ud_logged[basic] = true; // a benign race: at worst one more line
+            LOG_WARN("%s cpu%u: exit %u (%s) at RIP 0x%lx: the instruction's feature is off for the guest: #UD",
+                     g.guest != nullptr ? g.guest->name() : "guest", g.cpu_id, basic, exit_reason_name(basic),
+                     vmread(VmcsField::GUEST_RIP));
+        }
+        return gcpu_inject_exception(g, Vector::UD);
+    }
+    unexpected_exit(g);
+}
+
 [[noreturn]] void unexpected_exit(Gcpu& g) {
     const u32 reason = static_cast<u32>(vmread(VmcsField::VM_EXIT_REASON));
     char what[120];
@@ -195,7 +226,7 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
     }
     const ExitHandler h = basic < EXIT_HANDLER_TABLE_SIZE ? g_table[basic] : nullptr;
     if (h == nullptr) [[unlikely]]
-        unexpected_exit(*g);
+        return unknown_exit(*g, basic);
     h(*g);
 }
 

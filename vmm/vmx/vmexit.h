@@ -1,7 +1,9 @@
 // VM-exit dispatch of the VT-x backend: table driven, exit reason -> handler. Modules register vendor-neutral
 // intercepts (vmm/guest/intercept.h), which this backend maps to exit reasons; the backend's own exits (control
-// registers, EPT misconfiguration, NMIs) register here directly. Anything without a handler is an unexpected exit:
-// named, dumped, stopped (never a hang).
+// registers, EPT misconfiguration, NMIs) register here directly. An exit without a handler: an instruction that
+// exits only under an enable control evmm leaves 0 (ENCLS, PCONFIG, UMWAIT, XSAVES, RSM, ...) gets #UD, as that
+// instruction without its feature would (logged once per reason); anything else is an unexpected exit: named,
+// dumped, stopped (never a hang).
 //
 // The fast path (evmm_vmexit_handler) does no logging, takes no lock and allocates nothing.
 #pragma once
@@ -18,6 +20,7 @@ using ExitHandler = void (*)(Gcpu&);
 inline constexpr u32 EXIT_HANDLER_TABLE_SIZE = EXIT_COUNTERS;
 
 void vmexit_register(ExitReason reason, ExitHandler handler); // stage 3, BSP only
+bool vmexit_handled(ExitReason reason);                       // a handler is registered for it
 
 // VM-execution controls modules need (OR-ed in at stage 3, adjusted to the CPU's capabilities at stage 5).
 struct ControlRequest {
