@@ -28,8 +28,8 @@
 #include "vmm/iommu/vtd.h"
 #include "vmm/modules/modules.h"
 #include "vmm/vmx/exit_stats.h"
-#include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/forced_exits.h"
+#include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
