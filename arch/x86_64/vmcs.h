@@ -239,11 +239,34 @@ constexpr unsigned vmcs_width_bits(VmcsWidth w) {
     return w == VmcsWidth::BITS16 ? 16 : w == VmcsWidth::BITS32 ? 32 : 64;
 }
 
-// Position of f in VMCS_FIELDS, or VMCS_FIELD_COUNT when it is not there (a value cast from a raw encoding).
-constexpr size_t vmcs_field_position(VmcsField f) {
+// Position of f in VMCS_FIELDS, or VMCS_FIELD_COUNT when it is not there (a value cast from a raw encoding): one
+// lookup in a table indexed by width, type and index (the encoding's structure, §25.11.2), not a search — the
+// VM-entry checker asks for hundreds of fields per check.
+inline constexpr u32 VMCS_POSITION_INDEX_LIMIT = 32; // every listed field's index is below this (checked below)
+struct VmcsPositionTable {
+    u8 pos[(VMCS_ENC_WIDTH_MASK + 1) * (VMCS_ENC_TYPE_MASK + 1) * VMCS_POSITION_INDEX_LIMIT];
+};
+constexpr u32 vmcs_position_slot(u32 encoding) {
+    const u32 width = (encoding >> VMCS_ENC_WIDTH_SHIFT) & VMCS_ENC_WIDTH_MASK;
+    const u32 type = (encoding >> VMCS_ENC_TYPE_SHIFT) & VMCS_ENC_TYPE_MASK;
+    const u32 index = (encoding >> VMCS_ENC_INDEX_SHIFT) & VMCS_ENC_INDEX_MASK;
+    return (width * (VMCS_ENC_TYPE_MASK + 1) + type) * VMCS_POSITION_INDEX_LIMIT + index;
+}
+constexpr VmcsPositionTable vmcs_make_position_table() {
+    VmcsPositionTable t{};
+    for (u8& p : t.pos) p = static_cast<u8>(VMCS_FIELD_COUNT);
     for (size_t i = 0; i < VMCS_FIELD_COUNT; ++i)
-        if (VMCS_FIELDS[i] == f) return i;
-    return VMCS_FIELD_COUNT;
+        t.pos[vmcs_position_slot(vmcs_field_encoding(VMCS_FIELDS[i]))] = static_cast<u8>(i);
+    return t;
+}
+static_assert(VMCS_FIELD_COUNT < 256, "positions are stored as u8");
+inline constexpr VmcsPositionTable VMCS_POSITIONS = vmcs_make_position_table();
+constexpr size_t vmcs_field_position(VmcsField f) {
+    const u32 e = vmcs_field_encoding(f);
+    if ((e & (VMCS_ENC_ACCESS_HIGH | VMCS_ENC_RESERVED_12 | VMCS_ENC_RESERVED_31_15)) != 0 ||
+        ((e >> VMCS_ENC_INDEX_SHIFT) & VMCS_ENC_INDEX_MASK) >= VMCS_POSITION_INDEX_LIMIT)
+        return VMCS_FIELD_COUNT;
+    return VMCS_POSITIONS.pos[vmcs_position_slot(e)];
 }
 
 // Every listed encoding is well formed: full access type, reserved bits 0, and no encoding appears twice.
@@ -257,6 +280,14 @@ constexpr bool vmcs_field_list_well_formed() {
     return true;
 }
 static_assert(vmcs_field_list_well_formed());
+// The position table covers every listed field and finds each at its own place.
+constexpr bool vmcs_positions_round_trip() {
+    for (size_t i = 0; i < VMCS_FIELD_COUNT; ++i)
+        if (vmcs_field_index(VMCS_FIELDS[i]) >= VMCS_POSITION_INDEX_LIMIT || vmcs_field_position(VMCS_FIELDS[i]) != i)
+            return false;
+    return true;
+}
+static_assert(vmcs_positions_round_trip());
 
 // "GUEST_RIP"; "UNKNOWN" for a value not in VMCS_FIELDS.
 const char* vmcs_field_name(VmcsField f);
