@@ -67,18 +67,23 @@ enum class SystemType : u8 {
     InterruptGate32 = 14,
     TrapGate32 = 15,
 };
-// The busy flag: bit 1 of a TSS descriptor's type (§9.2.2, Figure 9-3).
-inline constexpr u8 TSS_TYPE_BUSY = 1u << 1;
 
-// Code/data segment type bits (S = 1; §3.4.5.1, Table 3-1).
-inline constexpr u8 SEG_TYPE_ACCESSED = 1u << 0;
-inline constexpr u8 SEG_TYPE_WRITABLE = 1u << 1; // data
-inline constexpr u8 SEG_TYPE_READABLE = 1u << 1; // code
-inline constexpr u8 SEG_TYPE_EXPAND_DOWN = 1u << 2;
-inline constexpr u8 SEG_TYPE_CONFORMING = 1u << 2;
-inline constexpr u8 SEG_TYPE_CODE = 1u << 3;
+// Segment-descriptor types (SDM Vol. 3A §3.4.5.1, Table 3-1; §3.5, Table 3-2) as they appear in bits 3:0.
+inline constexpr u32 SEG_TYPE_ACCESSED = 1u << 0;
+inline constexpr u32 SEG_TYPE_READ_WRITE = 1u << 1; // data: writable; code: readable
+inline constexpr u32 SEG_TYPE_CONFORMING = 1u << 2; // data: expand-down; code: conforming
+inline constexpr u32 SEG_TYPE_CODE = 1u << 3;
+inline constexpr u32 SEG_TYPE_DATA_RW_ACCESSED = 3;
+inline constexpr u32 SEG_TYPE_DATA_RW_DOWN_ACCESSED = 7;
+inline constexpr u32 SEG_TYPE_CODE_X_ACCESSED = 9;
+inline constexpr u32 SEG_TYPE_CODE_XR_ACCESSED = 11;
+inline constexpr u32 SEG_TYPE_CODE_XC_ACCESSED = 13;
+inline constexpr u32 SEG_TYPE_CODE_XRC_ACCESSED = 15;
+inline constexpr u32 SEG_TYPE_SYS_LDT = 2;
+inline constexpr u32 SEG_TYPE_SYS_TSS16_BUSY = 3;
+inline constexpr u32 SEG_TYPE_SYS_TSS_BUSY = 11; // 32-bit busy TSS; 64-bit busy TSS in IA-32e mode
 
-// A segment selector (§3.4.2, Figure 3-6): RPL in bits 1:0, TI (1 = LDT) in bit 2, the index above.
+// Selector fields (SDM Vol. 3A §3.4.2, Figure 3-6).
 inline constexpr u16 SELECTOR_RPL_MASK = 0x3;
 inline constexpr u16 SELECTOR_TI = 1u << 2;
 inline constexpr u16 SELECTOR_INDEX_MASK = 0xFFF8;

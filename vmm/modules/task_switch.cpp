@@ -236,11 +236,11 @@ Result Switch::load_segment(u32 reg, u16 sel, u32 cpl) {
             return fault(K::FaultAfter, Vector::TS, ec, "CS descriptor privilege does not match its RPL");
         if (!d.present()) return fault(K::FaultAfter, Vector::NP, ec, "CS not present");
     } else if (ss) {
-        if (!data || !(type & SEG_TYPE_WRITABLE) || rpl != cpl || dpl != cpl)
+        if (!data || !(type & SEG_TYPE_READ_WRITE) || rpl != cpl || dpl != cpl)
             return fault(K::FaultAfter, Vector::TS, ec, "SS is not a writable data segment at CPL");
         if (!d.present()) return fault(K::FaultAfter, Vector::SS, ec, "SS not present");
     } else {
-        if (!data && !(code && (type & SEG_TYPE_READABLE)))
+        if (!data && !(code && (type & SEG_TYPE_READ_WRITE)))
             return fault(K::FaultAfter, Vector::TS, ec, "data segment selector is not data or readable code");
         const bool conforming_code = code && (type & SEG_TYPE_CONFORMING);
         if (!conforming_code && (dpl < cpl || dpl < rpl))
@@ -266,7 +266,7 @@ Result Switch::push_error_code() {
     const u32 esp = c_.gpr[ESP];
     const u32 top = big ? ~u32{0} : STACK16_MASK;
     const u32 offset = (esp - ERROR_CODE_SIZE) & top;
-    const bool expand_down = (ss.attributes & SEG_TYPE_EXPAND_DOWN) != 0;
+    const bool expand_down = (ss.attributes & SEG_TYPE_CONFORMING) != 0;
     const bool in_limit = expand_down ? offset > ss.limit && offset <= top - (ERROR_CODE_SIZE - 1)
                                       : offset <= ss.limit - (ERROR_CODE_SIZE - 1) && ss.limit >= ERROR_CODE_SIZE - 1;
     if (!in_limit) return fault(K::FaultAfter, Vector::SS, ext_, "error code push beyond the stack's limit");
