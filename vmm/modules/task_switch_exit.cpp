@@ -31,18 +31,29 @@ public:
 
 private:
     ts::MemFault access(u64 lin, u8* buf, u32 len, bool write) {
-        u64 pa[16];
-        if (len > sizeof pa / sizeof pa[0]) return ts::MemFault{false, false, 0, 0};
-        for (u32 i = 0; i < len; ++i) {           // translate all first: a fault writes nothing
-            const u64 a = (lin + i) & 0xFFFFFFFF; // linear addresses outside IA-32e mode are 32 bits
-            if (!guest_linear_to_phys(mem_, regs_, a, pa[i]).ok())
+        // Translate each page the access touches first (a fault writes nothing), then copy. The emulation's
+        // accesses are at most a TSS (104 bytes): at most two pages.
+        constexpr u64 PAGE = 4096;
+        constexpr u32 MAX_PAGES = 2;
+        u64 pa[MAX_PAGES];
+        u32 pages = 0;
+        for (u64 off = 0; off < len; off = (((lin + off) & ~(PAGE - 1)) + PAGE) - lin) {
+            const u64 a = (lin + off) & 0xFFFFFFFF; // linear addresses outside IA-32e mode are 32 bits
+            if (pages == MAX_PAGES) return ts::MemFault{false, false, 0, 0};
+            if (!guest_linear_to_phys(mem_, regs_, a, pa[pages]).ok())
                 return ts::MemFault{false, true, a, write ? PF_ERROR_WRITE : 0};
+            const u64 in_page = PAGE - (a & (PAGE - 1));
             // Memory the guest's second-level tables do not give it: what the access would have got (#GP(0),
             // vmm/modules/gpa_access).
-            if (!g_.guest->phys_readable(pa[i], 1)) return ts::MemFault{false, false, 0, 0};
+            if (!g_.guest->phys_readable(pa[pages], in_page < len - off ? in_page : len - off))
+                return ts::MemFault{false, false, 0, 0};
+            ++pages;
         }
+        u32 page = 0;
+        u64 base = pa[0]; // base + i: the physical address of byte i
         for (u32 i = 0; i < len; ++i) {
-            volatile u8* p = reinterpret_cast<volatile u8*>(static_cast<uptr>(pa[i]));
+            if (i != 0 && ((lin + i) & (PAGE - 1)) == 0) base = pa[++page] - i;
+            volatile u8* p = reinterpret_cast<volatile u8*>(static_cast<uptr>(base + i));
             if (write)
                 *p = buf[i];
             else
