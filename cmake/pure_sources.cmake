@@ -34,6 +34,7 @@ set(EVMM_PURE_SOURCES
     vmm/modules/icr_route.cpp
     vmm/modules/apic_base.cpp
     vmm/modules/smram_policy.cpp
+    vmm/modules/task_switch.cpp
     vmm/guest/guest_paging.cpp
 )
 list(TRANSFORM EVMM_PURE_SOURCES PREPEND "${CMAKE_CURRENT_LIST_DIR}/../")

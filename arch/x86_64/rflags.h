@@ -16,6 +16,7 @@ inline constexpr u64 RFLAGS_OF = bit(11);
 inline constexpr u64 RFLAGS_TF = bit(8);
 inline constexpr u64 RFLAGS_IF = bit(9);
 inline constexpr u64 RFLAGS_DF = bit(10);
+inline constexpr u64 RFLAGS_NT = bit(14); // nested task (SDM Vol. 3A §9.4)
 inline constexpr u64 RFLAGS_RF = bit(16); // resume flag (SDM Vol. 3A §17.3.1.1)
 inline constexpr u64 RFLAGS_STATUS = RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF;
 inline constexpr u64 RFLAGS_VM = bit(17);                                           // virtual-8086 mode

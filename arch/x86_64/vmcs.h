@@ -8,6 +8,7 @@
 // Everything here is constexpr data and decoding; the strings live in vmcs_names.cpp.
 #pragma once
 
+#include "arch/x86_64/tss.h"
 #include "arch/x86_64/vmx_caps.h"
 #include "evmm/base.h"
 
@@ -623,24 +624,7 @@ constexpr u32 vmx_ar_type(u32 ar) { return ar & VMX_AR_TYPE_MASK; }
 constexpr u32 vmx_ar_dpl(u32 ar) { return (ar >> VMX_AR_DPL_SHIFT) & VMX_AR_DPL_MASK; }
 constexpr bool vmx_ar_usable(u32 ar) { return (ar & VMX_AR_UNUSABLE) == 0; }
 
-// Segment-descriptor types (SDM Vol. 3A §3.4.5.1, Table 3-1; §3.5, Table 3-2) as they appear in bits 3:0.
-inline constexpr u32 SEG_TYPE_ACCESSED = 1u << 0;
-inline constexpr u32 SEG_TYPE_READ_WRITE = 1u << 1; // data: writable; code: readable
-inline constexpr u32 SEG_TYPE_CONFORMING = 1u << 2; // data: expand-down; code: conforming
-inline constexpr u32 SEG_TYPE_CODE = 1u << 3;
-inline constexpr u32 SEG_TYPE_DATA_RW_ACCESSED = 3;
-inline constexpr u32 SEG_TYPE_DATA_RW_DOWN_ACCESSED = 7;
-inline constexpr u32 SEG_TYPE_CODE_X_ACCESSED = 9;
-inline constexpr u32 SEG_TYPE_CODE_XR_ACCESSED = 11;
-inline constexpr u32 SEG_TYPE_CODE_XC_ACCESSED = 13;
-inline constexpr u32 SEG_TYPE_CODE_XRC_ACCESSED = 15;
-inline constexpr u32 SEG_TYPE_SYS_LDT = 2;
-inline constexpr u32 SEG_TYPE_SYS_TSS16_BUSY = 3;
-inline constexpr u32 SEG_TYPE_SYS_TSS_BUSY = 11; // 32-bit busy TSS; 64-bit busy TSS in IA-32e mode
-
-// Selector fields (SDM Vol. 3A §3.4.2, Figure 3-6).
-inline constexpr u16 SELECTOR_RPL_MASK = 0x3;
-inline constexpr u16 SELECTOR_TI = 1u << 2;
+// Segment-descriptor types and selector fields: arch/x86_64/tss.h.
 
 // ---------------------------------------------------------------------------------------------------------------
 // Exit qualifications (§28.2.1).
@@ -699,6 +683,21 @@ struct RdrandInfo {
 constexpr RdrandInfo decode_rdrand_info(u32 info) {
     return RdrandInfo{static_cast<u8>((info >> RDRAND_INFO_REG_SHIFT) & RDRAND_INFO_REG_MASK),
                       static_cast<u8>(2u << ((info >> RDRAND_INFO_SIZE_SHIFT) & RDRAND_INFO_SIZE_MASK))};
+}
+
+// Task switches (Table 28-2): the new TSS's selector and what started the switch.
+inline constexpr u64 TASK_SWITCH_QUAL_SELECTOR_MASK = 0xFFFF; // bits 15:0
+inline constexpr unsigned TASK_SWITCH_QUAL_SOURCE_SHIFT = 30; // bits 31:30: 0 CALL, 1 IRET, 2 JMP, 3 IDT task gate
+inline constexpr u64 TASK_SWITCH_QUAL_SOURCE_MASK = 0x3;
+enum class TaskSwitchQualSource : u8 { CALL = 0, IRET = 1, JMP = 2, TASK_GATE_IN_IDT = 3 };
+struct TaskSwitchQual {
+    u16 selector;
+    TaskSwitchQualSource source;
+};
+constexpr TaskSwitchQual decode_task_switch_qual(u64 q) {
+    return TaskSwitchQual{
+        static_cast<u16>(q & TASK_SWITCH_QUAL_SELECTOR_MASK),
+        static_cast<TaskSwitchQualSource>((q >> TASK_SWITCH_QUAL_SOURCE_SHIFT) & TASK_SWITCH_QUAL_SOURCE_MASK)};
 }
 
 // I/O instructions (Table 28-5).

@@ -69,6 +69,30 @@ bool gcpu_cs_default_32(Gcpu& g);
 // The TSC value the guest reads now (the host TSC plus the backend's TSC offset, if any).
 u64 gcpu_guest_tsc(Gcpu& g);
 
+// Segment registers, in the order of evmm_gcpu_state_t.seg[] (include/evmm/gcpu_state.h).
+enum class SegReg : u8 {
+    ES = EVMM_SEG_ES,
+    CS = EVMM_SEG_CS,
+    SS = EVMM_SEG_SS,
+    DS = EVMM_SEG_DS,
+    FS = EVMM_SEG_FS,
+    GS = EVMM_SEG_GS,
+    LDTR = EVMM_SEG_LDTR,
+    TR = EVMM_SEG_TR,
+};
+// A segment register: selector, base, limit in bytes and attributes in the layout of evmm_segment_t (descriptor
+// bits 55:40: type, S, DPL, P in bits 7:0, AVL, L, D/B, G in bits 15:12; bit 16 = unusable). A backend whose own
+// layout differs (SVM's VMCB) converts.
+evmm_segment_t gcpu_segment(Gcpu& g, SegReg r);
+void gcpu_set_segment(Gcpu& g, SegReg r, const evmm_segment_t& s);
+evmm_table_reg_t gcpu_gdtr(Gcpu& g);
+void gcpu_set_rip(Gcpu& g, u64 rip);
+// CR3 as the processor loads it outside MOV to CR3 (a task switch, SDM Vol. 3A §9.3): with PAE paging the PDPTEs
+// too (false, nothing changed: one is invalid or unreadable), then the guest's TLB entries are invalidated.
+bool gcpu_load_cr3(Gcpu& g, u64 cr3);
+// CR0.TS = 1, as every task switch sets it (SDM Vol. 3A §2.5).
+void gcpu_set_task_switched(Gcpu& g);
+
 // --- what the exit says ------------------------------------------------------------------------------------------
 struct IoExit { // IN/OUT/INS/OUTS (SDM Vol. 3C Table 28-5)
     u16 port;
@@ -88,6 +112,31 @@ struct GpaExit { // an access the second-level tables refused (EPT violation / n
     bool read, write, fetch;
 };
 GpaExit gcpu_gpa_exit(Gcpu& g);
+
+// A hardware task switch the guest attempted (VT-x exit 9, SDM Vol. 3C §26.4.2, qualification Table 28-2; SVM's
+// task-switch intercept). The CPU did the privilege checks on the gate or the TSS descriptor, nothing else.
+enum class TaskSwitchSource : u8 { Call = 0, Iret = 1, Jmp = 2, IdtTaskGate = 3 };
+// The kind of event being delivered (the interruption types of VT-x's IDT-vectoring information, SDM Vol. 3C §25.9.3).
+enum class GuestEventType : u8 {
+    ExternalInterrupt = 0,
+    Nmi = 2,
+    HardwareException = 3,
+    SoftwareInterrupt = 4,           // INT n
+    PrivilegedSoftwareException = 5, // INT1
+    SoftwareException = 6,           // INT3, INTO
+};
+struct TaskSwitchExit {
+    u16 selector; // the new TSS's
+    TaskSwitchSource source;
+    u32 instruction_length; // CALL, JMP, IRET and the software events: the saved EIP is after the instruction
+    // Source IdtTaskGate: the event that went through the task gate.
+    bool event_valid;
+    GuestEventType event_type;
+    u8 event_vector;
+    bool event_has_error_code; // pushed on the new task's stack
+    u32 event_error_code;
+};
+TaskSwitchExit gcpu_task_switch_exit(Gcpu& g);
 
 // --- actions --------------------------------------------------------------------------------------------------
 // Advance past the exiting instruction (its length as the CPU reported it), ending blocking by STI / MOV SS.

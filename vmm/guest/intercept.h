@@ -28,7 +28,8 @@ enum class Intercept : u8 {
     TripleFault,     // shutdown
     Hlt,
     Invd,
-    Init, // an INIT signal arrived for the vCPU's CPU
+    Init,       // an INIT signal arrived for the vCPU's CPU
+    TaskSwitch, // a hardware task switch (CALL/JMP to a TSS or task gate, IRET with NT, a task gate in the IDT)
     Count,
 };
 

@@ -12,6 +12,7 @@
 #include "vmm/modules/misc.h"
 #include "vmm/modules/msr_monitor.h"
 #include "vmm/modules/smm_guard.h"
+#include "vmm/modules/task_switch_exit.h"
 #include "vmm/modules/tsc.h"
 #include "vmm/modules/vmcall.h"
 #include "vmm/modules/vmx_instructions.h"
@@ -28,12 +29,19 @@ struct Module {
 // The modules, in the seed's order: CPUID, then isolation (MSR, APIC, I/O, XCR0, TSC), then VMCALL, then the exits
 // that only refuse or report. msr and io come before the modules that hook MSRs and ports.
 constexpr Module MODULES[] = {
-    {"cpuid", cpuid_init},           {"msr", msr_monitor_init},
-    {"guest-apic", guest_apic_init}, {"io", io_monitor_init},
-    {"acpi-power", acpi_power_init}, {"smm-guard", smm_guard_init},
-    {"xsetbv", xsetbv_init},         {"tsc", tsc_init},
-    {"vmcall", vmcall_init},         {"virt-instructions", vmx_instructions_init},
-    {"gpa-access", gpa_access_init}, {"misc", misc_init},
+    {"cpuid", cpuid_init},
+    {"msr", msr_monitor_init},
+    {"guest-apic", guest_apic_init},
+    {"io", io_monitor_init},
+    {"acpi-power", acpi_power_init},
+    {"smm-guard", smm_guard_init},
+    {"xsetbv", xsetbv_init},
+    {"tsc", tsc_init},
+    {"vmcall", vmcall_init},
+    {"virt-instructions", vmx_instructions_init},
+    {"gpa-access", gpa_access_init},
+    {"task-switch", task_switch_exit_init},
+    {"misc", misc_init},
 };
 
 bool g_done = false;

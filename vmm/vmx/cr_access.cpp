@@ -170,6 +170,16 @@ void on_gcpu_init(Gcpu& g) {
 
 } // namespace
 
+bool cr_load_cr3(Gcpu& g, u64 cr3) {
+    const virt::CrState s = guest_state(g);
+    // PAE paging (CR0.PG, CR4.PAE, not IA-32e): the PDPTEs come with the new CR3 (SDM Vol. 3A §4.4.1).
+    const bool pae = (s.cr0 & CR0_PG) && (s.cr4 & virt::CR4_PAE_BIT) && !(s.efer & EFER_LMA);
+    if (pae && !load_pdptes(g, cr3)) return false;
+    vmwrite(VmcsField::GUEST_CR3, cr3);
+    flush_guest_tlb(g);
+    return true;
+}
+
 void cr_access_init() {
     const VmxCapMsrs& c = vmx_state().caps;
     g_cr0_fixed0 = c.cr0_fixed0;

@@ -15,8 +15,15 @@
 // emulated too (CR3 through GUEST_CR3 with the same checks, CR8 on the host's TPR, which is the guest's).
 #pragma once
 
+#include "evmm/base.h"
+
 namespace evmm {
 
+struct Gcpu;
+
 void cr_access_init(); // stage 3, after vmx_capabilities_init (stage 2)
+// GUEST_CR3 as the processor loads CR3 outside MOV to CR3 (a task switch): with PAE paging the PDPTEs (false,
+// nothing changed: one is invalid or unreadable), then the guest's TLB (INVVPID). gcpu_load_cr3 (gcpu.h).
+bool cr_load_cr3(Gcpu& g, u64 cr3);
 
 } // namespace evmm

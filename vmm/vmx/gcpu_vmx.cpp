@@ -13,6 +13,7 @@
 #include "vmm/guest/guest.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
+#include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
@@ -47,6 +48,30 @@ bool contributory_or_pf(u8 v) {
     return x == Vector::DE || x == Vector::TS || x == Vector::NP || x == Vector::SS || x == Vector::GP ||
            x == Vector::PF;
 }
+
+struct SegFields {
+    VmcsField selector, base, limit, attributes;
+};
+// Indexed by SegReg (the order of evmm_gcpu_state_t.seg[]).
+constexpr SegFields SEG_FIELDS[EVMM_SEG_COUNT] = {
+    {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT,
+     VmcsField::GUEST_ES_ACCESS_RIGHTS},
+    {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT,
+     VmcsField::GUEST_CS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT,
+     VmcsField::GUEST_SS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT,
+     VmcsField::GUEST_DS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT,
+     VmcsField::GUEST_FS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT,
+     VmcsField::GUEST_GS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_LDTR_SELECTOR, VmcsField::GUEST_LDTR_BASE, VmcsField::GUEST_LDTR_LIMIT,
+     VmcsField::GUEST_LDTR_ACCESS_RIGHTS},
+    {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT,
+     VmcsField::GUEST_TR_ACCESS_RIGHTS},
+};
+static_assert(static_cast<u32>(SegReg::ES) == 0 && static_cast<u32>(SegReg::TR) == EVMM_SEG_COUNT - 1);
 
 } // namespace
 
@@ -88,6 +113,73 @@ u64 gcpu_guest_tsc(Gcpu&) {
     if (vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS) & PROC_USE_TSC_OFFSETTING)
         t += vmread(VmcsField::TSC_OFFSET);
     return t;
+}
+
+// evmm_segment_t's attributes are the VMX access-rights layout itself (include/evmm/gcpu_state.h).
+evmm_segment_t gcpu_segment(Gcpu&, SegReg r) {
+    const SegFields& f = SEG_FIELDS[static_cast<u32>(r)];
+    return evmm_segment_t{vmread(f.base),
+                          static_cast<u32>(vmread(f.limit)),
+                          static_cast<u32>(vmread(f.attributes)),
+                          static_cast<u16>(vmread(f.selector)),
+                          {}};
+}
+
+void gcpu_set_segment(Gcpu&, SegReg r, const evmm_segment_t& s) {
+    const SegFields& f = SEG_FIELDS[static_cast<u32>(r)];
+    vmwrite(f.selector, s.selector);
+    vmwrite(f.base, s.base);
+    vmwrite(f.limit, s.limit);
+    vmwrite(f.attributes, s.attributes);
+}
+
+evmm_table_reg_t gcpu_gdtr(Gcpu&) {
+    return evmm_table_reg_t{vmread(VmcsField::GUEST_GDTR_BASE), static_cast<u32>(vmread(VmcsField::GUEST_GDTR_LIMIT)),
+                            0};
+}
+
+void gcpu_set_rip(Gcpu&, u64 rip) { vmwrite(VmcsField::GUEST_RIP, rip); }
+
+bool gcpu_load_cr3(Gcpu& g, u64 cr3) { return cr_load_cr3(g, cr3); }
+
+// CR0.TS is not among the bits the host owns (vmm/vmx/cr_access.h): the guest reads it from GUEST_CR0; the shadow
+// follows so that a later emulated CR0 write starts from the same value.
+void gcpu_set_task_switched(Gcpu& g) {
+    vmwrite(VmcsField::GUEST_CR0, vmread(VmcsField::GUEST_CR0) | CR0_TS);
+    g.cr0_shadow |= CR0_TS;
+    vmwrite(VmcsField::CR0_READ_SHADOW, g.cr0_shadow);
+}
+
+// Exit 9 (SDM Vol. 3C §28.2.1 Table 28-2; the IDT-vectoring information of §28.2.4 for a task gate in the IDT).
+TaskSwitchExit gcpu_task_switch_exit(Gcpu&) {
+    const TaskSwitchQual q = decode_task_switch_qual(vmread(VmcsField::EXIT_QUALIFICATION));
+    TaskSwitchExit e{};
+    e.selector = q.selector;
+    switch (q.source) {
+    case TaskSwitchQualSource::CALL: e.source = TaskSwitchSource::Call; break;
+    case TaskSwitchQualSource::IRET: e.source = TaskSwitchSource::Iret; break;
+    case TaskSwitchQualSource::JMP: e.source = TaskSwitchSource::Jmp; break;
+    case TaskSwitchQualSource::TASK_GATE_IN_IDT: e.source = TaskSwitchSource::IdtTaskGate; break;
+    }
+    e.instruction_length = static_cast<u32>(vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH));
+    const u32 idt = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO));
+    if (e.source == TaskSwitchSource::IdtTaskGate && (idt & INTR_INFO_VALID)) {
+        e.event_valid = true;
+        e.event_vector = intr_info_vector(idt);
+        switch (intr_info_type(idt)) {
+        case InterruptionType::NMI: e.event_type = GuestEventType::Nmi; break;
+        case InterruptionType::HARDWARE_EXCEPTION: e.event_type = GuestEventType::HardwareException; break;
+        case InterruptionType::SOFTWARE_INTERRUPT: e.event_type = GuestEventType::SoftwareInterrupt; break;
+        case InterruptionType::PRIVILEGED_SOFTWARE_EXCEPTION:
+            e.event_type = GuestEventType::PrivilegedSoftwareException;
+            break;
+        case InterruptionType::SOFTWARE_EXCEPTION: e.event_type = GuestEventType::SoftwareException; break;
+        default: e.event_type = GuestEventType::ExternalInterrupt; break;
+        }
+        e.event_has_error_code = (idt & INTR_INFO_DELIVER_ERROR_CODE) != 0;
+        if (e.event_has_error_code) e.event_error_code = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_ERROR_CODE));
+    }
+    return e;
 }
 
 IoExit gcpu_io_exit(Gcpu& g) {
