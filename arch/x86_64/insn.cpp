@@ -137,6 +137,70 @@ const StoreOpcode* find_store_opcode(u8 opcode) {
     return nullptr;
 }
 
+constexpr u8 SIZE_VECTOR = 16; // SIMD_STORES: a whole XMM register (a YMM register with VEX.L)
+constexpr u8 SIZE_YMM = 32;
+
+// The SSE/AVX stores of an XMM/YMM register to memory (opcode map 0F; ModR/M.reg is stored to r/m).
+struct SimdStore {
+    u8 op2;
+    SimdPrefix pp;
+    u8 size; // SIZE_VECTOR: 16 bytes (32 with VEX.L); else the scalar size (66 0F 7E: 8 with REX.W / VEX.W)
+};
+constexpr SimdStore SIMD_STORES[] = {
+    {OP2_MOVUPS_STORE, SimdPrefix::None, SIZE_VECTOR}, {OP2_MOVUPS_STORE, SimdPrefix::Op66, SIZE_VECTOR},
+    {OP2_MOVUPS_STORE, SimdPrefix::F3, SIZE_DWORD},    {OP2_MOVUPS_STORE, SimdPrefix::F2, SIZE_QWORD},
+    {OP2_MOVLPS_STORE, SimdPrefix::None, SIZE_QWORD},  {OP2_MOVLPS_STORE, SimdPrefix::Op66, SIZE_QWORD},
+    {OP2_MOVAPS_STORE, SimdPrefix::None, SIZE_VECTOR}, {OP2_MOVAPS_STORE, SimdPrefix::Op66, SIZE_VECTOR},
+    {OP2_MOVNTPS, SimdPrefix::None, SIZE_VECTOR},      {OP2_MOVNTPS, SimdPrefix::Op66, SIZE_VECTOR},
+    {OP2_MOVD_STORE, SimdPrefix::Op66, SIZE_DWORD},    {OP2_MOVDQA_STORE, SimdPrefix::Op66, SIZE_VECTOR},
+    {OP2_MOVDQA_STORE, SimdPrefix::F3, SIZE_VECTOR},   {OP2_MOVQ_STORE, SimdPrefix::Op66, SIZE_QWORD},
+    {OP2_MOVNTDQ, SimdPrefix::Op66, SIZE_VECTOR},
+};
+
+bool is_simd_store_opcode(u8 op2) {
+    for (const SimdStore& s : SIMD_STORES)
+        if (s.op2 == op2) return true;
+    return false;
+}
+
+// The rest of an SSE/AVX store after its opcode byte (at op2_pos): ModR/M (memory only) and its address bytes.
+Status decode_simd(Cursor& c, u8 op2, size_t op2_pos, SimdPrefix pp, bool vex_l, bool wide, u8 reg_ext, u8 addr_size,
+                   MmioStore& r) {
+    const SimdStore* found = nullptr;
+    for (const SimdStore& s : SIMD_STORES)
+        if (s.op2 == op2 && s.pp == pp) found = &s;
+    if (found == nullptr)
+        return Status::error("unsupported SSE/AVX opcode (or prefix): not a store evmm emulates", WHERE, op2, op2_pos);
+    u8 size = found->size;
+    if (size == SIZE_VECTOR && vex_l) size = SIZE_YMM;
+    if (op2 == OP2_MOVD_STORE && wide) size = SIZE_QWORD;
+    // VMOVSS/VMOVSD ignore VEX.L (LIG); the other scalar stores are VEX.128 only (VEX.L = 1: #UD).
+    if (found->size != SIZE_VECTOR && vex_l && op2 != OP2_MOVUPS_STORE)
+        return Status::error("VEX.L = 1 on a scalar store (the CPU raises #UD)", WHERE, op2, op2_pos);
+    EVMM_TRY(c.need(1));
+    const size_t modrm_pos = c.pos;
+    const u8 modrm = c.next();
+    if (modrm_mod(modrm) == MOD_REGISTER)
+        return Status::error("register destination (ModR/M.mod = 11): not a store to memory", WHERE, modrm, modrm_pos);
+    EVMM_TRY(skip_memory_operand(c, modrm, addr_size));
+    r.kind = StoreKind::Simd;
+    r.size = size;
+    r.reg = static_cast<u8>(modrm_reg(modrm) | reg_ext);
+    r.length = static_cast<u8>(c.pos);
+    return Status::success();
+}
+
+constexpr Sreg sreg_of_prefix(u8 b) {
+    switch (b) {
+    case PREFIX_ES: return Sreg::ES;
+    case PREFIX_CS: return Sreg::CS;
+    case PREFIX_SS: return Sreg::SS;
+    case PREFIX_FS: return Sreg::FS;
+    case PREFIX_GS: return Sreg::GS;
+    default: return Sreg::DS;
+    }
+}
+
 } // namespace
 
 AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in) {
@@ -190,6 +254,8 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
     bool addrsize_prefix = false;
     bool has_rex = false;
     u8 rex = 0;
+    u8 last_rep = 0;
+    Sreg seg = Sreg::DS;
     for (;;) {
         EVMM_TRY(c.need(1));
         const u8 b = c.peek();
@@ -204,8 +270,11 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
                 rep_byte = b;
                 rep_pos = c.pos;
             }
-            rep = true; // REP for STOS; XACQUIRE/XRELEASE hints elsewhere (refused below)
-        } else if (!is_segment_override(b)) {
+            rep = true; // REP for STOS/MOVS, a mandatory prefix for SSE; XACQUIRE/XRELEASE hints elsewhere (refused)
+            last_rep = b;
+        } else if (is_segment_override(b)) {
+            seg = sreg_of_prefix(b);
+        } else {
             if (cs != CodeSize::Bits64 || (b & REX_HIGH_MASK) != REX_HIGH) break; // the opcode
             has_rex = true;
             rex = b;
@@ -223,6 +292,113 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
     const u8 addr_size = address_size(cs, addrsize_prefix);
     MmioStore r{};
     r.addr_size = addr_size;
+    r.src_seg = Sreg::DS;
+
+    // VEX (§2.3.5): in 16/32-bit code C4/C5 are LES/LDS (loads) unless the next byte's bits 7:6 are 11.
+    if (opcode == OP_VEX3 || opcode == OP_VEX2) {
+        EVMM_TRY(c.need(1));
+        if (cs == CodeSize::Bits64 || (c.peek() & VEX_NOT_LES_LDS) == VEX_NOT_LES_LDS) {
+            if (lock || rep || opsize_prefix || has_rex)
+                return Status::error("66, F2, F3, LOCK or REX before VEX (the CPU raises #UD)", WHERE, opcode,
+                                     opcode_pos);
+            const u8 b1 = c.next();
+            u8 b2 = b1; // C5: R vvvv L pp in one byte
+            bool wide = false;
+            if (opcode == OP_VEX3) {
+                if ((b1 & VEX_MAP_MASK) != VEX_MAP_0F)
+                    return Status::error("VEX opcode map other than 0F: not a store evmm emulates", WHERE, b1,
+                                         opcode_pos + 1);
+                EVMM_TRY(c.need(1));
+                b2 = c.next();
+                wide = (b2 & VEX_W) != 0 && cs == CodeSize::Bits64; // VEX.W is ignored outside 64-bit mode
+            }
+            if ((b2 & VEX_VVVV_MASK) != VEX_VVVV_MASK)
+                return Status::error("VEX.vvvv not 1111 on a store (the CPU raises #UD)", WHERE, b2, c.pos - 1);
+            const u8 reg_ext = (b1 & VEX_R_INV) == 0 && cs == CodeSize::Bits64 ? REG_EXT : 0;
+            EVMM_TRY(c.need(1));
+            const size_t op2_pos = c.pos;
+            const u8 op2 = c.next();
+            EVMM_TRY(decode_simd(c, op2, op2_pos, static_cast<SimdPrefix>(b2 & VEX_PP_MASK), (b2 & VEX_L) != 0, wide,
+                                 reg_ext, addr_size, r));
+            out = r;
+            return Status::success();
+        }
+    }
+    // MOVS: no ModR/M; destination ES:(E/R)DI, source seg:(E/R)SI; REP allowed.
+    if (opcode == OP_MOVSB || opcode == OP_MOVS) {
+        if (lock) return Status::error("LOCK prefix on MOVS (the CPU raises #UD)", WHERE, opcode, opcode_pos);
+        r.kind = StoreKind::Movs;
+        r.rep = rep;
+        r.src_seg = seg;
+        r.size = opcode == OP_MOVSB ? SIZE_BYTE : operand_size(cs, opsize_prefix, (rex & REX_W) != 0);
+        r.length = static_cast<u8>(c.pos);
+        out = r;
+        return Status::success();
+    }
+    // SSE stores: 0F, then the opcode; 66/F2/F3 are mandatory prefixes here, not operand size or REP.
+    if (opcode == OP_TWO_BYTE) {
+        EVMM_TRY(c.need(1));
+        if (is_simd_store_opcode(c.peek())) {
+            if (lock)
+                return Status::error("LOCK prefix on an SSE store (the CPU raises #UD)", WHERE, opcode, opcode_pos);
+            const SimdPrefix pp = rep             ? (last_rep == PREFIX_REP ? SimdPrefix::F3 : SimdPrefix::F2)
+                                  : opsize_prefix ? SimdPrefix::Op66
+                                                  : SimdPrefix::None;
+            const u8 reg_ext = static_cast<u8>((rex & REX_R) << REX_R_SHIFT);
+            const size_t op2_pos = c.pos;
+            const u8 op2 = c.next();
+            EVMM_TRY(decode_simd(c, op2, op2_pos, pp, false, (rex & REX_W) != 0, reg_ext, addr_size, r));
+            out = r;
+            return Status::success();
+        }
+    }
+    // Stack stores (the PUSH and CALL pages): 64-bit mode pushes 8 bytes (2 with 66), elsewhere the operand size.
+    const u8 stack_size =
+        cs == CodeSize::Bits64 ? (opsize_prefix ? SIZE_WORD : SIZE_QWORD) : operand_size(cs, opsize_prefix, false);
+    const u8 rex_b_reg = static_cast<u8>((rex & REX_B) << REX_B_SHIFT);
+    const bool push_r = opcode >= OP_PUSH_R_FIRST && opcode <= OP_PUSH_R_LAST;
+    if (push_r || opcode == OP_PUSH_IMM || opcode == OP_PUSH_IMM8 || opcode == OP_PUSHF || opcode == OP_CALL_REL ||
+        opcode == OP_GROUP5) {
+        if (lock) return Status::error("LOCK prefix on a stack store (the CPU raises #UD)", WHERE, opcode, opcode_pos);
+        if (rep) return Status::error("REP/REPNE prefix on a stack store is not supported", WHERE, rep_byte, rep_pos);
+        r.kind = StoreKind::Push;
+        r.size = stack_size;
+        if (push_r) {
+            r.from_reg = true;
+            r.reg = static_cast<u8>((opcode - OP_PUSH_R_FIRST) | rex_b_reg);
+        } else if (opcode == OP_PUSH_IMM || opcode == OP_PUSH_IMM8) {
+            const u8 imm_size = opcode == OP_PUSH_IMM8 ? SIZE_BYTE : stack_size == SIZE_WORD ? SIZE_WORD : SIZE_DWORD;
+            EVMM_TRY(c.need(imm_size));
+            r.imm = sign_extend(c.next_le(imm_size), imm_size, stack_size);
+        } else if (opcode == OP_PUSHF) {
+            r.kind = StoreKind::Pushf;
+        } else if (opcode == OP_CALL_REL) {
+            r.kind = StoreKind::Call;
+            r.size = cs == CodeSize::Bits64 ? SIZE_QWORD : stack_size; // 64-bit mode: 66 ignored (Intel)
+            const u8 rel_size = r.size == SIZE_WORD ? SIZE_WORD : SIZE_DWORD;
+            EVMM_TRY(c.need(rel_size));
+            r.imm = sign_extend(c.next_le(rel_size), rel_size, SIZE_QWORD);
+        } else { // FF: CALL r/m (/2) or PUSH r/m (/6), register operands only
+            EVMM_TRY(c.need(1));
+            const size_t modrm_pos = c.pos;
+            const u8 modrm = c.next();
+            const u8 digit = modrm_reg(modrm);
+            if (digit != GROUP5_CALL_DIGIT && digit != GROUP5_PUSH_DIGIT)
+                return Status::error("unsupported opcode: FF group other than CALL/PUSH, not a store evmm emulates",
+                                     WHERE, opcode, opcode_pos);
+            if (modrm_mod(modrm) != MOD_REGISTER)
+                return Status::error("PUSH/CALL r/m with a memory operand is not supported", WHERE, modrm, modrm_pos);
+            if (digit == GROUP5_CALL_DIGIT) {
+                r.kind = StoreKind::Call;
+                if (cs == CodeSize::Bits64) r.size = SIZE_QWORD;
+            }
+            r.from_reg = true;
+            r.reg = static_cast<u8>(modrm_rm(modrm) | rex_b_reg);
+        }
+        r.length = static_cast<u8>(c.pos);
+        out = r;
+        return Status::success();
+    }
     // STOS: no ModR/M, the destination is ES:(E/R)DI, the source the accumulator; REP allowed.
     if (opcode == OP_STOSB || opcode == OP_STOS) {
         if (lock) return Status::error("LOCK prefix on STOS (the CPU raises #UD)", WHERE, opcode, opcode_pos);

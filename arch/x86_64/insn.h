@@ -5,15 +5,22 @@
 // Understood: MOV r/m,r (88, 89), MOV r/m,imm (C6 /0, C7 /0), MOV moffs,AL/eAX (A2, A3), MOVNTI m,r (0F C3),
 // XCHG r/m,r (86, 87), the read-modify-write ALU forms ADD/OR/ADC/SBB/AND/SUB/XOR r/m,r (00-31, odd/even by size)
 // and r/m,imm (80/81/83 /0-/6), XADD r/m,r (0F C0, 0F C1), each with or without LOCK, and STOS (AA, AB) with or
-// without REP. Anything else (loads, CMP, SSE or stack stores, MOVS) is refused with an error, and the caller should
-// not guess.
+// without REP, MOVS (A4, A5) with or without REP, the stack stores PUSH r (50+r), PUSH imm (6A, 68), PUSH r/m with
+// a register operand (FF /6), PUSHF (9C), CALL rel (E8) and CALL r/m with a register operand (FF /2), and the SSE/AVX
+// stores of an XMM/YMM register: MOVD/MOVQ (66 0F 7E, 66 0F D6), MOVSS/MOVSD (F3/F2 0F 11), MOVLPS/MOVLPD (0F 13),
+// MOVUPS/MOVUPD (0F 11), MOVAPS/MOVAPD (0F 29), MOVNTPS/MOVNTPD (0F 2B), MOVDQA/MOVDQU (66/F3 0F 7F), MOVNTDQ
+// (66 0F E7), legacy-encoded and VEX-encoded (C4/C5, 128 and 256 bit). Anything else (loads, CMP, MMX, EVEX, PUSH or
+// CALL with a memory source, far CALL, PUSH sreg) is refused with an error, and the caller should not guess.
 //
 // References (Intel SDM Vol. 2A): §2.1 "Instruction Format for Protected Mode, Real-Address Mode, and
 // Virtual-8086 Mode" (§2.1.1 prefixes, §2.1.3 ModR/M and SIB, §2.1.4 displacement and immediate;
 // Table 2-1 16-bit ModR/M, Table 2-2 32-bit ModR/M, Table 2-3 SIB), §2.2.1 "REX Prefixes" (§2.2.1.2 register
 // encoding, §2.2.1.6 RIP-relative addressing, §2.2.1.7 default 64-bit operand size), §2.3.11 (maximum
 // instruction length, 15 bytes), and the instruction pages "MOV—Move" and "XCHG—Exchange Register/Memory With
-// Register"; Vol. 1 §3.6.1 "Operand Size and Address Size in 64-Bit Mode" (Table 3-4).
+// Register", "MOVS/MOVSB/MOVSW/MOVSD/MOVSQ", "PUSH", "PUSHF", "CALL", "MOVD/MOVQ", "MOVDQU"...; §2.3.5 and §2.3.6
+// (VEX prefix: 2- and 3-byte forms, R/X/B inverted, vvvv, L, pp; in 16/32-bit code C4/C5 are VEX only when ModR/M
+// bits 7:6 of the next byte are 11, else LES/LDS); Vol. 1 §3.6.1 "Operand Size and Address Size in 64-Bit Mode"
+// (Table 3-4), §6.2.3 / §6.4.1 (stack-address size: SS.B outside 64-bit mode).
 #pragma once
 
 #include "arch/x86_64/rflags.h"
@@ -48,6 +55,8 @@ inline constexpr u8 REX_R = 0x04;          // extends ModR/M.reg
 inline constexpr u8 REX_X = 0x02;          // extends SIB.index
 inline constexpr u8 REX_B = 0x01;          // extends ModR/M.rm / SIB.base
 inline constexpr unsigned REX_R_SHIFT = 1; // REX.R (bit 2) becomes bit 3 of the register number
+inline constexpr unsigned REX_B_SHIFT = 3; // REX.B (bit 0) becomes bit 3 of the register number (50+r, ModR/M.rm)
+inline constexpr u8 REG_EXT = 8;           // REX.R / VEX.R: registers 8-15
 
 // Opcodes of the stores this decoder understands (the MOV and XCHG pages).
 inline constexpr u8 OP_XCHG_RM8_R8 = 0x86;   // XCHG r/m8, r8
@@ -70,6 +79,41 @@ inline constexpr u8 OP2_XADD_RM8_R8 = 0xC0;  // 0F C0: XADD r/m8, r8
 inline constexpr u8 OP2_XADD_RM_R = 0xC1;    // 0F C1: XADD r/m16/32/64, r16/32/64
 inline constexpr u8 OP2_MOVNTI = 0xC3;       // 0F C3: MOVNTI m32/m64, r32/r64
 inline constexpr u8 ALU_CMP = 7;             // the CMP slot of the ALU group: reads only, never a store
+inline constexpr u8 OP_MOVSB = 0xA4;         // MOVS m8 (ES:(E/R)DI), m8 (DS:(E/R)SI, override allowed)
+inline constexpr u8 OP_MOVS = 0xA5;          // MOVS m16/32/64, m16/32/64
+inline constexpr u8 OP_PUSH_R_FIRST = 0x50;  // 50+r: PUSH r16/r32/r64 (REX.B extends r)
+inline constexpr u8 OP_PUSH_R_LAST = 0x57;
+inline constexpr u8 OP_PUSH_IMM = 0x68;    // PUSH imm16/imm32 (sign-extended to 64 bits in 64-bit mode)
+inline constexpr u8 OP_PUSH_IMM8 = 0x6A;   // PUSH imm8, sign-extended to the operand size
+inline constexpr u8 OP_PUSHF = 0x9C;       // PUSHF/PUSHFD/PUSHFQ
+inline constexpr u8 OP_CALL_REL = 0xE8;    // CALL rel16/rel32
+inline constexpr u8 OP_GROUP5 = 0xFF;      // INC/DEC/CALL/CALLF/JMP/JMPF/PUSH r/m (by the /digit)
+inline constexpr u8 GROUP5_CALL_DIGIT = 2; // FF /2: CALL r/m16/32/64 (near, indirect)
+inline constexpr u8 GROUP5_PUSH_DIGIT = 6; // FF /6: PUSH r/m16/32/64
+inline constexpr u8 OP_VEX3 = 0xC4; // three-byte VEX prefix (§2.3.5); LES outside 64-bit mode unless 11b follows
+inline constexpr u8 OP_VEX2 = 0xC5; // two-byte VEX prefix; LDS likewise
+inline constexpr u8 VEX_NOT_LES_LDS = 0xC0; // bits 7:6 of the byte after C4/C5: 11 = VEX in 16/32-bit code
+inline constexpr u8 VEX_R_INV = 0x80;       // VEX byte 1 bit 7: inverted REX.R
+inline constexpr u8 VEX_MAP_MASK = 0x1F;    // C4 byte 1 bits 4:0: the opcode map (1 = 0F)
+inline constexpr u8 VEX_MAP_0F = 1;
+inline constexpr u8 VEX_W = 0x80;         // C4 byte 2 bit 7
+inline constexpr u8 VEX_VVVV_MASK = 0x78; // inverted vvvv (bits 6:3): 1111 when unused (stores: else #UD)
+inline constexpr u8 VEX_L = 0x04;         // 256-bit vector length
+inline constexpr u8 VEX_PP_MASK = 0x03;   // implied prefix: 0 none, 1 66, 2 F3, 3 F2
+// SSE/AVX store opcodes (map 0F), with their mandatory prefix (pp).
+inline constexpr u8 OP2_MOVUPS_STORE = 0x11; // none: MOVUPS; 66: MOVUPD; F3: MOVSS m32; F2: MOVSD m64
+inline constexpr u8 OP2_MOVLPS_STORE = 0x13; // none: MOVLPS m64; 66: MOVLPD m64 (the low quadword)
+inline constexpr u8 OP2_MOVAPS_STORE = 0x29; // none: MOVAPS; 66: MOVAPD
+inline constexpr u8 OP2_MOVNTPS = 0x2B;      // none: MOVNTPS; 66: MOVNTPD
+inline constexpr u8 OP2_MOVD_STORE = 0x7E;   // 66: MOVD r/m32, xmm (MOVQ r/m64 with REX.W / VEX.W in 64-bit mode)
+inline constexpr u8 OP2_MOVDQA_STORE = 0x7F; // 66: MOVDQA; F3: MOVDQU
+inline constexpr u8 OP2_MOVQ_STORE = 0xD6;   // 66: MOVQ m64, xmm
+inline constexpr u8 OP2_MOVNTDQ = 0xE7;      // 66: MOVNTDQ
+enum class SimdPrefix : u8 { None = 0, Op66 = 1, F3 = 2, F2 = 3 }; // the VEX.pp encoding
+
+// Segment registers by their encoding in instructions (Vol. 2A §3.1.1.3 "sreg": ES, CS, SS, DS, FS, GS), which is
+// also the order of EVMM_SEG_* (include/evmm/gcpu_state.h).
+enum class Sreg : u8 { ES = 0, CS, SS, DS, FS, GS };
 
 // §2.1.3, Tables 2-1 .. 2-3: ModR/M = mod(7:6) reg(5:3) rm(2:0); SIB = scale(7:6) index(5:3) base(2:0).
 inline constexpr unsigned MODRM_MOD_SHIFT = 6;
@@ -108,7 +152,12 @@ constexpr CodeSize code_size(bool cr0_pe, bool rflags_vm, bool efer_lma, bool cs
 // ALU: memory = memory OP value, RFLAGS' status flags as the operation sets them (alu_apply). XADD: memory = memory
 // + register, the register gets the old memory value, flags as ADD. STOS: memory at ES:(E/R)DI = AL/AX/EAX/RAX, then
 // (E/R)DI steps by the size (down with RFLAGS.DF); with REP, (E/R)CX counts the elements.
-enum class StoreKind : u8 { Mov, Xchg, Alu, Xadd, Stos };
+// MOVS: the element at seg:(E/R)SI (seg: DS or the override) is stored at ES:(E/R)DI, then both step by the size
+// (down with DF); with REP, (E/R)CX counts. Push: the value (a register, an immediate, or RFLAGS for Pushf) goes to
+// SS:(rSP - size), then rSP -= size. Call: the return address (RIP of the next instruction, `size` bytes) is pushed,
+// then RIP = next + imm (rel) or register `reg` (from_reg), truncated to the operand size. Simd: the low `size` bytes
+// of XMM/YMM register `reg` are stored.
+enum class StoreKind : u8 { Mov, Xchg, Alu, Xadd, Stos, Movs, Push, Pushf, Call, Simd };
 // The ALU group's order (the /digit of 80/81/83 and bits 5:3 of opcodes 00-31).
 enum class AluOp : u8 { Add = 0, Or, Adc, Sbb, And, Sub, Xor };
 
@@ -121,17 +170,20 @@ AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in);
 
 struct MmioStore {
     u8 length; // whole instruction length in bytes (prefixes included): the caller advances RIP by it
-    u8 size;   // bytes stored: 1, 2, 4 or 8
+    u8 size;   // bytes stored: 1, 2, 4 or 8; Simd: 4, 8, 16 or 32
     StoreKind kind;
-    bool from_reg;  // true: the value is the low `size` bytes of general register `reg`; false: `imm`
-    u8 reg;         // 0-15 in SDM encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15); 0 with imm
-    bool high_byte; // 1-byte store from AH/CH/DH/BH (no REX, reg field 4-7): the value is bits 15:8 of `reg`,
-                    // which is then 0-3 (RAX..RBX)
-    u64 imm;        // the immediate (from_reg false), sign-extended to `size` bytes and zero above them:
-                    // C7 with REX.W sign-extends imm32 to 64 bits; 0 when from_reg
-    AluOp alu;      // StoreKind::Alu: the operation
-    bool rep;       // StoreKind::Stos: with a REP prefix
-    u8 addr_size;   // StoreKind::Stos: the address size (2, 4 or 8 bytes) for (E/R)DI and (E/R)CX
+    bool from_reg;      // true: the value is the low `size` bytes of general register `reg`; false: `imm`
+    u8 reg;             // 0-15 in SDM encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15); 0 with imm;
+                        // Simd: the XMM/YMM register number (0-15)
+    bool high_byte;     // 1-byte store from AH/CH/DH/BH (no REX, reg field 4-7): the value is bits 15:8 of `reg`,
+                        // which is then 0-3 (RAX..RBX)
+    u64 imm;            // the immediate (from_reg false), sign-extended to `size` bytes and zero above them:
+                        // C7 with REX.W sign-extends imm32 to 64 bits; 0 when from_reg. Call rel: the displacement
+                        // sign-extended to 64 bits
+    AluOp alu;          // StoreKind::Alu: the operation
+    bool rep;           // Stos, Movs: with a REP prefix
+    u8 addr_size;       // Stos, Movs: the address size (2, 4 or 8 bytes) for (E/R)DI, (E/R)SI and (E/R)CX
+    insn::Sreg src_seg; // Movs: the source's segment (DS unless overridden)
 };
 
 // Decodes the store to memory at bytes[0 .. avail) for code size `cs`. Never reads bytes[avail] or beyond, nor
@@ -147,10 +199,18 @@ struct MmioStore {
 // 67; 32-bit code 32, 16 with 67; 16-bit code 16, 32 with 67. Every memory form of ModR/M is accepted (SIB,
 // disp8, disp16, disp32, RIP-relative); the effective address is not computed (the exit gives it).
 //
+// Stack forms (PUSH, PUSHF, CALL): 64-bit mode 8 bytes, 2 with 66 (CALL: always 8, Intel ignores 66 there);
+// elsewhere the operand size. PUSH imm8 and imm16/32 are sign-extended to it.
+// SSE forms: the mandatory prefix is the last F2/F3 if any, else 66; REX.R extends the XMM register, REX.W makes
+// 66 0F 7E a MOVQ. VEX forms: vvvv must be 1111, VEX.L selects 256 bits (VMOVD/VMOVQ/VMOVSS/VMOVSD/VMOVLPS: L must be
+// 0), no 66/F2/F3/REX/LOCK before VEX (the CPU raises #UD).
+//
 // Errors (where = "decode_mmio_store"; value = the offending byte, value2 = its offset, unless said otherwise):
 // nullptr; a register destination (ModR/M.mod = 11); an opcode that is not one of the stores above; C6/C7 with a
-// /digit other than 0; LOCK on MOV; REP/REPNE prefix; truncated (value = bytes the encoding needs so far,
-// value2 = avail); longer than 15 bytes (value = bytes the encoding needs so far, value2 = 15).
+// /digit other than 0; LOCK on MOV, MOVS, a stack or an SSE store; REP/REPNE prefix other than on STOS/MOVS or as
+// an SSE mandatory prefix; PUSH/CALL r/m with a memory operand; a VEX form the CPU rejects; truncated (value = bytes
+// the encoding needs so far, value2 = avail); longer than 15 bytes (value = bytes the encoding needs so far, value2 =
+// 15).
 Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out);
 
 } // namespace evmm

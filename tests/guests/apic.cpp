@@ -79,6 +79,102 @@ extern "C" void guest_main(const void*) {
         *tpr = 0;
     }
 
+    // 3b. the other store forms (under evmm each is again an EPT violation evmm performs). MOVS, MOVD, MOVSS and VMOVD
+    // store 32 bits and run bare too; PUSH/CALL/PUSHF (8 bytes in 64-bit mode), 64-bit MOV/MOVQ, MOVDQU and VMOVDQU
+    // (16/32 bytes) are wider than the APIC defines (SDM Vol. 3A §11.4.1): evmm writes each covered register's dword
+    // (the TPR gets the low dword), while bare Bochs stops the whole emulation on them (BX_PANIC "APIC write with
+    // len=8"), so those run under evmm only.
+    {
+        const u64 tpr_addr = apic_mmio_base() + 0x80;
+        volatile u32* tpr = reinterpret_cast<volatile u32*>(tpr_addr);
+        constexpr u32 TPR_MASK = 0xFF; // bits 7:0 read/write
+        // SSE for the guest (CR4.OSFXSR, CR0.EM/TS clear): the guest kit is built without it.
+        u64 cr0 = 0, cr4 = 0;
+        asm volatile("mov %%cr0, %0; mov %%cr4, %1" : "=r"(cr0), "=r"(cr4));
+        asm volatile("mov %0, %%cr0; mov %1, %%cr4" : : "r"(cr0 & ~0xCull), "r"(cr4 | (1ull << 9)) : "memory");
+
+        volatile u32 src = 0x21;
+        u64 si = reinterpret_cast<u64>(&src), di = tpr_addr, cx = 1;
+        asm volatile("rep movsl" : "+S"(si), "+D"(di), "+c"(cx) : : "memory");
+        check((*tpr & TPR_MASK) == 0x21 && cx == 0 && di == tpr_addr + 4 && si == reinterpret_cast<u64>(&src) + 4,
+              "rep movsl (1 element) into the TPR: stored, RSI/RDI + 4, RCX 0");
+        src = 0x22;
+        si = reinterpret_cast<u64>(&src);
+        di = tpr_addr;
+        asm volatile("std; movsl; cld" : "+S"(si), "+D"(di) : : "memory", "cc");
+        check((*tpr & TPR_MASK) == 0x22 && di == tpr_addr - 4, "movsl with DF set: stored, RDI - 4");
+        si = di = tpr_addr; // source: the APIC page itself (the TPR)
+        asm volatile("movsl" : "+S"(si), "+D"(di) : : "memory");
+        check((*tpr & TPR_MASK) == 0x22 && si == tpr_addr + 4, "movsl from the TPR into the TPR");
+        asm volatile("movd %1, %%xmm1; movd %%xmm1, %0" : "=m"(*tpr) : "r"(0x23u) : "memory");
+        check_eq(*tpr & TPR_MASK, 0x23u, "movd %%xmm1 into the TPR");
+        asm volatile("movd %1, %%xmm2; movss %%xmm2, %0" : "=m"(*tpr) : "r"(0x24u) : "memory");
+        check_eq(*tpr & TPR_MASK, 0x24u, "movss %%xmm2 into the TPR");
+
+        // AVX: CPUID.1:ECX.XSAVE (26) and AVX (28); then CR4.OSXSAVE and XCR0 x87|SSE|AVX.
+        const CpuidRegs f = cpuid(1);
+        const bool avx = (f.ecx & (1u << 26)) != 0 && (f.ecx & (1u << 28)) != 0;
+        if (avx) {
+            asm volatile("mov %0, %%cr4" : : "r"(cr4 | (1ull << 9) | (1ull << 18)) : "memory");
+            asm volatile("xsetbv" : : "c"(0u), "a"(7u), "d"(0u) : "memory");
+            asm volatile("vmovd %1, %%xmm3; vmovd %%xmm3, %0" : "=m"(*tpr) : "r"(0x25u) : "memory");
+            check_eq(*tpr & TPR_MASK, 0x25u, "vmovd %%xmm3 into the TPR");
+        } else {
+            skip("no AVX (CPUID.1:ECX)", "vmovd %%xmm3 into the TPR");
+        }
+
+        if (under_evmm) {
+            u64 rsp_after = 0;
+            asm volatile("mov %%rsp, %%rbx; mov %1, %%rsp; push %2; mov %%rsp, %0; mov %%rbx, %%rsp"
+                         : "=r"(rsp_after)
+                         : "r"(tpr_addr + 8), "r"(0x1111'1111'0000'0031ull)
+                         : "rbx", "memory");
+            check((*tpr & TPR_MASK) == 0x31 && rsp_after == tpr_addr, "push with RSP just past the TPR: RSP - 8");
+            u64 ret = 0;
+            asm volatile(
+                "mov %%rsp, %%rbx; mov %2, %%rsp; lea 1f(%%rip), %1; call 1f; 1: mov %%rsp, %0; mov %%rbx, %%rsp"
+                : "=r"(rsp_after), "=&r"(ret)
+                : "r"(tpr_addr + 8)
+                : "rbx", "memory");
+            check((*tpr & TPR_MASK) == (ret & TPR_MASK) && rsp_after == tpr_addr,
+                  "call with the stack there: the return address's low byte in the TPR, RSP - 8");
+            u64 flags = 0;
+            asm volatile("mov %%rsp, %%rbx; mov %2, %%rsp; pushfq; mov %%rsp, %0; mov %%rbx, %%rsp; pushfq; pop %1"
+                         : "=r"(rsp_after), "=r"(flags)
+                         : "r"(tpr_addr + 8)
+                         : "rbx", "memory");
+            check((*tpr & TPR_MASK) == (flags & TPR_MASK) && rsp_after == tpr_addr, "pushfq with the stack there");
+            asm volatile("movq %1, %0"
+                         : "=m"(*reinterpret_cast<volatile u64*>(tpr_addr))
+                         : "r"(0x1'0000'0032ull)
+                         : "memory");
+            check_eq(*tpr & TPR_MASK, 0x32u, "a 64-bit mov into the TPR: the low dword");
+            asm volatile("movq %1, %%xmm4; movq %%xmm4, %0"
+                         : "=m"(*reinterpret_cast<volatile u64*>(tpr_addr))
+                         : "r"(0x7'0000'0033ull)
+                         : "memory");
+            check_eq(*tpr & TPR_MASK, 0x33u, "movq %%xmm4 into the TPR: the low dword");
+            asm volatile("movq %0, %%xmm5; movdqu %%xmm5, (%1)" : : "r"(0x34ull), "r"(tpr_addr) : "memory");
+            check_eq(*tpr & TPR_MASK, 0x34u, "movdqu %%xmm5 into the TPR slot: the low dword");
+            if (avx) {
+                asm volatile("vmovq %0, %%xmm6; vinsertf128 $1, %%xmm6, %%ymm6, %%ymm6; vmovdqu %%ymm6, (%1)"
+                             :
+                             : "r"(0x35ull), "r"(tpr_addr)
+                             : "memory");
+                check_eq(*tpr & TPR_MASK, 0x35u,
+                         "vmovdqu %%ymm6 over the TPR and APR slots: the TPR gets the low dword");
+            } else {
+                skip("no AVX (CPUID.1:ECX)", "vmovdqu %%ymm6 into the TPR");
+            }
+        } else {
+            skip("bare Bochs stops on a non-32-bit APIC write (BX_PANIC)",
+                 "push/call/pushfq/64-bit mov/movq/movdqu/vmovdqu into the TPR");
+        }
+        *tpr = 0;
+        if (avx) asm volatile("xsetbv" : : "c"(0u), "a"(3u), "d"(0u) : "memory");
+        asm volatile("mov %0, %%cr4; mov %1, %%cr0" : : "r"(cr4), "r"(cr0) : "memory");
+    }
+
     // 4. a legal move into guest0's own RAM
     const u64 page = reinterpret_cast<u64>(g_ram_page);
     const u64 old_page = orig & ~0xFFFull;

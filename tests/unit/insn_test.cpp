@@ -342,7 +342,7 @@ TEST(InsnErrors, UnsupportedOpcodes) {
         {{0x66, 0x8b, 0x02}, 0x8b, 1},       // mov (%rdx),%ax
         {{0x48, 0x8b, 0x02}, 0x8b, 1},       // mov (%rdx),%rax
         {{0x39, 0x02}, 0x39, 0},             // cmp %eax,(%rdx): reads only
-        {{0xa5}, 0xa5, 0},                   // movsl %ds:(%rsi),%es:(%rdi): a string move
+        {{0xa7}, 0xa7, 0},                   // cmpsl %es:(%rdi),%ds:(%rsi): a string compare, reads only
         {{0xb0, 0x12}, 0xb0, 0},             // mov $0x12,%al
         {{0x3e, 0x64, 0xff, 0x02}, 0xff, 2}, // incl %fs:(%rdx)
     };
@@ -521,8 +521,183 @@ TEST(InsnRmw, XaddMovntiStos) {
     ASSERT_OK(decode_n({0xf3, 0xaa}, 2, CodeSize::Bits32, got));
     EXPECT_EQ(got.size, 1u);
     EXPECT_EQ(got.addr_size, 4u);
-    // movups %xmm0,(%rdx): an SSE store is not emulated
-    EXPECT_ERR(decode_n({0x0f, 0x11, 0x02}, 3, B64, got), "two-byte opcode", WHERE);
+    // movq %mm0,(%rdx): an MMX store is not emulated (reading MMX registers would change the guest's x87 tags)
+    EXPECT_ERR(decode_n({0x0f, 0x7f, 0x02}, 3, B64, got), "SSE/AVX opcode", WHERE);
+    // pshufd-like 0F 70 is no store at all
+    EXPECT_ERR(decode_n({0x66, 0x0f, 0x70, 0x02, 0x00}, 5, B64, got), "two-byte opcode", WHERE);
+}
+
+// MOVS (the MOVS page): destination ES:(E/R)DI, source DS:(E/R)SI or the override; REP and address size as STOS.
+TEST(InsnMore, Movs) {
+    MmioStore got{};
+    ASSERT_OK(decode_n({0xf3, 0xa5}, 2, B64, got)); // rep movsl %ds:(%rsi),%es:(%rdi)
+    EXPECT_EQ(got.kind, StoreKind::Movs);
+    EXPECT_TRUE(got.rep);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_EQ(got.addr_size, 8u);
+    EXPECT_EQ(got.src_seg, insn::Sreg::DS);
+    EXPECT_EQ(got.length, 2u);
+    ASSERT_OK(decode_n({0xa4}, 1, B64, got)); // movsb
+    EXPECT_EQ(got.size, 1u);
+    EXPECT_FALSE(got.rep);
+    ASSERT_OK(decode_n({0x64, 0x48, 0xa5}, 3, B64, got)); // movsq %fs:(%rsi),%es:(%rdi)
+    EXPECT_EQ(got.size, 8u);
+    EXPECT_EQ(got.src_seg, insn::Sreg::FS);
+    ASSERT_OK(decode_n({0x67, 0x66, 0xf3, 0xa5}, 4, B64, got)); // addr32 rep movsw
+    EXPECT_EQ(got.size, 2u);
+    EXPECT_EQ(got.addr_size, 4u);
+    EXPECT_TRUE(got.rep);
+    ASSERT_OK(decode_n({0x26, 0xa5}, 2, CodeSize::Bits16, got)); // movsw %es:(%si),%es:(%di)
+    EXPECT_EQ(got.size, 2u);
+    EXPECT_EQ(got.addr_size, 2u);
+    EXPECT_EQ(got.src_seg, insn::Sreg::ES);
+    EXPECT_ERR(decode_n({0xf0, 0xa5}, 2, B64, got), "LOCK", WHERE);
+}
+
+// Stack stores (the PUSH, PUSHF and CALL pages): 8 bytes in 64-bit mode (2 with 66), else the operand size.
+TEST(InsnMore, StackStores) {
+    MmioStore got{};
+    auto ok = [&](const Bytes& enc, CodeSize cs) {
+        got = MmioStore{};
+        const Status s = decode_n(enc, enc.size(), cs, got);
+        EXPECT_TRUE(s.ok()) << s.what;
+        EXPECT_EQ(got.length, enc.size());
+    };
+    ok({0x50}, B64); // push %rax
+    EXPECT_EQ(got.kind, StoreKind::Push);
+    EXPECT_TRUE(got.from_reg);
+    EXPECT_EQ(got.reg, 0u);
+    EXPECT_EQ(got.size, 8u);
+    ok({0x41, 0x54}, B64); // push %r12
+    EXPECT_EQ(got.reg, 12u);
+    ok({0x66, 0x53}, B64); // push %bx
+    EXPECT_EQ(got.reg, 3u);
+    EXPECT_EQ(got.size, 2u);
+    ok({0x6a, 0xfe}, B64); // push $-2
+    EXPECT_FALSE(got.from_reg);
+    EXPECT_EQ(got.imm, 0xFFFF'FFFF'FFFF'FFFEull);
+    ok({0x68, 0x78, 0x56, 0x34, 0x12}, B64); // push $0x12345678
+    EXPECT_EQ(got.imm, 0x12345678u);
+    EXPECT_EQ(got.size, 8u);
+    ok({0x66, 0x68, 0x34, 0x12}, B64); // pushw $0x1234
+    EXPECT_EQ(got.imm, 0x1234u);
+    EXPECT_EQ(got.size, 2u);
+    ok({0x9c}, B64); // pushfq
+    EXPECT_EQ(got.kind, StoreKind::Pushf);
+    EXPECT_EQ(got.size, 8u);
+    ok({0xe8, 0x00, 0x01, 0x00, 0x00}, B64); // call .+0x105
+    EXPECT_EQ(got.kind, StoreKind::Call);
+    EXPECT_FALSE(got.from_reg);
+    EXPECT_EQ(got.imm, 0x100u);
+    EXPECT_EQ(got.size, 8u);
+    ok({0xe8, 0x00, 0xff, 0xff, 0xff}, B64); // call .-0xfb: a negative displacement
+    EXPECT_EQ(got.imm, 0xFFFF'FFFF'FFFF'FF00ull);
+    ok({0x41, 0xff, 0xd3}, B64); // call *%r11
+    EXPECT_EQ(got.kind, StoreKind::Call);
+    EXPECT_TRUE(got.from_reg);
+    EXPECT_EQ(got.reg, 11u);
+    EXPECT_EQ(got.size, 8u);
+    ok({0xff, 0xf0}, B64); // push %rax (FF /6)
+    EXPECT_EQ(got.kind, StoreKind::Push);
+    EXPECT_EQ(got.reg, 0u);
+    // .code32
+    ok({0x50}, CodeSize::Bits32); // push %eax
+    EXPECT_EQ(got.size, 4u);
+    ok({0x66, 0x53}, CodeSize::Bits32); // push %bx
+    EXPECT_EQ(got.size, 2u);
+    ok({0xe8, 0x00, 0x01, 0x00, 0x00}, CodeSize::Bits32); // call .+0x105
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_ERR(decode_n({0x41}, 1, CodeSize::Bits32, got), "unsupported opcode", WHERE); // inc %ecx: not a store
+    // .code16: call rel16
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0xe8, 0x02, 0x01}, 3, CodeSize::Bits16, got));
+    EXPECT_EQ(got.size, 2u);
+    EXPECT_EQ(got.imm, 0x102u);
+    EXPECT_EQ(got.length, 3u);
+    ASSERT_OK(decode_n({0x9c}, 1, CodeSize::Bits16, got)); // pushf
+    EXPECT_EQ(got.size, 2u);
+    // memory sources and other FF forms are refused
+    EXPECT_ERR(decode_n({0xff, 0x10}, 2, B64, got), "memory operand", WHERE);     // call *(%rax)
+    EXPECT_ERR(decode_n({0xff, 0x30}, 2, B64, got), "memory operand", WHERE);     // push (%rax)
+    EXPECT_ERR(decode_n({0xff, 0xe0}, 2, B64, got), "unsupported opcode", WHERE); // jmp *%rax
+    EXPECT_ERR(decode_n({0xf0, 0x50}, 2, B64, got), "LOCK", WHERE);
+    EXPECT_ERR(decode_n({0xf3, 0x50}, 2, B64, got), "REP", WHERE);
+    EXPECT_ERR(decode_n({0x68, 0x78, 0x56}, 3, B64, got), "truncated", WHERE);
+}
+
+// SSE stores (legacy encoding): the mandatory prefix selects the form; REX.R the register, REX.W MOVQ.
+TEST(InsnMore, SseStores) {
+    struct Case {
+        Bytes enc;
+        u8 size, reg;
+    };
+    const Case cases[] = {
+        {{0x66, 0x0f, 0x7e, 0x0a}, 4, 1},                         // movd %xmm1,(%rdx)
+        {{0x66, 0x48, 0x0f, 0x7e, 0x0a}, 8, 1},                   // movq %xmm1,(%rdx) (66 REX.W 0F 7E)
+        {{0x66, 0x44, 0x0f, 0xd6, 0x0a}, 8, 9},                   // movq %xmm9,(%rdx)
+        {{0x66, 0x0f, 0xd6, 0x90, 0x80, 0x00, 0x00, 0x00}, 8, 2}, // movq %xmm2,0x80(%rax)
+        {{0xf3, 0x0f, 0x11, 0x1a}, 4, 3},                         // movss %xmm3,(%rdx)
+        {{0xf2, 0x0f, 0x11, 0x1a}, 8, 3},                         // movsd %xmm3,(%rdx)
+        {{0x0f, 0x11, 0x02}, 16, 0},                              // movups %xmm0,(%rdx)
+        {{0xf3, 0x44, 0x0f, 0x7f, 0x3a}, 16, 15},                 // movdqu %xmm15,(%rdx)
+        {{0x66, 0x0f, 0x7f, 0x22}, 16, 4},                        // movdqa %xmm4,(%rdx)
+        {{0x66, 0x0f, 0xe7, 0x2a}, 16, 5},                        // movntdq %xmm5,(%rdx)
+        {{0x0f, 0x29, 0x32}, 16, 6},                              // movaps %xmm6,(%rdx)
+        {{0x0f, 0x2b, 0x3a}, 16, 7},                              // movntps %xmm7,(%rdx)
+        {{0x0f, 0x13, 0x0a}, 8, 1},                               // movlps %xmm1,(%rdx)
+    };
+    for (const Case& c : cases) {
+        MmioStore got{};
+        ASSERT_OK(decode_n(c.enc, c.enc.size(), B64, got));
+        EXPECT_EQ(got.kind, StoreKind::Simd);
+        EXPECT_EQ(got.size, c.size);
+        EXPECT_EQ(got.reg, c.reg);
+        EXPECT_EQ(got.length, c.enc.size());
+    }
+    MmioStore got{};
+    EXPECT_ERR(decode_n({0xf0, 0x0f, 0x11, 0x02}, 4, B64, got), "LOCK", WHERE);
+    EXPECT_ERR(decode_n({0x0f, 0x11, 0xc2}, 3, B64, got), "register destination", WHERE); // movups %xmm0,%xmm2
+    EXPECT_ERR(decode_n({0x0f, 0xe7, 0x02}, 3, B64, got), "SSE/AVX", WHERE);              // movntq %mm0,(%rdx)
+    ASSERT_OK(decode_n({0x66, 0x0f, 0x7e, 0x0a}, 4, CodeSize::Bits32, got));              // .code32 movd %xmm1,(%edx)
+    EXPECT_EQ(got.size, 4u);
+}
+
+// VEX-encoded stores (§2.3.5): 2- and 3-byte VEX, VEX.L = 256 bits, VEX.R inverted, vvvv must be 1111.
+TEST(InsnMore, VexStores) {
+    struct Case {
+        Bytes enc;
+        u8 size, reg;
+    };
+    const Case cases[] = {
+        {{0xc5, 0xf9, 0x7e, 0x0a}, 4, 1},         // vmovd %xmm1,(%rdx)
+        {{0xc4, 0xe1, 0xf9, 0x7e, 0x0a}, 8, 1},   // vmovq %xmm1,(%rdx) (VEX.W1 0F 7E)
+        {{0xc5, 0x79, 0xd6, 0x12}, 8, 10},        // vmovq %xmm10,(%rdx)
+        {{0xc5, 0xfa, 0x7f, 0x12}, 16, 2},        // vmovdqu %xmm2,(%rdx)
+        {{0xc5, 0xfe, 0x7f, 0x1a}, 32, 3},        // vmovdqu %ymm3,(%rdx)
+        {{0xc5, 0x7e, 0x7f, 0x62, 0x10}, 32, 12}, // vmovdqu %ymm12,0x10(%rdx)
+        {{0xc5, 0xfc, 0x29, 0x0a}, 32, 1},        // vmovaps %ymm1,(%rdx)
+        {{0xc5, 0xf8, 0x11, 0x0a}, 16, 1},        // vmovups %xmm1,(%rdx)
+        {{0xc5, 0xfa, 0x11, 0x0a}, 4, 1},         // vmovss %xmm1,(%rdx)
+        {{0xc5, 0xfd, 0xe7, 0x02}, 32, 0},        // vmovntdq %ymm0,(%rdx)
+    };
+    for (const Case& c : cases) {
+        MmioStore got{};
+        ASSERT_OK(decode_n(c.enc, c.enc.size(), B64, got));
+        EXPECT_EQ(got.kind, StoreKind::Simd);
+        EXPECT_EQ(got.size, c.size);
+        EXPECT_EQ(got.reg, c.reg);
+        EXPECT_EQ(got.length, c.enc.size());
+    }
+    MmioStore got{};
+    // .code32 vmovdqu %xmm1,(%edx); c4 02 there is LES (a load)
+    ASSERT_OK(decode_n({0xc5, 0xfa, 0x7f, 0x0a}, 4, CodeSize::Bits32, got));
+    EXPECT_EQ(got.size, 16u);
+    EXPECT_ERR(decode_n({0xc4, 0x02}, 2, CodeSize::Bits32, got), "unsupported opcode", WHERE);
+    EXPECT_ERR(decode_n({0xc5, 0xf1, 0x7e, 0x0a}, 4, B64, got), "vvvv", WHERE);      // vvvv = 0001
+    EXPECT_ERR(decode_n({0xc5, 0xfd, 0x7e, 0x0a}, 4, B64, got), "VEX.L", WHERE);     // vmovd with L = 1
+    EXPECT_ERR(decode_n({0x66, 0xc5, 0xf9, 0x7e, 0x0a}, 5, B64, got), "VEX", WHERE); // 66 before VEX
+    EXPECT_ERR(decode_n({0xc4, 0xe2, 0x79, 0x7e, 0x0a}, 5, B64, got), "map", WHERE); // map 0F38
+    EXPECT_ERR(decode_n({0xc5, 0xf9}, 2, B64, got), "truncated", WHERE);
 }
 
 TEST(InsnRmw, AluFlags) {

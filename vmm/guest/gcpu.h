@@ -66,6 +66,10 @@ u32 gcpu_cpl(Gcpu& g);
 bool gcpu_in_64bit_mode(Gcpu& g);
 // CS.D (default operand size 32) for code outside 64-bit mode.
 bool gcpu_cs_default_32(Gcpu& g);
+// The base of segment register `seg` (EVMM_SEG_ES .. EVMM_SEG_GS, the instruction encoding's order).
+u64 gcpu_seg_base(Gcpu& g, u32 seg);
+// SS.B: the stack-address size is 32 bits (ESP) outside 64-bit mode, else 16 (SP) (SDM Vol. 3A §3.4.5, Vol. 1 §6.2.3).
+bool gcpu_ss_big(Gcpu& g);
 // The TSC value the guest reads now (the host TSC plus the backend's TSC offset, if any).
 u64 gcpu_guest_tsc(Gcpu& g);
 
@@ -112,6 +116,10 @@ struct GpaExit { // an access the second-level tables refused (EPT violation / n
     bool read, write, fetch;
 };
 GpaExit gcpu_gpa_exit(Gcpu& g);
+// The exit happened while the CPU was delivering an event (an exception, interrupt or NMI: its stack pushes, IDT or
+// TSS reads): no instruction of the guest caused the access (VT-x: IDT-vectoring information valid, SDM Vol. 3C
+// §28.2.4).
+bool gcpu_exit_in_event_delivery(Gcpu& g);
 
 // A hardware task switch the guest attempted (VT-x exit 9, SDM Vol. 3C §26.4.2, qualification Table 28-2; SVM's
 // task-switch intercept). The CPU did the privilege checks on the gate or the TSS descriptor, nothing else.

@@ -40,7 +40,22 @@ struct alignas(64) VirtAp { // a cache line each: the word MONITOR watches
 VirtAp g_ap[EVMM_MAX_CPUS];
 
 constexpr u64 APIC_PAGE_OFFSET_MASK = PAGE_4K - 1;
-constexpr u32 APIC_REG_ALIGN = 4;           // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
+constexpr u32 APIC_REG_ALIGN = 4;       // registers are 32-bit, aligned (SDM Vol. 3A §11.4.1)
+constexpr u32 APIC_SLOT = 16;           // ... each at a 16-byte aligned offset (Table 11-1)
+constexpr u32 APIC_REG_BYTES = 4;       // ... 32 bits wide: bytes 4-15 of a slot are reserved
+constexpr u64 LIN32_MASK = 0xFFFF'FFFF; // 32-bit addresses, registers, offsets
+constexpr u64 LIN16_MASK = 0xFFFF;      // 16-bit ones
+constexpr unsigned BITS_PER_BYTE = 8;
+
+// Little-endian bytes (x86 memory order).
+u32 le32(const u8* p) {
+    u32 v = 0;
+    for (u32 i = 0; i < sizeof v; ++i) v |= u32{p[i]} << (BITS_PER_BYTE * i);
+    return v;
+}
+void put_le(u8* p, u64 v, u32 n) {
+    for (u32 i = 0; i < n; ++i) p[i] = static_cast<u8>(v >> (BITS_PER_BYTE * i));
+}
 constexpr unsigned SIPI_SELECTOR_SHIFT = 8; // CS = vector << 8, base = vector << 12, IP = 0 (SDM Vol. 3A §9.4.4)
 constexpr unsigned SIPI_BASE_SHIFT = 12;
 constexpr u64 IPI_TIMEOUT_MS = 100;
@@ -143,18 +158,97 @@ bool on_x2apic_icr_write(Gcpu& g, u32 msr, u64 value) {
 
 u64 g_refused_stores = 0;
 
-// A store to the APIC page evmm does not perform: the APIC defines only aligned 32-bit accesses to its registers
-// (SDM Vol. 3A §11.4.1: anything else is model specific, not guaranteed), and evmm emulates the plain store forms
-// (MOV, XCHG). What is left — another size or alignment, string, read-modify-write, SSE or stack stores — gets #GP(0),
-// logged at powers of two; the machine keeps running.
-bool refuse_store(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2) {
-    if (++g_refused_stores == 1 || (g_refused_stores & (g_refused_stores - 1)) == 0)
+// Logs a refused store at powers of two (the first, the second, the fourth...): the machine keeps running.
+bool log_refusal() { return ++g_refused_stores == 1 || (g_refused_stores & (g_refused_stores - 1)) == 0; }
+
+// A store to the APIC page evmm does not perform (see on_apic_page_access for the forms it does): #GP(0) and one log
+// line with the instruction's bytes.
+bool refuse_store(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2, const u8* bytes, size_t n) {
+    if (log_refusal()) {
+        constexpr char HEX[] = "0123456789abcdef";
+        constexpr unsigned NIBBLE = 4;
+        constexpr u8 NIBBLE_MASK = 0xF;
+        char hex[2 * insn::MAX_LENGTH + 1] = {};
+        for (size_t i = 0; i < n && i < insn::MAX_LENGTH; ++i) {
+            hex[2 * i] = HEX[bytes[i] >> NIBBLE];
+            hex[2 * i + 1] = HEX[bytes[i] & NIBBLE_MASK];
+        }
         LOG_WARN(
-            "guest0 cpu%u: store to the local APIC page (GPA 0x%lx) not emulated: %s (0x%lx, 0x%lx): #GP(0) "
+            "guest0 cpu%u: store to the local APIC page (GPA 0x%lx) not emulated: %s (0x%lx, 0x%lx), bytes %s: #GP(0) "
             "(%lu so far)",
-            g.cpu_id, gpa, why, v1, v2, g_refused_stores);
+            g.cpu_id, gpa, why, v1, v2, hex, g_refused_stores);
+    }
     gcpu_inject_exception(g, Vector::GP, 0);
     return true;
+}
+
+// --- the guest's XMM/YMM registers ---------------------------------------------------------------------------------
+// evmm's own code has no SSE/AVX instructions (-mgeneral-regs-only, cmake/freestanding.cmake) and saves no vector
+// state, so at a VM exit the guest's XMM/YMM registers are still in the CPU. Reading them takes SSE (CR4.OSFXSR, CR0.EM
+// and CR0.TS clear, SDM Vol. 3A §13.1) and, for the upper YMM halves, VEX (CR4.OSXSAVE and XCR0.SSE|AVX, Vol. 1
+// §14.3): the host's CR0/CR4 are changed for the read and restored; XCR0 is the guest's at the exit (evmm runs
+// guest0's XSETBV on the CPU itself, vmm/modules/xsetbv.cpp), and a guest that executed a VEX store has both bits set.
+constexpr u32 XMM_BYTES = 16;
+constexpr u32 MAX_STORE_BYTES = 32; // a YMM register
+constexpr u32 CPUID1_ECX_XSAVE_BIT = 1u << 26;
+constexpr u32 CPUID1_ECX_AVX_BIT = 1u << 28;
+constexpr u32 XCR0_SSE_AVX = (1u << 1) | (1u << 2); // XCR0 bits 1 (SSE) and 2 (AVX), SDM Vol. 1 §13.3
+
+using Vec16 = u8[XMM_BYTES];
+#define EVMM_XMM_CASE(n)                                                   \
+    case n:                                                                \
+        if (high)                                                          \
+            asm volatile("vextractf128 $1, %%ymm" #n ", %0" : "=m"(*out)); \
+        else                                                               \
+            asm volatile("movdqu %%xmm" #n ", %0" : "=m"(*out));           \
+        break;
+void read_vec(u32 n, bool high, Vec16* out) {
+    switch (n) {
+        EVMM_XMM_CASE(0)
+        EVMM_XMM_CASE(1)
+        EVMM_XMM_CASE(2)
+        EVMM_XMM_CASE(3)
+        EVMM_XMM_CASE(4)
+        EVMM_XMM_CASE(5)
+        EVMM_XMM_CASE(6)
+        EVMM_XMM_CASE(7)
+        EVMM_XMM_CASE(8)
+        EVMM_XMM_CASE(9)
+        EVMM_XMM_CASE(10)
+        EVMM_XMM_CASE(11)
+        EVMM_XMM_CASE(12)
+        EVMM_XMM_CASE(13)
+        EVMM_XMM_CASE(14)
+        EVMM_XMM_CASE(15)
+    default: break;
+    }
+}
+#undef EVMM_XMM_CASE
+
+// The low `size` bytes of XMM/YMM register n (size > 16: a YMM register); false when the CPU cannot give them.
+bool read_simd_reg(u32 n, u32 size, u8* out) {
+    const bool ymm = size > XMM_BYTES;
+    if (ymm && (cpuid(CpuidLeaf::FEATURES).ecx & (CPUID1_ECX_XSAVE_BIT | CPUID1_ECX_AVX_BIT)) !=
+                   (CPUID1_ECX_XSAVE_BIT | CPUID1_ECX_AVX_BIT))
+        return false;
+    const u64 cr0 = read_cr0(), cr4 = read_cr4();
+    write_cr0(cr0 & ~(CR0_TS | CR0_EM));
+    write_cr4(cr4 | CR4_OSFXSR | (ymm ? CR4_OSXSAVE : 0));
+    bool ok = true;
+    if (ymm) {
+        u32 lo = 0, hi = 0;
+        asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+        ok = (lo & XCR0_SSE_AVX) == XCR0_SSE_AVX;
+    }
+    Vec16 v[2];
+    if (ok) {
+        read_vec(n, false, &v[0]);
+        if (ymm) read_vec(n, true, &v[1]);
+    }
+    write_cr4(cr4);
+    write_cr0(cr0);
+    for (u32 i = 0; ok && i < size; ++i) out[i] = v[i / XMM_BYTES][i % XMM_BYTES];
+    return ok;
 }
 
 void start_state(Gcpu& g, u32 vector) {
@@ -166,9 +260,37 @@ void start_state(Gcpu& g, u32 vector) {
     CHECK_OK(gcpu_load_state(g, s), "SIPI: guest start state");
 }
 
+// `len` bytes (a MOVS element) at guest-linear `lin`: bytes in `apic_page` by aligned 32-bit reads (the only reads
+// the APIC defines; reads have no side effects), other memory through the guest's mapping. False when a byte is not
+// mapped (the guest then takes the fault itself when it runs the instruction).
+bool read_source(const GuestPhys& mem, const GuestPagingRegs& regs, u64 lin, u8* out, u32 len, u64 apic_page) {
+    for (u32 i = 0; i < len; ++i) {
+        u64 pa = 0;
+        if (!guest_linear_to_phys(mem, regs, lin + i, pa).ok()) return false;
+        if ((pa & ~APIC_PAGE_OFFSET_MASK) == apic_page) {
+            const u32 w = *reinterpret_cast<volatile u32*>(pa & ~u64{APIC_REG_ALIGN - 1});
+            out[i] = static_cast<u8>(w >> (BITS_PER_BYTE * (pa & (APIC_REG_ALIGN - 1))));
+            continue;
+        }
+        const u8* p = static_cast<const u8*>(mem.map(pa, 1));
+        if (p == nullptr) return false;
+        out[i] = *p;
+    }
+    return true;
+}
+
 // A refused guest-physical access inside a page that is, or was, some CPU's xAPIC page (writes: read-only for the
 // guest). On the CPU whose APIC is there now the store goes to its APIC (ICR writes routed by guest_ipi); on any other
-// CPU the page is plain memory and the store is performed on it.
+// CPU the page is plain memory and the store is performed on it byte for byte.
+//
+// The APIC's registers are 32 bits wide at 16-byte aligned offsets, and only aligned 32-bit accesses are defined
+// (SDM Vol. 3A §11.4.1 / Table 11-1; wider or narrower ones are model specific). evmm's rule for every store form:
+// each register slot whose bytes 0-3 the store covers receives the store's dword at that position (one 32-bit write
+// through the same path as a MOV); the store's bytes at offsets 4-15 of a slot (reserved) are dropped. A store that
+// covers only part of a register's bytes 0-3 (a byte or word store, a misaligned dword), or that runs past the page,
+// gets #GP(0). So a 64-bit store at the TPR writes its low dword into the TPR, a 128-bit store at 0x300 writes ICR_LOW
+// only, a 256-bit store at 0x300 writes ICR_LOW, then ICR_HIGH with its dword at +16 (what KVM, Xen and Bochs do with
+// aligned 32-bit accesses; they drop (KVM), or stop on (Bochs: a panic), the others).
 bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     if (!e.write) return false;
     const u64 gpa = e.gpa;
@@ -176,27 +298,40 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
     const u64 page = gpa & ~APIC_PAGE_OFFSET_MASK;
     const bool is_apic = (apic_base & (APIC_BASE_GLOBAL_ENABLE | APIC_BASE_X2APIC_ENABLE)) == APIC_BASE_GLOBAL_ENABLE &&
                          (apic_base & APIC_BASE_ADDR_MASK) == page;
+    // A write the CPU made while delivering an event (an exception or interrupt frame pushed onto a stack in this
+    // page): no instruction to decode, and evmm does not emulate event delivery. The event is lost and #GP(0) takes its
+    // place, combined per SDM Vol. 3A §7.15 Table 7-5 (#DF when the event was a contributory exception or a #PF; a
+    // triple fault, the guest stops, when it was a #DF).
+    if (gcpu_exit_in_event_delivery(g)) {
+        if (log_refusal())
+            LOG_WARN(
+                "guest0 cpu%u: event delivery wrote to the local APIC page (GPA 0x%lx): #GP(0) instead (%lu so far)",
+                g.cpu_id, gpa, g_refused_stores);
+        gcpu_inject_exception_for_access(g, Vector::GP, 0, "event delivery onto the local APIC page");
+        return true;
+    }
     // The faulting instruction (SDM Vol. 3C §28.2.1: EPT violations are faults, RIP is still on it).
     const u64 cr0 = gcpu_cr0(g), efer = gcpu_efer(g);
     const CodeSize cs = code_size(cr0 & CR0_PE, gcpu_rflags(g) & RFLAGS_VM, efer & EFER_LMA, gcpu_in_64bit_mode(g),
                                   gcpu_cs_default_32(g));
+    const bool long64 = cs == CodeSize::Bits64;
+    const u64 lin_mask = long64 ? ~u64{0} : LIN32_MASK; // linear addresses wrap at 4 GiB outside 64-bit mode
     const u64 rip = gcpu_rip(g);
-    const u64 lin = cs == CodeSize::Bits64 ? rip : gcpu_cs_base(g) + rip;
+    const u64 lin = long64 ? rip : (gcpu_cs_base(g) + rip) & lin_mask;
     const GuestPagingRegs regs{cr0, gcpu_cr3(g), gcpu_cr4(g), efer};
     const GuestPhys mem(*g.guest);
-    u8 bytes[insn::MAX_LENGTH];
+    u8 bytes[insn::MAX_LENGTH] = {};
     size_t n = PAGE_4K - (lin & APIC_PAGE_OFFSET_MASK); // what is left of the first page...
     if (n > sizeof bytes) n = sizeof bytes;
     Status s = guest_read_linear(mem, regs, lin, bytes, n);
-    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2);
+    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2, bytes, 0);
     if (n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
         n = sizeof bytes; // ...and the next page when it is mapped (an instruction may straddle the two)
     MmioStore st{};
     s = decode_mmio_store(bytes, n, cs, st);
-    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2);
+    if (!s.ok()) return refuse_store(g, gpa, s.what, s.value, s.value2, bytes, n);
     const u32 off = static_cast<u32>(gpa & APIC_PAGE_OFFSET_MASK);
-    if (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0)
-        return refuse_store(g, gpa, "not an aligned 32-bit store", st.size, off);
+    auto refuse = [&](const char* why) { return refuse_store(g, gpa, why, st.size, off, bytes, st.length); };
 
     // One 32-bit register (or RAM word) write: ICR_LOW routed by guest_ipi, LDR/DFR remembered for logical IPIs.
     auto write = [&](u64 at, u32 v) {
@@ -213,19 +348,44 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
             *reg = v;
         }
     };
+    // A store of `size` bytes at `at` by the rule above; false (nothing written) when it is refused.
+    auto store = [&](u64 at, const u8* d, u32 size) {
+        const u32 o = static_cast<u32>(at & APIC_PAGE_OFFSET_MASK);
+        if (o + size > PAGE_4K) return false;
+        if (!is_apic) {
+            for (u32 i = 0; i < size; ++i) reinterpret_cast<volatile u8*>(at)[i] = d[i];
+            return true;
+        }
+        const u32 first = o % APIC_SLOT, end = (o + size) % APIC_SLOT;
+        if ((first != 0 && first < APIC_REG_BYTES) || (end != 0 && end < APIC_REG_BYTES)) return false;
+        for (u32 slot = static_cast<u32>(align_up(o, APIC_SLOT)); slot + APIC_REG_BYTES <= o + size; slot += APIC_SLOT)
+            write(page + slot, le32(d + (slot - o)));
+        return true;
+    };
     // A 32-bit register load: zero-extends in 64-bit mode; elsewhere bits 63:32 are left alone (SDM Vol. 1 §3.4.1.1).
-    auto load_reg32 = [&](u32 n, u32 v) {
-        const u64 r = gcpu_gpr(g, n);
-        gcpu_set_gpr(g, n, cs == CodeSize::Bits64 ? u64{v} : (r & ~u64{0xFFFF'FFFF}) | v);
+    auto load_reg32 = [&](u32 r, u32 v) {
+        const u64 old = gcpu_gpr(g, r);
+        gcpu_set_gpr(g, r, long64 ? u64{v} : (old & ~u64{LIN32_MASK}) | v);
     };
     auto set_flags = [&](u64 flags) { gcpu_set_rflags(g, (gcpu_rflags(g) & ~RFLAGS_STATUS) | flags); };
 
     u64 value = st.from_reg ? gcpu_gpr(g, st.reg) : st.imm;
     if (st.high_byte) value >>= 8;
+    u8 data[MAX_STORE_BYTES] = {};
+    put_le(data, value, sizeof value);
     const u32 v = static_cast<u32>(value);
     volatile u32* reg = reinterpret_cast<volatile u32*>(gpa);
+    const bool rmw = st.kind == StoreKind::Xchg || st.kind == StoreKind::Alu || st.kind == StoreKind::Xadd;
+    if (rmw && (st.size != sizeof(u32) || off % APIC_REG_ALIGN != 0))
+        return refuse("a read-modify-write that is not an aligned 32-bit access");
     switch (st.kind) {
-    case StoreKind::Mov: write(gpa, v); break;
+    case StoreKind::Mov:
+        if (!store(gpa, data, st.size)) return refuse("covers part of an APIC register, or runs past the page");
+        break;
+    case StoreKind::Simd:
+        if (!read_simd_reg(st.reg, st.size, data)) return refuse("the XMM/YMM register cannot be read");
+        if (!store(gpa, data, st.size)) return refuse("covers part of an APIC register, or runs past the page");
+        break;
     case StoreKind::Xchg: {
         const u32 old = *reg;
         write(gpa, v);
@@ -246,27 +406,72 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
         set_flags(r.flags);
         break;
     }
-    case StoreKind::Stos: {
-        // Elements inside this page are written here; when (E/R)DI leaves it, RIP stays on the instruction and the
-        // guest goes on with the remaining count itself (memory outside the page needs no emulation), as after an
-        // interrupted REP STOS.
-        const u64 amask = st.addr_size == 8 ? ~u64{0} : st.addr_size == 4 ? 0xFFFFFFFF : 0xFFFF;
-        const u32 rdi = static_cast<u32>(Gpr::RDI), rcx = static_cast<u32>(Gpr::RCX);
+    case StoreKind::Stos:
+    case StoreKind::Movs: {
+        // Elements inside this page are written here; when (E/R)DI leaves it (or an element is refused after the
+        // first, or a MOVS source cannot be read), RIP stays on the instruction and the guest goes on with the
+        // remaining count itself, as after an interrupted REP STOS/MOVS: it then faults, or needs no emulation, on its
+        // own.
+        const u64 amask = st.addr_size == sizeof(u64) ? ~u64{0} : st.addr_size == sizeof(u32) ? LIN32_MASK : LIN16_MASK;
+        const u32 rdi = static_cast<u32>(Gpr::RDI), rsi = static_cast<u32>(Gpr::RSI), rcx = static_cast<u32>(Gpr::RCX);
         const bool down = (gcpu_rflags(g) & RFLAGS_DF) != 0;
-        u64 di = gcpu_gpr(g, rdi), count = st.rep ? gcpu_gpr(g, rcx) & amask : 1;
+        const bool movs = st.kind == StoreKind::Movs;
+        // The source's segment base: in 64-bit mode only FS and GS have one (SDM Vol. 1 §3.3.7.1).
+        const u32 sreg = static_cast<u32>(st.src_seg);
+        const u64 src_base =
+            !movs || (long64 && sreg != EVMM_SEG_FS && sreg != EVMM_SEG_GS) ? 0 : gcpu_seg_base(g, sreg);
+        auto step = [&](u64 r) { return (r & ~amask) | ((down ? r - st.size : r + st.size) & amask); };
+        u64 di = gcpu_gpr(g, rdi), si = gcpu_gpr(g, rsi), count = st.rep ? gcpu_gpr(g, rcx) & amask : 1;
+        const u64 count0 = count;
         u64 at = gpa;
         while (count != 0 && (at & ~APIC_PAGE_OFFSET_MASK) == page) {
-            write(at, v);
-            at = down ? at - sizeof(u32) : at + sizeof(u32);
-            di = (di & ~amask) | ((down ? di - sizeof(u32) : di + sizeof(u32)) & amask);
+            if (movs && !read_source(mem, regs, (src_base + (si & amask)) & lin_mask, data, st.size, page)) {
+                if (count == count0) return refuse("the MOVS source cannot be read");
+                break;
+            }
+            if (!store(at, data, st.size)) {
+                if (count == count0) return refuse("covers part of an APIC register, or runs past the page");
+                break;
+            }
+            at = down ? at - st.size : at + st.size;
+            di = step(di);
+            si = step(si);
             --count;
         }
-        gcpu_set_gpr(g, rdi, st.addr_size == 4 && cs == CodeSize::Bits64 ? di & amask : di);
+        // A 32-bit address-size update in 64-bit mode zero-extends the register (SDM Vol. 1 §3.4.1.1).
+        const bool zext = st.addr_size == sizeof(u32) && long64;
+        gcpu_set_gpr(g, rdi, zext ? di & amask : di);
+        if (movs) gcpu_set_gpr(g, rsi, zext ? si & amask : si);
         if (st.rep) {
             const u64 c = gcpu_gpr(g, rcx);
-            gcpu_set_gpr(g, rcx, st.addr_size == 4 && cs == CodeSize::Bits64 ? count : (c & ~amask) | count);
+            gcpu_set_gpr(g, rcx, zext ? count : (c & ~amask) | count);
         }
         if (count != 0) return true; // the rest runs in the guest (RIP unchanged)
+        break;
+    }
+    case StoreKind::Push:
+    case StoreKind::Pushf:
+    case StoreKind::Call: {
+        // The stack store at SS:(rSP - size); the stack-address size is 64 bits in 64-bit mode, else SS.B's.
+        const u32 rsp = static_cast<u32>(Gpr::RSP);
+        const u64 smask = long64 ? ~u64{0} : gcpu_ss_big(g) ? LIN32_MASK : LIN16_MASK;
+        const u64 sp = gcpu_gpr(g, rsp);
+        const u64 new_sp = (sp & ~smask) | ((sp - st.size) & smask);
+        const u64 slin = ((long64 ? 0 : gcpu_seg_base(g, EVMM_SEG_SS)) + (new_sp & smask)) & lin_mask;
+        if ((slin & APIC_PAGE_OFFSET_MASK) != off) return refuse("a stack store that starts before the page");
+        const u64 next = rip + st.length;
+        if (st.kind == StoreKind::Pushf) value = gcpu_rflags(g) & ~(RFLAGS_RF | RFLAGS_VM); // the PUSHF page
+        if (st.kind == StoreKind::Call) value = next;
+        put_le(data, value, sizeof value);
+        if (!store(gpa, data, st.size)) return refuse("covers part of an APIC register, or runs past the page");
+        gcpu_set_gpr(g, rsp, new_sp);
+        if (st.kind == StoreKind::Call) {
+            // The CALL page: the target is truncated to the operand size (EIP / IP) outside 64-bit mode.
+            const u64 omask = st.size == sizeof(u64) ? ~u64{0} : st.size == sizeof(u32) ? LIN32_MASK : LIN16_MASK;
+            const u64 target = (st.from_reg ? gcpu_gpr(g, st.reg) : next + st.imm) & omask;
+            gcpu_advance_rip(g, target - rip);
+            return true;
+        }
         break;
     }
     }

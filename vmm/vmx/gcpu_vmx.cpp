@@ -106,6 +106,24 @@ bool gcpu_in_64bit_mode(Gcpu&) {
 
 bool gcpu_cs_default_32(Gcpu&) { return (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_DB) != 0; }
 
+u64 gcpu_seg_base(Gcpu&, u32 seg) {
+    switch (seg) {
+    case EVMM_SEG_ES: return vmread(VmcsField::GUEST_ES_BASE);
+    case EVMM_SEG_CS: return vmread(VmcsField::GUEST_CS_BASE);
+    case EVMM_SEG_SS: return vmread(VmcsField::GUEST_SS_BASE);
+    case EVMM_SEG_DS: return vmread(VmcsField::GUEST_DS_BASE);
+    case EVMM_SEG_FS: return vmread(VmcsField::GUEST_FS_BASE);
+    case EVMM_SEG_GS: return vmread(VmcsField::GUEST_GS_BASE);
+    default: return 0;
+    }
+}
+
+bool gcpu_ss_big(Gcpu&) { return (vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS) & VMX_AR_DB) != 0; }
+
+bool gcpu_exit_in_event_delivery(Gcpu&) {
+    return (static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO)) & INTR_INFO_VALID) != 0;
+}
+
 // SDM Vol. 3C §26.3 ("Changes to Instruction Behavior in VMX Non-Root Operation", RDTSC): with "use TSC
 // offsetting" the guest reads TSC + TSC_OFFSET.
 u64 gcpu_guest_tsc(Gcpu&) {
