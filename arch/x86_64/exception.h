@@ -87,4 +87,6 @@ const char* exception_name(u64 vector);
 
 // Called by the stubs with interrupts off (the image defines it).
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* frame);
-extern "C" const evmm::u64 evmm_isr_stub_table[evmm::IDT_VECTORS];
+// The 256 entry stubs (arch/x86_64/isr_stubs.S), EVMM_ISR_STUB_SIZE bytes apart: vector n's at evmm_isr_stubs + n * 16.
+extern "C" const char evmm_isr_stubs[];
+inline constexpr evmm::u64 EVMM_ISR_STUB_SIZE = 16;

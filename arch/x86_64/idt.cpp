@@ -6,7 +6,8 @@ namespace evmm {
 
 void idt_fill(IdtGate (&idt)[256], u16 code_selector, u8 (*ist_for)(unsigned vector)) {
     for (unsigned v = 0; v < IDT_VECTORS; ++v)
-        idt[v] = make_interrupt_gate(evmm_isr_stub_table[v], code_selector, ist_for ? ist_for(v) : 0);
+        idt[v] = make_interrupt_gate(reinterpret_cast<u64>(evmm_isr_stubs) + v * EVMM_ISR_STUB_SIZE, code_selector,
+                                     ist_for ? ist_for(v) : 0);
 }
 
 } // namespace evmm

@@ -7,8 +7,10 @@
     .text
     .code64
 
+/* Stub n is at evmm_isr_stubs + n * 16 (EVMM_ISR_STUB_SIZE in exception.h): no table of addresses, so no
+ * relocations in the position-independent VMM (256 of them were 6 KiB of .rela.dyn). */
 .macro ISR_STUB vec
-    .balign 16
+    .org evmm_isr_stubs + \vec * 16   /* also the size check: a longer stub would move .org backwards (an error) */
 isr_stub_\vec:
     .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
     .else
@@ -18,6 +20,9 @@ isr_stub_\vec:
     jmp isr_common
 .endm
 
+    .globl evmm_isr_stubs
+    .balign 16
+evmm_isr_stubs:
 .altmacro
 .macro ISR_STUB_N n
     ISR_STUB %n
@@ -70,17 +75,3 @@ isr_common:
     popq %rax
     addq $16, %rsp            /* vector + error code */
     iretq
-
-/* The table of stub addresses, indexed by vector (read by idt_setup). */
-    .section .data.rel.ro, "aw"
-    .balign 8
-    .globl evmm_isr_stub_table
-evmm_isr_stub_table:
-.macro ISR_ADDR n
-    .quad isr_stub_\n
-.endm
-.set vec, 0
-.rept 256
-    ISR_ADDR %vec
-    .set vec, vec + 1
-.endr
