@@ -62,6 +62,7 @@ int g_exception_depth;
 u64 g_probe_error;
 u64 g_probe_cr2;
 u64 g_probe_rflags;
+ProbeFrame g_probe_frame;
 
 evmm::Mb2Info g_mb2;
 bool g_mb2_ok;
@@ -305,6 +306,7 @@ u64 cmdline_u64(const char* key, u64 def) {
 u64 probe_error_code() { return g_probe_error; }
 u64 probe_cr2() { return g_probe_cr2; }
 u64 probe_rflags() { return g_probe_rflags; }
+const ProbeFrame& probe_frame() { return g_probe_frame; }
 
 bool probe_rdmsr(u32 msr, u64& val, u8& vector) {
     u64 v = 0;
@@ -391,6 +393,7 @@ extern "C" void guest_exception(Frame* f) {
         g_probe_error = f->error;
         g_probe_cr2 = read_cr2();
         g_probe_rflags = f->rflags;
+        g_probe_frame = ProbeFrame{f->rip, f->cs, f->rflags, f->rsp, f->ss, f->error};
         f->rax = f->vector;
         f->rip = guest_probe_fixup;
         f->rsp = guest_probe_rsp;

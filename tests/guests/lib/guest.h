@@ -146,6 +146,11 @@ u64 cmdline_u64(const char* key, u64 def);
 using VectorHandler = void (*)();
 void set_vector_handler(u8 vector, VectorHandler h);
 u64 probe_rflags(); // the RFLAGS image the last probe fault pushed (faults push it with RF = 1)
+// The whole frame the last probe fault pushed (64-bit mode: SS, RSP, RFLAGS, CS, RIP, error code or 0).
+struct ProbeFrame {
+    u64 rip = 0, cs = 0, rflags = 0, rsp = 0, ss = 0, error = 0;
+};
+const ProbeFrame& probe_frame();
 
 // ---- CPU helpers ------------------------------------------------------------------------------------------------
 
