@@ -26,6 +26,7 @@
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
 #include "vmm/iommu/vtd.h"
+#include "vmm/modules/dma_faults.h"
 #include "vmm/modules/modules.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/forced_exits.h"
@@ -180,6 +181,7 @@ void stage3_bsp() {
     vmx_exits_init(g_heap);
     modules_init();
     forced_exits_init(g_desc->options.forceexits != 0);
+    if (g_desc->options.forceexits != 0) dma_faults_force_tick();
 }
 
 // --- stage 4: create guest (BSP) -------------------------------------------------------------------------------

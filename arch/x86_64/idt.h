@@ -36,7 +36,8 @@ constexpr IdtGate make_interrupt_gate(u64 handler, u16 selector, u8 ist) {
                    0};
 }
 
-// Fill all 256 gates with the entry stubs (evmm_isr_stubs + vector * EVMM_ISR_STUB_SIZE); `ist_for(vector)` picks an IST slot (0 = current stack).
+// Fill all 256 gates with the entry stubs (evmm_isr_stubs + vector * EVMM_ISR_STUB_SIZE); `ist_for(vector)` picks an
+// IST slot (0 = current stack).
 void idt_fill(IdtGate (&idt)[256], u16 code_selector, u8 (*ist_for)(unsigned vector));
 
 inline void lidt(const DescriptorTableRegister& r) { asm volatile("lidt %0" : : "m"(r)); }

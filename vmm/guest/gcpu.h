@@ -151,6 +151,11 @@ TaskSwitchExit gcpu_task_switch_exit(Gcpu& g);
 void gcpu_skip_instruction(Gcpu& g);
 // The same with a length evmm decoded itself (exits that report none, e.g. an emulated guest-physical store).
 void gcpu_advance_rip(Gcpu& g, u64 length);
+// A periodic tick for this vCPU: the Tick intercept runs after about `tsc_ticks` TSC ticks of its guest time (VT-x:
+// the VMX-preemption timer, SDM Vol. 3C §26.5.1, counting while the guest runs; the remaining count is kept across
+// other exits where the CPU can save it). One-shot: the handler arms the next one. False when the backend has no
+// such timer (the tick never comes). With the vCPU's backend state current (GcpuInit, or an exit of it).
+bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks);
 // HLT: advance past it and let the vCPU wait, as the CPU would, until an interrupt, an NMI or an INIT wakes it (the
 // backend's halted state; where the CPU has none, the HLT returns at once, like one woken by a spurious interrupt).
 void gcpu_halt(Gcpu& g);

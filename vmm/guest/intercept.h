@@ -30,6 +30,7 @@ enum class Intercept : u8 {
     Invd,
     Init,       // an INIT signal arrived for the vCPU's CPU
     TaskSwitch, // a hardware task switch (CALL/JMP to a TSS or task gate, IRET with NT, a task gate in the IDT)
+    Tick,       // the vCPU's periodic tick (gcpu_tick_every) expired
     Count,
 };
 

@@ -6,6 +6,7 @@
 #include "vmm/host/panic.h"
 #include "vmm/modules/acpi_power.h"
 #include "vmm/modules/cpuid.h"
+#include "vmm/modules/dma_faults.h"
 #include "vmm/modules/gpa_access.h"
 #include "vmm/modules/guest_apic.h"
 #include "vmm/modules/io_monitor.h"
@@ -40,6 +41,7 @@ constexpr Module MODULES[] = {
     {"vmcall", vmcall_init},
     {"virt-instructions", vmx_instructions_init},
     {"gpa-access", gpa_access_init},
+    {"dma-faults", dma_faults_init},
     {"task-switch", task_switch_exit_init},
     {"misc", misc_init},
 };

@@ -242,6 +242,26 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
         vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE, intr & ~u64{INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS});
 }
 
+// SDM Vol. 3C §26.5.1: the timer counts down at the TSC rate divided by 2^IA32_VMX_MISC[4:0] while the guest runs
+// and exits (reason 52) at 0; with "save VMX-preemption timer value" an exit stores the remaining count, so other
+// exits do not restart it (without it, each entry reloads the full count).
+bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
+    const VmxCapMsrs& c = vmx_state().caps;
+    if ((allowed1(c.pinbased) & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return false;
+    const u64 shift = c.misc & VMX_MISC_PREEMPTION_TIMER_RATE_MASK;
+    u64 count = tsc_ticks >> shift;
+    if (count == 0) count = 1;
+    if (count > 0xFFFFFFFF) count = 0xFFFFFFFF; // a 32-bit field
+    vmwrite(VmcsField::VMX_PREEMPTION_TIMER_VALUE, count);
+    const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
+    if ((pin & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) {
+        vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin | PIN_ACTIVATE_PREEMPTION_TIMER);
+        if (allowed1(c.exit) & VM_EXIT_SAVE_PREEMPTION_TIMER)
+            vmwrite(VmcsField::VM_EXIT_CONTROLS, vmread(VmcsField::VM_EXIT_CONTROLS) | VM_EXIT_SAVE_PREEMPTION_TIMER);
+    }
+    return true;
+}
+
 // SDM Vol. 3C §25.4.2: activity state HLT, where IA32_VMX_MISC[6] supports it; the CPU leaves it for an event
 // (§27.6.3 for an injected one).
 void gcpu_halt(Gcpu& g) {

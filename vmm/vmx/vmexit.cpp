@@ -55,6 +55,7 @@ constexpr ExitReason EXITS_TRIPLE_FAULT[] = {ExitReason::TRIPLE_FAULT};
 constexpr ExitReason EXITS_HLT[] = {ExitReason::HLT};
 constexpr ExitReason EXITS_INVD[] = {ExitReason::INVD};
 constexpr ExitReason EXITS_INIT[] = {ExitReason::INIT_SIGNAL};
+constexpr ExitReason EXITS_TICK[] = {ExitReason::PREEMPTION_TIMER_EXPIRED};
 // Every task switch exits in VMX non-root operation (§26.4.2).
 constexpr ExitReason EXITS_TASK_SWITCH[] = {ExitReason::TASK_SWITCH};
 
@@ -79,6 +80,7 @@ ExitList exits_of(Intercept kind) {
     case Intercept::Hlt: return list(EXITS_HLT);
     case Intercept::Invd: return list(EXITS_INVD);
     case Intercept::Init: return list(EXITS_INIT);
+    case Intercept::Tick: return list(EXITS_TICK);
     case Intercept::TaskSwitch: return list(EXITS_TASK_SWITCH);
     case Intercept::Count: break;
     }
@@ -148,9 +150,9 @@ void intercept_log_table() {
 }
 
 const char* intercept_name(Intercept kind) {
-    static constexpr const char* NAMES[] = {"cpuid",        "rdmsr",  "wrmsr",     "io",        "xsetbv",
-                                            "rdtsc",        "rdtscp", "hypercall", "virt-insn", "gpa-access",
-                                            "triple-fault", "hlt",    "invd",      "init",      "task-switch"};
+    static constexpr const char* NAMES[] = {"cpuid",  "rdmsr",     "wrmsr",       "io",         "xsetbv",       "rdtsc",
+                                            "rdtscp", "hypercall", "virt-insn",   "gpa-access", "triple-fault", "hlt",
+                                            "invd",   "init",      "task-switch", "tick"};
     static_assert(sizeof NAMES / sizeof NAMES[0] == static_cast<u32>(Intercept::Count));
     const u32 k = static_cast<u32>(kind);
     return k < static_cast<u32>(Intercept::Count) ? NAMES[k] : "?";
