@@ -156,6 +156,9 @@ void gcpu_advance_rip(Gcpu& g, u64 length);
 // other exits where the CPU can save it). One-shot: the handler arms the next one. False when the backend has no
 // such timer (the tick never comes). With the vCPU's backend state current (GcpuInit, or an exit of it).
 bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks);
+// NMI blocking as the CPU keeps it for the guest (SDM Vol. 3A §6.7.1; VT-x: virtual-NMI blocking): set when evmm
+// itself delivers an NMI to a handler (through a task gate), cleared by an IRET evmm performs (a task-switching one).
+void gcpu_set_nmi_blocked(Gcpu& g, bool blocked);
 // HLT: advance past it and let the vCPU wait, as the CPU would, until an interrupt, an NMI or an INIT wakes it (the
 // backend's halted state; where the CPU has none, the HLT returns at once, like one woken by a spurious interrupt).
 void gcpu_halt(Gcpu& g);

@@ -104,6 +104,12 @@ void on_task_switch(Gcpu& g) {
     gcpu_set_rflags(g, c.eflags);
     for (u32 i = 0; i < EVMM_SEG_COUNT; ++i) gcpu_set_segment(g, static_cast<SegReg>(i), c.seg[i]);
     gcpu_set_task_switched(g);
+    // An NMI delivered through a task gate: its handler (the new task) runs with NMIs blocked until its IRET; an
+    // IRET removes the blocking, also one that switches tasks (SDM Vol. 3A §6.7.1, Vol. 3C §26.3).
+    if (e.source == TaskSwitchSource::IdtTaskGate && e.event_valid && e.event_type == GuestEventType::Nmi)
+        gcpu_set_nmi_blocked(g, true);
+    else if (e.source == TaskSwitchSource::Iret)
+        gcpu_set_nmi_blocked(g, false);
     if (r.kind == ts::Result::Kind::FaultAfter) {
         LOG_DEBUG("guest0 cpu%u: task switch to 0x%x: vector %u (0x%x) in the new task: %s", g.cpu_id, e.selector,
                   static_cast<unsigned>(r.vector), r.error_code, r.why);

@@ -262,6 +262,14 @@ bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
     return true;
 }
 
+// SDM Vol. 3C §25.4.2 (Table 25-3): with "virtual NMIs" the interruptibility state's NMI bit is virtual-NMI blocking,
+// which the guest's next IRET clears (§26.3).
+void gcpu_set_nmi_blocked(Gcpu&, bool blocked) {
+    const u64 s = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
+    vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE,
+            blocked ? (s | INTERRUPTIBILITY_NMI) : (s & ~u64{INTERRUPTIBILITY_NMI}));
+}
+
 // SDM Vol. 3C §25.4.2: activity state HLT, where IA32_VMX_MISC[6] supports it; the CPU leaves it for an event
 // (§27.6.3 for an injected one).
 void gcpu_halt(Gcpu& g) {
