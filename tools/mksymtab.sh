@@ -2,7 +2,8 @@
 # Usage: mksymtab.sh NM VMM_ELF OUT.S
 # Turns the function symbols of the VMM into an assembly file holding evmm's symbol table (format in
 # lib/symtab.h): header, entries sorted by address, then the names. Names are demangled without their parameter
-# lists and with "(anon)" for "(anonymous namespace)" ("evmm::gcpu_vmcs_init", "evmm::(anon)::on_io [clone .isra.0]"):
+# lists, without the namespace evmm:: every C++ function is in, and with "(anon)" for "(anonymous namespace)"
+# ("gcpu_vmcs_init", "(anon)::on_io [clone .isra.0]"):
 # a backtrace needs the function, and the lists would double the table's size in build/evmm.elf (P3).
 set -eu
 nm_tool=$1 elf=$2 out=$3
@@ -31,6 +32,7 @@ nm_tool=$1 elf=$2 out=$3
     if (size == "0" && name ~ /^__/) next   # linker-script markers (__text_end ...) are not functions
     name = strip_params(name)
     gsub(/\(anonymous namespace\)/, "(anon)", name)   # 15 bytes less per local function (P3)
+    sub(/^evmm::/, "", name)                            # every C++ function is in evmm:: (6 bytes each)
     gsub(/\\/, "\\\\", name); gsub(/"/, "\\\"", name)
     addrs[count] = addr; sizes[count] = size; names[count] = name; offs[count] = strsz
     strsz += length(name) + 1; count++
