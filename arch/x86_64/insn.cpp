@@ -67,33 +67,77 @@ constexpr u8 address_size(CodeSize cs, bool addrsize_prefix) {
     return SIZE_DWORD;
 }
 
-// Skips the SIB byte and displacement of a memory ModR/M (mod != 11).
-Status skip_memory_operand(Cursor& c, u8 modrm, u8 addr_size) {
+// Sign-extends the low `from` bytes of v to 64 bits.
+constexpr u64 sign_extend64(u64 v, unsigned from_bytes) {
+    const unsigned bits = from_bytes * BITS_PER_BYTE;
+    return bits < BITS_PER_BYTE * SIZE_QWORD && (v & bit(bits - 1)) != 0 ? v | (~u64{0} << bits) : v;
+}
+
+// Register numbers (SDM encoding) used by 16-bit addressing (Table 2-1).
+constexpr u8 R_BX = 3, R_SP = 4, R_BP = 5, R_SI = 6, R_DI = 7;
+constexpr u8 SIB_INDEX_NONE = 4; // Table 2-3: index 100 (without REX.X) = no index
+constexpr unsigned SIB_SCALE_SHIFT = 6;
+constexpr unsigned SIB_INDEX_SHIFT = 3;
+struct Rm16 {
+    u8 base, index;
+};
+constexpr Rm16 RM16[8] = {{R_BX, R_SI},        {R_BX, R_DI},        {R_BP, R_SI},        {R_BP, R_DI},
+                          {R_SI, NO_REGISTER}, {R_DI, NO_REGISTER}, {R_BP, NO_REGISTER}, {R_BX, NO_REGISTER}};
+
+// The SIB byte and displacement of a memory ModR/M (mod != 11): decoded into `m` (its segment: the override if
+// `seg_override`, else DS or SS by the base). REX.X/REX.B extend index and base in 64-bit mode.
+Status decode_memory_operand(Cursor& c, u8 modrm, u8 addr_size, u8 rex, bool rip_relative_mode, Sreg seg,
+                             bool seg_override, MemOperand& m) {
     const u8 mod = modrm_mod(modrm);
     const u8 rm = modrm_rm(modrm);
     size_t disp = 0;
+    m = MemOperand{};
     if (addr_size == SIZE_WORD) {
         // Table 2-1: no SIB; mod 00 rm 110 is disp16 alone.
-        if (mod == MOD_DISP8)
-            disp = SIZE_BYTE;
-        else if (mod == MOD_DISP_FULL || (mod == MOD_NO_DISP && rm == RM16_DISP16))
+        if (mod == MOD_NO_DISP && rm == RM16_DISP16) {
             disp = SIZE_WORD;
+        } else {
+            m.base = RM16[rm].base;
+            m.index = RM16[rm].index;
+            if (mod == MOD_DISP8) disp = SIZE_BYTE;
+            if (mod == MOD_DISP_FULL) disp = SIZE_WORD;
+        }
     } else {
         // Table 2-2 / 2-3 (64-bit mode uses the same forms, §2.2.1.6: mod 00 rm 101 is RIP + disp32). REX.B does
         // not change them: rm 100 always means SIB, rm 101 with mod 00 always disp32 (R12 and R13 included).
+        const u8 b_ext = static_cast<u8>((rex & REX_B) << REX_B_SHIFT);
         if (rm == RM_SIB) {
             EVMM_TRY(c.need(1));
             const u8 sib = c.next();
-            if (mod == MOD_NO_DISP && sib_base(sib) == SIB_BASE_NONE) disp = SIZE_DWORD;
-        }
-        if (mod == MOD_DISP8)
-            disp = SIZE_BYTE;
-        else if (mod == MOD_DISP_FULL || (mod == MOD_NO_DISP && rm == RM_DISP32))
+            const u8 index = static_cast<u8>((sib >> SIB_INDEX_SHIFT) & MODRM_FIELD_MASK);
+            const u8 x_ext = static_cast<u8>((rex & REX_X) << REX_X_SHIFT);
+            m.scale = static_cast<u8>(1u << (sib >> SIB_SCALE_SHIFT));
+            if (index != SIB_INDEX_NONE || x_ext != 0) m.index = static_cast<u8>(index | x_ext);
+            if (mod == MOD_NO_DISP && sib_base(sib) == SIB_BASE_NONE)
+                disp = SIZE_DWORD;
+            else
+                m.base = static_cast<u8>(sib_base(sib) | b_ext);
+        } else if (mod == MOD_NO_DISP && rm == RM_DISP32) {
             disp = SIZE_DWORD;
+            m.rip_relative = rip_relative_mode;
+        } else {
+            m.base = static_cast<u8>(rm | b_ext);
+        }
+        if (mod == MOD_DISP8) disp = SIZE_BYTE;
+        if (mod == MOD_DISP_FULL) disp = SIZE_DWORD;
     }
     EVMM_TRY(c.need(disp));
-    c.pos += disp;
+    if (disp != 0) m.disp = sign_extend64(c.next_le(disp), static_cast<unsigned>(disp));
+    const bool stack_base =
+        m.base != NO_REGISTER && ((m.base & MODRM_FIELD_MASK) == R_BP || (m.base & MODRM_FIELD_MASK) == R_SP);
+    m.seg = seg_override ? seg : stack_base ? Sreg::SS : Sreg::DS;
     return Status::success();
+}
+
+// Skips the SIB byte and displacement of a memory ModR/M (mod != 11).
+Status skip_memory_operand(Cursor& c, u8 modrm, u8 addr_size) {
+    MemOperand ignored;
+    return decode_memory_operand(c, modrm, addr_size, 0, false, Sreg::DS, false, ignored);
 }
 
 // Sign-extends the low `from` bytes of v to `to` bytes (zero above `to` bytes).
@@ -203,6 +247,14 @@ constexpr Sreg sreg_of_prefix(u8 b) {
 
 } // namespace
 
+u64 effective_address(const MemOperand& m, u8 addr_size, u64 next_rip, const u64 (&gpr)[16]) {
+    u64 ea = m.disp;
+    if (m.base != NO_REGISTER) ea += gpr[m.base & 15];
+    if (m.index != NO_REGISTER) ea += gpr[m.index & 15] * m.scale;
+    if (m.rip_relative) ea += next_rip;
+    return addr_size >= SIZE_QWORD ? ea : ea & (bit(addr_size * BITS_PER_BYTE) - 1);
+}
+
 AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in) {
     const unsigned bits = size * BITS_PER_BYTE;
     const u64 mask = bits >= 64 ? ~u64{0} : bit(bits) - 1;
@@ -256,6 +308,7 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
     u8 rex = 0;
     u8 last_rep = 0;
     Sreg seg = Sreg::DS;
+    bool seg_override = false;
     for (;;) {
         EVMM_TRY(c.need(1));
         const u8 b = c.peek();
@@ -274,6 +327,7 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
             last_rep = b;
         } else if (is_segment_override(b)) {
             seg = sreg_of_prefix(b);
+            seg_override = true;
         } else {
             if (cs != CodeSize::Bits64 || (b & REX_HIGH_MASK) != REX_HIGH) break; // the opcode
             has_rex = true;
@@ -378,22 +432,25 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
             const u8 rel_size = r.size == SIZE_WORD ? SIZE_WORD : SIZE_DWORD;
             EVMM_TRY(c.need(rel_size));
             r.imm = sign_extend(c.next_le(rel_size), rel_size, SIZE_QWORD);
-        } else { // FF: CALL r/m (/2) or PUSH r/m (/6), register operands only
+        } else { // FF: CALL r/m (/2) or PUSH r/m (/6)
             EVMM_TRY(c.need(1));
-            const size_t modrm_pos = c.pos;
             const u8 modrm = c.next();
             const u8 digit = modrm_reg(modrm);
             if (digit != GROUP5_CALL_DIGIT && digit != GROUP5_PUSH_DIGIT)
                 return Status::error("unsupported opcode: FF group other than CALL/PUSH, not a store evmm emulates",
                                      WHERE, opcode, opcode_pos);
-            if (modrm_mod(modrm) != MOD_REGISTER)
-                return Status::error("PUSH/CALL r/m with a memory operand is not supported", WHERE, modrm, modrm_pos);
             if (digit == GROUP5_CALL_DIGIT) {
                 r.kind = StoreKind::Call;
                 if (cs == CodeSize::Bits64) r.size = SIZE_QWORD;
             }
-            r.from_reg = true;
-            r.reg = static_cast<u8>(modrm_rm(modrm) | rex_b_reg);
+            if (modrm_mod(modrm) == MOD_REGISTER) {
+                r.from_reg = true;
+                r.reg = static_cast<u8>(modrm_rm(modrm) | rex_b_reg);
+            } else { // the value to push (PUSH) or the target (CALL): `size` bytes at the memory operand
+                r.from_mem = true;
+                EVMM_TRY(decode_memory_operand(c, modrm, addr_size, has_rex ? rex : 0, cs == CodeSize::Bits64, seg,
+                                               seg_override, r.src));
+            }
         }
         r.length = static_cast<u8>(c.pos);
         out = r;

@@ -6,11 +6,12 @@
 // XCHG r/m,r (86, 87), the read-modify-write ALU forms ADD/OR/ADC/SBB/AND/SUB/XOR r/m,r (00-31, odd/even by size)
 // and r/m,imm (80/81/83 /0-/6), XADD r/m,r (0F C0, 0F C1), each with or without LOCK, and STOS (AA, AB) with or
 // without REP, MOVS (A4, A5) with or without REP, the stack stores PUSH r (50+r), PUSH imm (6A, 68), PUSH r/m with
-// a register operand (FF /6), PUSHF (9C), CALL rel (E8) and CALL r/m with a register operand (FF /2), and the SSE/AVX
+// a register or memory operand (FF /6), PUSHF (9C), CALL rel (E8) and CALL r/m (FF /2), and the SSE/AVX
 // stores of an XMM/YMM register: MOVD/MOVQ (66 0F 7E, 66 0F D6), MOVSS/MOVSD (F3/F2 0F 11), MOVLPS/MOVLPD (0F 13),
 // MOVUPS/MOVUPD (0F 11), MOVAPS/MOVAPD (0F 29), MOVNTPS/MOVNTPD (0F 2B), MOVDQA/MOVDQU (66/F3 0F 7F), MOVNTDQ
-// (66 0F E7), legacy-encoded and VEX-encoded (C4/C5, 128 and 256 bit). Anything else (loads, CMP, MMX, EVEX, PUSH or
-// CALL with a memory source, far CALL, PUSH sreg) is refused with an error, and the caller should not guess.
+// (66 0F E7), legacy-encoded and VEX-encoded (C4/C5, 128 and 256 bit). PUSH and CALL r/m also with a memory source
+// (decoded: MmioStore::src). Anything else (loads, CMP, MMX, EVEX, far CALL, PUSH sreg) is refused with an error,
+// and the caller should not guess.
 //
 // References (Intel SDM Vol. 2A): §2.1 "Instruction Format for Protected Mode, Real-Address Mode, and
 // Virtual-8086 Mode" (§2.1.1 prefixes, §2.1.3 ModR/M and SIB, §2.1.4 displacement and immediate;
@@ -56,6 +57,7 @@ inline constexpr u8 REX_X = 0x02;          // extends SIB.index
 inline constexpr u8 REX_B = 0x01;          // extends ModR/M.rm / SIB.base
 inline constexpr unsigned REX_R_SHIFT = 1; // REX.R (bit 2) becomes bit 3 of the register number
 inline constexpr unsigned REX_B_SHIFT = 3; // REX.B (bit 0) becomes bit 3 of the register number (50+r, ModR/M.rm)
+inline constexpr unsigned REX_X_SHIFT = 2; // REX.X (bit 1) becomes bit 3 of the SIB index register
 inline constexpr u8 REG_EXT = 8;           // REX.R / VEX.R: registers 8-15
 
 // Opcodes of the stores this decoder understands (the MOV and XCHG pages).
@@ -168,6 +170,22 @@ struct AluResult {
 // dst OP src on `size`-byte operands (1, 2, 4 or 8); carry_in: RFLAGS.CF for ADC/SBB.
 AluResult alu_apply(AluOp op, u8 size, u64 dst, u64 src, bool carry_in);
 
+// A memory operand as ModR/M, SIB and displacement encode it (§2.1.5, Tables 2-1 .. 2-3; §2.2.1.6 RIP-relative):
+// effective address = base + index * scale + disp (+ the next instruction's RIP when rip_relative), truncated to the
+// address size; then the segment's base (Vol. 3A §3.4; in 64-bit mode only FS and GS have one). With 16-bit
+// addressing base/index are BX, BP, SI, DI; the default segment is SS when the base is (E/R)BP or (E/R)SP.
+inline constexpr u8 NO_REGISTER = 0xFF;
+struct MemOperand {
+    u8 base = NO_REGISTER;  // register number (SDM encoding, 0-15) or NO_REGISTER
+    u8 index = NO_REGISTER; // register number or NO_REGISTER
+    u8 scale = 1;           // 1, 2, 4, 8
+    u64 disp = 0;           // sign-extended to 64 bits
+    bool rip_relative = false;
+    insn::Sreg seg = insn::Sreg::DS; // the override, else the default
+};
+// The effective address (no segment base) from the registers' values `gpr` (indexed by register number).
+u64 effective_address(const MemOperand& m, u8 addr_size, u64 next_rip, const u64 (&gpr)[16]);
+
 struct MmioStore {
     u8 length; // whole instruction length in bytes (prefixes included): the caller advances RIP by it
     u8 size;   // bytes stored: 1, 2, 4 or 8; Simd: 4, 8, 16 or 32
@@ -184,6 +202,8 @@ struct MmioStore {
     bool rep;           // Stos, Movs: with a REP prefix
     u8 addr_size;       // Stos, Movs: the address size (2, 4 or 8 bytes) for (E/R)DI, (E/R)SI and (E/R)CX
     insn::Sreg src_seg; // Movs: the source's segment (DS unless overridden)
+    bool from_mem;      // Push, Call (FF /6, FF /2 with a memory operand): the value is read at `src` (`size` bytes)
+    MemOperand src;
 };
 
 // Decodes the store to memory at bytes[0 .. avail) for code size `cs`. Never reads bytes[avail] or beyond, nor
@@ -197,10 +217,11 @@ struct MmioStore {
 // 8 with REX.W (REX.W wins over 66), 2 with 66; 32-bit code 4, 2 with 66; 16-bit code 2, 4 with 66.
 // Address size (only changes how many ModR/M, SIB, displacement and moffs bytes follow): 64-bit mode 64, 32 with
 // 67; 32-bit code 32, 16 with 67; 16-bit code 16, 32 with 67. Every memory form of ModR/M is accepted (SIB,
-// disp8, disp16, disp32, RIP-relative); the effective address is not computed (the exit gives it).
+// disp8, disp16, disp32, RIP-relative); the destination's effective address is not computed (the exit gives it).
 //
 // Stack forms (PUSH, PUSHF, CALL): 64-bit mode 8 bytes, 2 with 66 (CALL: always 8, Intel ignores 66 there);
-// elsewhere the operand size. PUSH imm8 and imm16/32 are sign-extended to it.
+// elsewhere the operand size. PUSH imm8 and imm16/32 are sign-extended to it. PUSH m / CALL m (FF /6, FF /2): the
+// source operand is decoded into MmioStore::src (from_mem), which the caller reads.
 // SSE forms: the mandatory prefix is the last F2/F3 if any, else 66; REX.R extends the XMM register, REX.W makes
 // 66 0F 7E a MOVQ. VEX forms: vvvv must be 1111, VEX.L selects 256 bits (VMOVD/VMOVQ/VMOVSS/VMOVSD/VMOVLPS: L must be
 // 0), no 66/F2/F3/REX/LOCK before VEX (the CPU raises #UD).
@@ -208,7 +229,7 @@ struct MmioStore {
 // Errors (where = "decode_mmio_store"; value = the offending byte, value2 = its offset, unless said otherwise):
 // nullptr; a register destination (ModR/M.mod = 11); an opcode that is not one of the stores above; C6/C7 with a
 // /digit other than 0; LOCK on MOV, MOVS, a stack or an SSE store; REP/REPNE prefix other than on STOS/MOVS or as
-// an SSE mandatory prefix; PUSH/CALL r/m with a memory operand; a VEX form the CPU rejects; truncated (value = bytes
+// an SSE mandatory prefix; a VEX form the CPU rejects; truncated (value = bytes
 // the encoding needs so far, value2 = avail); longer than 15 bytes (value = bytes the encoding needs so far, value2 =
 // 15).
 Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out);

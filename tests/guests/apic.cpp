@@ -144,6 +144,22 @@ extern "C" void guest_main(const void*) {
                          : "r"(tpr_addr + 8)
                          : "rbx", "memory");
             check((*tpr & TPR_MASK) == (flags & TPR_MASK) && rsp_after == tpr_addr, "pushfq with the stack there");
+            // PUSH and CALL with a memory operand: evmm decodes the operand's address and reads it.
+            static volatile u64 src = 0x2222'2222'0000'0033ull;
+            asm volatile("mov %%rsp, %%rbx; mov %1, %%rsp; pushq 8(%2); mov %%rsp, %0; mov %%rbx, %%rsp"
+                         : "=r"(rsp_after)
+                         : "r"(tpr_addr + 8), "r"(reinterpret_cast<u64>(&src) - 8)
+                         : "rbx", "memory");
+            check((*tpr & TPR_MASK) == 0x33 && rsp_after == tpr_addr, "push 8(%%reg) with the stack there");
+            static volatile u64 target = 0;
+            u64 landed = 0;
+            asm volatile(
+                "lea 2f(%%rip), %%rax; mov %%rax, %3; mov %%rsp, %%rbx; mov %2, %%rsp; call *%3; ud2; 2: lea 2b(%%rip),"
+                " %1; mov %%rsp, %0; mov %%rbx, %%rsp"
+                : "=r"(rsp_after), "=&r"(landed)
+                : "r"(tpr_addr + 8), "m"(target)
+                : "rax", "rbx", "memory");
+            check(rsp_after == tpr_addr && landed != 0, "call *mem with the stack there: lands on the target, RSP - 8");
             asm volatile("movq %1, %0"
                          : "=m"(*reinterpret_cast<volatile u64*>(tpr_addr))
                          : "r"(0x1'0000'0032ull)

@@ -616,13 +616,75 @@ TEST(InsnMore, StackStores) {
     EXPECT_EQ(got.length, 3u);
     ASSERT_OK(decode_n({0x9c}, 1, CodeSize::Bits16, got)); // pushf
     EXPECT_EQ(got.size, 2u);
-    // memory sources and other FF forms are refused
-    EXPECT_ERR(decode_n({0xff, 0x10}, 2, B64, got), "memory operand", WHERE);     // call *(%rax)
-    EXPECT_ERR(decode_n({0xff, 0x30}, 2, B64, got), "memory operand", WHERE);     // push (%rax)
+    // other FF forms are refused
     EXPECT_ERR(decode_n({0xff, 0xe0}, 2, B64, got), "unsupported opcode", WHERE); // jmp *%rax
     EXPECT_ERR(decode_n({0xf0, 0x50}, 2, B64, got), "LOCK", WHERE);
     EXPECT_ERR(decode_n({0xf3, 0x50}, 2, B64, got), "REP", WHERE);
     EXPECT_ERR(decode_n({0x68, 0x78, 0x56}, 3, B64, got), "truncated", WHERE);
+}
+
+// PUSH m / CALL m: the source operand is decoded (base, index, scale, displacement, RIP-relative, segment) and
+// effective_address() computes its address from the registers.
+TEST(InsnMore, StackStoresFromMemory) {
+    MmioStore got{};
+    u64 gpr[16] = {};
+    for (u32 i = 0; i < 16; ++i) gpr[i] = 0x1000 * (i + 1); // RAX 0x1000, RCX 0x2000, ..., R15 0x10000
+    // push (%rax)
+    ASSERT_OK(decode_n({0xff, 0x30}, 2, B64, got));
+    EXPECT_EQ(got.kind, StoreKind::Push);
+    EXPECT_TRUE(got.from_mem);
+    EXPECT_FALSE(got.from_reg);
+    EXPECT_EQ(got.size, 8u);
+    EXPECT_EQ(got.length, 2u);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, gpr), 0x1000u);
+    EXPECT_EQ(got.src.seg, insn::Sreg::DS);
+    // call *0x10(%rbp): SS by default (RBP base), disp8
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0xff, 0x55, 0x10}, 3, B64, got));
+    EXPECT_EQ(got.kind, StoreKind::Call);
+    EXPECT_TRUE(got.from_mem);
+    EXPECT_EQ(got.length, 3u);
+    EXPECT_EQ(got.src.seg, insn::Sreg::SS);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, gpr), 0x6010u);
+    // push -8(%rsp,%r9,4): SIB with REX.X, disp8 negative
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0x42, 0xff, 0x74, 0x8c, 0xf8}, 5, B64, got));
+    EXPECT_EQ(got.src.base, 4u);
+    EXPECT_EQ(got.src.index, 9u);
+    EXPECT_EQ(got.src.scale, 4u);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, gpr), 0x5000u + 4 * 0xA000u - 8);
+    // push 0x100(%rip): RIP-relative from the next instruction
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0xff, 0x35, 0x00, 0x01, 0x00, 0x00}, 6, B64, got));
+    EXPECT_TRUE(got.src.rip_relative);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0x400006, gpr), 0x400106u);
+    // %gs:push 0x20(%r13) (REX.B base 13: no special case with mod 01)
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0x65, 0x41, 0xff, 0x75, 0x20}, 5, B64, got));
+    EXPECT_EQ(got.src.base, 13u);
+    EXPECT_EQ(got.src.seg, insn::Sreg::GS);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, gpr), 0xE020u);
+    // 32-bit: push 0x12345678 (disp32 alone, no RIP-relative outside 64-bit mode)
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0xff, 0x35, 0x78, 0x56, 0x34, 0x12}, 6, CodeSize::Bits32, got));
+    EXPECT_FALSE(got.src.rip_relative);
+    EXPECT_EQ(got.size, 4u);
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, gpr), 0x12345678u);
+    // 16-bit: push [bp+si+2] -> SS, wraps at 64 KiB
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0xff, 0x72, 0x02}, 3, CodeSize::Bits16, got));
+    EXPECT_EQ(got.src.seg, insn::Sreg::SS);
+    u64 r16[16] = {};
+    r16[5] = 0xFFF0; // BP
+    r16[6] = 0x0020; // SI
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, r16), 0x12u);
+    // 64-bit mode with 67: 32-bit addressing truncates
+    got = MmioStore{};
+    ASSERT_OK(decode_n({0x67, 0xff, 0x30}, 3, B64, got));
+    u64 big[16] = {};
+    big[0] = 0x1'0000'1234ull;
+    EXPECT_EQ(effective_address(got.src, got.addr_size, 0, big), 0x1234u);
+    EXPECT_ERR(decode_n({0xff, 0x34}, 2, B64, got), "truncated", WHERE); // SIB missing
 }
 
 // SSE stores (legacy encoding): the mandatory prefix selects the form; REX.R the register, REX.W MOVQ.

@@ -460,6 +460,22 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
         const u64 slin = ((long64 ? 0 : gcpu_seg_base(g, EVMM_SEG_SS)) + (new_sp & smask)) & lin_mask;
         if ((slin & APIC_PAGE_OFFSET_MASK) != off) return refuse("a stack store that starts before the page");
         const u64 next = rip + st.length;
+        u64 target = next + st.imm;
+        if (st.from_mem) {
+            // PUSH m / CALL m: the operand's address from the registers before RSP changes (the PUSH page), its
+            // segment's base (64-bit mode: FS and GS only), read through the guest's paging.
+            u64 gpr[16];
+            for (u32 i = 0; i < 16; ++i) gpr[i] = gcpu_gpr(g, i);
+            const u32 sreg = static_cast<u32>(st.src.seg);
+            const u64 sbase = long64 && sreg != EVMM_SEG_FS && sreg != EVMM_SEG_GS ? 0 : gcpu_seg_base(g, sreg);
+            const u64 src = (sbase + effective_address(st.src, st.addr_size, next, gpr)) & lin_mask;
+            if (!read_source(mem, regs, src, data, st.size, page))
+                return refuse("the PUSH/CALL operand cannot be read");
+            u64 m = 0;
+            for (u32 i = st.size; i-- > 0;) m = (m << 8) | data[i];
+            value = m;
+            target = m;
+        }
         if (st.kind == StoreKind::Pushf) value = gcpu_rflags(g) & ~(RFLAGS_RF | RFLAGS_VM); // the PUSHF page
         if (st.kind == StoreKind::Call) value = next;
         put_le(data, value, sizeof value);
@@ -468,8 +484,8 @@ bool on_apic_page_access(Gcpu& g, const GpaExit& e) {
         if (st.kind == StoreKind::Call) {
             // The CALL page: the target is truncated to the operand size (EIP / IP) outside 64-bit mode.
             const u64 omask = st.size == sizeof(u64) ? ~u64{0} : st.size == sizeof(u32) ? LIN32_MASK : LIN16_MASK;
-            const u64 target = (st.from_reg ? gcpu_gpr(g, st.reg) : next + st.imm) & omask;
-            gcpu_advance_rip(g, target - rip);
+            const u64 to = (st.from_reg ? gcpu_gpr(g, st.reg) : target) & omask;
+            gcpu_advance_rip(g, to - rip);
             return true;
         }
         break;
