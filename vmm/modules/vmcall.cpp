@@ -6,7 +6,9 @@
 #include "vmm/guest/intercept.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/platform.h"
+#include "vmm/modules/tee.h"
 #include "vmm/modules/virt_policy.h"
+#include "evmm_tee.h"
 
 namespace evmm {
 namespace {
@@ -42,6 +44,7 @@ void on_vmcall(Gcpu& g) {
         c.a3 &= 0xFFFFFFFF;
     }
     gcpu_skip_instruction(g); // every path below resumes after the VMCALL (or never resumes)
+    if (nr == EVMM_TEE_VMCALL_SMC) return tee_smc(g); // a world switch (docs/tee.md), or an error answer
     switch (nr) {
     case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);
