@@ -266,10 +266,12 @@ bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
     return true;
 }
 
+// SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
 void gcpu_tick_stop(Gcpu&) {
     const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
-    if (pin & PIN_ACTIVATE_PREEMPTION_TIMER)
-        vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin & ~u64{PIN_ACTIVATE_PREEMPTION_TIMER});
+    if ((pin & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return;
+    vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin & ~u64{PIN_ACTIVATE_PREEMPTION_TIMER});
+    vmwrite(VmcsField::VM_EXIT_CONTROLS, vmread(VmcsField::VM_EXIT_CONTROLS) & ~u64{VM_EXIT_SAVE_PREEMPTION_TIMER});
 }
 
 // SDM Vol. 3C §25.11.3: VMPTRLD makes the other VMCS current (both stay active on this CPU, neither is cleared: a
