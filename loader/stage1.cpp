@@ -352,10 +352,11 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
             tee_base = tee_entry = 0;
             tee.size = 0;
         } else {
-            LOG_INFO("loader: tee: 0x%lx-0x%lx (%lu MiB, barriers of %lu KiB on each side), image %lu KiB at +0x%lx, "
-                     "entry 0x%lx, seed from %s",
-                     tee_base, tee_base + tee.size, tee.size / MiB, u64{EVMM_TEE_BARRIER} / KiB, tee.image_span / KiB,
-                     u64{EVMM_TEE_IMAGE_OFFSET}, tee_entry, rdrand ? "RDRAND" : "the TSC");
+            LOG_INFO(
+                "loader: tee: 0x%lx-0x%lx (%lu MiB, barriers of %lu KiB on each side), image %lu KiB at +0x%lx, "
+                "entry 0x%lx, seed from %s",
+                tee_base, tee_base + tee.size, tee.size / MiB, u64{EVMM_TEE_BARRIER} / KiB, tee.image_span / KiB,
+                u64{EVMM_TEE_IMAGE_OFFSET}, tee_entry, rdrand ? "RDRAND" : "the TSC");
         }
     }
 

@@ -29,7 +29,8 @@ Status tee_place(const MemoryMap& mmap, u64 size, u64 limit, const MemoryMap::Ra
     // outer half of each pad stays guest0's.
     static_assert(EVMM_TEE_BARRIER <= EVMM_TEE_ALIGN);
     u64 found = 0;
-    const Status s = mmap.find_free_top_down(size + 2 * EVMM_TEE_ALIGN, EVMM_TEE_ALIGN, limit, avoid, avoid_count, found);
+    const Status s =
+        mmap.find_free_top_down(size + 2 * EVMM_TEE_ALIGN, EVMM_TEE_ALIGN, limit, avoid, avoid_count, found);
     if (!s.ok()) return Status::error("no room in RAM for the TEE and its barriers", WHERE, size, limit);
     base = found + EVMM_TEE_ALIGN;
     return Status::success();
@@ -44,8 +45,8 @@ Status tee_load(const u8* file, size_t file_size, const TeePlan& plan, u8* mem, 
     if (plan.size > UINT32_MAX) return Status::error("TEE memory does not fit mem_size (32 bits)", WHERE, plan.size);
     __builtin_memset(mem, 0, plan.size);
     const u64 bias = base + EVMM_TEE_IMAGE_OFFSET - plan.img.min_vaddr;
-    EVMM_TRY(elf_load(file, file_size, plan.img, mem + EVMM_TEE_IMAGE_OFFSET,
-                      plan.size - EVMM_TEE_IMAGE_OFFSET - 0, bias));
+    EVMM_TRY(
+        elf_load(file, file_size, plan.img, mem + EVMM_TEE_IMAGE_OFFSET, plan.size - EVMM_TEE_IMAGE_OFFSET - 0, bias));
     entry = plan.img.entry + bias;
 
     evmm_tee_seed_t sd{};

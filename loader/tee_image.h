@@ -26,8 +26,7 @@ struct TeePlan {
 Status tee_plan(const u8* file, size_t file_size, u32 num_cpus, TeePlan& out);
 
 // The highest 2 MiB aligned base whose memory and both barriers lie in usable RAM below `limit`, clear of `avoid`.
-Status tee_place(const MemoryMap& mmap, u64 size, u64 limit, const MemoryMap::Range* avoid, u32 avoid_count,
-                 u64& base);
+Status tee_place(const MemoryMap& mmap, u64 size, u64 limit, const MemoryMap::Range* avoid, u32 avoid_count, u64& base);
 
 // Writes the TEE's memory: zeroes it, loads and relocates the image (elf_load: only R_X86_64_RELATIVE), writes the
 // info page (seed, startup structure, GDT) and the page tables. `mem` is the memory's address in the caller's

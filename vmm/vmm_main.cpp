@@ -216,13 +216,8 @@ void stage4_bsp(const evmm_desc_t& d) {
                       t.where ? " in " : "", t.where ? t.where : "", t.value, t.value2);
             g_tee = nullptr;
         } else {
-            const GpmStats& te = g_tee->gpm_stats();
-            LOG_INFO(
-                "stage 4: tee: 0x%lx-0x%lx rwx, the rest of the identity map rw- without the hypervisor and the "
-                "barriers 0x%lx-0x%lx, 0x%lx-0x%lx (%lu x 1G, %lu x 2M, %lu x 4K); entry 0x%lx; %u vCPUs",
-                p.tee_base, p.tee_base + p.tee_size, p.tee_base - p.tee_barrier, p.tee_base,
-                p.tee_base + p.tee_size, p.tee_base + p.tee_size + p.tee_barrier, te.pages_1g, te.pages_2m,
-                te.pages_4k, p.tee_entry, g_tee->vcpu_count());
+            LOG_INFO("stage 4: tee: 0x%lx-0x%lx rwx, guest0's space rw- (no hypervisor, no barriers), entry 0x%lx",
+                     p.tee_base, p.tee_base + p.tee_size, p.tee_entry);
         }
     }
     tee_attach(*g_guest0, g_tee);
@@ -254,8 +249,7 @@ Gcpu& stage5_cpu(u32 cpu) {
     gcpu_tee_entry_state(ts, p.tee_entry, p.tee_base, p.tee_size, cpu);
     CHECK_OK(gcpu_vmcs_init(t, g_heap, host, ts, g_tee->eptp(), static_cast<u32>(ActivityState::ACTIVE)),
              "the TEE's VMCS setup");
-    LOG_INFO("stage 5: tee gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, starts at 0x%lx (rsp 0x%lx), before guest0",
-             cpu, t.arch.vmcs_pa, t.arch.eptp, t.arch.vpid, ts.rip, ts.gp[EVMM_GP_RSP]);
+    LOG_INFO("stage 5: tee gcpu%u: VMCS at 0x%lx, runs before guest0", cpu, t.arch.vmcs_pa);
     return t;
 }
 

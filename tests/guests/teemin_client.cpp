@@ -33,8 +33,9 @@ void with_tee(bool crash) {
     Smc r = smc(EVMM_TEE_SVC_ECHO, 0x1111, 0x2222, 0x3333);
     check(r.rdi == 0 && r.rsi == 0x1111 && r.rdx == 0x2222 && r.rcx == 0x3333 && r.rax == EVMM_TEE_VMCALL_SMC,
           "SMC echo: RSI/RDX/RCX back, RDI = 0, RAX = the SMC number");
-    if (r.rdi != 0) note("  rax 0x%llx rdi 0x%llx rsi 0x%llx", static_cast<unsigned long long>(r.rax),
-                         static_cast<unsigned long long>(r.rdi), static_cast<unsigned long long>(r.rsi));
+    if (r.rdi != 0)
+        note("  rax 0x%llx rdi 0x%llx rsi 0x%llx", static_cast<unsigned long long>(r.rax),
+             static_cast<unsigned long long>(r.rdi), static_cast<unsigned long long>(r.rsi));
     r = smc(EVMM_TEE_SVC_ADD, 40, 2);
     check(r.rdi == 0 && r.rsi == 42, "SMC add: 40 + 2 = %llu", static_cast<unsigned long long>(r.rsi));
     u64 sum = 0;

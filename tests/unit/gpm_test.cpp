@@ -234,8 +234,7 @@ TEST_F(GpmTest, PreexistingMappingOverTheHoleIsRemoved) {
 TEST_F(GpmTest, ExecOnlyRangeForTheSecureWorld) {
     // The TEE's EPT: executable only inside its 16 MiB range (2 MiB aligned, inside a 1 GiB block); RW elsewhere.
     const MemoryMap::Range tee{0x40200000, 16 * MiB};
-    ASSERT_TRUE(
-        gpm_build_identity_ept(ept, mtrr, 4 * GiB, &HYPERVISOR_HOLE, 1, stats, true, true, &tee).ok());
+    ASSERT_TRUE(gpm_build_identity_ept(ept, mtrr, 4 * GiB, &HYPERVISOR_HOLE, 1, stats, true, true, &tee).ok());
     for (u64 gpa : {u64{0x40200000}, u64{0x40200000 + 16 * MiB - PAGE_4K}}) {
         const auto w = ept.walk(gpa);
         ASSERT_TRUE(w.present);

@@ -36,8 +36,8 @@ std::vector<u8> tee_elf(u16 type = ET_DYN, u32 rtype = R_X86_64_RELATIVE, u64 me
     ph[1] = Elf64_Phdr{PT_DYNAMIC, PF_R | PF_W, DYN, DYN, DYN, 4 * sizeof(Elf64_Dyn), 4 * sizeof(Elf64_Dyn), 8};
     std::memcpy(f.data(), &eh, sizeof eh);
     std::memcpy(f.data() + sizeof eh, ph, sizeof ph);
-    const Elf64_Dyn dyn[4] = {{DT_RELA, RELA}, {DT_RELASZ, sizeof(Elf64_Rela)}, {DT_RELAENT, sizeof(Elf64_Rela)},
-                              {DT_NULL, 0}};
+    const Elf64_Dyn dyn[4] = {
+        {DT_RELA, RELA}, {DT_RELASZ, sizeof(Elf64_Rela)}, {DT_RELAENT, sizeof(Elf64_Rela)}, {DT_NULL, 0}};
     std::memcpy(f.data() + DYN, dyn, sizeof dyn);
     const Elf64_Rela r{SLOT, rtype, static_cast<i64>(ADDEND)};
     std::memcpy(f.data() + RELA, &r, sizeof r);

@@ -63,8 +63,8 @@ Status Guest::init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bo
     if (mem == nullptr) return Status::error("out of heap pages for the EPT root object", "guest");
     ept_ = new (mem) EptTables(heap);
     EVMM_TRY(ept_->init());
-    EVMM_TRY(gpm_build_identity_ept(*ept_, mtrr, phys_limit_, holes_, hole_count_, gpm_stats_, ept_2m, ept_1g,
-                                    exec_only));
+    EVMM_TRY(
+        gpm_build_identity_ept(*ept_, mtrr, phys_limit_, holes_, hole_count_, gpm_stats_, ept_2m, ept_1g, exec_only));
     // The guest-physical ranges modules handle themselves (stage 3 registrations): only the rights they allow.
     for (u32 i = 0; i < gpa_intercept_count(); ++i) {
         const GpaIntercept& r = gpa_intercept_at(i);

@@ -67,8 +67,8 @@ void write_dr(int n, u64 v) {
     }
 }
 
-// VERW with a writable data segment's selector: on MD_CLEAR CPUs it overwrites the CPU buffers (Intel's "Microarchitectural
-// Data Sampling" guidance).
+// VERW with a writable data segment's selector: on MD_CLEAR CPUs it overwrites the CPU buffers (Intel's
+// "Microarchitectural Data Sampling" guidance).
 void verw() {
     static const u16 sel = 0x10; // the host's data selector (arch/x86_64/gdt.h Selector::Data)
     asm volatile("verw %0" : : "m"(sel) : "cc");
@@ -98,21 +98,21 @@ void world_probe() {
     c.spec_ctrl = (edx7 & (CPUID7_EDX_IBRS_IBPB | CPUID7_EDX_STIBP | CPUID7_EDX_SSBD)) != 0;
     c.flush_cmd = (edx7 & CPUID7_EDX_L1D_FLUSH) != 0;
     c.md_clear = (edx7 & CPUID7_EDX_MD_CLEAR) != 0;
-    LOG_INFO("world: per-world %s area %lu bytes; IBPB %s, SPEC_CTRL %s, L1D flush %s, VERW %s",
-             c.xsave ? "XSAVE" : "FXSAVE", c.xsave_size, c.ibpb ? "yes" : "no", c.spec_ctrl ? "switched" : "absent",
-             c.flush_cmd ? "IA32_FLUSH_CMD" : "software (64 KiB read)", c.md_clear ? "yes" : "no (no MD_CLEAR)");
+    LOG_INFO("world: state area %lu bytes; IBPB %u, SPEC_CTRL %u, FLUSH_CMD %u, MD_CLEAR %u", c.xsave_size, c.ibpb,
+             c.spec_ctrl, c.flush_cmd, c.md_clear);
 }
 
 Status world_init(Gcpu& g, PageHeap& heap) {
     world_probe();
     void* w = heap.alloc_pages(1);
     void* area = heap.alloc_pages(align_up(g_caps.xsave_size, PAGE_SIZE) / PAGE_SIZE);
-    if (w == nullptr || area == nullptr) return Status::error("out of heap pages for a world's state", "world", g.cpu_id);
+    if (w == nullptr || area == nullptr)
+        return Status::error("out of heap pages for a world's state", "world", g.cpu_id);
     static_assert(sizeof(GcpuWorld) <= PAGE_SIZE);
     GcpuWorld& s = *new (w) GcpuWorld{};
     s.xsave_area = static_cast<u8*>(area);
     __builtin_memset(area, 0, g_caps.xsave_size); // XSTATE_BV 0: every component in its initial state
-    s.xcr0 = 1;                                    // x87 only (SDM Vol. 1 §13.3: bit 0 is always 1)
+    s.xcr0 = 1;                                   // x87 only (SDM Vol. 1 §13.3: bit 0 is always 1)
     s.dr6 = DR6_INIT;
     g.world = &s;
     return Status::success();

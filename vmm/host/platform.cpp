@@ -53,7 +53,8 @@ u32 common_holes(MemoryMap::Range* out, u32 max) {
 u32 platform_guest_holes(MemoryMap::Range* out, u32 max) {
     u32 n = common_holes(out, max);
     const Platform& p = g_platform;
-    if (p.tee_size != 0 && n < max) out[n++] = MemoryMap::Range{p.tee_base - p.tee_barrier, p.tee_size + 2 * p.tee_barrier};
+    if (p.tee_size != 0 && n < max)
+        out[n++] = MemoryMap::Range{p.tee_base - p.tee_barrier, p.tee_size + 2 * p.tee_barrier};
     return n;
 }
 

@@ -17,9 +17,9 @@ constexpr u64 BOOT_TIMEOUT_MS = 5000; // of the TEE's guest time on a CPU, until
 
 Guest* g_guest0 = nullptr;
 Guest* g_tee = nullptr;
-bool g_dead = false;                  // written once (atomically), read on every SMC
-bool g_booted[EVMM_MAX_CPUS];         // the TEE's first SMC on that CPU happened (or it died first)
-bool g_serving[EVMM_MAX_CPUS];        // the TEE runs a call of guest0's on that CPU
+bool g_dead = false;           // written once (atomically), read on every SMC
+bool g_booted[EVMM_MAX_CPUS];  // the TEE's first SMC on that CPU happened (or it died first)
+bool g_serving[EVMM_MAX_CPUS]; // the TEE runs a call of guest0's on that CPU
 
 bool dead() { return __atomic_load_n(&g_dead, __ATOMIC_ACQUIRE); }
 

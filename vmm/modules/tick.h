@@ -10,7 +10,7 @@ namespace evmm {
 using TickHandler = void (*)(Gcpu& g);
 inline constexpr u32 TICK_MAX_HANDLERS = 4;
 
-void tick_init();                   // stage 3 (MODULES), before the modules that register
+void tick_init();                  // stage 3 (MODULES), before the modules that register
 void tick_register(TickHandler h); // stage 3, BSP; panics past TICK_MAX_HANDLERS
 
 } // namespace evmm

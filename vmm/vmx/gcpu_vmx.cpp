@@ -352,7 +352,7 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
 
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
     world_guest_stopped(g, what); // the TEE: marked dead, the CPU goes back to guest0 (no return)
-    smp_stop_others(); // first: no guest output interleaved with the report, and final exit counts
+    smp_stop_others();            // first: no guest output interleaved with the report, and final exit counts
     LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
     vmx_dump_guest(g);
     char why[48];
