@@ -15,6 +15,7 @@ set(EVMM_PURE_SOURCES
     lib/formats/elf.cpp
     loader/desc_builder.cpp
     loader/smp_boot.cpp
+    loader/tee_image.cpp
     arch/x86_64/paging.cpp
     arch/x86_64/mtrr.cpp
     arch/x86_64/vmx_caps.cpp

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 7u                  /* 7: options.forceexits */
+#define EVMM_DESC_VERSION 8u                  /* 8: the secure world (tee_*) */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -154,6 +154,17 @@ typedef struct evmm_desc {
     uint64_t loader_entry_tsc; /* TSC at the loader's first instruction (Bochs: 1 tick per instruction) */
     uint64_t trampoline_base;  /* the APs' real-mode start page (4 KiB, below 1 MiB; hidden from guest0), 0 if none */
     evmm_acpi_power_t acpi_power; /* version 4 */
+
+    /* Version 8: the secure world (docs/tee.md, include/evmm_tee.h), all 0 (tee_boot_module UINT32_MAX) without a
+       TEE. The loader carved [tee_base, tee_base + tee_size) from RAM, loaded the `tee` module's image at
+       tee_base + EVMM_TEE_IMAGE_OFFSET and wrote the info page and the initial page tables; the range and a
+       tee_barrier-byte barrier on each side are out of guest0_mmap. */
+    uint64_t tee_base;        /* 2 MiB aligned, below 4 GiB */
+    uint64_t tee_size;        /* bytes, a multiple of 2 MiB, >= EVMM_TEE_MIN_SIZE */
+    uint64_t tee_entry;       /* runtime address of the image's entry point */
+    uint64_t tee_barrier;     /* EVMM_TEE_BARRIER: no guest has [base - barrier, base) or [end, end + barrier) */
+    uint32_t tee_boot_module; /* index into boot_modules[] of the image, or UINT32_MAX */
+    uint32_t reserved2;
 } evmm_desc_t;
 
 #ifdef __cplusplus
@@ -174,9 +185,10 @@ static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
 static_assert(offsetof(evmm_desc_t, trampoline_base) == offsetof(evmm_desc_t, loader_entry_tsc) + 8);
 static_assert(sizeof(evmm_acpi_power_t) == 8);
 static_assert(offsetof(evmm_desc_t, acpi_power) == offsetof(evmm_desc_t, trampoline_base) + 8);
-static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, acpi_power) + 8);
+static_assert(offsetof(evmm_desc_t, tee_base) == offsetof(evmm_desc_t, acpi_power) + 8);
+static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, tee_base) + 40);
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 static_assert(sizeof(evmm_boot_module_t) == 2080);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) == 0x84f0);
-static_assert(sizeof(evmm_desc_t) == 0x9108); /* 37128 bytes: 10 pages of the runtime region (desc_builder) */
+static_assert(sizeof(evmm_desc_t) == 0x9130); /* 37168 bytes: 10 pages of the runtime region (desc_builder) */
 #endif

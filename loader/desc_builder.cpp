@@ -1,5 +1,6 @@
 #include "loader/desc_builder.h"
 
+#include "evmm_tee.h"
 #include "lib/string.h"
 
 namespace evmm {
@@ -92,6 +93,17 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     d.loader_entry_tsc = in.loader_entry_tsc;
     d.trampoline_base = in.trampoline_base;
     d.acpi_power = in.acpi_power;
+    d.tee_boot_module = UINT32_MAX;
+    if (in.tee_size != 0) {
+        if (!is_aligned(in.tee_base, EVMM_TEE_ALIGN) || !is_aligned(in.tee_size, EVMM_TEE_ALIGN) ||
+            in.tee_base < EVMM_TEE_BARRIER || add_overflows(in.tee_base, in.tee_size + EVMM_TEE_BARRIER))
+            return Status::error("TEE range not 2 MiB aligned or out of range", "desc", in.tee_base, in.tee_size);
+        d.tee_base = in.tee_base;
+        d.tee_size = in.tee_size;
+        d.tee_entry = in.tee_entry;
+        d.tee_barrier = EVMM_TEE_BARRIER;
+        d.tee_boot_module = in.tee_boot_module;
+    }
 
     // guest0's memory map: the firmware map without what the hypervisor keeps (runtime region, trampoline page).
     evmm_mmap_entry_t scratch[EVMM_MAX_MMAP];
@@ -103,6 +115,7 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     EVMM_TRY(g0.remove(in.runtime_base, L.size));
     if (in.trampoline_base != 0) EVMM_TRY(g0.remove(in.trampoline_base, PAGE_SIZE));
     for (u32 i = 0; i < in.hidden_count; ++i) EVMM_TRY(g0.remove(in.hidden[i].base, in.hidden[i].length));
+    if (d.tee_size != 0) EVMM_TRY(g0.remove(d.tee_base - d.tee_barrier, d.tee_size + 2 * d.tee_barrier));
     EVMM_TRY(g0.normalize());
     EVMM_TRY(g0.copy_to(d.guest0_mmap, EVMM_MAX_MMAP, d.guest0_mmap_count));
     return Status::success();

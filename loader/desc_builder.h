@@ -56,10 +56,14 @@ struct DescInputs {
     const MemoryMap::Range* hidden; // hidden_count entries (may be nullptr when hidden_count is 0)
     u32 hidden_count;
     evmm_acpi_power_t acpi_power; // copied as it is (zero: guest0's ACPI sleep requests are not watched)
+    // The secure world (loader/tee_image.h), tee_size 0: none. [tee_base - EVMM_TEE_BARRIER, tee_base + tee_size +
+    // EVMM_TEE_BARRIER) is cut out of guest0's map like the runtime region.
+    u64 tee_base, tee_size, tee_entry;
+    u32 tee_boot_module; // index of its module (ignored without a TEE)
 };
 
 // Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region, the trampoline
-// page ([trampoline_base, +4 KiB) when not 0) and the hidden ranges removed.
+// page ([trampoline_base, +4 KiB) when not 0), the hidden ranges and the TEE with its barriers removed.
 // Errors: bad inputs (no CPUs, too many CPUs or modules, a trampoline page not page aligned), two guest0 modules,
 // the map does not fit.
 Status desc_build(const DescInputs& in, evmm_desc_t& d);

@@ -28,6 +28,7 @@
 #include "loader/desc_builder.h"
 #include "loader/entry_defs.h"
 #include "loader/smp_boot.h"
+#include "loader/tee_image.h"
 #include "loader/tsc.h"
 
 extern "C" char __loader_start[], __loader_end[], _start[];
@@ -50,7 +51,7 @@ namespace {
 
 constexpr u64 LOW_MEMORY_END = 1 * MiB; // real-mode IVT, BDA, EBDA, option ROMs, BIOS: never ours
 constexpr u64 IDENTITY_LIMIT = LOADER_IDENTITY_GIB * GiB;
-constexpr u32 MAX_AVOID = EVMM_MAX_BOOT_MODULES + 3;
+constexpr u32 MAX_AVOID = EVMM_MAX_BOOT_MODULES + 4; // + low memory, loader, information, runtime region
 
 // Physical memory as the loader sees it: identity mapped below 4 GiB.
 class IdentityMem final : public PhysMem {
@@ -96,7 +97,30 @@ const char* tsc_source_name(u32 s) {
 
 bool known_role(const char* role) {
     const size_t n = str_len(role, EVMM_ROLE_MAX);
-    return str_eq(role, n, "guest0") || str_eq(role, n, "initrd");
+    return str_eq(role, n, "guest0") || str_eq(role, n, "initrd") || str_eq(role, n, "tee");
+}
+
+// The TEE's device seed: RDRAND where the CPU has it (CPUID.01H:ECX[30], SDM Vol. 2B "RDRAND"), else mixed from the
+// TSC (splitmix64: distinct per boot, not secret; docs/tee.md).
+void tee_seed(u8 (&out)[EVMM_TEE_SEED_SIZE], bool& from_rdrand) {
+    constexpr u32 CPUID1_ECX_RDRAND = 1u << 30;
+    from_rdrand = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_RDRAND) != 0;
+    u64 x = rdtsc();
+    for (u32 i = 0; i < EVMM_TEE_SEED_SIZE; i += 8) {
+        u64 v = 0;
+        bool got = false;
+        for (u32 tries = 0; from_rdrand && !got && tries < 10; ++tries)
+            asm volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(got) : : "cc");
+        if (!got) {
+            from_rdrand = false;
+            x += 0x9E3779B97F4A7C15ull ^ rdtsc();
+            v = x;
+            v = (v ^ (v >> 30)) * 0xBF58476D1CE4E5B9ull;
+            v = (v ^ (v >> 27)) * 0x94D049BB133111EBull;
+            v ^= v >> 31;
+        }
+        for (u32 b = 0; b < 8; ++b) out[i + b] = static_cast<u8>(v >> (8 * b));
+    }
 }
 
 u32 bsp_apic_id() {
@@ -210,7 +234,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
             LOG_INFO("loader: module %u: 0x%x-0x%x role %s args \"%s\"", i, m.mod_start, m.mod_end, g_roles[i],
                      g_args[i]);
         else
-            LOG_WARN("loader: module %u: 0x%x-0x%x unknown role \"%s\" (known: guest0, initrd): not used", i,
+            LOG_WARN("loader: module %u: 0x%x-0x%x unknown role \"%s\" (known: guest0, initrd, tee): not used", i,
                      m.mod_start, m.mod_end, g_roles[i]);
     }
     if (g_mb2.module_count == 0) LOG_WARN("loader: no modules: there is no guest0 to run");
@@ -301,6 +325,41 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
                 s.what);
     }
 
+    // The secure world (loader/tee_image.h): the first `tee` module. A bad one is refused and evmm boots without it.
+    u32 tee_module = UINT32_MAX;
+    for (u32 i = 0; i < g_mb2.module_count; ++i) {
+        if (!str_eq(g_roles[i], str_len(g_roles[i], EVMM_ROLE_MAX), "tee")) continue;
+        if (tee_module == UINT32_MAX)
+            tee_module = i;
+        else
+            LOG_WARN("loader: module %u: a second tee module: not used", i);
+    }
+    u64 tee_base = 0, tee_entry = 0;
+    static TeePlan tee;
+    if (tee_module != UINT32_MAX) {
+        avoid[navoid++] = {base, layout.size};
+        const LoaderBootModule& m = modules[tee_module];
+        const u8* file = reinterpret_cast<const u8*>(m.start);
+        u8 seed[EVMM_TEE_SEED_SIZE];
+        bool rdrand = false;
+        tee_seed(seed, rdrand);
+        if (!(s = tee_plan(file, m.size, ncpus, tee)).ok() ||
+            !(s = tee_place(mmap, tee.size, RUNTIME_REGION_LIMIT, avoid, navoid, tee_base)).ok() ||
+            !(s = tee_load(file, m.size, tee, reinterpret_cast<u8*>(tee_base), tee_base, tsc.khz, seed, tee_entry))
+                 .ok()) {
+            LOG_ERROR("loader: error: tee module %u refused: %s%s%s (value 0x%lx, 0x%lx): evmm boots without a TEE",
+                      tee_module, s.what, s.where ? " in " : "", s.where ? s.where : "", s.value, s.value2);
+            tee_base = tee_entry = 0;
+            tee.size = 0;
+        } else {
+            LOG_INFO(
+                "loader: tee: 0x%lx-0x%lx (%lu MiB, barriers of %lu KiB on each side), image %lu KiB at +0x%lx, "
+                "entry 0x%lx, seed from %s",
+                tee_base, tee_base + tee.size, tee.size / MiB, u64{EVMM_TEE_BARRIER} / KiB, tee.image_span / KiB,
+                u64{EVMM_TEE_IMAGE_OFFSET}, tee_entry, rdrand ? "RDRAND" : "the TSC");
+        }
+    }
+
     u8* region = reinterpret_cast<u8*>(base);
     const u64 bias = base + layout.vmm_offset - img.min_vaddr;
     if (!(s = elf_load(evmm_vmm_blob_start, blob_size, img, region + layout.vmm_offset, layout.vmm_size, bias)).ok())
@@ -332,6 +391,10 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.loader_entry_tsc = loader_entry_tsc;
     in.trampoline_base = trampoline;
     in.acpi_power = power;
+    in.tee_base = tee_base;
+    in.tee_size = tee.size;
+    in.tee_entry = tee_entry;
+    in.tee_boot_module = tee_module;
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 

@@ -28,6 +28,7 @@
 #include "vmm/iommu/vtd.h"
 #include "vmm/modules/dma_faults.h"
 #include "vmm/modules/modules.h"
+#include "vmm/modules/tee.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/forced_exits.h"
 #include "vmm/vmx/vmcs_setup.h"
@@ -47,6 +48,7 @@ const evmm_desc_t* g_desc = nullptr;
 PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
 Guest* g_guest0 = nullptr;
+Guest* g_tee = nullptr;
 
 u8 ist_for(unsigned vector) {
     switch (static_cast<Vector>(vector)) {
@@ -205,9 +207,24 @@ void stage4_bsp(const evmm_desc_t& d) {
         g_guest0->phys_limit(), d.runtime_base, d.runtime_size, e.pages_1g, e.pages_2m, e.pages_4k, e.table_pages);
     LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx, boot information at 0x%lx (%lu bytes)", b.kind,
              b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
+    // The secure world (docs/tee.md): its memory is out of guest0's EPT and DMA domain (platform_guest_holes).
+    const Platform& p = platform();
+    if (p.tee_size != 0) {
+        const Status t = Guest::create_tee(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, *g_guest0, g_tee);
+        if (!t.ok()) {
+            LOG_ERROR("tee: cannot create it: %s%s%s (0x%lx, 0x%lx): guest0 runs without a TEE", t.what,
+                      t.where ? " in " : "", t.where ? t.where : "", t.value, t.value2);
+            g_tee = nullptr;
+        } else {
+            LOG_INFO("stage 4: tee: 0x%lx-0x%lx rwx, guest0's space rw- (no hypervisor, no barriers), entry 0x%lx",
+                     p.tee_base, p.tee_base + p.tee_size, p.tee_entry);
+        }
+    }
+    tee_attach(*g_guest0, g_tee);
 }
 
 // --- stage 5: init gcpu (every CPU) -----------------------------------------------------------------------------
+// Returns the vCPU this CPU enters first: the TEE's where there is one (it hands the CPU to guest0 by its first SMC).
 Gcpu& stage5_cpu(u32 cpu) {
     LOG_INFO("stage 5: init gcpu");
     if (cpu == 1 && g_desc->options.crashtest == EVMM_CRASHTEST_AP_PANIC)
@@ -224,7 +241,16 @@ Gcpu& stage5_cpu(u32 cpu) {
              "VMCS setup");
     LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp, g.arch.vpid,
              cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
-    return g;
+    if (g_tee == nullptr) return g;
+    // The TEE's vCPU of this CPU, last: its VMCS stays current, it runs first (stage 6).
+    Gcpu& t = g_tee->vcpu(cpu);
+    evmm_gcpu_state_t ts;
+    const Platform& p = platform();
+    gcpu_tee_entry_state(ts, p.tee_entry, p.tee_base, p.tee_size, cpu);
+    CHECK_OK(gcpu_vmcs_init(t, g_heap, host, ts, g_tee->eptp(), static_cast<u32>(ActivityState::ACTIVE)),
+             "the TEE's VMCS setup");
+    LOG_INFO("stage 5: tee gcpu%u: VMCS at 0x%lx, runs before guest0", cpu, t.arch.vmcs_pa);
+    return t;
 }
 
 // --- stage 6: launch guest (every CPU) ---------------------------------------------------------------------------
@@ -240,6 +266,7 @@ Gcpu& stage5_cpu(u32 cpu) {
                    rdtsc() - g_desc->loader_entry_tsc);
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
+    g.arch.launched = true;
     evmm_vmx_launch(&g);
 }
 

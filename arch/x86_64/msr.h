@@ -36,6 +36,13 @@ enum class Msr : u32 {
     IA32_FS_BASE = 0xC0000100,
     IA32_GS_BASE = 0xC0000101,
     IA32_KERNEL_GS_BASE = 0xC0000102,
+    // SDM Vol. 4 Table 2-2; the speculation controls: Intel's "Speculative Execution Side Channel Mitigations".
+    IA32_SPEC_CTRL = 0x48,   // if CPUID.(EAX=07H,ECX=0):EDX[26] (IBRS/IBPB) or [27] (STIBP) or [31] (SSBD)
+    IA32_PRED_CMD = 0x49,    // if CPUID.(EAX=07H,ECX=0):EDX[26]: bit 0 = IBPB
+    IA32_FLUSH_CMD = 0x10B,  // if CPUID.(EAX=07H,ECX=0):EDX[28]: bit 0 = L1D_FLUSH
+    IA32_STAR = 0xC0000081,  // SYSCALL: segment selectors (SDM Vol. 2B SYSCALL)
+    IA32_LSTAR = 0xC0000082, // SYSCALL: 64-bit target RIP
+    IA32_FMASK = 0xC0000084, // SYSCALL: RFLAGS mask
 };
 
 // IA32_FEATURE_CONTROL bits (SDM Vol. 3C §24.7, "Enabling and Entering VMX Operation").

@@ -342,10 +342,10 @@ TEST(DescBuild, ModuleArgsLimit) {
 // Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
 // descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it.
 TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
-    EXPECT_EQ(EVMM_DESC_VERSION, 7u);
+    EXPECT_EQ(EVMM_DESC_VERSION, 8u);
     EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
     EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
-    EXPECT_EQ(sizeof(evmm_desc_t), 37128u);
+    EXPECT_EQ(sizeof(evmm_desc_t), 37168u);
     RuntimeLayout L{};
     ASSERT_TRUE(runtime_layout_plan(0x30000, 0x6000, 1, L).ok());
     EXPECT_EQ(L.stacks_offset - L.desc_offset, 10 * PAGE_SIZE);
@@ -358,7 +358,7 @@ TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
     m.modules[2].args = longest.c_str();
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->size, 37128u);
+    EXPECT_EQ(d->size, 37168u);
     EXPECT_EQ(std::string(d->boot_modules[0].cmdline), longest);
     EXPECT_EQ(std::string(d->boot_modules[2].cmdline), longest);
     EXPECT_EQ(d->boot_modules[2].cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX - 1], '\0');

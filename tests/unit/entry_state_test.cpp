@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "evmm_tee.h"
 #include "lib/formats/multiboot_defs.h"
 
 using namespace evmm;
@@ -113,3 +114,26 @@ TEST(GcpuInitState, MatchesTheProcessorStateAfterInit) {
     EXPECT_EQ(s.idtr.limit, 0xFFFFu);
     EXPECT_EQ(s.efer, 0u);
 }
+
+namespace {
+TEST(GcpuTeeEntry, LongModeAtTheEntryWithTheContractRegisters) {
+    evmm_gcpu_state_t s;
+    gcpu_tee_entry_state(s, 0x40010123, 0x40000000, 16 * MiB, 2);
+    EXPECT_EQ(s.rip, 0x40010123u);
+    EXPECT_EQ(s.gp[EVMM_GP_RDI], 0x40000000u + EVMM_TEE_STARTUP_OFFSET);
+    EXPECT_EQ(s.gp[EVMM_GP_RSI], 2u);
+    EXPECT_EQ(s.gp[EVMM_GP_RSP], 0x40000000u + 16 * MiB - 2 * EVMM_TEE_STACK_SIZE);
+    EXPECT_EQ(s.gp[EVMM_GP_RSP] % 16, 0u);
+    EXPECT_EQ(s.cr3, 0x40000000u + EVMM_TEE_PT_OFFSET);
+    EXPECT_EQ(s.gdtr.base, 0x40000000u + EVMM_TEE_GDT_OFFSET);
+    EXPECT_EQ(s.gdtr.limit, 23u);
+    EXPECT_EQ(s.efer, (1u << 8) | (1u << 10) | (1u << 11));
+    EXPECT_EQ(s.cr4, 1u << 5);
+    EXPECT_EQ(s.cr0 & 0x80000001u, 0x80000001u);
+    EXPECT_EQ(s.rflags, 2u);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].selector, 0x08);
+    EXPECT_EQ(s.seg[EVMM_SEG_CS].attributes & (AR_L | AR_DB), AR_L);
+    EXPECT_EQ(s.seg[EVMM_SEG_SS].selector, 0x10);
+    EXPECT_EQ(s.seg[EVMM_SEG_DS].selector, 0x10);
+}
+} // namespace

@@ -231,6 +231,26 @@ TEST_F(GpmTest, PreexistingMappingOverTheHoleIsRemoved) {
     expect_identity(4 * GiB, &HYPERVISOR_HOLE, 1);
 }
 
+TEST_F(GpmTest, ExecOnlyRangeForTheSecureWorld) {
+    // The TEE's EPT: executable only inside its 16 MiB range (2 MiB aligned, inside a 1 GiB block); RW elsewhere.
+    const MemoryMap::Range tee{0x40200000, 16 * MiB};
+    ASSERT_TRUE(gpm_build_identity_ept(ept, mtrr, 4 * GiB, &HYPERVISOR_HOLE, 1, stats, true, true, &tee).ok());
+    for (u64 gpa : {u64{0x40200000}, u64{0x40200000 + 16 * MiB - PAGE_4K}}) {
+        const auto w = ept.walk(gpa);
+        ASSERT_TRUE(w.present);
+        EXPECT_TRUE(w.perms.read && w.perms.write && w.perms.exec);
+        EXPECT_LE(w.page_size, PAGE_2M);
+    }
+    for (u64 gpa : {u64{0x40200000 - PAGE_4K}, u64{0x40200000 + 16 * MiB}, u64{0}, u64{0x80000000}}) {
+        const auto w = ept.walk(gpa);
+        ASSERT_TRUE(w.present);
+        EXPECT_TRUE(w.perms.read && w.perms.write);
+        EXPECT_FALSE(w.perms.exec);
+    }
+    EXPECT_FALSE(ept.walk(0x0FA00000).present);
+    EXPECT_EQ(stats.pages_1g, 2u); // [1, 2) GiB is split around the range; [2, 3) GiB and [3, 4) GiB: 1 GiB leaves
+}
+
 TEST_F(GpmTest, LargePagesNotAllowed) {
     // No 1 GiB EPT pages: 2 MiB everywhere uniform.
     ASSERT_TRUE(gpm_build_identity_ept(ept, mtrr, 4 * GiB, &HYPERVISOR_HOLE, 1, stats, true, false).ok());

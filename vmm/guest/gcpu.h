@@ -16,6 +16,7 @@
 namespace evmm {
 
 class Guest;
+struct GcpuWorld;
 
 // Indexed by the register number x86 encodes in instructions and exit information (SDM Vol. 3C Table 28-3: 0 = RAX,
 // 1 = RCX, 2 = RDX, 3 = RBX, 4 = RSP, 5 = RBP, 6 = RSI, 7 = RDI, 8-15 = R8-R15). RSP lives in the backend's guest
@@ -32,6 +33,7 @@ struct GcpuArch {
     u64 vmcs_pa;
     u64 eptp;
     u32 vpid;
+    bool launched; // entered once: the next entry is VMRESUME
 };
 
 struct Gcpu {
@@ -43,6 +45,7 @@ struct Gcpu {
     u64 cr0_shadow, cr4_shadow; // what the guest believes CR0 / CR4 hold
     u64 exits_total;
     u64 exits[EXIT_COUNTERS];
+    GcpuWorld* world; // the state a world switch saves and restores (vmm/guest/world.h); nullptr with one world
 
     u64& reg(Gpr r) { return regs.gpr[static_cast<u8>(r)]; }
     u64& reg(u32 n) { return regs.gpr[n & 15]; }
@@ -156,6 +159,13 @@ void gcpu_advance_rip(Gcpu& g, u64 length);
 // other exits where the CPU can save it). One-shot: the handler arms the next one. False when the backend has no
 // such timer (the tick never comes). With the vCPU's backend state current (GcpuInit, or an exit of it).
 bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks);
+// Stops the tick (the next one never comes) until gcpu_tick_every arms it again.
+void gcpu_tick_stop(Gcpu& g);
+// World switch (vmm/guest/world.h, docs/tee.md): from an exit of `from`, make `to` (a vCPU of the same CPU) the
+// current one: its backend state (VMCS) current, the exit path bound to it. gcpu_* then act on `to`.
+void gcpu_make_current(Gcpu& from, Gcpu& to);
+// Leave the exit handler into g (its backend state current): its first entry or a resume. Never returns.
+[[noreturn]] void gcpu_enter(Gcpu& g);
 // NMI blocking as the CPU keeps it for the guest (SDM Vol. 3A §6.7.1; VT-x: virtual-NMI blocking): set when evmm
 // itself delivers an NMI to a handler (through a task gate), cleared by an IRET evmm performs (a task-switching one).
 void gcpu_set_nmi_blocked(Gcpu& g, bool blocked);

@@ -8,6 +8,13 @@ constexpr const char* WHERE = "gpm.identity_ept";
 
 // guest0 gets every access right to its own memory.
 constexpr EptPerms GUEST_RWX{true, true, true};
+constexpr EptPerms GUEST_RW{true, true, false};
+
+// [base, base + size) lies partly inside `r` (a leaf there would straddle its edge).
+bool straddles(const MemoryMap::Range* r, u64 base, u64 size) {
+    if (r == nullptr || !ranges_overlap(base, size, r->base, r->length)) return false;
+    return base < r->base || base + size > r->base + r->length;
+}
 
 // Page sizes tried at each step, largest first, with the EPT level that maps them.
 struct PageChoice {
@@ -56,7 +63,8 @@ bool size_allowed(const PageChoice& c, bool allow_2m, bool allow_1g) {
 } // namespace
 
 Status gpm_build_identity_ept(EptTables& ept, const MtrrState& mtrr, u64 limit, const MemoryMap::Range* holes,
-                              u32 hole_count, GpmStats& stats, bool allow_2m, bool allow_1g) {
+                              u32 hole_count, GpmStats& stats, bool allow_2m, bool allow_1g,
+                              const MemoryMap::Range* exec_only) {
     stats = GpmStats{};
     if (ept.root_pa() == 0) return Status::error("EPT not initialized", WHERE);
     if (limit == 0 || !is_aligned(limit, PAGE_4K) || limit > EPT_GPA_LIMIT)
@@ -81,14 +89,15 @@ Status gpm_build_identity_ept(EptTables& ept, const MtrrState& mtrr, u64 limit, 
         MemType type = mtrr_type(mtrr, addr);
         for (const PageChoice& c : PAGE_CHOICES) {
             if (!size_allowed(c, allow_2m, allow_1g) || !is_aligned(addr, c.size) || c.size > limit - addr) continue;
-            if (touches_hole(holes, hole_count, limit, addr, c.size)) continue;
+            if (touches_hole(holes, hole_count, limit, addr, c.size) || straddles(exec_only, addr, c.size)) continue;
             MemType t = MemType::UC;
             if (!mtrr_range_type(mtrr, addr, c.size, t)) continue;
             size = c.size;
             type = t;
             break;
         }
-        result = ept.map(addr, addr, size, GUEST_RWX, type, allow_2m, allow_1g);
+        const bool exec = exec_only == nullptr || ranges_overlap(addr, size, exec_only->base, exec_only->length);
+        result = ept.map(addr, addr, size, exec ? GUEST_RWX : GUEST_RW, type, allow_2m, allow_1g);
         if (!result) break;
         if (size == PAGE_1G)
             ++stats.pages_1g;

@@ -37,7 +37,11 @@ struct GpmStats {
 // [base, base+length) (nullptr allowed when hole_count is 0), widened to 4 KiB boundaries; zero-length holes and
 // the parts beyond limit are ignored; a hole that wraps past 2^64 is an error. stats is filled on success and on
 // failure (what was written so far). On error the EPT may be partly built, but no hole is ever mapped by it.
+//
+// exec_only (the secure world's EPT): when given, only pages inside that range are executable, the rest is mapped
+// read/write without execute; no leaf straddles its edges.
 Status gpm_build_identity_ept(EptTables& ept, const MtrrState& mtrr, u64 limit, const MemoryMap::Range* holes,
-                              u32 hole_count, GpmStats& stats, bool allow_2m = true, bool allow_1g = true);
+                              u32 hole_count, GpmStats& stats, bool allow_2m = true, bool allow_1g = true,
+                              const MemoryMap::Range* exec_only = nullptr);
 
 } // namespace evmm

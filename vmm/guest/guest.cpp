@@ -4,8 +4,10 @@
 
 #include "lib/formats/memmap.h"
 #include "lib/log.h"
+#include "vmm/guest/boot/entry_state.h"
 #include "vmm/guest/boot/guest0_boot.h"
 #include "vmm/guest/gpa_intercept.h"
+#include "vmm/guest/world.h"
 #include "vmm/host/ipc.h"
 #include "vmm/host/platform.h"
 
@@ -55,19 +57,22 @@ bool Guest::phys_readable(u64 gpa, u64 len) const {
     return true;
 }
 
-Status Guest::init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g) {
+Status Guest::init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                          const MemoryMap::Range* exec_only) {
     void* mem = heap.alloc_pages(align_up(sizeof(EptTables), PAGE_SIZE) / PAGE_SIZE);
     if (mem == nullptr) return Status::error("out of heap pages for the EPT root object", "guest");
     ept_ = new (mem) EptTables(heap);
     EVMM_TRY(ept_->init());
-    EVMM_TRY(gpm_build_identity_ept(*ept_, mtrr, phys_limit_, holes_, hole_count_, gpm_stats_, ept_2m, ept_1g));
+    EVMM_TRY(
+        gpm_build_identity_ept(*ept_, mtrr, phys_limit_, holes_, hole_count_, gpm_stats_, ept_2m, ept_1g, exec_only));
     // The guest-physical ranges modules handle themselves (stage 3 registrations): only the rights they allow.
     for (u32 i = 0; i < gpa_intercept_count(); ++i) {
         const GpaIntercept& r = gpa_intercept_at(i);
         for (u64 page = r.base; page < r.base + r.size; page += PAGE_4K) {
             const EptTables::WalkResult w = ept_->walk(page);
             if (!w.present) return Status::error("intercepted guest-physical page not mapped", r.owner, page);
-            EVMM_TRY(ept_->map(page, page, PAGE_4K, EptPerms{r.allowed.read, r.allowed.write, r.allowed.exec},
+            EVMM_TRY(ept_->map(page, page, PAGE_4K,
+                               EptPerms{r.allowed.read, r.allowed.write, r.allowed.exec && exec_only == nullptr},
                                w.mem_type, false, false));
         }
         LOG_INFO("stage 4: %s: guest-physical 0x%lx-0x%lx mapped %s%s%s for %s (other accesses handled by %s)", name_,
@@ -101,19 +106,55 @@ Status Guest::create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrStat
     g.hole_count_ = platform_guest_holes(g.holes_, PLATFORM_MAX_GUEST_HOLES);
     EVMM_TRY(g.init_memory(heap, mtrr, ept_2m, ept_1g));
     // One vCPU per physical CPU, each pinned to its CPU.
-    void* vc = heap.alloc_pages(align_up(sizeof(Gcpu) * p.num_cpus, PAGE_SIZE) / PAGE_SIZE);
-    if (vc == nullptr) return Status::error("out of heap pages for vCPUs", "guest", p.num_cpus);
-    g.vcpus_ = static_cast<Gcpu*>(vc);
-    g.vcpu_count_ = p.num_cpus;
-    for (u32 i = 0; i < p.num_cpus; ++i) {
-        Gcpu& v = *new (&g.vcpus_[i]) Gcpu{};
-        v.cpu_id = i;
-        v.index = i;
-        v.guest = &g;
-    }
+    EVMM_TRY(g.init_vcpus(heap, p.num_cpus));
     // Its kernel, loaded by evmm acting as its boot loader (vmm/guest/boot/guest0_boot.h).
     IdentityGuestMem gmem(g.phys_limit_, p.runtime_base, p.runtime_size);
     EVMM_TRY(guest0_boot(d, gmem, g.boot_));
+    g_guests[g_guest_count++] = &g;
+    out = &g;
+    return Status::success();
+}
+
+Status Guest::init_vcpus(PageHeap& heap, u32 count) {
+    void* vc = heap.alloc_pages(align_up(sizeof(Gcpu) * count, PAGE_SIZE) / PAGE_SIZE);
+    if (vc == nullptr) return Status::error("out of heap pages for vCPUs", "guest", count);
+    vcpus_ = static_cast<Gcpu*>(vc);
+    vcpu_count_ = count;
+    for (u32 i = 0; i < count; ++i) {
+        Gcpu& v = *new (&vcpus_[i]) Gcpu{};
+        v.cpu_id = i;
+        v.index = i;
+        v.guest = this;
+    }
+    return Status::success();
+}
+
+Status Guest::create_tee(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                         Guest& guest0, Guest*& out) {
+    out = nullptr;
+    const Platform& p = platform();
+    if (p.tee_size == 0) return Status::error("no TEE in the descriptor", "tee");
+    if (g_guest_count == GUEST_MAX) return Status::error("too many guests", "guest", GUEST_MAX);
+    void* mem = heap.alloc_pages(align_up(sizeof(Guest), PAGE_SIZE) / PAGE_SIZE);
+    if (mem == nullptr) return Status::error("out of heap pages for a guest", "tee");
+    Guest& g = *new (mem) Guest();
+    g.id_ = g_guest_count;
+    g.name_ = "tee";
+    g.mmap_[0] = evmm_mmap_entry_t{p.tee_base, p.tee_size, EVMM_MEM_USABLE, 0};
+    g.mmap_count_ = 1;
+    g.phys_limit_ = p.identity_limit;
+    g.hole_count_ = platform_tee_holes(g.holes_, PLATFORM_MAX_GUEST_HOLES);
+    const MemoryMap::Range exec{p.tee_base, p.tee_size};
+    EVMM_TRY(g.init_memory(heap, mtrr, ept_2m, ept_1g, &exec));
+    EVMM_TRY(g.init_vcpus(heap, p.num_cpus));
+    for (u32 i = 0; i < p.num_cpus; ++i) {
+        EVMM_TRY(world_init(g.vcpus_[i], heap));
+        EVMM_TRY(world_init(guest0.vcpu(i), heap));
+    }
+    gcpu_tee_entry_state(g.boot_.entry, d.tee_entry, p.tee_base, p.tee_size, 0);
+    g.boot_.kind = "TEE image (ELF64 static PIE)";
+    g.boot_.kernel_base = p.tee_base;
+    g.boot_.kernel_end = p.tee_base + p.tee_size;
     g_guests[g_guest_count++] = &g;
     out = &g;
     return Status::success();

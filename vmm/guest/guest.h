@@ -66,10 +66,18 @@ public:
     // Errors say what is wrong with guest0's image.
     static Status create_guest0(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
                                 Guest*& out);
+    // The secure world (BSP, stage 4, after guest0; docs/tee.md): memory map = its range; EPT = the identity space
+    // without the runtime region, the hidden device ranges and the barriers, executable only inside its range; one
+    // vCPU per CPU whose entry state is include/evmm_tee.h's (boot().entry: the BSP's); per-world state for its
+    // vCPUs and guest0's (vmm/guest/world.h).
+    static Status create_tee(const evmm_desc_t& d, PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                             Guest& guest0, Guest*& out);
 
 private:
     Status update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where);
-    Status init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g);
+    Status init_memory(PageHeap& heap, const MtrrState& mtrr, bool ept_2m, bool ept_1g,
+                       const MemoryMap::Range* exec_only = nullptr);
+    Status init_vcpus(PageHeap& heap, u32 count);
 
     u32 id_ = 0;
     const char* name_ = "";

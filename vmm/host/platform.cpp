@@ -19,6 +19,12 @@ void platform_init(const evmm_desc_t& d) {
     p.trampoline_base = d.trampoline_base;
     p.acpi_rsdp = d.acpi_rsdp;
     p.acpi_power = d.acpi_power;
+    if (d.tee_size != 0) {
+        p.tee_base = d.tee_base;
+        p.tee_size = d.tee_size;
+        p.tee_entry = d.tee_entry;
+        p.tee_barrier = d.tee_barrier;
+    }
 }
 
 const Platform& platform() { return g_platform; }
@@ -35,11 +41,34 @@ Status platform_hide_range(u64 base, u64 size, const char* owner) {
 u32 platform_hidden_count() { return g_hidden_count; }
 const MemoryMap::Range& platform_hidden_at(u32 i) { return g_hidden[i < g_hidden_count ? i : 0]; }
 
-u32 platform_guest_holes(MemoryMap::Range* out, u32 max) {
+namespace {
+u32 common_holes(MemoryMap::Range* out, u32 max) {
     u32 n = 0;
     if (n < max) out[n++] = MemoryMap::Range{g_platform.runtime_base, g_platform.runtime_size};
     for (u32 i = 0; i < g_hidden_count && n < max; ++i) out[n++] = g_hidden[i];
     return n;
+}
+} // namespace
+
+u32 platform_guest_holes(MemoryMap::Range* out, u32 max) {
+    u32 n = common_holes(out, max);
+    const Platform& p = g_platform;
+    if (p.tee_size != 0 && n < max)
+        out[n++] = MemoryMap::Range{p.tee_base - p.tee_barrier, p.tee_size + 2 * p.tee_barrier};
+    return n;
+}
+
+u32 platform_tee_holes(MemoryMap::Range* out, u32 max) {
+    u32 n = common_holes(out, max);
+    const Platform& p = g_platform;
+    if (n < max) out[n++] = MemoryMap::Range{p.tee_base - p.tee_barrier, p.tee_barrier};
+    if (n < max) out[n++] = MemoryMap::Range{p.tee_base + p.tee_size, p.tee_barrier};
+    return n;
+}
+
+bool platform_in_tee(u64 base, u64 len) {
+    const Platform& p = g_platform;
+    return p.tee_size != 0 && ranges_overlap(base, len, p.tee_base - p.tee_barrier, p.tee_size + 2 * p.tee_barrier);
 }
 
 u32 platform_cpu_of_apic_id(u32 apic_id) {

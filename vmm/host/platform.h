@@ -20,6 +20,9 @@ struct Platform {
     u64 trampoline_base;            // the APs' start page (0: none): never any guest's
     u64 acpi_rsdp;
     evmm_acpi_power_t acpi_power;
+    // The secure world's memory (docs/tee.md): [tee_base, tee_base + tee_size), tee_size 0 = no TEE; a barrier of
+    // tee_barrier bytes on each side belongs to no guest.
+    u64 tee_base, tee_size, tee_entry, tee_barrier;
 };
 
 // [0, max(4 GiB, top_of_memory)) rounded up to 1 GiB: what the VMM's page tables identity-map (vmm/host/hmm.h) and
@@ -39,10 +42,14 @@ Status platform_hide_range(u64 base, u64 size, const char* owner);
 u32 platform_hidden_count();
 const MemoryMap::Range& platform_hidden_at(u32 i);
 
-// What no guest may reach, as holes in guest0's address space: the runtime region, then the hidden device ranges.
-// Returns the count written (at most max).
-inline constexpr u32 PLATFORM_MAX_GUEST_HOLES = 1 + PLATFORM_MAX_HIDDEN;
+// What no guest may reach, as holes in guest0's address space: the runtime region, the hidden device ranges, then
+// the TEE's memory with its barriers (when there is a TEE). Returns the count written (at most max).
+inline constexpr u32 PLATFORM_MAX_GUEST_HOLES = 3 + PLATFORM_MAX_HIDDEN;
 u32 platform_guest_holes(MemoryMap::Range* out, u32 max);
+// The same for the TEE's own address space: the runtime region, the hidden device ranges and the two barriers.
+u32 platform_tee_holes(MemoryMap::Range* out, u32 max);
+// [base, base + len) touches the TEE's memory or its barriers.
+bool platform_in_tee(u64 base, u64 len);
 
 // The CPU number of an APIC ID, or UINT32_MAX when no CPU evmm runs on has it.
 u32 platform_cpu_of_apic_id(u32 apic_id);

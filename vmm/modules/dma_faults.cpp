@@ -2,9 +2,10 @@
 
 #include "lib/log.h"
 #include "vmm/guest/event.h"
-#include "vmm/guest/intercept.h"
+#include "vmm/guest/guest.h"
 #include "vmm/host/platform.h"
 #include "vmm/iommu/vtd.h"
+#include "vmm/modules/tick.h"
 
 namespace evmm {
 namespace {
@@ -17,6 +18,7 @@ bool g_first_tick_logged = false;
 u64 period_ticks() { return platform().tsc_khz * POLL_PERIOD_MS; }
 
 void on_tick(Gcpu& g) {
+    if (g.cpu_id != POLL_CPU || !g.guest->owns_platform()) return; // another module's tick
     if (!g_first_tick_logged) {
         g_first_tick_logged = true;
         LOG_INFO("dma-faults: first poll on cpu%u", g.cpu_id);
@@ -26,7 +28,7 @@ void on_tick(Gcpu& g) {
 }
 
 void on_gcpu_init(Gcpu& g) {
-    if (g.cpu_id != POLL_CPU || !(vtd_enabled() || g_force)) return;
+    if (g.cpu_id != POLL_CPU || !g.guest->owns_platform() || !(vtd_enabled() || g_force)) return;
     if (gcpu_tick_every(g, period_ticks()))
         LOG_INFO("stage 5: dma-faults: fault records polled every %lu ms of cpu%u's guest time%s", POLL_PERIOD_MS,
                  g.cpu_id, vtd_enabled() ? "" : " (forceexits=1: no DMA remapping, the tick alone)");
@@ -37,7 +39,7 @@ void on_gcpu_init(Gcpu& g) {
 } // namespace
 
 void dma_faults_init() {
-    intercept_register(Intercept::Tick, on_tick);
+    tick_register(on_tick);
     event_register(Event::GcpuInit, on_gcpu_init);
 }
 

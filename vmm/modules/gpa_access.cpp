@@ -5,6 +5,7 @@
 #include "vmm/guest/gpa_intercept.h"
 #include "vmm/guest/guest.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/host/platform.h"
 
 namespace evmm {
 namespace {
@@ -28,7 +29,8 @@ void log_violation(const Gcpu& g, const GpaExit& e) {
     char access[24];
     format(access, sizeof access, "%s%s%s%s%s", e.read ? "read" : "", e.read && (e.write || e.fetch) ? "/" : "",
            e.write ? "write" : "", e.write && e.fetch ? "/" : "", e.fetch ? "fetch" : "");
-    LOG_WARN("%s: EPT violation at GPA 0x%lx (%s), %s%s", g.guest->name(), e.gpa, gla,
+    LOG_WARN("%s: EPT violation at GPA 0x%lx%s (%s), %s%s", g.guest->name(), e.gpa,
+             g.guest->owns_platform() && platform_in_tee(e.gpa, 1) ? " (the TEE's memory)" : "", gla,
              access[0] != '\0' ? access : "no access bits",
              g_violations == LOGGED_VIOLATIONS ? "; further ones are only counted" : "");
 }

@@ -520,6 +520,7 @@ void wait_for_sipi(Gcpu& g) {
 
 // INIT VM exit: the gcpu is reset and waits for a SIPI.
 void on_init(Gcpu& g) {
+    if (!g.guest->owns_platform()) return; // guest0's INIT for this CPU reached the TEE's vCPU: not the TEE's to take
     LOG_DEBUG("gcpu%u: INIT (was at %lx:%lx, %lu exits): reset", g.cpu_id, gcpu_cs_base(g), gcpu_rip(g), g.exits_total);
     if (g.index == 0) {
         // The BSP does not wait for a SIPI: after INIT it runs from the reset vector, F000:FFF0 (SDM Vol. 3A §9.1.1,

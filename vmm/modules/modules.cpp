@@ -14,6 +14,8 @@
 #include "vmm/modules/msr_monitor.h"
 #include "vmm/modules/smm_guard.h"
 #include "vmm/modules/task_switch_exit.h"
+#include "vmm/modules/tee.h"
+#include "vmm/modules/tick.h"
 #include "vmm/modules/tsc.h"
 #include "vmm/modules/vmcall.h"
 #include "vmm/modules/vmx_instructions.h"
@@ -39,6 +41,8 @@ constexpr Module MODULES[] = {
     {"xsetbv", xsetbv_init},
     {"tsc", tsc_init},
     {"vmcall", vmcall_init},
+    {"tick", tick_init},
+    {"tee", tee_init},
     {"virt-instructions", vmx_instructions_init},
     {"gpa-access", gpa_access_init},
     {"dma-faults", dma_faults_init},

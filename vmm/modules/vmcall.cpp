@@ -1,11 +1,13 @@
 #include "vmm/modules/vmcall.h"
 
+#include "evmm_tee.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/guest/guest.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/platform.h"
+#include "vmm/modules/tee.h"
 #include "vmm/modules/virt_policy.h"
 
 namespace evmm {
@@ -41,7 +43,8 @@ void on_vmcall(Gcpu& g) {
         c.a2 &= 0xFFFFFFFF;
         c.a3 &= 0xFFFFFFFF;
     }
-    gcpu_skip_instruction(g); // every path below resumes after the VMCALL (or never resumes)
+    gcpu_skip_instruction(g);                         // every path below resumes after the VMCALL (or never resumes)
+    if (nr == EVMM_TEE_VMCALL_SMC) return tee_smc(g); // a world switch (docs/tee.md), or an error answer
     switch (nr) {
     case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);

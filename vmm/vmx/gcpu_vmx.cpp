@@ -11,6 +11,7 @@
 #include "vmm/debug/crashtest.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/world.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
 #include "vmm/vmx/cr_access.h"
@@ -23,6 +24,9 @@ namespace evmm {
 namespace {
 
 constexpr u32 GPR_RSP = static_cast<u32>(Gpr::RSP);
+
+// Each CPU's HOST_RSP slot (vmm/vmx/vmx_entry.S), taken from the leaving VMCS at a world switch.
+u64 g_exit_slot[EVMM_MAX_CPUS];
 
 const char* guest_name(const Gcpu& g) { return g.guest != nullptr ? g.guest->name() : "guest"; }
 
@@ -262,6 +266,27 @@ bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
     return true;
 }
 
+// SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
+void gcpu_tick_stop(Gcpu&) {
+    const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
+    if ((pin & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return;
+    vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin & ~u64{PIN_ACTIVATE_PREEMPTION_TIMER});
+    vmwrite(VmcsField::VM_EXIT_CONTROLS, vmread(VmcsField::VM_EXIT_CONTROLS) & ~u64{VM_EXIT_SAVE_PREEMPTION_TIMER});
+}
+
+// SDM Vol. 3C §25.11.3: VMPTRLD makes the other VMCS current (both stay active on this CPU, neither is cleared: a
+// VMCS never migrates). HOST_RSP of every VMCS of a CPU is the same slot; gcpu_enter writes it for the entering one.
+void gcpu_make_current(Gcpu& from, Gcpu& to) {
+    g_exit_slot[from.cpu_id % EVMM_MAX_CPUS] = vmread(VmcsField::HOST_RSP);
+    if (vmptrld(to.arch.vmcs_pa) != VmxResult::Ok) gcpu_fatal(from, "world switch: VMPTRLD failed");
+}
+
+[[noreturn]] void gcpu_enter(Gcpu& g) {
+    const bool launched = g.arch.launched;
+    g.arch.launched = true;
+    evmm_vmx_enter_at(&g, g_exit_slot[g.cpu_id % EVMM_MAX_CPUS], launched ? 1 : 0);
+}
+
 // SDM Vol. 3C §25.4.2 (Table 25-3): with "virtual NMIs" the interruptibility state's NMI bit is virtual-NMI blocking,
 // which the guest's next IRET clears (§26.3).
 void gcpu_set_nmi_blocked(Gcpu&, bool blocked) {
@@ -326,7 +351,8 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
 }
 
 [[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
-    smp_stop_others(); // first: no guest output interleaved with the report, and final exit counts
+    world_guest_stopped(g, what); // the TEE: marked dead, the CPU goes back to guest0 (no return)
+    smp_stop_others();            // first: no guest output interleaved with the report, and final exit counts
     LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
     vmx_dump_guest(g);
     char why[48];

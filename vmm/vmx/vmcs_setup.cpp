@@ -7,6 +7,7 @@
 #include "arch/x86_64/vmx.h"
 #include "arch/x86_64/vmx_controls.h"
 #include "vmm/guest/event.h"
+#include "vmm/guest/guest.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -62,7 +63,8 @@ Status set_controls(Gcpu& g, u64 eptp) {
     if (proc2 & PROC2_ENABLE_XSAVES_XRSTORS) // SDM Vol. 3C §26.3: XSAVES/XRSTORS exit only for bits set here
         EVMM_TRY(write(VmcsField::XSS_EXITING_BITMAP, 0));
     if (proc2 & PROC2_ENABLE_VPID) {
-        g.arch.vpid = g.cpu_id + 1; // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1)
+        // VPID 0 is the host's (SDM Vol. 3C §26.3.1.1); each guest's vCPUs have their own.
+        g.arch.vpid = g.cpu_id + 1 + (g.guest != nullptr ? g.guest->id() : 0) * EVMM_MAX_CPUS;
         EVMM_TRY(write(VmcsField::VIRTUAL_PROCESSOR_ID, g.arch.vpid));
     }
     g.arch.eptp = eptp;

@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "vmm/guest/guest.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/guest/world.h"
 #include "vmm/host/panic.h"
 #include "vmm/vmx/vmentry_check.h"
 #include "vmm/vmx/vmx_setup.h"
@@ -209,6 +210,7 @@ void unknown_exit(Gcpu& g, u32 basic) {
     char what[120];
     format(what, sizeof what, "unexpected VM exit: reason %u (%s), qualification 0x%lx", exit_reason_basic(reason),
            exit_reason_name(reason), vmread(VmcsField::EXIT_QUALIFICATION));
+    world_guest_stopped(g, what); // the TEE: marked dead, the CPU goes back to guest0 (no return)
     gcpu_fatal(g, what);
 }
 

@@ -44,3 +44,4 @@ void vmx_exits_init(PageHeap& heap);
 extern "C" void evmm_vmexit_handler(evmm::Gcpu* g);
 extern "C" [[noreturn]] void evmm_vmentry_failed(evmm::Gcpu* g, evmm::u64 rflags, evmm::u64 resume);
 extern "C" [[noreturn]] void evmm_vmx_launch(evmm::Gcpu* g);
+extern "C" [[noreturn]] void evmm_vmx_enter_at(evmm::Gcpu* g, evmm::u64 slot, evmm::u64 launched);

@@ -52,6 +52,36 @@ evmm_vmx_launch:
     xorl %edx, %edx                 /* launch */
     call evmm_vmentry_failed
 
+/* [[noreturn]] void evmm_vmx_enter_at(Gcpu* gcpu, u64 slot, u64 launched): a world switch's entry (docs/tee.md).
+   slot = this CPU's HOST_RSP slot: every frame below it belongs to the exit being left. The gcpu's VMCS is current;
+   its first entry is VMLAUNCH (launched = 0), later ones VMRESUME (SDM Vol. 3C §25.11.3). */
+    .globl evmm_vmx_enter_at
+evmm_vmx_enter_at:
+    movq %rsi, %rsp
+    movq %rdi, (%rsp)               /* the exit path finds its gcpu here */
+    movl $HOST_RSP, %eax
+    vmwrite %rsp, %rax
+    leaq evmm_vmx_exit(%rip), %rsi
+    movl $HOST_RIP, %eax
+    vmwrite %rsi, %rax
+    testq %rdx, %rdx
+    jnz 1f
+    LOAD_GUEST_GPRS
+    vmlaunch
+    pushfq
+    popq %rsi
+    movq (%rsp), %rdi
+    xorl %edx, %edx                 /* launch */
+    call evmm_vmentry_failed
+1:
+    LOAD_GUEST_GPRS
+    vmresume
+    pushfq
+    popq %rsi
+    movq (%rsp), %rdi
+    movl $1, %edx                   /* resume */
+    call evmm_vmentry_failed
+
 /* HOST_RIP: every VM exit lands here with rsp = HOST_RSP. */
     .globl evmm_vmx_exit
 evmm_vmx_exit:

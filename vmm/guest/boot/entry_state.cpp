@@ -1,6 +1,9 @@
 #include "vmm/guest/boot/entry_state.h"
 
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/msr.h"
 #include "arch/x86_64/rflags.h"
+#include "evmm_tee.h"
 #include "lib/formats/multiboot2.h"
 
 namespace evmm {
@@ -71,6 +74,27 @@ void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx) {
     s.seg[EVMM_SEG_LDTR] = evmm_segment_t{0, REAL_MODE_LIMIT, AR_TYPE_LDT | AR_P, 0, {}};
     s.gdtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};
     s.idtr = evmm_table_reg_t{0, REAL_MODE_LIMIT, 0};
+}
+
+void gcpu_tee_entry_state(evmm_gcpu_state_t& s, u64 entry, u64 tee_base, u64 tee_size, u32 cpu) {
+    gcpu_multiboot2_entry_state(s); // flat segments, TR (busy TSS) and LDTR, RFLAGS 0x2, zeroed registers
+    constexpr u16 CS = 0x08, DS = 0x10;
+    constexpr u32 AR_L = 1u << 13, AR_DB = 1u << 14; // SDM Vol. 3C §25.4.1, Table 25-2
+    evmm_segment_t& cs = s.seg[EVMM_SEG_CS];
+    cs.selector = CS;
+    cs.attributes = (cs.attributes & ~AR_DB) | AR_L;
+    const u32 data_segs[] = {EVMM_SEG_DS, EVMM_SEG_ES, EVMM_SEG_SS, EVMM_SEG_FS, EVMM_SEG_GS};
+    for (u32 i : data_segs) s.seg[i].selector = DS;
+    s.cr0 |= CR0_PG;
+    s.cr3 = tee_base + EVMM_TEE_PT_OFFSET;
+    s.cr4 = CR4_PAE;
+    s.efer = EFER_LME | EFER_LMA | EFER_NXE;
+    s.gdtr = evmm_table_reg_t{tee_base + EVMM_TEE_GDT_OFFSET, 3 * sizeof(u64) - 1, 0};
+    s.gp[EVMM_GP_RAX] = 0;
+    s.gp[EVMM_GP_RDI] = tee_base + EVMM_TEE_STARTUP_OFFSET;
+    s.gp[EVMM_GP_RSI] = cpu;
+    s.gp[EVMM_GP_RSP] = tee_base + tee_size - u64{cpu} * EVMM_TEE_STACK_SIZE;
+    s.rip = entry;
 }
 
 } // namespace evmm

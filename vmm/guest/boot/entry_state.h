@@ -16,4 +16,9 @@ void gcpu_multiboot2_entry_state(evmm_gcpu_state_t& s);
 // 64 KiB segments, EDX = the CPUID.1 processor signature `edx`. Used for guest CPUs waiting for their SIPI.
 void gcpu_init_state(evmm_gcpu_state_t& s, u32 edx);
 
+// The secure world's entry state on CPU `cpu` (include/evmm_tee.h, docs/tee.md): 64-bit mode at `entry`, CS 0x08
+// (L = 1), SS/DS/ES/FS/GS 0x10 of the info page's GDT, CR0.PE|PG, CR4.PAE, EFER.LME|LMA|NXE, CR3 = the initial
+// page tables, RFLAGS 0x2; RDI = the startup structure, RSI = cpu, RSP = that CPU's stack top.
+void gcpu_tee_entry_state(evmm_gcpu_state_t& s, u64 entry, u64 tee_base, u64 tee_size, u32 cpu);
+
 } // namespace evmm

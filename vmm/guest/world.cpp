@@ -1,0 +1,171 @@
+#include "vmm/guest/world.h"
+
+#include <new>
+
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/cr.h"
+#include "arch/x86_64/msr.h"
+#include "lib/log.h"
+#include "vmm/guest/guest.h"
+#include "vmm/host/platform.h"
+
+namespace evmm {
+namespace {
+
+constexpr u32 CPUID_XSAVE_LEAF = 0xD;
+constexpr u32 CPUID1_ECX_XSAVE = 1u << 26;
+// CPUID.(EAX=07H,ECX=0):EDX (SDM Vol. 2A Table 3-8).
+constexpr u32 CPUID7_EDX_MD_CLEAR = 1u << 10;
+constexpr u32 CPUID7_EDX_IBRS_IBPB = 1u << 26;
+constexpr u32 CPUID7_EDX_STIBP = 1u << 27;
+constexpr u32 CPUID7_EDX_L1D_FLUSH = 1u << 28;
+constexpr u32 CPUID7_EDX_SSBD = 1u << 31;
+constexpr u64 PRED_CMD_IBPB = bit(0);
+constexpr u64 FLUSH_CMD_L1D = bit(0);
+constexpr u64 FXSAVE_SIZE = 512;
+constexpr u64 DR6_INIT = 0xFFFF0FF0; // SDM Vol. 3B §18.2.3: DR6 after reset
+// The software L1D flush where IA32_FLUSH_CMD is missing: read twice the largest L1D there is (64 KiB), one load
+// per cache line, from evmm's own image (docs/tee.md).
+constexpr u64 L1D_FLUSH_BYTES = 64 * KiB;
+constexpr u64 CACHE_LINE = 64;
+
+struct Caps {
+    bool xsave, spec_ctrl, ibpb, flush_cmd, md_clear;
+    u64 xsave_size;
+};
+Caps g_caps;
+bool g_probed = false;
+GuestStopHandler g_stop_handler = nullptr;
+
+u64 xgetbv0() {
+    u32 lo, hi;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0u));
+    return (u64{hi} << 32) | lo;
+}
+void xsetbv0(u64 v) {
+    asm volatile("xsetbv" : : "c"(0u), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)) : "memory");
+}
+
+u64 read_dr(int n) {
+    u64 v = 0;
+    switch (n) {
+    case 0: asm volatile("mov %%db0, %0" : "=r"(v)); break;
+    case 1: asm volatile("mov %%db1, %0" : "=r"(v)); break;
+    case 2: asm volatile("mov %%db2, %0" : "=r"(v)); break;
+    case 3: asm volatile("mov %%db3, %0" : "=r"(v)); break;
+    default: asm volatile("mov %%db6, %0" : "=r"(v)); break;
+    }
+    return v;
+}
+void write_dr(int n, u64 v) {
+    switch (n) {
+    case 0: asm volatile("mov %0, %%db0" : : "r"(v)); break;
+    case 1: asm volatile("mov %0, %%db1" : : "r"(v)); break;
+    case 2: asm volatile("mov %0, %%db2" : : "r"(v)); break;
+    case 3: asm volatile("mov %0, %%db3" : : "r"(v)); break;
+    default: asm volatile("mov %0, %%db6" : : "r"(v)); break;
+    }
+}
+
+// VERW with a writable data segment's selector: on MD_CLEAR CPUs it overwrites the CPU buffers (Intel's
+// "Microarchitectural Data Sampling" guidance).
+void verw() {
+    static const u16 sel = 0x10; // the host's data selector (arch/x86_64/gdt.h Selector::Data)
+    asm volatile("verw %0" : : "m"(sel) : "cc");
+}
+
+void l1d_flush() {
+    if (g_caps.flush_cmd) {
+        wrmsr(Msr::IA32_FLUSH_CMD, FLUSH_CMD_L1D);
+        return;
+    }
+    const volatile u8* p = reinterpret_cast<const volatile u8*>(platform().runtime_base);
+    for (u64 i = 0; i < L1D_FLUSH_BYTES; i += CACHE_LINE) (void)p[i];
+}
+
+} // namespace
+
+void world_probe() {
+    if (g_probed) return;
+    g_probed = true;
+    Caps& c = g_caps;
+    const u32 max = cpuid(CpuidLeaf::BASIC).eax;
+    c.xsave = (cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_XSAVE) != 0 && max >= CPUID_XSAVE_LEAF;
+    c.xsave_size = c.xsave ? cpuid(CPUID_XSAVE_LEAF, 0).ecx : FXSAVE_SIZE;
+    if (c.xsave_size < FXSAVE_SIZE + 64) c.xsave_size = c.xsave ? FXSAVE_SIZE + 64 : FXSAVE_SIZE;
+    const u32 edx7 = max >= 7 ? cpuid(7, 0).edx : 0;
+    c.ibpb = (edx7 & CPUID7_EDX_IBRS_IBPB) != 0;
+    c.spec_ctrl = (edx7 & (CPUID7_EDX_IBRS_IBPB | CPUID7_EDX_STIBP | CPUID7_EDX_SSBD)) != 0;
+    c.flush_cmd = (edx7 & CPUID7_EDX_L1D_FLUSH) != 0;
+    c.md_clear = (edx7 & CPUID7_EDX_MD_CLEAR) != 0;
+    LOG_INFO("world: state area %lu bytes; IBPB %u, SPEC_CTRL %u, FLUSH_CMD %u, MD_CLEAR %u", c.xsave_size, c.ibpb,
+             c.spec_ctrl, c.flush_cmd, c.md_clear);
+}
+
+Status world_init(Gcpu& g, PageHeap& heap) {
+    world_probe();
+    void* w = heap.alloc_pages(1);
+    void* area = heap.alloc_pages(align_up(g_caps.xsave_size, PAGE_SIZE) / PAGE_SIZE);
+    if (w == nullptr || area == nullptr)
+        return Status::error("out of heap pages for a world's state", "world", g.cpu_id);
+    static_assert(sizeof(GcpuWorld) <= PAGE_SIZE);
+    GcpuWorld& s = *new (w) GcpuWorld{};
+    s.xsave_area = static_cast<u8*>(area);
+    __builtin_memset(area, 0, g_caps.xsave_size); // XSTATE_BV 0: every component in its initial state
+    s.xcr0 = 1;                                   // x87 only (SDM Vol. 1 §13.3: bit 0 is always 1)
+    s.dr6 = DR6_INIT;
+    g.world = &s;
+    return Status::success();
+}
+
+void world_swap_state(Gcpu& from, Gcpu& to, bool to_normal_world) {
+    GcpuWorld& a = *from.world;
+    GcpuWorld& b = *to.world;
+    const u64 cr4 = read_cr4();
+    const u64 need = CR4_OSFXSR | (g_caps.xsave ? CR4_OSXSAVE : 0);
+    if ((cr4 & need) != need) write_cr4(cr4 | need);
+    // XSAVE state (SDM Vol. 1 §13.7, §13.8): saved under the leaving world's XCR0, restored under the entering's.
+    if (g_caps.xsave) {
+        a.xcr0 = xgetbv0();
+        asm volatile("xsave64 (%0)" : : "r"(a.xsave_area), "a"(~0u), "d"(~0u) : "memory");
+        if (b.xcr0 != a.xcr0) xsetbv0(b.xcr0);
+        asm volatile("xrstor64 (%0)" : : "r"(b.xsave_area), "a"(~0u), "d"(~0u) : "memory");
+    } else {
+        asm volatile("fxsave64 (%0)" : : "r"(a.xsave_area) : "memory");
+        asm volatile("fxrstor64 (%0)" : : "r"(b.xsave_area) : "memory");
+    }
+    if ((cr4 & need) != need) write_cr4(cr4);
+    for (int i = 0; i < 4; ++i) {
+        a.dr[i] = read_dr(i);
+        write_dr(i, b.dr[i]);
+    }
+    a.dr6 = read_dr(6);
+    write_dr(6, b.dr6);
+    a.star = rdmsr(Msr::IA32_STAR);
+    a.lstar = rdmsr(Msr::IA32_LSTAR);
+    a.fmask = rdmsr(Msr::IA32_FMASK);
+    a.kernel_gs_base = rdmsr(Msr::IA32_KERNEL_GS_BASE);
+    wrmsr(Msr::IA32_STAR, b.star);
+    wrmsr(Msr::IA32_LSTAR, b.lstar);
+    wrmsr(Msr::IA32_FMASK, b.fmask);
+    wrmsr(Msr::IA32_KERNEL_GS_BASE, b.kernel_gs_base);
+    if (g_caps.spec_ctrl) {
+        a.spec_ctrl = rdmsr(Msr::IA32_SPEC_CTRL);
+        if (b.spec_ctrl != a.spec_ctrl) wrmsr(Msr::IA32_SPEC_CTRL, b.spec_ctrl);
+    }
+    // Mitigations: no branch prediction trained in one world steers the other; nothing the TEE left in the L1D or
+    // the CPU buffers is sampled by guest0.
+    if (g_caps.ibpb) wrmsr(Msr::IA32_PRED_CMD, PRED_CMD_IBPB);
+    if (to_normal_world) {
+        l1d_flush();
+        if (g_caps.md_clear) verw();
+    }
+}
+
+void world_set_stop_handler(GuestStopHandler h) { g_stop_handler = h; }
+
+void world_guest_stopped(Gcpu& g, const char* why) {
+    if (g_stop_handler != nullptr && g.guest != nullptr && !g.guest->owns_platform()) g_stop_handler(g, why);
+}
+
+} // namespace evmm

@@ -1,0 +1,36 @@
+// Two worlds on one CPU (docs/tee.md): the per-world processor state that neither the VMCS nor the VMCB holds for
+// evmm, and the switch of it. guest0 (the normal world) and the TEE (the secure world) each have a vCPU on every
+// CPU; a world switch on a CPU saves the leaving vCPU's state here and restores the entering one's, with the
+// mitigations between them. Vendor-neutral x86: the backend (VT-x: vmm/vmx/gcpu_vmx.cpp) makes the other VMCS
+// current and enters it (gcpu_make_current, gcpu_enter in gcpu.h).
+#pragma once
+
+#include "evmm/base.h"
+#include "evmm/status.h"
+#include "vmm/guest/gcpu.h"
+#include "vmm/host/heap.h"
+
+namespace evmm {
+
+struct GcpuWorld {
+    u8* xsave_area; // XSAVE area, CPUID.(EAX=0DH,ECX=0):ECX bytes for every XCR0 component (FXSAVE's 512 without XSAVE)
+    u64 xcr0;       // the world's XCR0 (evmm performs a guest's XSETBV on the real CPU: the live value is the world's)
+    u64 dr[4], dr6; // DR0-3, DR6 (DR7 is in the VMCS)
+    u64 star, lstar, fmask, kernel_gs_base, spec_ctrl;
+};
+
+// Boot-time facts (stage 4, BSP): XSAVE area size, which mitigations the CPU has. Logs one line.
+void world_probe();
+// Gives g its per-world state (initial values: XCR0 = x87, DR6 = its reset value, MSRs 0, x87/SSE/AVX init state).
+Status world_init(Gcpu& g, PageHeap& heap);
+// On the exiting `from`'s CPU: saves from's state, restores to's, IBPB; entering the normal world also an L1D flush
+// and VERW (docs/tee.md "Mitigations"). The VMCS/VMCB switch is the backend's (gcpu_make_current).
+void world_swap_state(Gcpu& from, Gcpu& to, bool to_normal_world);
+
+// A guest that does not own the platform (the TEE) stopped (triple fault, unexpected exit): the backend calls the
+// handler the TEE module set instead of stopping the machine; it does not return when it took care of it.
+using GuestStopHandler = void (*)(Gcpu& g, const char* why);
+void world_set_stop_handler(GuestStopHandler h);
+void world_guest_stopped(Gcpu& g, const char* why); // returns only when no handler took it
+
+} // namespace evmm

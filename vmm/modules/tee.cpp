@@ -1,0 +1,123 @@
+#include "vmm/modules/tee.h"
+
+#include "arch/x86_64/cpu.h"
+#include "evmm_tee.h"
+#include "lib/log.h"
+#include "vmm/guest/event.h"
+#include "vmm/guest/guest.h"
+#include "vmm/guest/world.h"
+#include "vmm/host/platform.h"
+#include "vmm/host/smp.h"
+#include "vmm/modules/tick.h"
+
+namespace evmm {
+namespace {
+
+constexpr u64 BOOT_TIMEOUT_MS = 5000; // of the TEE's guest time on a CPU, until its first SMC
+
+Guest* g_guest0 = nullptr;
+Guest* g_tee = nullptr;
+bool g_dead = false;           // written once (atomically), read on every SMC
+bool g_booted[EVMM_MAX_CPUS];  // the TEE's first SMC on that CPU happened (or it died first)
+bool g_serving[EVMM_MAX_CPUS]; // the TEE runs a call of guest0's on that CPU
+
+bool dead() { return __atomic_load_n(&g_dead, __ATOMIC_ACQUIRE); }
+
+void copy_args(Gcpu& from, Gcpu& to) {
+    constexpr Gpr ARGS[] = {Gpr::RDI, Gpr::RSI, Gpr::RDX, Gpr::RCX};
+    for (Gpr r : ARGS) to.reg(r) = from.reg(r);
+}
+
+void answer(Gcpu& g, u64 error) {
+    g.reg(Gpr::RAX) = error;
+    g.reg(Gpr::RDI) = error;
+}
+
+[[noreturn]] void switch_to(Gcpu& from, Gcpu& to) {
+    const bool to_normal = to.guest->owns_platform();
+    world_swap_state(from, to, to_normal);
+    gcpu_make_current(from, to);
+    // guest0's vCPU on this CPU had no entry yet: the TEE booted (or died) first. Its launch hooks run now (an AP
+    // waits here for guest0's SIPI, vmm/modules/guest_apic.h).
+    if (!to.arch.launched) event_raise(Event::GuestLaunch, to);
+    gcpu_enter(to);
+}
+
+// The TEE's first SMC (or its death before one) on this CPU: the CPU is guest0's from now on.
+[[noreturn]] void hand_cpu_to_guest0(Gcpu& t) {
+    g_booted[t.cpu_id] = true;
+    gcpu_tick_stop(t);
+    switch_to(t, g_guest0->vcpu(t.cpu_id));
+}
+
+[[noreturn]] void on_tee_stopped(Gcpu& t, const char* why) {
+    const u32 cpu = t.cpu_id;
+    if (!__atomic_exchange_n(&g_dead, true, __ATOMIC_ACQ_REL))
+        LOG_ERROR("tee: dead: %s on cpu%u at RIP 0x%lx; every SMC now returns EVMM_TEE_SMC_ERR_DEAD", why, cpu,
+                  gcpu_rip(t));
+    else
+        LOG_ERROR("tee: cpu%u: %s at RIP 0x%lx (the TEE is dead already)", cpu, why, gcpu_rip(t));
+    if (!g_booted[cpu]) {
+        LOG_ERROR("tee: cpu%u: the TEE died before its first SMC: guest0 starts without it", cpu);
+        hand_cpu_to_guest0(t);
+    }
+    Gcpu& n = g_guest0->vcpu(cpu);
+    if (g_serving[cpu]) {
+        g_serving[cpu] = false;
+        answer(n, EVMM_TEE_SMC_ERR_DEAD);
+    }
+    switch_to(t, n);
+}
+
+void stopped_hook(Gcpu& g, const char* why) { on_tee_stopped(g, why); }
+
+void on_tick(Gcpu& g) {
+    if (g.guest->owns_platform() || g_booted[g.cpu_id]) return;
+    LOG_ERROR("tee: cpu%u: the TEE did not boot: no SMC within %lu ms of its guest time (RIP 0x%lx)", g.cpu_id,
+              BOOT_TIMEOUT_MS, gcpu_rip(g));
+    final_stop(StopReason::Fatal, "the TEE did not boot");
+}
+
+void on_gcpu_init(Gcpu& g) {
+    if (g.guest->owns_platform()) return;
+    if (!gcpu_tick_every(g, smp_ms_to_ticks(BOOT_TIMEOUT_MS)))
+        LOG_WARN("tee: no VMX-preemption timer: a TEE that never makes its first SMC is not detected");
+}
+
+} // namespace
+
+void tee_init() {
+    tick_register(on_tick);
+    event_register(Event::GcpuInit, on_gcpu_init);
+    world_set_stop_handler(stopped_hook);
+}
+
+void tee_attach(Guest& guest0, Guest* tee) {
+    g_guest0 = &guest0;
+    g_tee = tee;
+}
+
+Gcpu& tee_first_vcpu(u32 cpu) { return g_tee != nullptr ? g_tee->vcpu(cpu) : g_guest0->vcpu(cpu); }
+
+void tee_smc(Gcpu& g) {
+    const u32 cpu = g.cpu_id;
+    if (g.guest->owns_platform()) {
+        if (g_tee == nullptr) return answer(g, EVMM_TEE_SMC_ERR_NO_TEE);
+        if (dead()) return answer(g, EVMM_TEE_SMC_ERR_DEAD);
+        Gcpu& t = g_tee->vcpu(cpu);
+        copy_args(g, t);
+        g_serving[cpu] = true;
+        switch_to(g, t);
+    }
+    if (!g_booted[cpu]) {
+        LOG_INFO("tee: cpu%u: first SMC (the TEE booted on this CPU): %s", cpu,
+                 cpu == 0 ? "guest0 starts" : "the CPU waits for guest0's SIPI");
+        hand_cpu_to_guest0(g);
+    }
+    Gcpu& n = g_guest0->vcpu(cpu);
+    copy_args(g, n);
+    g_serving[cpu] = false;
+    switch_to(g, n);
+}
+
+} // namespace evmm
