@@ -13,7 +13,7 @@
 //   ADD       RSI = RSI + RDX (mod 2^64)
 //   COUNTER   RSI = the global counter after this call's increment (atomic: calls from any CPU), RDX = the TEE's
 //             CPU number that answered
-//   MAC       RSI = guest-physical buffer, RDX = length (<= EVMM_TEE_MAC_MAX): RSI = SipHash-2-4 of the bytes under
+//   MAC       RSI = guest-physical buffer, RDX = length (<= MAC_MAX_LEN): RSI = SipHash-2-4 of the bytes under
 //             the key derived from the seed (lib/siphash.h); -EINVAL for a longer buffer, -EFAULT for one that is
 //             not guest0's RAM below 4 GiB (overlapping the TEE's range with its barriers or evmm's region, or
 //             faulting), -EBUSY before the BSP derived the key
@@ -138,7 +138,7 @@ constexpr u64 PAGE = 4096;
 constexpr u64 FOUR_GIB = 0x100000000ull;
 constexpr u16 TEE_CS = 0x08, TEE_DS = 0x10; // the initial GDT (EVMM_TEE_GDT_OFFSET)
 constexpr u64 RFLAGS_IF = evmm::bit(9);
-constexpr u64 EVMM_TEE_MAC_MAX = 4096; // EVMM_TEE_SVC_MAC's length limit (include/evmm_tee.h)
+constexpr u64 MAC_MAX_LEN = 4096;         // EVMM_TEE_SVC_MAC's length limit (include/evmm_tee.h)
 constexpr u64 GUEST0_PROBE_PA = 0x100000; // guest0's RAM the BSP reads and tries to execute (1 MiB: RAM everywhere)
 constexpr u8 X86_RET = 0xC3;
 constexpr u64 RW_PATTERN = 0x7465'6521'5457'0001ull;
@@ -236,7 +236,7 @@ void load_idt(PerCpu& c) {
     const u64 stubs = reinterpret_cast<u64>(tee_isr_stubs);
     for (u32 v = 0; v < TEE_EXCEPTIONS; ++v) {
         const u64 h = stubs + u64{v} * TEE_STUB_SIZE;
-        c.idt[v] = IdtGate{static_cast<u16>(h), TEE_CS, 0, GATE_INTERRUPT_64, static_cast<u16>(h >> 16),
+        c.idt[v] = IdtGate{static_cast<u16>(h),       TEE_CS, 0, GATE_INTERRUPT_64, static_cast<u16>(h >> 16),
                            static_cast<u32>(h >> 32), 0};
     }
     const DescPtr p{static_cast<u16>(sizeof c.idt - 1), reinterpret_cast<u64>(c.idt)};
@@ -250,12 +250,14 @@ bool probe(u32 cpu, void (*fn)(void*), void* ctx, u64& vector) {
 }
 template <typename F>
 bool probe_fn(u32 cpu, F f, u64& vector) {
-    return probe(cpu, [](void* p) { (*static_cast<F*>(p))(); }, &f, vector);
+    return probe(
+        cpu, [](void* p) { (*static_cast<F*>(p))(); }, &f, vector);
 }
 
 bool probe_read(u32 cpu, u64 addr, u64& val) {
     u64 vector;
-    return probe_fn(cpu, [&] { val = *reinterpret_cast<const volatile u64*>(addr); }, vector);
+    return probe_fn(
+        cpu, [&] { val = *reinterpret_cast<const volatile u64*>(addr); }, vector);
 }
 bool probe_rw(u32 cpu, u64 addr) { // writes a pattern, reads it back, restores the old value
     u64 vector;
@@ -338,7 +340,8 @@ void boot_checks(const volatile evmm_tee_startup_info_t* info, u64 info_addr) {
     if (wrote) {
         const bool executed = probe(0, reinterpret_cast<void (*)(void*)>(GUEST0_PROBE_PA), nullptr, g_exec_vector);
         record(!executed && (g_exec_vector == VEC_GP || g_exec_vector == VEC_PF), CHK_GUEST0_NOEXEC);
-        (void)probe_fn(0, [&] { *g0 = saved; }, vector);
+        (void)probe_fn(
+            0, [&] { *g0 = saved; }, vector);
     } else {
         record(false, CHK_GUEST0_NOEXEC);
     }
@@ -368,7 +371,7 @@ bool overlaps(u64 a, u64 alen, u64 b, u64 blen) { return a < b + blen && b < a +
 
 SmcRegs svc_mac(u32 cpu, u64 buf, u64 len) {
     SmcRegs a;
-    if (len > EVMM_TEE_MAC_MAX) {
+    if (len > MAC_MAX_LEN) {
         a.rdi = ERR_INVAL;
         return a;
     }
@@ -385,8 +388,8 @@ SmcRegs svc_mac(u32 cpu, u64 buf, u64 len) {
         return a;
     }
     u64 mac = 0, vector;
-    if (!probe_fn(cpu, [&] { mac = siphash24(g_mac_key, reinterpret_cast<const volatile u8*>(buf), len); },
-                  vector)) {
+    if (!probe_fn(
+            cpu, [&] { mac = siphash24(g_mac_key, reinterpret_cast<const volatile u8*>(buf), len); }, vector)) {
         a.rdi = ERR_FAULT;
         return a;
     }

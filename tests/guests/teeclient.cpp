@@ -44,8 +44,8 @@ struct ApReport {
     u64 counter[AP_COUNTS];
     u64 tee_cpu; // RDX of its COUNTER answers (all the same: the AP's own TEE CPU)
     bool tee_cpu_stable;
-    u32 done;        // phase 1 (calls) finished
-    u64 dead_rax;    // phase 2 (after the crash): its SMC's RAX and RDI
+    u32 done;     // phase 1 (calls) finished
+    u64 dead_rax; // phase 2 (after the crash): its SMC's RAX and RDI
     u64 dead_rdi;
     u32 dead_done;
 };
@@ -203,8 +203,9 @@ void echo_keeps_registers() {
     u32 bad = 0;
     for (u32 i = 0; i < 9; ++i)
         if (got[i] != want[i]) {
-            if (bad++ == 0) note("register %u: got 0x%llx want 0x%llx", i, static_cast<unsigned long long>(got[i]),
-                                 static_cast<unsigned long long>(want[i]));
+            if (bad++ == 0)
+                note("register %u: got 0x%llx want 0x%llx", i, static_cast<unsigned long long>(got[i]),
+                     static_cast<unsigned long long>(want[i]));
         }
     check(rdi == 0 && rsi == ECHO_A && rdx == ECHO_B && rcx == ECHO_C && bad == 0,
           "ECHO keeps guest0's RBX and R8-R15 (the TEE's registers are its own)");
@@ -317,8 +318,7 @@ void tee_memory(u64 mac_ref) {
     u64 base = cmdline_u64("teebase", 0), hole = 0;
     if (base == 0) {
         const u64 lo = find_tee_hole(hv_base, hv_size, hole);
-        if (!check(lo != 0, "guest0's memory map has a hole of >= 18 MiB for the TEE (evmm's region excluded)"))
-            return;
+        if (!check(lo != 0, "guest0's memory map has a hole of >= 18 MiB for the TEE (evmm's region excluded)")) return;
         base = lo + EVMM_TEE_BARRIER;
         note("TEE hole 0x%llx-0x%llx: TEE base 0x%llx", static_cast<unsigned long long>(lo),
              static_cast<unsigned long long>(lo + hole), static_cast<unsigned long long>(base));
@@ -356,8 +356,8 @@ void crash(u32 slots_started) {
             ++answered;
             if (g_ap[s].dead_rax == EVMM_TEE_SMC_ERR_DEAD && g_ap[s].dead_rdi == EVMM_TEE_SMC_ERR_DEAD) ++dead;
         }
-        check(answered == smp_started_count() && dead == answered, "every AP's SMC after the crash: ERR_DEAD (%u of %u)",
-              dead, smp_started_count());
+        check(answered == smp_started_count() && dead == answered,
+              "every AP's SMC after the crash: ERR_DEAD (%u of %u)", dead, smp_started_count());
     }
     VmcallResult p;
     u8 vec;

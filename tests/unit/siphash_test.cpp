@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-using guest::SipKey;
 using guest::siphash24;
+using guest::SipKey;
 
 namespace {
 

@@ -12,8 +12,8 @@ inline constexpr uint64_t SIPHASH_V0 = 0x736f6d6570736575ull; // "somepseu"
 inline constexpr uint64_t SIPHASH_V1 = 0x646f72616e646f6dull; // "dorandom"
 inline constexpr uint64_t SIPHASH_V2 = 0x6c7967656e657261ull; // "lygenera"
 inline constexpr uint64_t SIPHASH_V3 = 0x7465646279746573ull; // "tedbytes"
-inline constexpr int SIPHASH_C_ROUNDS = 2;                     // per message word
-inline constexpr int SIPHASH_D_ROUNDS = 4;                     // finalization
+inline constexpr int SIPHASH_C_ROUNDS = 2;                    // per message word
+inline constexpr int SIPHASH_D_ROUNDS = 4;                    // finalization
 inline constexpr uint64_t SIPHASH_FINAL_XOR = 0xff;
 
 struct SipKey {
