@@ -279,7 +279,8 @@ void smp_calls(u64 bsp_last_counter) {
     check_eq(done, started, "every AP finished its SMCs");
     static u64 seen[SMP_MAX_CPUS * AP_COUNTS];
     u32 n = 0, echo_bad = 0, count_bad = 0, cpu_bad = 0;
-    u64 cpus_seen = 0;
+    u64 cpus_seen = 0; // bit n: TEE CPU n answered an AP
+    static_assert(SMP_MAX_CPUS <= 64);
     for (u32 s = 1; s < slots; ++s) {
         const ApReport& r = g_ap[s];
         if (!smp_slot_started(s) || __atomic_load_n(&r.done, __ATOMIC_ACQUIRE) == 0) continue;
@@ -287,7 +288,7 @@ void smp_calls(u64 bsp_last_counter) {
         if (r.counted != AP_COUNTS) ++count_bad;
         for (u32 i = 0; i < r.counted; ++i) seen[n++] = r.counter[i];
         // Each AP is answered by its own TEE CPU: not 0 (the BSP's), the same for all its calls, one per AP.
-        if (!r.tee_cpu_stable || r.tee_cpu == 0 || r.tee_cpu >= 64 || (cpus_seen & (1ull << r.tee_cpu)) != 0)
+        if (!r.tee_cpu_stable || r.tee_cpu == 0 || r.tee_cpu >= SMP_MAX_CPUS || (cpus_seen & (1ull << r.tee_cpu)) != 0)
             ++cpu_bad;
         else
             cpus_seen |= 1ull << r.tee_cpu;
