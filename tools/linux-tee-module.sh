@@ -8,7 +8,8 @@
 #   OUT/initramfs-tee.cpio.gz        busybox + both, an /init that loads the module, calls every service of the test
 #                                    TEE on every CPU, unloads the module and powers off (tests/linux/tee_test.sh)
 #   OUT/initramfs-tee-shell.cpio.gz  (--shell) loads the module, then the busybox shell (tools/evmm run --tee)
-# Idempotent: downloads and extractions happen once, builds only when a source changed, images are replaced whole.
+# Idempotent: downloads and extractions happen once, builds only when a source changed, images are replaced whole
+# (a reader of the previous image keeps it); concurrent runs on one OUT_DIR wait for each other (flock).
 # usage: tools/linux-tee-module.sh OUT_DIR [--shell]      (OUT_DIR: tools/linux-prepare.sh's, e.g. build/linux)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,10 @@ die() {
     echo "linux-tee-module.sh: $*" >&2
     exit 2
 }
+
+# One run at a time per OUT_DIR (ctest runs the tee tests in parallel, each calling this): the rest is under a lock.
+exec 9>"$out/.linux-tee-module.lock"
+flock 9
 
 # The kernel and busybox (tools/linux-prepare.sh; only when missing: it rewrites the plain initramfs, which other
 # tests may be reading).
@@ -101,6 +106,7 @@ else
     # in the order printed. Then a clean unload.
     # shellcheck disable=SC2016  # expanded by /init, not here
     tail_cmd='fail=0
+[ -c /dev/evmm_tee ] || { echo "EVMM-TEE: no /dev/evmm_tee: calls skipped"; sleep 1; poweroff -f; }
 for c in /sys/devices/system/cpu/cpu[0-9]*; do
     n=${c##*/cpu}
     if [ -f "$c/online" ] && [ "$(cat "$c/online")" = 0 ]; then continue; fi
