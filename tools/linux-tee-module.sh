@@ -77,7 +77,11 @@ vermagic=$(objcopy -O binary -j .modinfo "$tee/build/evmm_tee.ko" /dev/stdout | 
 [[ ${vermagic%% *} == "$release" ]] || die "evmm_tee.ko's vermagic '$vermagic' does not match the kernel $release"
 # Without its debug information (as Debian installs modules): the initramfs carries 20 KiB, not 300.
 objcopy --strip-debug "$tee/build/evmm_tee.ko" "$tee/evmm_tee.ko.tmp"
-if cmp -s "$tee/evmm_tee.ko.tmp" "$tee/evmm_tee.ko"; then rm -f "$tee/evmm_tee.ko.tmp"; else mv "$tee/evmm_tee.ko.tmp" "$tee/evmm_tee.ko"; fi
+if cmp -s "$tee/evmm_tee.ko.tmp" "$tee/evmm_tee.ko"; then
+    rm -f "$tee/evmm_tee.ko.tmp"
+else
+    mv "$tee/evmm_tee.ko.tmp" "$tee/evmm_tee.ko"
+fi
 
 # The tool: static, so the busybox initramfs needs no C library.
 if [[ ! -x $tee/tee-call || $src/tee-call.c -nt $tee/tee-call || $src/evmm_tee_uapi.h -nt $tee/tee-call ||

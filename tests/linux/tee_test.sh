@@ -82,7 +82,8 @@ if ((tee)); then
     mapfile -t mac2 < <(sed -n 's/^tee-call: mac "hello, world" = \(0x[0-9a-f]*\) .*/\1/p' <<<"$serial" | sort -u)
     if ((${#mac1[@]} != 1 || ${#mac2[@]} != 1)); then
         echo "FAIL: the MAC of a text differs between CPUs: ${mac1[*]} / ${mac2[*]}" >&2; fail=1
-    elif [[ ${mac1[0]} == "${mac2[0]}" || ${mac1[0]} =~ ^0x0+$ || ${mac2[0]} =~ ^0x0+$ ]]; then
+    elif [[ ${mac1[0]} == "${mac2[0]}" || ${mac1[0]} =~ ^0x0+$ ||
+    ${mac2[0]} =~ ^0x0+$ ]]; then
         echo "FAIL: MAC(\"hello\") ${mac1[0]}, MAC(\"hello, world\") ${mac2[0]}: equal or zero" >&2; fail=1
     fi
 fi

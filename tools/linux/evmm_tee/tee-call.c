@@ -89,12 +89,12 @@ static int cpu_now(void) {
     return cpu;
 }
 
-/* Did the TEE answer? Prints why not and exits 1 otherwise; returns its status (RDI). */
-static void check_answer(const struct evmm_tee_smc* r) {
+/* Did the TEE answer with status 0 (RDI)? Prints why not and exits 1 otherwise. */
+static void check_answer(const struct evmm_tee_smc* r, int cpu) {
     const char* why = NULL;
     if (r->rax == EVMM_TEE_VMCALL_SMC) {
         if (r->rdi == 0) return;
-        fprintf(stderr, "tee-call: %s: the TEE answered status %" PRId64 "\n", what, (int64_t)r->rdi);
+        fprintf(stderr, "tee-call: %s: the TEE answered status %" PRId64 " [cpu %d]\n", what, (int64_t)r->rdi, cpu);
         exit(1);
     }
     if (r->rax == EVMM_TEE_SMC_ERR_NO_TEE)
@@ -104,9 +104,10 @@ static void check_answer(const struct evmm_tee_smc* r) {
     else if (r->rax == EVMM_TEE_SMC_ERR_NOSYS)
         why = "evmm has no secure world (the SMC is an unknown VMCALL, -38 ENOSYS)";
     if (why)
-        fprintf(stderr, "tee-call: %s: %s\n", what, why);
+        fprintf(stderr, "tee-call: %s: %s [cpu %d]\n", what, why, cpu);
     else
-        fprintf(stderr, "tee-call: %s: unexpected RAX 0x%" PRIx64 " after the SMC\n", what, (uint64_t)r->rax);
+        fprintf(stderr, "tee-call: %s: unexpected RAX 0x%" PRIx64 " after the SMC [cpu %d]\n", what, (uint64_t)r->rax,
+                cpu);
     exit(1);
 }
 
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
         snprintf(whatbuf, sizeof(whatbuf), "echo %" PRIu64 " %" PRIu64 " %" PRIu64, a, b, c);
         struct evmm_tee_smc r = smc(open_device(), EVMM_TEE_SVC_ECHO, a, b, c);
         int cpu = cpu_now();
-        check_answer(&r);
+        check_answer(&r, cpu);
         printf("tee-call: %s = %" PRIu64 " %" PRIu64 " %" PRIu64 " [cpu %d]\n", what, (uint64_t)r.rsi,
                (uint64_t)r.rdx, (uint64_t)r.rcx, cpu);
         if (r.rsi != a || r.rdx != b || r.rcx != c) {
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
         snprintf(whatbuf, sizeof(whatbuf), "add %" PRIu64 " %" PRIu64, a, b);
         struct evmm_tee_smc r = smc(open_device(), EVMM_TEE_SVC_ADD, a, b, 0);
         int cpu = cpu_now();
-        check_answer(&r);
+        check_answer(&r, cpu);
         printf("tee-call: %s = %" PRIu64 " [cpu %d]\n", what, (uint64_t)r.rsi, cpu);
         if (r.rsi != a + b) {
             fprintf(stderr, "tee-call: %s: expected %" PRIu64 "\n", what, a + b);
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
     } else if (!strcmp(cmd, "counter") && argc == 1) {
         struct evmm_tee_smc r = smc(open_device(), EVMM_TEE_SVC_COUNTER, 0, 0, 0);
         int cpu = cpu_now();
-        check_answer(&r);
+        check_answer(&r, cpu);
         printf("tee-call: counter = %" PRIu64 " [cpu %d]\n", (uint64_t)r.rsi, cpu);
     } else if (!strcmp(cmd, "mac") && argc == 2) {
         size_t len = strlen(argv[1]);
@@ -170,12 +171,12 @@ int main(int argc, char** argv) {
         struct evmm_tee_mac m = {.addr = (uint64_t)(uintptr_t)argv[1], .len = len};
         do_ioctl(open_device(), EVMM_TEE_IOC_MAC, &m);
         int cpu = cpu_now();
-        check_answer(&m.regs);
+        check_answer(&m.regs, cpu);
         printf("tee-call: %s = 0x%016" PRIx64 " [cpu %d]\n", what, (uint64_t)m.regs.rsi, cpu);
     } else if (!strcmp(cmd, "selftest") && argc == 1) {
         struct evmm_tee_smc r = smc(open_device(), EVMM_TEE_SVC_SELFTEST, 0, 0, 0);
         int cpu = cpu_now();
-        check_answer(&r);
+        check_answer(&r, cpu);
         printf("tee-call: selftest = %" PRIu64 " passed, %" PRIu64 " failed [cpu %d]\n", (uint64_t)r.rsi,
                (uint64_t)r.rdx, cpu);
         if (r.rdx != 0 || r.rsi == 0) return 1;
