@@ -3,14 +3,18 @@
 # util-linux `script`), Linux + busybox as guest0 with COM1 on that terminal. Waits for the shell's prompt, types a
 # command and checks its answer (so input reaches guest0 through evmm, not just output), then types `poweroff -f`
 # and checks that evmm saw the ACPI power-off and that `tools/evmm run` ended with status 0.
-# usage: tests/linux/shell_test.sh BUILD_DIR [TIMEOUT_S [CPUS]]
+# With `tee` (issue 11's secure world, docs/tee-linux.md): `tools/evmm run --tee`, and the typed command is a
+# `tee-call mac` through evmm_tee.ko, whose answer is the test TEE's MAC.
+# usage: tests/linux/shell_test.sh BUILD_DIR [TIMEOUT_S [CPUS [tee]]]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-build=$(cd "$1" && pwd) timeout_s=${2:-500} cpus=${3:-1}
+build=$(cd "$1" && pwd) timeout_s=${2:-500} cpus=${3:-1} tee=${4:-}
+run_opts=""
+[[ $tee != tee ]] || run_opts=" --tee"
 online=0
 ((cpus == 1)) || online=0-$((cpus - 1))
-work=$build/boot-tests/linux_shell_demo
+work=$build/boot-tests/linux_shell_demo${tee:+_$tee}
 rm -rf "$work" && mkdir -p "$work"
 log=$work/terminal.log fifo=$work/keys
 mkfifo "$fifo"
@@ -39,8 +43,8 @@ type_line() { # TEXT: what a user types, then Enter (a carriage return, as a ter
 }
 
 : >"$log"
-EVMM_BUILD_DIR=$build EVMM_SKIP_DEPS=1 script -qfec "$repo/tools/evmm run --bochs --no-build --cpus $cpus" "$log" <&3 \
-    >/dev/null 2>&1 &
+EVMM_BUILD_DIR=$build EVMM_SKIP_DEPS=1 script -qfec "$repo/tools/evmm run --bochs --no-build --cpus $cpus$run_opts" \
+    "$log" <&3 >/dev/null 2>&1 &
 pid=$!
 
 wait_for 'EVMM-LINUX: shell ready' "shell banner from guest0's /init"
@@ -48,6 +52,11 @@ wait_for 'guest0 [^ ]* # ' "shell prompt"
 # $((6*7)) is expanded by guest0's shell: the answer proves the keys went in and the command ran.
 type_line 'echo "EVMM-SHELL: $((6*7)) cpus=$(cat /sys/devices/system/cpu/online) hv=$(grep -c hypervisor /proc/cpuinfo)"'
 wait_for "EVMM-SHELL: 42 cpus=$online hv=$cpus" "answer to the typed command"
+if [[ $tee == tee ]]; then
+    wait_for '^EVMM-TEE: driver: evmm detected, the TEE answers' "evmm_tee.ko's load line"
+    type_line 'tee-call mac "typed into guest0"'
+    wait_for '^tee-call: mac "typed into guest0" = 0x[0-9a-f]{16} \[cpu 0\]' "the TEE's MAC from tee-call"
+fi
 type_line 'poweroff -f'
 wait_for 'guest0 cpu0 powers the machine off \(ACPI S5' "evmm's power-off line"
 rc=0
