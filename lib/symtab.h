@@ -19,12 +19,14 @@ struct SymtabHeader {
 };
 static_assert(sizeof(SymtabHeader) == 16);
 
+// 8 bytes an entry (P3): the VMM is linked at 0 and far below 4 GiB, each function is smaller than 64 KiB (a larger
+// size is stored as 0, "unknown") and all names together take less than 64 KiB (tools/mksymtab.sh refuses more).
 struct SymtabEntry {
-    u64 addr;
-    u32 name; // offset into the strings
-    u32 size; // 0 if unknown
+    u32 addr;
+    u16 name; // offset into the strings
+    u16 size; // 0 if unknown
 };
-static_assert(sizeof(SymtabEntry) == 16);
+static_assert(sizeof(SymtabEntry) == 8);
 
 class Symtab {
 public:

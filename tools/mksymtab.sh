@@ -22,6 +22,11 @@ nm_tool=$1 elf=$2 out=$3
     }
     return name tail
   }
+  function hexval(h,    v, i) {   # mawk has no strtonum
+    v = 0
+    for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+    return v
+  }
   BEGIN { count = 0; strsz = 0 }
   # lines: ADDR [SIZE] TYPE NAME...
   {
@@ -39,12 +44,16 @@ nm_tool=$1 elf=$2 out=$3
   }
   END {
     print "    .section .rodata.evmm_symtab, \"a\""
-    print "    .balign 16"
+    print "    .balign 8"
     print "    .globl evmm_symtab_start, evmm_symtab_end"
     print "evmm_symtab_start:"
     print "    .ascii \"EVMMSYMS\""
     printf "    .long %d, %d\n", count, strsz + (strsz == 0)
-    for (i = 0; i < count; i++) printf "    .quad 0x%s\n    .long %d, 0x%s\n", addrs[i], offs[i], sizes[i]
+    if (strsz >= 65536) { print "mksymtab: names take " strsz " bytes: more than the 16-bit offsets of lib/symtab.h" > "/dev/stderr"; exit 1 }
+    for (i = 0; i < count; i++) {
+      sz = hexval(sizes[i]); if (sz > 65535) sz = 0   # too big for 16 bits: "unknown"
+      printf "    .long 0x%s\n    .short %d, %d\n", addrs[i], offs[i], sz
+    }
     for (i = 0; i < count; i++) printf "    .asciz \"%s\"\n", names[i]
     if (strsz == 0) print "    .byte 0"
     print "evmm_symtab_end:"

@@ -89,4 +89,5 @@ const char* exception_name(u64 vector);
 extern "C" void evmm_exception_entry(evmm::ExceptionFrame* frame);
 // The 256 entry stubs (arch/x86_64/isr_stubs.S), EVMM_ISR_STUB_SIZE bytes apart: vector n's at evmm_isr_stubs + n * 16.
 extern "C" const char evmm_isr_stubs[];
+extern "C" const evmm::u32 evmm_isr_stub_count; // 256 in the VMM, 32 (the exceptions) in the loader
 inline constexpr evmm::u64 EVMM_ISR_STUB_SIZE = 16;

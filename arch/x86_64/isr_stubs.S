@@ -20,6 +20,18 @@ isr_stub_\vec:
     jmp isr_common
 .endm
 
+/* How many vectors get a stub: all 256 in the VMM; the loader builds this file with EVMM_ISR_STUB_COUNT=32 (the
+ * exceptions: it never enables interrupts), 3.5 KiB less text (P3). idt_fill leaves the other gates not present. */
+#ifndef EVMM_ISR_STUB_COUNT
+#define EVMM_ISR_STUB_COUNT 256
+#endif
+    .section .rodata
+    .balign 4
+    .globl evmm_isr_stub_count
+evmm_isr_stub_count:
+    .long EVMM_ISR_STUB_COUNT
+    .text
+
     .globl evmm_isr_stubs
     .balign 16
 evmm_isr_stubs:
@@ -28,7 +40,7 @@ evmm_isr_stubs:
     ISR_STUB %n
 .endm
 .set vec, 0
-.rept 256
+.rept EVMM_ISR_STUB_COUNT
     ISR_STUB_N %vec
     .set vec, vec + 1
 .endr

@@ -33,7 +33,8 @@ Blob build(const std::vector<Sym>& syms, size_t pad = 0) {
     std::string strings;
     std::vector<SymtabEntry> entries;
     for (const Sym& s : syms) {
-        entries.push_back(SymtabEntry{s.addr, static_cast<u32>(strings.size()), s.size});
+        entries.push_back(
+            SymtabEntry{static_cast<u32>(s.addr), static_cast<u16>(strings.size()), static_cast<u16>(s.size)});
         strings += s.name;
         strings += '\0';
     }
@@ -220,7 +221,7 @@ TEST(Symtab, InitRejectsTruncated) {
     EXPECT_FALSE(t.init(b.bytes(), b.size));
     // count * sizeof(SymtabEntry) = 2^32: must not wrap to 0 in 32-bit arithmetic and pass the size check.
     Blob c = build(kSyms);
-    c.header()->count = 0x10000000;
+    c.header()->count = 0x20000000;
     EXPECT_FALSE(t.init(c.bytes(), c.size));
 }
 
@@ -234,12 +235,12 @@ TEST(Symtab, InitRejectsUnsorted) {
 TEST(Symtab, InitRejectsNameOutOfRange) {
     Blob b = build(kSyms);
     const u32 ssize = b.header()->strings_size;
-    b.entries()[2].name = ssize; // one past the strings
+    b.entries()[2].name = static_cast<u16>(ssize); // one past the strings
     Symtab t;
     EXPECT_FALSE(t.init(b.bytes(), b.size));
-    b.entries()[2].name = ssize - 1; // the final NUL: an empty name, but inside
+    b.entries()[2].name = static_cast<u16>(ssize - 1); // the final NUL: an empty name, but inside
     EXPECT_TRUE(t.init(b.bytes(), b.size));
-    b.entries()[0].name = UINT32_MAX;
+    b.entries()[0].name = UINT16_MAX;
     EXPECT_FALSE(t.init(b.bytes(), b.size));
 }
 
