@@ -10,6 +10,8 @@
 #   p2_info   the same at loglevel=info (guest0 hello.elf): a figure, no target
 #   p2_smp4   the same with 4 CPUs (loglevel=error, hello.elf): a figure, no target
 #   p3        size of the stripped BUILD/evmm.elf in bytes; at most TARGET
+#   p5        instructions per world-switch round trip guest0 -> test TEE (echo) -> guest0 (bench.elf p5=1 with
+#             BUILD/guests/tee.elf as the `tee` module, loglevel=error); at most TARGET
 #   p4        Bochs instructions of cpu0 to Linux's ACPI power-off under evmm (test linux_guest0, whose work directory
 #             BUILD/boot-tests/linux_guest0_smp1 it reads) divided by the same bare (GRUB `linux`/`initrd`, run
 #             here); at most TARGET (a decimal ratio)
@@ -23,7 +25,7 @@ EVMM_PROG=bench.sh
 # shellcheck source=tools/lib.sh
 source "$here/../../tools/lib.sh"
 
-(($# >= 2)) || evmm_die "usage: tests/bench/bench.sh BUILD_DIR p1|p2|p2_info|p2_smp4|p3|p4 [TARGET]"
+(($# >= 2)) || evmm_die "usage: tests/bench/bench.sh BUILD_DIR p1|p2|p2_info|p2_smp4|p3|p4|p5 [TARGET]"
 build=$(cd "$1" && pwd) figure=$2 target=${3:-}
 boot_test=$here/../boot/boot_test.sh
 out_dir=$build/bench
@@ -34,10 +36,12 @@ linux_args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.no
 
 # Boots evmm in Bochs with guest0 GUEST at LOGLEVEL on CPUS CPUs (work directory BUILD/boot-tests/NAME); prints the
 # `perf:` figure (instructions from the loader's entry to guest0's launch).
-bench_boot() { # NAME LOGLEVEL GUEST CPUS
-    local work=$build/boot-tests/$1
+bench_boot() { # NAME LOGLEVEL GUEST CPUS [MODULE ARGS...]
+    local work=$build/boot-tests/$1 extra=()
+    local a
+    for a in "${@:5}"; do extra+=(--module "$a"); done
     bash "$boot_test" --emu bochs --name "$1" --build "$build" --smp "$4" \
-        --cmdline "loglevel=$2 testexit=bochs" --module "$build/guests/$3.elf guest0" \
+        --cmdline "loglevel=$2 testexit=bochs" --module "$build/guests/$3.elf guest0${GUEST_ARGS:+ $GUEST_ARGS}" "${extra[@]}" \
         --expect 'perf: [0-9]+ TSC ticks from the loader.s entry to guest0.s launch' --reject PANIC --timeout 300 \
         >"$work.log" 2>&1 || { cat "$work.log"; echo "FAIL: bench run $1 failed" >&2; exit 2; }
 }
@@ -69,6 +73,11 @@ p1)
     bench_boot bench_p1 error bench 1
     p1=$(grep -a -o -E 'P1 = [0-9]+' "$build/boot-tests/bench_p1/serial.txt" | grep -o -E '[0-9]+$' || true)
     report "$p1" "P1 ${p1:-?} instructions per CPUID exit round trip (target <= ${target:-?})"
+    ;;
+p5)
+    GUEST_ARGS="p5=1" bench_boot bench_p5 error bench 1 "$build/guests/tee.elf tee"
+    p5=$(grep -a -o -E 'P5 = [0-9]+' "$build/boot-tests/bench_p5/serial.txt" | grep -o -E '[0-9]+$' || true)
+    report "$p5" "P5 ${p5:-?} instructions per world-switch round trip guest0 -> TEE -> guest0 (${target:+target <= $target}${target:-no target yet: issue 11's goal is 350})"
     ;;
 p2)
     bench_boot bench_p2 error bench 1

@@ -24,10 +24,6 @@ constexpr u64 PRED_CMD_IBPB = bit(0);
 constexpr u64 FLUSH_CMD_L1D = bit(0);
 constexpr u64 FXSAVE_SIZE = 512;
 constexpr u64 DR6_INIT = 0xFFFF0FF0; // SDM Vol. 3B §18.2.3: DR6 after reset
-// The software L1D flush where IA32_FLUSH_CMD is missing: read twice the largest L1D there is (64 KiB), one load
-// per cache line, from evmm's own image (docs/tee.md).
-constexpr u64 L1D_FLUSH_BYTES = 64 * KiB;
-constexpr u64 CACHE_LINE = 64;
 
 struct Caps {
     bool xsave, spec_ctrl, ibpb, flush_cmd, md_clear;
@@ -46,27 +42,6 @@ void xsetbv0(u64 v) {
     asm volatile("xsetbv" : : "c"(0u), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)) : "memory");
 }
 
-u64 read_dr(int n) {
-    u64 v = 0;
-    switch (n) {
-    case 0: asm volatile("mov %%db0, %0" : "=r"(v)); break;
-    case 1: asm volatile("mov %%db1, %0" : "=r"(v)); break;
-    case 2: asm volatile("mov %%db2, %0" : "=r"(v)); break;
-    case 3: asm volatile("mov %%db3, %0" : "=r"(v)); break;
-    default: asm volatile("mov %%db6, %0" : "=r"(v)); break;
-    }
-    return v;
-}
-void write_dr(int n, u64 v) {
-    switch (n) {
-    case 0: asm volatile("mov %0, %%db0" : : "r"(v)); break;
-    case 1: asm volatile("mov %0, %%db1" : : "r"(v)); break;
-    case 2: asm volatile("mov %0, %%db2" : : "r"(v)); break;
-    case 3: asm volatile("mov %0, %%db3" : : "r"(v)); break;
-    default: asm volatile("mov %0, %%db6" : : "r"(v)); break;
-    }
-}
-
 // VERW with a writable data segment's selector: on MD_CLEAR CPUs it overwrites the CPU buffers (Intel's
 // "Microarchitectural Data Sampling" guidance).
 void verw() {
@@ -79,8 +54,10 @@ void l1d_flush() {
         wrmsr(Msr::IA32_FLUSH_CMD, FLUSH_CMD_L1D);
         return;
     }
-    const volatile u8* p = reinterpret_cast<const volatile u8*>(platform().runtime_base);
-    for (u64 i = 0; i < L1D_FLUSH_BYTES; i += CACHE_LINE) (void)p[i];
+    // Where IA32_FLUSH_CMD is missing (no L1TF microcode): WBINVD, which writes back and invalidates every cache
+    // level, L1D included (SDM Vol. 2D WBINVD) — architecturally certain where a software displacement loop is a
+    // guess about the cache's size and replacement policy, and expensive (docs/tee.md: update the microcode).
+    asm volatile("wbinvd" ::: "memory");
 }
 
 } // namespace
@@ -135,12 +112,12 @@ void world_swap_state(Gcpu& from, Gcpu& to, bool to_normal_world) {
         asm volatile("fxrstor64 (%0)" : : "r"(b.xsave_area) : "memory");
     }
     if ((cr4 & need) != need) write_cr4(cr4);
-    for (int i = 0; i < 4; ++i) {
-        a.dr[i] = read_dr(i);
-        write_dr(i, b.dr[i]);
-    }
-    a.dr6 = read_dr(6);
-    write_dr(6, b.dr6);
+    // DR0-DR3 and DR6: VM exits do not switch them (SDM Vol. 3C §28.3.1 saves DR7 only): one MOV each way.
+    asm volatile("mov %%db0, %0; mov %%db1, %1; mov %%db2, %2; mov %%db3, %3; mov %%db6, %4"
+                 : "=r"(a.dr[0]), "=r"(a.dr[1]), "=r"(a.dr[2]), "=r"(a.dr[3]), "=r"(a.dr6));
+    asm volatile("mov %0, %%db0; mov %1, %%db1; mov %2, %%db2; mov %3, %%db3; mov %4, %%db6"
+                 :
+                 : "r"(b.dr[0]), "r"(b.dr[1]), "r"(b.dr[2]), "r"(b.dr[3]), "r"(b.dr6));
     a.star = rdmsr(Msr::IA32_STAR);
     a.lstar = rdmsr(Msr::IA32_LSTAR);
     a.fmask = rdmsr(Msr::IA32_FMASK);
