@@ -2,6 +2,7 @@
 // the BSP, the TEE's self-check of its startup structure, the TEE's memory and its barriers unreadable (#GP),
 // unknown services refused, and (crash=1) a TEE that crashes: the call returns EVMM_TEE_SMC_ERR_DEAD and so does every
 // later one. notee=1: there is no TEE (no module, or one evmm refused): every SMC returns EVMM_TEE_SMC_ERR_NO_TEE.
+// dead=1: the TEE died before its first SMC (tests/guests/tee_broken.S): every SMC returns EVMM_TEE_SMC_ERR_DEAD.
 #include "evmm_tee.h"
 #include "guest.h"
 
@@ -78,11 +79,24 @@ void with_tee(bool crash) {
     check_eq(vmcall(0, 0, 0, 0, &rbx), 0, "guest0 keeps running (PING)");
 }
 
+void dead_tee() {
+    for (u64 i = 0; i < 3; ++i) {
+        const Smc r = smc(EVMM_TEE_SVC_ECHO, i, 0, 0);
+        check(r.rax == EVMM_TEE_SMC_ERR_DEAD && r.rdi == EVMM_TEE_SMC_ERR_DEAD,
+              "SMC %llu to a TEE that died at boot: RAX = RDI = EVMM_TEE_SMC_ERR_DEAD",
+              static_cast<unsigned long long>(i));
+    }
+    u64 rbx = 0;
+    check_eq(vmcall(0, 0, 0, 0, &rbx), 0, "guest0 runs (PING)");
+}
+
 } // namespace
 
 extern "C" void guest_main(const void*) {
     banner("teemin_client", "SMC calls into tests/guests/tee_min.cpp; its memory hidden from guest0; its death");
-    if (cmdline_u64("notee", 0) != 0)
+    if (cmdline_u64("dead", 0) != 0)
+        dead_tee();
+    else if (cmdline_u64("notee", 0) != 0)
         no_tee();
     else
         with_tee(cmdline_u64("crash", 0) != 0);
