@@ -81,6 +81,28 @@ u64 pick_guest_pages(const evmm_desc_t& d) {
 }
 
 void fail(const char* why, u64 a = 0, u64 b = 0) { LOG_ERROR("vtd test: FAILED: %s (0x%lx, 0x%lx)", why, a, b); }
+bool failed(const char* why, u64 a = 0, u64 b = 0) {
+    fail(why, a, b);
+    return false;
+}
+
+// The device writes its buffer to the page at physical `target` (`p` in evmm's view): the IOMMU must refuse it, with
+// a write fault from the device (source id `sid`) at that address, and the page must keep its bytes (saved in `copy`).
+bool refused(const Edu& e, u16 sid, u64 target, const volatile u8* p, u8* copy, const char* what) {
+    for (u64 i = 0; i < PAGE_SIZE; ++i) copy[i] = p[i];
+    if (!dma(e, EDU_BUFFER, target, EDU_DMA_TO_RAM))
+        return failed("edu DMA into a refused page did not finish", target);
+    VtdFaultRecord f[4];
+    const u32 n = vtd_poll_faults(f, 4);
+    for (u64 i = 0; i < PAGE_SIZE; ++i)
+        if (p[i] != copy[i]) return failed("DMA changed a refused page (address, offset)", target, i);
+    if (n == 0) return failed("DMA into a refused page raised no fault", target);
+    if (f[0].source_id != sid || f[0].address != target || f[0].read)
+        return failed("the fault names another source or address (source id, address)", f[0].source_id, f[0].address);
+    LOG_INFO("vtd test: DMA into %s at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory unchanged", what,
+             target, e.bus, e.dev, f[0].address);
+    return true;
+}
 
 } // namespace
 
@@ -121,21 +143,23 @@ void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
 
     // 2. evmm's runtime region: a heap page with a known pattern; the device's write must fault and change nothing.
     const u64 t = heap.alloc_page();
-    if (t == 0) return fail("out of heap pages");
+    const u64 c = heap.alloc_page();
+    if (t == 0 || c == 0) return fail("out of heap pages");
     u8* pt = static_cast<u8*>(heap.phys_to_virt(t));
+    u8* copy = static_cast<u8*>(heap.phys_to_virt(c));
     for (u64 i = 0; i < PAGE_SIZE; ++i) pt[i] = 0x5A;
-    if (!dma(e, EDU_BUFFER, t, EDU_DMA_TO_RAM)) return fail("edu DMA into evmm's memory did not finish", t);
-    VtdFaultRecord f[4];
-    const u32 n = vtd_poll_faults(f, 4);
-    for (u64 i = 0; i < PAGE_SIZE; ++i)
-        if (pt[i] != 0x5A) return fail("DMA changed evmm's memory (offset, value)", i, pt[i]);
-    if (n == 0) return fail("DMA into evmm's memory raised no fault", t);
-    if (f[0].source_id != sid || f[0].address != t || f[0].read)
-        return fail("the fault names another source or address (source id, address)", f[0].source_id, f[0].address);
-    LOG_INFO(
-        "vtd test: DMA into evmm's runtime region at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory "
-        "unchanged",
-        t, e.bus, e.dev, f[0].address);
+    if (!refused(e, sid, t, pt, copy, "evmm's runtime region")) return;
+
+    // 3. The secure world (docs/tee.md), when the loader carved it: its info page, a page in its middle and a page of
+    //    each barrier are holes of the domain (platform_guest_holes), so each write must fault and change nothing.
+    if (d.tee_size != 0) {
+        const u64 tee[4] = {d.tee_base - PAGE_SIZE, d.tee_base, d.tee_base + align_down(d.tee_size / 2, PAGE_SIZE),
+                            d.tee_base + d.tee_size};
+        for (u32 i = 0; i < 4; ++i)
+            if (!refused(e, sid, tee[i], reinterpret_cast<const u8*>(tee[i]), copy,
+                         (i == 0 || i == 3) ? "the TEE's barrier" : "the TEE's memory"))
+                return;
+    }
     LOG_INFO("vtd test: passed");
 }
 
