@@ -80,16 +80,30 @@ u64 pick_guest_pages(const evmm_desc_t& d) {
     return best;
 }
 
-void fail(const char* why, u64 a = 0, u64 b = 0) { LOG_ERROR("vtd test: FAILED: %s (0x%lx, 0x%lx)", why, a, b); }
+bool fail(const char* why, u64 a = 0, u64 b = 0) {
+    LOG_ERROR("vtd test: FAILED: %s (0x%lx, 0x%lx)", why, a, b);
+    return false;
+}
 
-} // namespace
+// The device writes its buffer to the page at physical `target` (`p` in evmm's view): the IOMMU must refuse it, with
+// a write fault from the device (source id `sid`) at that address, and the page must keep its bytes (saved in `copy`).
+[[gnu::noinline]] bool refused(const Edu& e, u16 sid, u64 target, const u8* p, u8* copy, const char* what) {
+    for (u64 i = 0; i < PAGE_SIZE; ++i) copy[i] = p[i];
+    const bool done = dma(e, EDU_BUFFER, target, EDU_DMA_TO_RAM);
+    VtdFaultRecord f{};
+    if (!done || vtd_poll_faults(&f, 1) == 0 || f.source_id != sid || f.address != target || f.read)
+        return fail(
+            "DMA into a refused page: unfinished, or no write fault from the device there (page, fault address)",
+            target, f.address);
+    for (u64 i = 0; i < PAGE_SIZE; ++i)
+        if (p[i] != copy[i]) return fail("DMA changed a refused page (address, offset)", target, i);
+    LOG_INFO("vtd test: DMA into %s at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory unchanged", what,
+             target, e.bus, e.dev, f.address);
+    return true;
+}
 
-void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
-    LOG_INFO("vtd test: DMA through the IOMMU with QEMU's edu device");
-    if (!vtd_enabled()) {
-        LOG_WARN("vtd test: VT-d DMA remapping is not on: nothing to test");
-        return;
-    }
+// The test itself, once translation is on: false (after a `FAILED` line) at the first check that fails.
+bool run(const evmm_desc_t& d, PageHeap& heap) {
     Edu e{};
     if (!find_edu(e)) return fail("no edu device (PCI 1234:11e8) on bus 0");
     if (e.bar == 0 || e.bar + EDU_BAR_SIZE > platform().identity_limit)
@@ -119,24 +133,28 @@ void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
     if (vtd_poll_faults() != 0) return fail("DMA within guest0 RAM faulted");
     LOG_INFO("vtd test: DMA into guest0 RAM at 0x%lx: %lu bytes copied from 0x%lx and checked", b, LEN, a);
 
-    // 2. evmm's runtime region: a heap page with a known pattern; the device's write must fault and change nothing.
+    // 2. evmm's runtime region: a heap page; 3. the secure world (docs/tee.md), when the loader carved it: the lower
+    //    barrier's last page, its info page, a page in its middle, the upper barrier's first page, all holes of the
+    //    domain (platform_guest_holes). Each write must fault and change nothing (page B keeps the bytes before).
     const u64 t = heap.alloc_page();
     if (t == 0) return fail("out of heap pages");
-    u8* pt = static_cast<u8*>(heap.phys_to_virt(t));
-    for (u64 i = 0; i < PAGE_SIZE; ++i) pt[i] = 0x5A;
-    if (!dma(e, EDU_BUFFER, t, EDU_DMA_TO_RAM)) return fail("edu DMA into evmm's memory did not finish", t);
-    VtdFaultRecord f[4];
-    const u32 n = vtd_poll_faults(f, 4);
-    for (u64 i = 0; i < PAGE_SIZE; ++i)
-        if (pt[i] != 0x5A) return fail("DMA changed evmm's memory (offset, value)", i, pt[i]);
-    if (n == 0) return fail("DMA into evmm's memory raised no fault", t);
-    if (f[0].source_id != sid || f[0].address != t || f[0].read)
-        return fail("the fault names another source or address (source id, address)", f[0].source_id, f[0].address);
-    LOG_INFO(
-        "vtd test: DMA into evmm's runtime region at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory "
-        "unchanged",
-        t, e.bus, e.dev, f[0].address);
-    LOG_INFO("vtd test: passed");
+    const u64 at[5] = {t, d.tee_base - PAGE_SIZE, d.tee_base, d.tee_base + align_down(d.tee_size / 2, PAGE_SIZE),
+                       d.tee_base + d.tee_size};
+    for (u32 i = 0; i < (d.tee_size != 0 ? 5u : 1u); ++i)
+        if (!refused(e, sid, at[i], i == 0 ? static_cast<u8*>(heap.phys_to_virt(t)) : reinterpret_cast<u8*>(at[i]), pb,
+                     i == 0               ? "evmm's runtime region"
+                     : (i == 2 || i == 3) ? "the TEE's memory"
+                                          : "the TEE's barrier"))
+            return false;
+    return true;
+}
+
+} // namespace
+
+void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
+    LOG_INFO("vtd test: DMA through the IOMMU with QEMU's edu device");
+    if (!vtd_enabled()) return LOG_WARN("vtd test: VT-d DMA remapping is not on: nothing to test");
+    if (run(d, heap)) LOG_INFO("vtd test: passed");
 }
 
 } // namespace evmm
