@@ -91,6 +91,9 @@ Status world_init(Gcpu& g, PageHeap& heap) {
     __builtin_memset(area, 0, g_caps.xsave_size); // XSTATE_BV 0: every component in its initial state
     s.xcr0 = 1;                                   // x87 only (SDM Vol. 1 §13.3: bit 0 is always 1)
     s.dr6 = DR6_INIT;
+    constexpr Msr MSRS[WORLD_MSR_COUNT] = {Msr::IA32_STAR, Msr::IA32_LSTAR, Msr::IA32_FMASK, Msr::IA32_KERNEL_GS_BASE};
+    for (u32 i = 0; i < WORLD_MSR_COUNT; ++i) s.msrs[i] = WorldMsr{static_cast<u32>(MSRS[i]), 0, 0};
+    s.msrs_pa = heap.virt_to_phys(&s.msrs[0]);
     g.world = &s;
     return Status::success();
 }
@@ -98,10 +101,8 @@ Status world_init(Gcpu& g, PageHeap& heap) {
 void world_swap_state(Gcpu& from, Gcpu& to, bool to_normal_world) {
     GcpuWorld& a = *from.world;
     GcpuWorld& b = *to.world;
-    const u64 cr4 = read_cr4();
-    const u64 need = CR4_OSFXSR | (g_caps.xsave ? CR4_OSXSAVE : 0);
-    if ((cr4 & need) != need) write_cr4(cr4 | need);
     // XSAVE state (SDM Vol. 1 §13.7, §13.8): saved under the leaving world's XCR0, restored under the entering's.
+    // The host's CR4 keeps OSFXSR and, with XSAVE, OSXSAVE set (vmx_on): neither instruction is #UD here.
     if (g_caps.xsave) {
         a.xcr0 = xgetbv0();
         asm volatile("xsave64 (%0)" : : "r"(a.xsave_area), "a"(~0u), "d"(~0u) : "memory");
@@ -111,21 +112,13 @@ void world_swap_state(Gcpu& from, Gcpu& to, bool to_normal_world) {
         asm volatile("fxsave64 (%0)" : : "r"(a.xsave_area) : "memory");
         asm volatile("fxrstor64 (%0)" : : "r"(b.xsave_area) : "memory");
     }
-    if ((cr4 & need) != need) write_cr4(cr4);
     // DR0-DR3 and DR6: VM exits do not switch them (SDM Vol. 3C §28.3.1 saves DR7 only): one MOV each way.
     asm volatile("mov %%db0, %0; mov %%db1, %1; mov %%db2, %2; mov %%db3, %3; mov %%db6, %4"
                  : "=r"(a.dr[0]), "=r"(a.dr[1]), "=r"(a.dr[2]), "=r"(a.dr[3]), "=r"(a.dr6));
     asm volatile("mov %0, %%db0; mov %1, %%db1; mov %2, %%db2; mov %3, %%db3; mov %4, %%db6"
                  :
                  : "r"(b.dr[0]), "r"(b.dr[1]), "r"(b.dr[2]), "r"(b.dr[3]), "r"(b.dr6));
-    a.star = rdmsr(Msr::IA32_STAR);
-    a.lstar = rdmsr(Msr::IA32_LSTAR);
-    a.fmask = rdmsr(Msr::IA32_FMASK);
-    a.kernel_gs_base = rdmsr(Msr::IA32_KERNEL_GS_BASE);
-    wrmsr(Msr::IA32_STAR, b.star);
-    wrmsr(Msr::IA32_LSTAR, b.lstar);
-    wrmsr(Msr::IA32_FMASK, b.fmask);
-    wrmsr(Msr::IA32_KERNEL_GS_BASE, b.kernel_gs_base);
+    // STAR, LSTAR, FMASK, KERNEL_GS_BASE: the CPU stored a's at this exit and loads b's at the entry (GcpuWorld::msrs).
     if (g_caps.spec_ctrl) {
         a.spec_ctrl = rdmsr(Msr::IA32_SPEC_CTRL);
         if (b.spec_ctrl != a.spec_ctrl) wrmsr(Msr::IA32_SPEC_CTRL, b.spec_ctrl);

@@ -12,11 +12,24 @@
 
 namespace evmm {
 
+// One MSR and its value, in the layout of the VMX MSR areas (SDM Vol. 3C §25.7.2 Table 25-15: bits 31:0 the MSR's
+// index, 63:32 reserved (0), 127:64 the data).
+struct WorldMsr {
+    u32 index, reserved;
+    u64 value;
+};
+inline constexpr u32 WORLD_MSR_COUNT = 4; // IA32_STAR, IA32_LSTAR, IA32_FMASK, IA32_KERNEL_GS_BASE
+
 struct GcpuWorld {
     u8* xsave_area; // XSAVE area, CPUID.(EAX=0DH,ECX=0):ECX bytes for every XCR0 component (FXSAVE's 512 without XSAVE)
     u64 xcr0;       // the world's XCR0 (evmm performs a guest's XSETBV on the real CPU: the live value is the world's)
     u64 dr[4], dr6; // DR0-3, DR6 (DR7 is in the VMCS)
-    u64 star, lstar, fmask, kernel_gs_base, spec_ctrl;
+    u64 spec_ctrl;
+    // The syscall MSRs: the backend has the CPU store them at every exit of the world's vCPU and load them at every
+    // entry (VT-x: its VMCS's VM-exit MSR-store and VM-entry MSR-load areas are both this array, SDM Vol. 3C
+    // §25.7.2, §25.8.2, §28.4, §27.4), so a world switch neither reads nor writes them. 16-byte aligned (§25.7.2).
+    alignas(16) WorldMsr msrs[WORLD_MSR_COUNT];
+    u64 msrs_pa; // the physical address of msrs
 };
 
 // Boot-time facts (stage 4, BSP): XSAVE area size, which mitigations the CPU has. Logs one line.

@@ -186,7 +186,8 @@ bool refuse_store(Gcpu& g, u64 gpa, const char* why, u64 v1, u64 v2, const u8* b
 // evmm's own code has no SSE/AVX instructions (-mgeneral-regs-only, cmake/freestanding.cmake) and saves no vector
 // state, so at a VM exit the guest's XMM/YMM registers are still in the CPU. Reading them takes SSE (CR4.OSFXSR, CR0.EM
 // and CR0.TS clear, SDM Vol. 3A §13.1) and, for the upper YMM halves, VEX (CR4.OSXSAVE and XCR0.SSE|AVX, Vol. 1
-// §14.3): the host's CR0/CR4 are changed for the read and restored; XCR0 is the guest's at the exit (evmm runs
+// §14.3): the host's CR4 has OSFXSR and, with XSAVE, OSXSAVE set (vmx_on), its CR0 is changed for the read and
+// restored; XCR0 is the guest's at the exit (evmm runs
 // guest0's XSETBV on the CPU itself, vmm/modules/xsetbv.cpp), and a guest that executed a VEX store has both bits set.
 constexpr u32 XMM_BYTES = 16;
 constexpr u32 MAX_STORE_BYTES = 32; // a YMM register
@@ -231,9 +232,8 @@ bool read_simd_reg(u32 n, u32 size, u8* out) {
     if (ymm && (cpuid(CpuidLeaf::FEATURES).ecx & (CPUID1_ECX_XSAVE_BIT | CPUID1_ECX_AVX_BIT)) !=
                    (CPUID1_ECX_XSAVE_BIT | CPUID1_ECX_AVX_BIT))
         return false;
-    const u64 cr0 = read_cr0(), cr4 = read_cr4();
+    const u64 cr0 = read_cr0();
     write_cr0(cr0 & ~(CR0_TS | CR0_EM));
-    write_cr4(cr4 | CR4_OSFXSR | (ymm ? CR4_OSXSAVE : 0));
     bool ok = true;
     if (ymm) {
         u32 lo = 0, hi = 0;
@@ -245,7 +245,6 @@ bool read_simd_reg(u32 n, u32 size, u8* out) {
         read_vec(n, false, &v[0]);
         if (ymm) read_vec(n, true, &v[1]);
     }
-    write_cr4(cr4);
     write_cr0(cr0);
     for (u32 i = 0; ok && i < size; ++i) out[i] = v[i / XMM_BYTES][i % XMM_BYTES];
     return ok;

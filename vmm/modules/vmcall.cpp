@@ -36,6 +36,12 @@ void on_vmcall(Gcpu& g) {
         return;
     }
     u64 nr = g.reg(Gpr::RAX);
+    // The SMC first (docs/tee.md "Cost (P5)"): RAX equal to it in full is the SMC in either mode, so the mode need
+    // not be read; a 32-bit caller with stale upper bits reaches the same call below.
+    if (nr == EVMM_TEE_VMCALL_SMC) [[likely]] {
+        gcpu_skip_instruction(g);
+        return tee_smc(g);
+    }
     Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
     if (!gcpu_in_64bit_mode(g)) { // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
         nr &= 0xFFFFFFFF;

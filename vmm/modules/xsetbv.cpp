@@ -24,11 +24,9 @@ void on_xsetbv(Gcpu& g) {
         gcpu_inject_exception(g, Vector::GP, 0);
         return;
     }
-    // XSETBV needs CR4.OSXSAVE in the host too (it is #UD otherwise); the guest's XSETBV proves the CPU has it.
-    const u64 cr4 = read_cr4();
-    if (!(cr4 & virt::CR4_OSXSAVE_BIT)) write_cr4(cr4 | virt::CR4_OSXSAVE_BIT);
+    // XSETBV needs CR4.OSXSAVE in the host too (it is #UD otherwise): vmx_on keeps it set where the CPU has XSAVE,
+    // which the guest's XSETBV proves.
     asm volatile("xsetbv" : : "c"(0u), "a"(static_cast<u32>(value)), "d"(static_cast<u32>(value >> 32)) : "memory");
-    if (!(cr4 & virt::CR4_OSXSAVE_BIT)) write_cr4(cr4);
     gcpu_skip_instruction(g);
 }
 

@@ -8,6 +8,7 @@
 #include "arch/x86_64/vmx_controls.h"
 #include "vmm/guest/event.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/world.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -58,6 +59,16 @@ Status set_controls(Gcpu& g, u64 eptp) {
     EVMM_TRY(write(VmcsField::VM_EXIT_MSR_STORE_COUNT, 0));
     EVMM_TRY(write(VmcsField::VM_EXIT_MSR_LOAD_COUNT, 0));
     EVMM_TRY(write(VmcsField::VM_ENTRY_MSR_LOAD_COUNT, 0));
+    if (g.world != nullptr) {
+        // A world of a TEE configuration (docs/tee.md): the CPU stores the syscall MSRs in the world's array at every
+        // VM exit (SDM Vol. 3C §25.7.2, §28.4) and loads them from it at every VM entry (§25.8.2, §27.4), so the
+        // world switch leaves them alone. One array for both is allowed: the store precedes any later load.
+        const u64 pa = g.world->msrs_pa;
+        EVMM_TRY(write(VmcsField::VM_EXIT_MSR_STORE_ADDR, pa));
+        EVMM_TRY(write(VmcsField::VM_EXIT_MSR_STORE_COUNT, WORLD_MSR_COUNT));
+        EVMM_TRY(write(VmcsField::VM_ENTRY_MSR_LOAD_ADDR, pa));
+        EVMM_TRY(write(VmcsField::VM_ENTRY_MSR_LOAD_COUNT, WORLD_MSR_COUNT));
+    }
     EVMM_TRY(write(VmcsField::VM_ENTRY_INTERRUPTION_INFO, 0));
     EVMM_TRY(write(VmcsField::EPT_POINTER, eptp));
     if (proc2 & PROC2_ENABLE_XSAVES_XRSTORS) // SDM Vol. 3C §26.3: XSAVES/XRSTORS exit only for bits set here

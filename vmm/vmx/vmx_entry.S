@@ -59,13 +59,13 @@ evmm_vmx_launch:
 evmm_vmx_enter_at:
     movq %rsi, %rsp
     movq %rdi, (%rsp)               /* the exit path finds its gcpu here */
-    movl $HOST_RSP, %eax
-    vmwrite %rsp, %rax
+    testq %rdx, %rdx
+    jnz 1f
+    movl $HOST_RSP, %eax            /* a VMCS's first entry: its HOST_RSP and HOST_RIP; later entries find them set */
+    vmwrite %rsp, %rax              /* (every VMCS of a CPU has the same slot) */
     leaq evmm_vmx_exit(%rip), %rsi
     movl $HOST_RIP, %eax
     vmwrite %rsi, %rax
-    testq %rdx, %rdx
-    jnz 1f
     LOAD_GUEST_GPRS
     vmlaunch
     pushfq

@@ -49,7 +49,12 @@ Status vmx_on(PageHeap& heap) {
                              "IA32_FEATURE_CONTROL", fc);
     // SDM Vol. 3C §24.8 ("Restrictions on VMX Operation"): CR0 and CR4 must hold the fixed bits in VMX operation.
     write_cr0(vmx_fixed_bits_apply(read_cr0(), c.cr0_fixed0, c.cr0_fixed1));
-    write_cr4(vmx_fixed_bits_apply(read_cr4() | CR4_VMXE, c.cr4_fixed0, c.cr4_fixed1));
+    // OSFXSR always and OSXSAVE where the CPU has XSAVE: the host never executes an SSE or AVX instruction (it is
+    // built -mgeneral-regs-only), and HOST_CR4 (this CR4) with them set lets the world switch and the XSETBV exit
+    // run FXSAVE/XSAVE/XSETBV without toggling CR4 (docs/tee.md "Cost (P5)").
+    constexpr u32 CPUID1_ECX_XSAVE = 1u << 26;
+    const u64 fx = CR4_OSFXSR | ((cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_XSAVE) ? CR4_OSXSAVE : 0);
+    write_cr4(vmx_fixed_bits_apply(read_cr4() | CR4_VMXE | fx, c.cr4_fixed0, c.cr4_fixed1));
     // SDM Vol. 3C §25.11.5: the VMXON region, 4 KiB aligned, starts with the VMCS revision identifier.
     auto* region = static_cast<u32*>(heap.alloc_pages(1));
     if (region == nullptr) return Status::error("out of heap pages", "VMXON region");
