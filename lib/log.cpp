@@ -8,14 +8,16 @@ namespace evmm {
 namespace {
 
 constexpr size_t LINE_MAX = 256;
-constexpr u32 NO_OWNER = ~0u;
+constexpr u32 NO_OWNER = 0;
 
+// Zero-initialised (in .bss, no file bytes in the images: P3): log_init sets the level before any line, and the
+// owner is stored as CPU id + 1, 0 meaning none.
 Uart16550 g_uart;
-LogLevel g_level = LogLevel::Info;
-volatile u32 g_owner = NO_OWNER; // CPU holding the log; lines from several CPUs never interleave
+LogLevel g_level;
+volatile u32 g_owner; // 1 + the CPU holding the log; lines from several CPUs never interleave
 
 bool lock() {
-    u32 me = this_cpu_id();
+    u32 me = this_cpu_id() + 1;
     if (g_owner == me) return false; // re-entered (fault while logging): write without the lock
     u32 expected = NO_OWNER;
     while (!__atomic_compare_exchange_n(&g_owner, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -39,7 +41,7 @@ void log_flush() { g_uart.flush(); }
 LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
 void log_unlock_if_owner() {
-    u32 me = this_cpu_id();
+    u32 me = this_cpu_id() + 1;
     __atomic_compare_exchange_n(&g_owner, &me, NO_OWNER, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 

@@ -165,7 +165,9 @@ loader_gdt_ptr:
     .short loader_gdt_end - loader_gdt - 1
     .long loader_gdt
 
-    .section .data
+    /* Zero-initialised, so in .bss (the loader has no .data: its RW segment has no file bytes, P3). GRUB zero-fills
+       the ELF segments' p_memsz beyond p_filesz before the entry (the page tables below rely on it too). */
+    .section .bss
     .balign 4
 mb2_boot_magic: .long 0
 mb2_boot_info: .long 0
