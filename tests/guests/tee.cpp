@@ -175,6 +175,7 @@ enum Check : u32 {
     CHK_ENTRY_SEGMENTS, // every CPU: CS 0x08, SS/DS/ES 0x10
     CHK_ENTRY_STACK,    // every CPU n: RSP = base + mem_size - n * EVMM_TEE_STACK_SIZE
     CHK_ENTRY_CPU,      // every CPU: its number < TEE_MAX_CPUS, entered once
+    CHK_OWN_STATE,      // at each SELFTEST: the syscall MSRs and DR0 this CPU set at boot are still its own
     CHK_COUNT
 };
 static_assert(CHK_COUNT <= 32);
@@ -398,6 +399,33 @@ SmcRegs svc_mac(u32 cpu, u64 buf, u64 len) {
     return a;
 }
 
+// The world's own state (include/evmm_tee.h: everything but RDI/RSI/RDX/RCX is each world's): values guest0 never
+// uses, set by each CPU at boot and compared at each SELFTEST (CHK_OWN_STATE).
+constexpr u32 MSR_STAR = 0xC0000081, MSR_LSTAR = 0xC0000082, MSR_FMASK = 0xC0000084, MSR_KERNEL_GS_BASE = 0xC0000102;
+constexpr u64 OWN_LSTAR = 0xFFFFFFFF7EE00000ull, OWN_KGS = 0xFFFF8000CAFE0000ull, OWN_STAR = 0x0023001000000000ull,
+              OWN_FMASK = 0x4700, OWN_DR0 = 0x7EE0;
+u64 rdmsr64(u32 msr) {
+    u32 lo, hi;
+    asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return (u64{hi} << 32) | lo;
+}
+void wrmsr64(u32 msr, u64 v) {
+    asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32)) : "memory");
+}
+void set_own_state(u32 cpu) {
+    wrmsr64(MSR_LSTAR, OWN_LSTAR + cpu);
+    wrmsr64(MSR_KERNEL_GS_BASE, OWN_KGS + cpu);
+    wrmsr64(MSR_STAR, OWN_STAR);
+    wrmsr64(MSR_FMASK, OWN_FMASK);
+    asm volatile("mov %0, %%db0" : : "r"(OWN_DR0 + cpu));
+}
+bool own_state_intact(u32 cpu) {
+    u64 dr0;
+    asm volatile("mov %%db0, %0" : "=r"(dr0));
+    return rdmsr64(MSR_LSTAR) == OWN_LSTAR + cpu && rdmsr64(MSR_KERNEL_GS_BASE) == OWN_KGS + cpu &&
+           rdmsr64(MSR_STAR) == OWN_STAR && rdmsr64(MSR_FMASK) == OWN_FMASK && dr0 == OWN_DR0 + cpu;
+}
+
 SmcRegs dispatch(u32 cpu, const SmcRegs& call) {
     SmcRegs a;
     switch (call.rdi) {
@@ -407,6 +435,7 @@ SmcRegs dispatch(u32 cpu, const SmcRegs& call) {
     case EVMM_TEE_SVC_MAC: a = svc_mac(cpu, call.rsi, call.rdx); break;
     case EVMM_TEE_SVC_CRASH: crash();
     case EVMM_TEE_SVC_SELFTEST:
+        record(own_state_intact(cpu), CHK_OWN_STATE);
         a = SmcRegs{0, 0, __atomic_load_n(&g_passed, __ATOMIC_RELAXED), __atomic_load_n(&g_failed, __ATOMIC_RELAXED),
                     u64{__atomic_load_n(&g_fail_mask, __ATOMIC_RELAXED)} | (g_exec_vector << 32)};
         break;
@@ -431,6 +460,7 @@ extern "C" [[noreturn]] void tee_main(u64 info_addr, u64 cpu_arg, u64 entry_rsp)
     record(__atomic_add_fetch(&c.entered, 1, __ATOMIC_RELAXED) == 1, CHK_ENTRY_CPU);
     check_entry_state(cpu, rflags, entry_rsp);
     if (cpu == 0) boot_checks(info, info_addr);
+    set_own_state(cpu);
 
     SmcRegs call = smc(SMC_BOOT_DONE, 0, 0, 0);
     for (;;) {

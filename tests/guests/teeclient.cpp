@@ -254,7 +254,34 @@ u64 mac_checks() {
     return m1.rsi;
 }
 
+// guest0's own state across world switches (include/evmm_tee.h: only RDI/RSI/RDX/RCX cross): its syscall MSRs,
+// DR0 and a callee-saved register it set survive calls into a TEE that sets its own values of them.
+void own_state() {
+    constexpr u32 LSTAR = 0xC0000082, KGS = 0xC0000102, STAR = 0xC0000081, FMASK = 0xC0000084;
+    const u64 saved[4] = {rdmsr(LSTAR), rdmsr(KGS), rdmsr(STAR), rdmsr(FMASK)};
+    constexpr u64 MINE[4] = {0xFFFFFFFF81000000ull, 0xFFFF888000000000ull, 0x0023001000000000ull, 0x47700};
+    wrmsr(LSTAR, MINE[0]);
+    wrmsr(KGS, MINE[1]);
+    wrmsr(STAR, MINE[2]);
+    wrmsr(FMASK, MINE[3]);
+    constexpr u64 DR0 = 0x600DF00D;
+    asm volatile("mov %0, %%db0" : : "r"(DR0));
+    for (u64 i = 0; i < 4; ++i) (void)smc(EVMM_TEE_SVC_ECHO, i, 0, 0);
+    (void)smc(EVMM_TEE_SVC_SELFTEST, 0, 0, 0);
+    u64 dr0;
+    asm volatile("mov %%db0, %0" : "=r"(dr0));
+    const bool ok = rdmsr(LSTAR) == MINE[0] && rdmsr(KGS) == MINE[1] && rdmsr(STAR) == MINE[2] &&
+                    rdmsr(FMASK) == MINE[3] && dr0 == DR0;
+    check(ok, "guest0's LSTAR, KERNEL_GS_BASE, STAR, FMASK and DR0 survive calls into the TEE");
+    wrmsr(LSTAR, saved[0]);
+    wrmsr(KGS, saved[1]);
+    wrmsr(STAR, saved[2]);
+    wrmsr(FMASK, saved[3]);
+    asm volatile("mov %0, %%db0" : : "r"(u64{0}));
+}
+
 void selftest() {
+    own_state();
     const SmcRegs s = smc(EVMM_TEE_SVC_SELFTEST, 0, 0, 0);
     const u64 exec_vector = s.rcx >> 32;
     note("TEE self-test: %llu passed, %llu failed, failed mask 0x%llx, executing guest0's RAM raised %s",
