@@ -626,6 +626,30 @@ constexpr bool vmx_ar_usable(u32 ar) { return (ar & VMX_AR_UNUSABLE) == 0; }
 
 // Segment-descriptor types and selector fields: arch/x86_64/tss.h.
 
+// The guest-state fields of each segment register (§25.4.1), in the order of evmm_gcpu_state_t.seg[] (EVMM_SEG_ES
+// ... EVMM_SEG_TR): one table for the VMCS setup and the vCPU accessors.
+struct VmcsSegmentFields {
+    VmcsField selector, base, limit, access_rights;
+};
+inline constexpr VmcsSegmentFields VMCS_GUEST_SEGMENTS[] = {
+    {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT,
+     VmcsField::GUEST_ES_ACCESS_RIGHTS},
+    {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT,
+     VmcsField::GUEST_CS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT,
+     VmcsField::GUEST_SS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT,
+     VmcsField::GUEST_DS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT,
+     VmcsField::GUEST_FS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT,
+     VmcsField::GUEST_GS_ACCESS_RIGHTS},
+    {VmcsField::GUEST_LDTR_SELECTOR, VmcsField::GUEST_LDTR_BASE, VmcsField::GUEST_LDTR_LIMIT,
+     VmcsField::GUEST_LDTR_ACCESS_RIGHTS},
+    {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT,
+     VmcsField::GUEST_TR_ACCESS_RIGHTS},
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Exit qualifications (§28.2.1).
 // ---------------------------------------------------------------------------------------------------------------

@@ -53,28 +53,8 @@ bool contributory_or_pf(u8 v) {
            x == Vector::PF;
 }
 
-struct SegFields {
-    VmcsField selector, base, limit, attributes;
-};
 // Indexed by SegReg (the order of evmm_gcpu_state_t.seg[]).
-constexpr SegFields SEG_FIELDS[EVMM_SEG_COUNT] = {
-    {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT,
-     VmcsField::GUEST_ES_ACCESS_RIGHTS},
-    {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT,
-     VmcsField::GUEST_CS_ACCESS_RIGHTS},
-    {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT,
-     VmcsField::GUEST_SS_ACCESS_RIGHTS},
-    {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT,
-     VmcsField::GUEST_DS_ACCESS_RIGHTS},
-    {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT,
-     VmcsField::GUEST_FS_ACCESS_RIGHTS},
-    {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT,
-     VmcsField::GUEST_GS_ACCESS_RIGHTS},
-    {VmcsField::GUEST_LDTR_SELECTOR, VmcsField::GUEST_LDTR_BASE, VmcsField::GUEST_LDTR_LIMIT,
-     VmcsField::GUEST_LDTR_ACCESS_RIGHTS},
-    {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT,
-     VmcsField::GUEST_TR_ACCESS_RIGHTS},
-};
+constexpr const VmcsSegmentFields (&SEG_FIELDS)[EVMM_SEG_COUNT] = VMCS_GUEST_SEGMENTS;
 static_assert(static_cast<u32>(SegReg::ES) == 0 && static_cast<u32>(SegReg::TR) == EVMM_SEG_COUNT - 1);
 
 } // namespace
@@ -139,20 +119,20 @@ u64 gcpu_guest_tsc(Gcpu&) {
 
 // evmm_segment_t's attributes are the VMX access-rights layout itself (include/evmm/gcpu_state.h).
 evmm_segment_t gcpu_segment(Gcpu&, SegReg r) {
-    const SegFields& f = SEG_FIELDS[static_cast<u32>(r)];
+    const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
     return evmm_segment_t{vmread(f.base),
                           static_cast<u32>(vmread(f.limit)),
-                          static_cast<u32>(vmread(f.attributes)),
+                          static_cast<u32>(vmread(f.access_rights)),
                           static_cast<u16>(vmread(f.selector)),
                           {}};
 }
 
 void gcpu_set_segment(Gcpu&, SegReg r, const evmm_segment_t& s) {
-    const SegFields& f = SEG_FIELDS[static_cast<u32>(r)];
+    const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
     vmwrite(f.selector, s.selector);
     vmwrite(f.base, s.base);
     vmwrite(f.limit, s.limit);
-    vmwrite(f.attributes, s.attributes);
+    vmwrite(f.access_rights, s.attributes);
 }
 
 evmm_table_reg_t gcpu_gdtr(Gcpu&) {

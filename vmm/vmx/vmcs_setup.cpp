@@ -127,34 +127,14 @@ Status gcpu_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s, u32 activity) 
     EVMM_TRY(write(VmcsField::GUEST_CR4, cr4));
     EVMM_TRY(write(VmcsField::CR0_READ_SHADOW, s.cr0));
     EVMM_TRY(write(VmcsField::CR4_READ_SHADOW, s.cr4));
-    struct SegFields {
-        VmcsField sel, base, limit, ar;
-    };
-    static constexpr SegFields SEGS[EVMM_SEG_COUNT] = {
-        {VmcsField::GUEST_ES_SELECTOR, VmcsField::GUEST_ES_BASE, VmcsField::GUEST_ES_LIMIT,
-         VmcsField::GUEST_ES_ACCESS_RIGHTS},
-        {VmcsField::GUEST_CS_SELECTOR, VmcsField::GUEST_CS_BASE, VmcsField::GUEST_CS_LIMIT,
-         VmcsField::GUEST_CS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_SS_SELECTOR, VmcsField::GUEST_SS_BASE, VmcsField::GUEST_SS_LIMIT,
-         VmcsField::GUEST_SS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_DS_SELECTOR, VmcsField::GUEST_DS_BASE, VmcsField::GUEST_DS_LIMIT,
-         VmcsField::GUEST_DS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_FS_SELECTOR, VmcsField::GUEST_FS_BASE, VmcsField::GUEST_FS_LIMIT,
-         VmcsField::GUEST_FS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_GS_SELECTOR, VmcsField::GUEST_GS_BASE, VmcsField::GUEST_GS_LIMIT,
-         VmcsField::GUEST_GS_ACCESS_RIGHTS},
-        {VmcsField::GUEST_LDTR_SELECTOR, VmcsField::GUEST_LDTR_BASE, VmcsField::GUEST_LDTR_LIMIT,
-         VmcsField::GUEST_LDTR_ACCESS_RIGHTS},
-        {VmcsField::GUEST_TR_SELECTOR, VmcsField::GUEST_TR_BASE, VmcsField::GUEST_TR_LIMIT,
-         VmcsField::GUEST_TR_ACCESS_RIGHTS},
-    };
+    constexpr const VmcsSegmentFields(&SEGS)[EVMM_SEG_COUNT] = VMCS_GUEST_SEGMENTS;
     static_assert(EVMM_SEG_ES == 0 && EVMM_SEG_CS == 1 && EVMM_SEG_SS == 2 && EVMM_SEG_DS == 3 && EVMM_SEG_FS == 4 &&
                   EVMM_SEG_GS == 5 && EVMM_SEG_LDTR == 6 && EVMM_SEG_TR == 7);
     for (u32 i = 0; i < EVMM_SEG_COUNT; ++i) {
-        EVMM_TRY(write(SEGS[i].sel, s.seg[i].selector));
+        EVMM_TRY(write(SEGS[i].selector, s.seg[i].selector));
         EVMM_TRY(write(SEGS[i].base, s.seg[i].base));
         EVMM_TRY(write(SEGS[i].limit, s.seg[i].limit));
-        EVMM_TRY(write(SEGS[i].ar, s.seg[i].attributes));
+        EVMM_TRY(write(SEGS[i].access_rights, s.seg[i].attributes));
     }
     EVMM_TRY(write(VmcsField::GUEST_GDTR_BASE, s.gdtr.base));
     EVMM_TRY(write(VmcsField::GUEST_GDTR_LIMIT, s.gdtr.limit));
