@@ -31,6 +31,22 @@ void unlock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }
 
 } // namespace
 
+// The last EVMM_LOG_RING_SIZE bytes of the log, for a debugger (tools/gdb/evmm.py: `evmm log`): evmm_log_ring_pos
+// counts every byte ever written, the byte at position p is evmm_log_ring[p % EVMM_LOG_RING_SIZE]. In .bss (P3), one
+// per image (the loader's and the VMM's); written under the log lock, also for lines the UART does not take.
+extern "C" {
+char evmm_log_ring[EVMM_LOG_RING_SIZE];
+u64 evmm_log_ring_pos;
+}
+
+namespace {
+void ring_append(const char* s, size_t n) {
+    u64 pos = evmm_log_ring_pos;
+    for (size_t i = 0; i < n; ++i) evmm_log_ring[(pos + i) % EVMM_LOG_RING_SIZE] = s[i];
+    __atomic_store_n(&evmm_log_ring_pos, pos + n, __ATOMIC_RELEASE);
+}
+} // namespace
+
 void log_init(u16 serial_port, LogLevel level) {
     g_level = level;
     g_uart.init(serial_port);
@@ -54,6 +70,7 @@ void vlogf(LogLevel level, const char* fmt, va_list ap) {
     n += vformat(line + n, LINE_MAX - n, fmt, ap);
     line[n++] = '\n';
     bool locked = lock();
+    ring_append(line, n);
     g_uart.write(line, n);
     if (locked) unlock();
 }

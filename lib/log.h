@@ -25,6 +25,11 @@ void log_break_lock();
 // Releases the log if this CPU holds it (a CPU that halts for good must not keep it).
 void log_unlock_if_owner();
 
+// The log ring (lib/log.cpp): the last bytes of the log in memory, for a debugger.
+inline constexpr size_t EVMM_LOG_RING_SIZE = 16384; // a power of two
+extern "C" char evmm_log_ring[EVMM_LOG_RING_SIZE];
+extern "C" u64 evmm_log_ring_pos;
+
 // Provided by each image (loader: always 0; VMM: from its per-CPU data).
 u32 this_cpu_id();
 

@@ -11,6 +11,9 @@
 #   --timeout S    limit for the whole run (default 120)
 #   --port N       gdbstub port (default: a free one from 20000 up)
 #   --module SPEC  GRUB module (default "BUILD/guests/hello.elf guest0" when that file exists)
+#   --ext          test tools/gdb/evmm.py instead: QEMU -smp 2, stop in stage 2 (evmm::vtd_discover), run
+#                  `evmm desc`, `evmm cpus`, `evmm log`, `evmm vcpu 0`, `evmm ept 0x1000` and check their output
+#                  against the descriptor's constants, the CPU count and the serial log
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
 set -euo pipefail
 
@@ -26,10 +29,14 @@ usage() {
     exit "${1:-2}"
 }
 
-build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} name=gdb_vmm_main timeout_s=120 port="" modules=() have_modules=0
+build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} name=gdb_vmm_main timeout_s=120 port="" modules=() have_modules=0 ext=0
 while (($#)); do
     case $1 in
     -h | --help) usage 0 ;;
+    --ext)
+        ext=1
+        shift
+        ;;
     --build | --name | --timeout | --port | --module)
         (($# >= 2)) || evmm_die "$1 needs a value"
         case $1 in
@@ -68,6 +75,8 @@ iso=$work/evmm.iso serial=$work/serial.log emulog=$work/emu.log gdblog=$work/gdb
 bash "$EVMM_REPO_ROOT/tools/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" ||
     exit 2
 
+smp=1
+((!ext)) || smp=2
 deadline=$((SECONDS + timeout_s))
 qemu_pid=""
 cleanup() {
@@ -90,7 +99,7 @@ port_busy() {
 # Starts QEMU halted (-S) with its gdbstub on $port; returns 1 if the port was taken.
 start_qemu() {
     : >"$serial"
-    timeout -k 5 "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -smp 1 -nographic -no-reboot \
+    timeout -k 5 "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -smp "$smp" -nographic -no-reboot \
         -serial "file:$serial" -monitor none -display none -device isa-debug-exit,iobase=0xf4,iosize=1 \
         -cdrom "$iso" -nic none -accel tcg -cpu max -gdb "tcp:127.0.0.1:$port" -S </dev/null >"$emulog" 2>&1 &
     qemu_pid=$!
@@ -126,13 +135,21 @@ fi
 gdb_cmd=(gdb -batch -nx
     -ex "set \$evmm_gdb_port = $port"
     -ex "set \$evmm_build_dir = \"$build\""
-    -x "$script"
-    -ex 'break vmm_main'
+    -x "$script")
+if ((ext)); then
+    gdb_cmd+=(-ex 'break evmm::vtd_discover' -ex 'continue'
+        -ex 'echo EVMM_DESC_BEGIN\n' -ex 'evmm desc' -ex 'echo EVMM_CPUS_BEGIN\n' -ex 'evmm cpus'
+        -ex 'echo EVMM_LOG_BEGIN\n' -ex 'evmm log 100' -ex 'echo EVMM_LOADER_LOG_BEGIN\n' -ex 'evmm log 5 loader'
+        -ex 'echo EVMM_VCPU_BEGIN\n' -ex 'evmm vcpu 0' -ex 'echo EVMM_EPT_BEGIN\n' -ex 'evmm ept 0x1000'
+        -ex 'echo EVMM_END\n' -ex 'detach')
+else
+    gdb_cmd+=(-ex 'break vmm_main'
     -ex 'continue'
     -ex 'bt'
     -ex 'printf "EVMM_NUM_CPUS=%u\n", desc->num_cpus'
     -ex 'printf "EVMM_RUNTIME_BASE=0x%lx\n", desc->runtime_base'
     -ex 'detach')
+fi
 printf '%q ' "${gdb_cmd[@]}" >"$work/command"
 echo >>"$work/command"
 gdb_rc=0
@@ -155,26 +172,82 @@ failures=()
 ((gdb_rc != 124 && gdb_rc != 137)) || failures+=("gdb timed out")
 grep -q '^evmm: loader.elf and vmm.elf symbols loaded' "$gdblog" ||
     failures+=("tools/gdb/evmm.gdb did not report the VMM symbols as loaded")
-stopped=1
-grep -qE '^(Breakpoint|Temporary breakpoint) [0-9]+, (0x[0-9a-f]+ in )?vmm_main \(' "$gdblog" || stopped=0
-((stopped)) || failures+=("gdb did not stop at the breakpoint in vmm_main")
-grep -qE '^#0 +(0x[0-9a-f]+ in )?vmm_main \(' "$gdblog" ||
-    failures+=("the backtrace has no 'vmm_main' in frame #0")
-gdb_cpus=$(sed -n 's/^EVMM_NUM_CPUS=\([0-9]*\)$/\1/p' "$gdblog" | head -n1)
-base=$(sed -n 's/^EVMM_RUNTIME_BASE=\(0x[0-9a-f]*\)$/\1/p' "$gdblog" | head -n1)
-log_cpus=$(grep -aoE 'desc: cpus=[0-9]+' "$clean" | head -n1 | sed 's/.*=//') || true
-if ((!stopped)); then
-    failures+=("desc->num_cpus not checked (not stopped in vmm_main)")
-elif [[ -z $gdb_cpus ]]; then
-    failures+=("gdb could not print desc->num_cpus")
-elif [[ -z $log_cpus ]]; then
-    failures+=("the serial log has no 'desc: cpus=N' line")
-elif [[ $gdb_cpus != "$log_cpus" ]]; then
-    failures+=("gdb's desc->num_cpus = $gdb_cpus, but the serial log says cpus=$log_cpus")
+# The lines of gdb's output between "EVMM_$1_BEGIN" and the next marker line.
+section() {
+    awk -v b="EVMM_$1_BEGIN" '$0 == b { on = 1; next } /^EVMM_[A-Z_]+$/ { on = 0 } on' "$gdblog"
+}
+# expect SECTION REGEX WHAT: a line of the section matches the extended regex.
+expect() {
+    section "$1" | grep -qE -- "$2" || failures+=("evmm ${1,,}: $3 (no line matches '$2')")
+}
+check_ext() {
+    local magic version want_cpus=$smp line n
+    magic=$(sed -n 's/^#define EVMM_DESC_MAGIC \(0x[0-9a-fA-F]*\).*/\1/p' "$EVMM_REPO_ROOT/include/evmm_desc.h")
+    version=$(sed -n 's/^#define EVMM_DESC_VERSION \([0-9]*\).*/\1/p' "$EVMM_REPO_ROOT/include/evmm_desc.h")
+    grep -q '^EVMM_END$' "$gdblog" || failures+=("gdb did not run all the evmm commands")
+    grep -qE '^(Thread [0-9]+ hit )?(Breakpoint|Temporary breakpoint) [0-9]+, (0x[0-9a-f]+ in )?evmm::vtd_discover' \
+        "$gdblog" ||
+        failures+=("gdb did not stop at the breakpoint in evmm::vtd_discover (stage 2)")
+    expect DESC "^  magic   ${magic,,} \"EVMMDesc\" \(ok\)$" "magic not decoded or not $magic"
+    expect DESC "^  version $version \(ok" "version not $version"
+    expect DESC '^  size    [0-9]+ \(ok, ' "size check"
+    expect DESC "^  cpus: $want_cpus \(BSP APIC ID 0; APIC IDs by cpu id: 0, 1\)$" "not QEMU's -smp $want_cpus"
+    expect DESC '^  options: loglevel=info serial=0x3f8 testexit=qemu crashtest=none ' "options"
+    expect DESC '^  cmdline: "loglevel=info serial=com1 testexit=qemu"$' "evmm's command line"
+    if ((${#modules[@]})); then
+        expect DESC '^  modules: 1$' "module count"
+        expect DESC '^    \[0\] role guest0 +0x[0-9a-f]+\+0x[0-9a-f]+ \(guest0\) args ""$' "guest0 module"
+    fi
+    expect DESC '^  runtime region: 0x[0-9a-f]+-0x[0-9a-f]+ \([0-9]+ MiB\)$' "runtime region"
+    expect CPUS "^$want_cpus CPUs; stage 1 open$" "CPU count or open stage"
+    expect CPUS '^cpu0 \(APIC ID 0\): stage 2 \(setup vmx\), BSP part \(not open to the APs yet\); in the hypervisor \(rip 0x[0-9a-f]+ evmm::vtd_discover\(\)\+0x[0-9a-f]+\), gdb thread [0-9]+; current gcpu: none \(no guest yet\)$' \
+        "cpu0 not in stage 2 in evmm::vtd_discover"
+    expect CPUS '^cpu1 \(APIC ID 1\): stage 1 done, waits for stage 2; in the hypervisor \(rip 0x[0-9a-f]+ evmm::stage_wait_open\(unsigned int\)\+0x[0-9a-f]+\), gdb thread [0-9]+; current gcpu: none \(no guest yet\)$' \
+        "cpu1 not in the hypervisor around stage 2"
+    n=$(section CPUS | grep -c '^cpu[0-9]') || true
+    ((n == want_cpus)) || failures+=("evmm cpus: $n CPU lines, expected $want_cpus")
+    # The log ring's lines are the serial log's: the last one is stage 2's first line, and every line is in serial.txt.
+    expect LOG "^\[cpu0\] desc: cpus=$want_cpus top_of_memory=0x[0-9a-f]+ " "no 'desc: cpus=$want_cpus' line"
+    [[ $(section LOG | tail -n1) == "[cpu0] stage 2: setup vmx" ]] ||
+        failures+=("evmm log: the last line is not '[cpu0] stage 2: setup vmx': '$(section LOG | tail -n1)'")
+    while IFS= read -r line; do
+        grep -qxF -- "$line" "$clean" || failures+=("evmm log: line not in the serial log: '$line'")
+    done < <(section LOG)
+    n=$(section LOG | wc -l)
+    ((n >= 10)) || failures+=("evmm log: only $n lines")
+    expect LOADER_LOG '^\[cpu0\] loader: ' "the loader's ring has no 'loader:' line"
+    expect VCPU '^evmm: no guest yet: evmm creates guest0 in stage 4' "evmm vcpu 0 without a guest"
+    expect EPT '^evmm: no guest yet: evmm creates guest0 in stage 4' "evmm ept without a guest"
+}
+
+if ((ext)); then
+    check_ext
+else
+    stopped=1
+    grep -qE '^(Breakpoint|Temporary breakpoint) [0-9]+, (0x[0-9a-f]+ in )?vmm_main \(' "$gdblog" || stopped=0
+    ((stopped)) || failures+=("gdb did not stop at the breakpoint in vmm_main")
+    grep -qE '^#0 +(0x[0-9a-f]+ in )?vmm_main \(' "$gdblog" ||
+        failures+=("the backtrace has no 'vmm_main' in frame #0")
+    gdb_cpus=$(sed -n 's/^EVMM_NUM_CPUS=\([0-9]*\)$/\1/p' "$gdblog" | head -n1)
+    base=$(sed -n 's/^EVMM_RUNTIME_BASE=\(0x[0-9a-f]*\)$/\1/p' "$gdblog" | head -n1)
+    log_cpus=$(grep -aoE 'desc: cpus=[0-9]+' "$clean" | head -n1 | sed 's/.*=//') || true
+    if ((!stopped)); then
+        failures+=("desc->num_cpus not checked (not stopped in vmm_main)")
+    elif [[ -z $gdb_cpus ]]; then
+        failures+=("gdb could not print desc->num_cpus")
+    elif [[ -z $log_cpus ]]; then
+        failures+=("the serial log has no 'desc: cpus=N' line")
+    elif [[ $gdb_cpus != "$log_cpus" ]]; then
+        failures+=("gdb's desc->num_cpus = $gdb_cpus, but the serial log says cpus=$log_cpus")
+    fi
+    ((!stopped)) || [[ -n $base ]] || failures+=("gdb could not print desc->runtime_base")
 fi
-((!stopped)) || [[ -n $base ]] || failures+=("gdb could not print desc->runtime_base")
 
 qemu_status="$qemu_rc ($(evmm_qemu_exit_meaning "$qemu_rc"))"
+if ((${#failures[@]} == 0)) && ((ext)); then
+    echo "PASS: $name (gdbstub port $port; -smp $smp; evmm desc, cpus, log, vcpu, ept checked; QEMU exit $qemu_status)"
+    exit 0
+fi
 if ((${#failures[@]} == 0)); then
     echo "PASS: $name (gdbstub port $port; gdb stopped in vmm_main; desc->num_cpus = $gdb_cpus as in the serial" \
         "log; desc->runtime_base = $base; QEMU exit $qemu_status)"

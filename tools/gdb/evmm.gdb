@@ -40,3 +40,7 @@ if $evmm_confirm
 end
 printf "evmm: loader.elf and vmm.elf symbols loaded (VMM relocated to 0x%lx).\n", evmm_vmm_runtime_base
 printf "evmm: stopped in the loader before vmm_main; e.g. 'break vmm_main' then 'continue'.\n"
+
+# The evmm commands (evmm desc, cpus, log, vcpu, ept): tools/gdb/evmm.py, next to this script.
+source tools/gdb/evmm.py
+printf "evmm: GDB commands loaded: evmm desc | cpus | log | vcpu N | ept GPA (help evmm).\n"
