@@ -241,7 +241,7 @@ void stage4_bsp(const evmm_desc_t& d) {
              b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
     // The secure world (docs/tee.md): its memory is out of guest0's EPT and DMA domain (platform_guest_holes).
     const Platform& p = platform();
-    if (p.tee_size != 0 && svm) LOG_ERROR("tee: not with the SVM backend yet (docs/svm.md): guest0 runs without it");
+    if (p.tee_size != 0 && svm) LOG_ERROR("tee: not with SVM yet: guest0 runs without it");
     if (p.tee_size != 0 && !svm) {
         const Status t = Guest::create_tee(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, *g_guest0, g_tee);
         if (!t.ok()) {

@@ -57,9 +57,9 @@ struct VmcbControl {
     u64 lbr_virt;         // 0B8h
     u32 clean_bits;       // 0C0h
     u32 reserved3;
-    u64 nrip;                  // 0C8h
-    u8 insn_len;               // 0D0h
-    u8 insn_bytes[15];         // 0D1h
+    u64 nrip;          // 0C8h
+    u8 insn_len;       // 0D0h
+    u8 insn_bytes[15]; // 0D1h
     u8 reserved4[0x400 - 0xE0];
 };
 static_assert(sizeof(VmcbControl) == 0x400);
@@ -79,9 +79,9 @@ struct VmcbSave {
     u8 reserved4[0x1D8 - 0x180];
     u64 rsp; // 1D8h
     u8 reserved5[0x1F8 - 0x1E0];
-    u64 rax;                                            // 1F8h
-    u64 star, lstar, cstar, sfmask, kernel_gs_base;     // 200h-220h
-    u64 sysenter_cs, sysenter_esp, sysenter_eip, cr2;   // 228h-240h
+    u64 rax;                                          // 1F8h
+    u64 star, lstar, cstar, sfmask, kernel_gs_base;   // 200h-220h
+    u64 sysenter_cs, sysenter_esp, sysenter_eip, cr2; // 228h-240h
     u8 reserved6[0x268 - 0x248];
     u64 g_pat; // 268h
     u8 reserved7[0xC00 - 0x270];

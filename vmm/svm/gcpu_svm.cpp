@@ -18,11 +18,7 @@ constexpr u16 ATTR_L = 1u << 9, ATTR_DB = 1u << 10; // VMCB segment attributes (
 VmcbSave& save(Gcpu& g) { return vmcb_of(g).save; }
 VmcbControl& ctl(Gcpu& g) { return vmcb_of(g).control; }
 
-VmcbSegment& seg_of(Gcpu& g, u32 r) {
-    VmcbSave& v = save(g);
-    VmcbSegment* segs[EVMM_SEG_COUNT] = {&v.es, &v.cs, &v.ss, &v.ds, &v.fs, &v.gs, &v.ldtr, &v.tr};
-    return *segs[r < EVMM_SEG_COUNT ? r : 0];
-}
+VmcbSegment& seg_of(Gcpu& g, u32 r) { return vmcb_segment(vmcb_of(g), r); }
 
 bool has_error_code(Vector v) {
     switch (v) {
@@ -193,17 +189,14 @@ void gcpu_dump(Gcpu& g) {
     const VmcbSave& v = save(g);
     const VmcbControl& c = ctl(g);
     LOG_ERROR("  guest rip=%016lx rsp=%016lx rflags=%016lx cpl=%u", v.rip, g.reg(Gpr::RSP), v.rflags, v.cpl);
-    LOG_ERROR("  guest rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx", g.reg(Gpr::RAX), g.reg(Gpr::RBX), g.reg(Gpr::RCX),
-              g.reg(Gpr::RDX));
     LOG_ERROR("  guest cr0=%016lx cr3=%016lx cr4=%016lx efer=%016lx", v.cr0, v.cr3, v.cr4, v.efer);
     LOG_ERROR("  vmcb exitcode=0x%lx exitinfo1=0x%lx exitinfo2=0x%lx exitintinfo=0x%lx", c.exitcode, c.exitinfo1,
               c.exitinfo2, c.exitintinfo);
-    LOG_ERROR("  exits so far: %lu", g.exits_total);
 }
 
 [[noreturn]] void not_in_slice(Gcpu& g, const char* what) {
     static char why[120];
-    format(why, sizeof why, "svm: %s: not implemented by the SVM backend yet (docs/svm.md)", what);
+    format(why, sizeof why, "svm: %s: not in this slice (docs/svm.md)", what);
     gcpu_fatal(g, why);
 }
 

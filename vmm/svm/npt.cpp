@@ -9,15 +9,23 @@
 namespace evmm {
 namespace {
 
-struct Mirror {
-    PageTables* npt;
-    Status status;
-};
-
-void mirror_leaf(void* ctx, const EptLeaf& l) {
-    auto& m = *static_cast<Mirror*>(ctx);
-    if (!m.status.ok() || !l.perms.read) return;
-    m.status = m.npt->map(l.gpa, l.hpa, l.size, PagePerms{l.perms.write, true}, true, true);
+// Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, a leaf at level 1 or with bit 7) mapped
+// alike; non-present and execute-only entries stay out.
+bool mirror(PageTables& npt, PageHeap& heap, u64 table_pa, int level, u64 base, Status& s) {
+    const auto* t = static_cast<const u64*>(heap.phys_to_virt(table_pa));
+    for (u32 i = 0; i < 512; ++i) {
+        const u64 e = t[i];
+        const u64 gpa = base + u64{i} * level_span(level);
+        if ((e & (epte::R | epte::W | epte::X)) == 0) continue;
+        if (level > LEVEL_PT && (e & epte::LARGE) == 0) {
+            if (!mirror(npt, heap, e & epte::ADDR_FIELD, level - 1, gpa, s)) return false;
+        } else if (e & epte::R) {
+            const u64 size = level_span(level);
+            s = npt.map(gpa, e & epte::ADDR_FIELD & ~(size - 1), size, PagePerms{(e & epte::W) != 0, true}, true, true);
+            if (!s.ok()) return false;
+        }
+    }
+    return true;
 }
 
 // §15.25.5: U/S = 1 at every level (the engine's non-leaf entries and PagePerms leaves are supervisor ones).
@@ -35,12 +43,12 @@ void set_user(PageHeap& heap, u64 table_pa, int level) {
 Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     void* mem = heap.alloc_pages(1); // the engine's bookkeeping (guest0's only set in this slice)
     if (mem == nullptr) return Status::error("out of heap pages", "npt");
-    Mirror m{new (mem) PageTables(heap), Status::success()};
-    EVMM_TRY(m.npt->init());
-    ept_visit_leaves(guest.eptp() & epte::ADDR_FIELD, heap, mirror_leaf, &m);
-    EVMM_TRY(m.status);
-    set_user(heap, m.npt->root_pa(), LEVEL_PML4);
-    ncr3 = m.npt->root_pa();
+    PageTables& npt = *new (mem) PageTables(heap);
+    EVMM_TRY(npt.init());
+    Status s = Status::success();
+    if (!mirror(npt, heap, guest.eptp() & epte::ADDR_FIELD, LEVEL_PML4, 0, s)) return s;
+    set_user(heap, npt.root_pa(), LEVEL_PML4);
+    ncr3 = npt.root_pa();
     return Status::success();
 }
 

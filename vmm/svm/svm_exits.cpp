@@ -20,20 +20,33 @@ struct ExitKind {
     Intercept kind;
 };
 constexpr ExitKind EXIT_KINDS[] = {
-    {SvmExit::CPUID, Intercept::Cpuid},        {SvmExit::IOIO, Intercept::Io},
-    {SvmExit::XSETBV, Intercept::Xsetbv},      {SvmExit::RDTSC, Intercept::Rdtsc},
-    {SvmExit::RDTSCP, Intercept::Rdtscp},      {SvmExit::VMMCALL, Intercept::Hypercall},
-    {SvmExit::VMRUN, Intercept::VirtInstruction}, {SvmExit::VMLOAD, Intercept::VirtInstruction},
-    {SvmExit::VMSAVE, Intercept::VirtInstruction}, {SvmExit::STGI, Intercept::VirtInstruction},
-    {SvmExit::CLGI, Intercept::VirtInstruction},   {SvmExit::SKINIT, Intercept::VirtInstruction},
-    {SvmExit::INVLPGA, Intercept::VirtInstruction}, {SvmExit::SHUTDOWN, Intercept::TripleFault},
-    {SvmExit::HLT, Intercept::Hlt},            {SvmExit::INVD, Intercept::Invd},
-    {SvmExit::INIT, Intercept::Init},          {SvmExit::TASK_SWITCH, Intercept::TaskSwitch},
+    {SvmExit::CPUID, Intercept::Cpuid},
+    {SvmExit::IOIO, Intercept::Io},
+    {SvmExit::XSETBV, Intercept::Xsetbv},
+    {SvmExit::RDTSC, Intercept::Rdtsc},
+    {SvmExit::RDTSCP, Intercept::Rdtscp},
+    {SvmExit::VMMCALL, Intercept::Hypercall},
+    {SvmExit::VMRUN, Intercept::VirtInstruction},
+    {SvmExit::VMLOAD, Intercept::VirtInstruction},
+    {SvmExit::VMSAVE, Intercept::VirtInstruction},
+    {SvmExit::STGI, Intercept::VirtInstruction},
+    {SvmExit::CLGI, Intercept::VirtInstruction},
+    {SvmExit::SKINIT, Intercept::VirtInstruction},
+    {SvmExit::INVLPGA, Intercept::VirtInstruction},
+    {SvmExit::SHUTDOWN, Intercept::TripleFault},
+    {SvmExit::HLT, Intercept::Hlt},
+    {SvmExit::INVD, Intercept::Invd},
+    {SvmExit::INIT, Intercept::Init},
+    {SvmExit::TASK_SWITCH, Intercept::TaskSwitch},
 };
 constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch: RDMSR or WRMSR) apart
 
 InterceptHandler g_table[TABLE_SIZE];
 InterceptHandler g_npf, g_rdmsr, g_wrmsr;
+
+// An NMI arrived while the guest ran: it stays pending until svm_entry.S's STGI, then evmm's NMI handler takes it
+// (a stop or a cross-CPU call). Guest0's own NMIs are not re-injected in this slice (docs/svm.md).
+void on_nmi(Gcpu&) {}
 
 [[noreturn]] void unexpected(Gcpu& g, u64 code) {
     static char what[96];
@@ -70,11 +83,7 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     else if (code == static_cast<u64>(SvmExit::NPF))
         h = g_npf;
     if (code == static_cast<u64>(SvmExit::MSR)) h = v.control.exitinfo1 ? g_wrmsr : g_rdmsr; // §15.11
-    if (code == static_cast<u64>(SvmExit::NMI)) {
-        // An NMI arrived while the guest ran: it stays pending until svm_entry.S's STGI, then evmm's NMI handler
-        // takes it (a stop or cross-CPU call). Guest0's own NMIs are not re-injected in this slice (docs/svm.md).
-        h = [](Gcpu&) {};
-    }
+    if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
     if (code == static_cast<u64>(SvmExit::INVALID)) gcpu_fatal(g, "VMRUN failed: invalid guest state (VMEXIT_INVALID)");
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);

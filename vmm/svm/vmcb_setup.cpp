@@ -46,10 +46,9 @@ Status svm_permission_maps_init(PageHeap& heap) {
 
 Status svm_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     VmcbSave& v = vmcb_of(g).save;
-    VmcbSegment* seg[EVMM_SEG_COUNT] = {&v.es, &v.cs, &v.ss, &v.ds, &v.fs, &v.gs, &v.ldtr, &v.tr};
     for (u32 i = 0; i < EVMM_SEG_COUNT; ++i)
-        *seg[i] = VmcbSegment{s.seg[i].selector, svm_attrib_from_vmx(s.seg[i].attributes), s.seg[i].limit,
-                              s.seg[i].base};
+        vmcb_segment(vmcb_of(g), i) =
+            VmcbSegment{s.seg[i].selector, svm_attrib_from_vmx(s.seg[i].attributes), s.seg[i].limit, s.seg[i].base};
     v.gdtr = VmcbSegment{0, 0, s.gdtr.limit, s.gdtr.base};
     v.idtr = VmcbSegment{0, 0, s.idtr.limit, s.idtr.base};
     v.cpl = static_cast<u8>((s.seg[EVMM_SEG_SS].attributes >> 5) & 3);

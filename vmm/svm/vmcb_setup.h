@@ -18,6 +18,13 @@ Status svm_permission_maps_init(PageHeap& heap);
 Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 ncr3);
 // The VMCB of g (identity mapped).
 inline Vmcb& vmcb_of(Gcpu& g) { return *reinterpret_cast<Vmcb*>(g.arch.vmcs_pa); }
+// Segment register r (evmm_gcpu_state_t's order: ES, CS, SS, DS, FS, GS, LDTR, TR) in the VMCB's save area, whose
+// order is ES, CS, SS, DS, FS, GS, GDTR, LDTR, IDTR, TR (Table B-2).
+inline VmcbSegment& vmcb_segment(Vmcb& v, u32 r) {
+    static_assert(offsetof(VmcbSave, ldtr) == 7 * sizeof(VmcbSegment) &&
+                  offsetof(VmcbSave, tr) == 9 * sizeof(VmcbSegment));
+    return (&v.save.es)[r < EVMM_SEG_LDTR ? r : r == EVMM_SEG_LDTR ? 7 : 9];
+}
 // The whole architectural state into g's VMCB (and its GPRs).
 Status svm_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s);
 // evmm_segment_t attributes (VMX access-rights layout) <-> VMCB attributes (Table B-2).

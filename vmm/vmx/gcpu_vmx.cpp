@@ -22,6 +22,7 @@
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
+// The functions marked cold are off the frequent exits' paths (CPUID, MSR, RDTSC): optimized for size (P3).
 namespace evmm {
 namespace {
 
@@ -111,7 +112,7 @@ u64 gcpu_efer(Gcpu& g) {
         return svm::gcpu_efer(g);
     return vmread(VmcsField::GUEST_IA32_EFER);
 }
-u64 gcpu_cs_base(Gcpu& g) {
+[[gnu::cold]] u64 gcpu_cs_base(Gcpu& g) {
     if (svm_backend()) [[unlikely]] {
         return svm::gcpu_seg_base(g, EVMM_SEG_CS);
     }
@@ -125,19 +126,19 @@ u32 gcpu_cpl(Gcpu& g) {
     return vmx_ar_dpl(static_cast<u32>(vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS)));
 }
 
-bool gcpu_in_64bit_mode(Gcpu& g) {
+[[gnu::cold]] bool gcpu_in_64bit_mode(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_in_64bit_mode(g);
     return (vmread(VmcsField::GUEST_IA32_EFER) & EFER_LMA) && (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_L);
 }
 
-bool gcpu_cs_default_32(Gcpu& g) {
+[[gnu::cold]] bool gcpu_cs_default_32(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_cs_default_32(g);
     return (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_DB) != 0;
 }
 
-u64 gcpu_seg_base(Gcpu& g, u32 seg) {
+[[gnu::cold]] u64 gcpu_seg_base(Gcpu& g, u32 seg) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_seg_base(g, seg);
     switch (seg) {
@@ -151,13 +152,13 @@ u64 gcpu_seg_base(Gcpu& g, u32 seg) {
     }
 }
 
-bool gcpu_ss_big(Gcpu& g) {
+[[gnu::cold]] bool gcpu_ss_big(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_ss_big(g);
     return (vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS) & VMX_AR_DB) != 0;
 }
 
-bool gcpu_exit_in_event_delivery(Gcpu& g) {
+[[gnu::cold]] bool gcpu_exit_in_event_delivery(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_exit_in_event_delivery(g);
     return (static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO)) & INTR_INFO_VALID) != 0;
@@ -165,7 +166,7 @@ bool gcpu_exit_in_event_delivery(Gcpu& g) {
 
 // SDM Vol. 3C §26.3 ("Changes to Instruction Behavior in VMX Non-Root Operation", RDTSC): with "use TSC
 // offsetting" the guest reads TSC + TSC_OFFSET.
-u64 gcpu_guest_tsc(Gcpu& g) {
+[[gnu::cold]] u64 gcpu_guest_tsc(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_guest_tsc(g);
     u64 t = rdtsc();
@@ -175,7 +176,7 @@ u64 gcpu_guest_tsc(Gcpu& g) {
 }
 
 // evmm_segment_t's attributes are the VMX access-rights layout itself (include/evmm/gcpu_state.h).
-evmm_segment_t gcpu_segment(Gcpu& g, SegReg r) {
+[[gnu::cold]] evmm_segment_t gcpu_segment(Gcpu& g, SegReg r) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_segment(g, r);
     const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
@@ -186,7 +187,7 @@ evmm_segment_t gcpu_segment(Gcpu& g, SegReg r) {
                           {}};
 }
 
-void gcpu_set_segment(Gcpu& g, SegReg r, const evmm_segment_t& s) {
+[[gnu::cold]] void gcpu_set_segment(Gcpu& g, SegReg r, const evmm_segment_t& s) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_set_segment(g, r, s);
     const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
@@ -196,7 +197,7 @@ void gcpu_set_segment(Gcpu& g, SegReg r, const evmm_segment_t& s) {
     vmwrite(f.access_rights, s.attributes);
 }
 
-evmm_table_reg_t gcpu_gdtr(Gcpu& g) {
+[[gnu::cold]] evmm_table_reg_t gcpu_gdtr(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_gdtr(g);
     return evmm_table_reg_t{vmread(VmcsField::GUEST_GDTR_BASE), static_cast<u32>(vmread(VmcsField::GUEST_GDTR_LIMIT)),
@@ -209,7 +210,7 @@ void gcpu_set_rip(Gcpu& g, u64 rip) {
     vmwrite(VmcsField::GUEST_RIP, rip);
 }
 
-bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
+[[gnu::cold]] bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_load_cr3(g, cr3);
     return cr_load_cr3(g, cr3);
@@ -217,7 +218,7 @@ bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
 
 // CR0.TS is not among the bits the host owns (vmm/vmx/cr_access.h): the guest reads it from GUEST_CR0; the shadow
 // follows so that a later emulated CR0 write starts from the same value.
-void gcpu_set_task_switched(Gcpu& g) {
+[[gnu::cold]] void gcpu_set_task_switched(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_set_task_switched(g);
     vmwrite(VmcsField::GUEST_CR0, vmread(VmcsField::GUEST_CR0) | CR0_TS);
@@ -226,7 +227,7 @@ void gcpu_set_task_switched(Gcpu& g) {
 }
 
 // Exit 9 (SDM Vol. 3C §28.2.1 Table 28-2; the IDT-vectoring information of §28.2.4 for a task gate in the IDT).
-TaskSwitchExit gcpu_task_switch_exit(Gcpu& g) {
+[[gnu::cold]] TaskSwitchExit gcpu_task_switch_exit(Gcpu& g) {
     if (svm_backend()) [[unlikely]] {
         svm::not_in_slice(g, "gcpu_task_switch_exit");
     }
@@ -260,7 +261,7 @@ TaskSwitchExit gcpu_task_switch_exit(Gcpu& g) {
     return e;
 }
 
-IoExit gcpu_io_exit(Gcpu& g) {
+[[gnu::cold]] IoExit gcpu_io_exit(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_io_exit(g);
     const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
@@ -282,7 +283,7 @@ IoExit gcpu_io_exit(Gcpu& g) {
     return e;
 }
 
-GpaExit gcpu_gpa_exit(Gcpu& g) {
+[[gnu::cold]] GpaExit gcpu_gpa_exit(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_gpa_exit(g);
     const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION); // SDM Vol. 3C Table 28-7
@@ -315,7 +316,7 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 // SDM Vol. 3C §26.5.1: the timer counts down at the TSC rate divided by 2^IA32_VMX_MISC[4:0] while the guest runs
 // and exits (reason 52) at 0; with "save VMX-preemption timer value" an exit stores the remaining count, so other
 // exits do not restart it (without it, each entry reloads the full count).
-bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
+[[gnu::cold]] bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
     if (svm_backend()) [[unlikely]]
         return false; // SVM: no tick in this slice (its timer: docs/svm.md)
     const VmxCapMsrs& c = vmx_state().caps;
@@ -335,7 +336,7 @@ bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
 }
 
 // SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
-void gcpu_tick_stop(Gcpu&) {
+[[gnu::cold]] void gcpu_tick_stop(Gcpu&) {
     if (svm_backend()) [[unlikely]]
         return;
     const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
@@ -346,7 +347,7 @@ void gcpu_tick_stop(Gcpu&) {
 
 // SDM Vol. 3C §25.11.3: VMPTRLD makes the other VMCS current (both stay active on this CPU, neither is cleared: a
 // VMCS never migrates). HOST_RSP of every VMCS of a CPU is the same slot; gcpu_enter writes it for the entering one.
-void gcpu_make_current(Gcpu& from, Gcpu& to) {
+[[gnu::cold]] void gcpu_make_current(Gcpu& from, Gcpu& to) {
     if (svm_backend()) [[unlikely]] {
         svm::not_in_slice(from, "gcpu_make_current (world switch)");
     }
@@ -354,7 +355,7 @@ void gcpu_make_current(Gcpu& from, Gcpu& to) {
     if (vmptrld(to.arch.vmcs_pa) != VmxResult::Ok) gcpu_fatal(from, "world switch: VMPTRLD failed");
 }
 
-[[noreturn]] void gcpu_enter(Gcpu& g) {
+[[noreturn]] [[gnu::cold]] void gcpu_enter(Gcpu& g) {
     if (svm_backend()) [[unlikely]] {
         svm::not_in_slice(g, "gcpu_enter (world switch)");
     }
@@ -365,7 +366,7 @@ void gcpu_make_current(Gcpu& from, Gcpu& to) {
 
 // SDM Vol. 3C §25.4.2 (Table 25-3): with "virtual NMIs" the interruptibility state's NMI bit is virtual-NMI blocking,
 // which the guest's next IRET clears (§26.3).
-void gcpu_set_nmi_blocked(Gcpu& g, bool blocked) {
+[[gnu::cold]] void gcpu_set_nmi_blocked(Gcpu& g, bool blocked) {
     if (svm_backend()) [[unlikely]] {
         svm::not_in_slice(g, "gcpu_set_nmi_blocked");
     }
@@ -376,7 +377,7 @@ void gcpu_set_nmi_blocked(Gcpu& g, bool blocked) {
 
 // SDM Vol. 3C §25.4.2: activity state HLT, where IA32_VMX_MISC[6] supports it; the CPU leaves it for an event
 // (§27.6.3 for an injected one).
-void gcpu_halt(Gcpu& g) {
+[[gnu::cold]] void gcpu_halt(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_halt(g);
     gcpu_skip_instruction(g);
@@ -400,7 +401,7 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     if (vector_is_fault(v)) vmwrite(VmcsField::GUEST_RFLAGS, vmread(VmcsField::GUEST_RFLAGS) | RFLAGS_RF);
 }
 
-void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
+[[gnu::cold]] void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_inject_exception_for_access(g, v, error_code, what);
     const u32 idt = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO));
@@ -427,7 +428,7 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     gcpu_inject_exception(g, v, error_code);
 }
 
-[[noreturn]] void gcpu_fatal(Gcpu& g, const char* what) {
+[[noreturn]] [[gnu::cold]] void gcpu_fatal(Gcpu& g, const char* what) {
     panic_begin();
     LOG_ERROR("PANIC: %s cpu%u: %s", guest_name(g), g.cpu_id, what);
     if (svm_backend()) {
@@ -439,7 +440,7 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     final_stop(StopReason::Fatal, what);
 }
 
-[[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
+[[noreturn]] [[gnu::cold]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
     world_guest_stopped(g, what); // the TEE: marked dead, the CPU goes back to guest0 (no return)
     smp_stop_others();            // first: no guest output interleaved with the report, and final exit counts
     LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
@@ -454,9 +455,9 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     final_stop(StopReason::Done, what);
 }
 
-void slat_invalidate(u64 eptp) {
+[[gnu::cold]] void slat_invalidate(u64 eptp) {
     // SVM: guest0's nested tables mirror its EPT once, in stage 4; run-time changes are not in this slice.
-    if (svm_backend()) PANIC("svm: a run-time change of the second-level tables is not implemented yet");
+    if (svm_backend()) PANIC("svm: run-time NPT changes: not in this slice");
     const u64 cap = vmx_state().caps.ept_vpid_cap;
     if (cap & EPT_CAP_INVEPT_SINGLE)
         (void)invept(InveptType::SingleContext, eptp);
@@ -464,7 +465,7 @@ void slat_invalidate(u64 eptp) {
         (void)invept(InveptType::AllContexts, 0);
 }
 
-void crash_test_break_vm_entry(Gcpu& g) {
+[[gnu::cold]] void crash_test_break_vm_entry(Gcpu& g) {
     if (svm_backend()) [[unlikely]] {
         svm::not_in_slice(g, "crash_test_break_vm_entry");
     }
@@ -472,7 +473,7 @@ void crash_test_break_vm_entry(Gcpu& g) {
     vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
 }
 
-void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
+[[gnu::cold]] void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_inject_page_fault(g, lin, error_code);
     // VM entries and exits do not switch CR2 (SDM Vol. 3C §28.3.2 lists no CR2), and evmm's own code never faults
@@ -481,7 +482,7 @@ void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
     gcpu_inject_exception(g, Vector::PF, error_code);
 }
 
-Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
+[[gnu::cold]] Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_load_state(g, s);
     return gcpu_load_guest_state(g, s, static_cast<u32>(ActivityState::ACTIVE));
