@@ -49,6 +49,9 @@ extern "C" void guest_main(const void*) {
         regs_note("leaf 0x40000000", hv);
 
     if (!check((l1.ecx & (1u << 5)) == 0, "CPUID.1:ECX.VMX (bit 5) is clear")) regs_note("leaf 1", l1);
+    const CpuidRegs ext1 = cpuid(0x80000000).eax >= 0x80000001 ? cpuid(0x80000001) : CpuidRegs{};
+    if (!check((ext1.ecx & (1u << 2)) == 0, "CPUID.80000001:ECX.SVM (bit 2) is clear"))
+        regs_note("leaf 0x80000001", ext1);
 
     char vendor[13];
     regs_text(l0.ebx, l0.edx, l0.ecx, vendor);
