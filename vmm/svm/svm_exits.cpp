@@ -84,7 +84,9 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
         h = g_npf;
     if (code == static_cast<u64>(SvmExit::MSR)) h = v.control.exitinfo1 ? g_wrmsr : g_rdmsr; // §15.11
     if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
-    if (code == static_cast<u64>(SvmExit::INVALID)) gcpu_fatal(g, "VMRUN failed: invalid guest state (VMEXIT_INVALID)");
+    // VMEXIT_INVALID is -1 (Appendix C); QEMU stores it as a 32-bit -1.
+    if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID))
+        gcpu_fatal(g, "VMRUN failed: invalid guest state (VMEXIT_INVALID)");
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);
     h(g);
