@@ -110,8 +110,13 @@ IoExit gcpu_io_exit(Gcpu& g) {
     e.string = (i & IOIO_STR) != 0;
     e.rep = (i & IOIO_REP) != 0;
     if (!e.string) return e;
-    const u64 a = (i >> IOIO_ADDR_SHIFT) & 7; // one-hot A16/A32/A64
-    e.addr_size = a & 4 ? 8 : a & 2 ? 4 : 2;
+    // One-hot A16/A32/A64, read against the mode (an address-size prefix only halves the default): QEMU's TCG
+    // reports the field one bit too high (64-bit: bit 10, 32-bit: bit 9).
+    const u64 a = (i >> IOIO_ADDR_SHIFT) & 7;
+    if (svm::gcpu_in_64bit_mode(g))
+        e.addr_size = a == 2 ? 4 : 8;
+    else
+        e.addr_size = svm::gcpu_cs_default_32(g) ? (a == 1 ? 2 : 4) : (a == 2 ? 4 : 2);
     const u64 mask = e.addr_size == 8 ? ~u64{0} : (u64{1} << (8 * e.addr_size)) - 1;
     if (e.in)
         e.linear = save(g).es.base + (g.reg(Gpr::RDI) & mask);
