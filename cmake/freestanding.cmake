@@ -30,7 +30,7 @@ set(EVMM_COLD_SOURCES
     vmm/modules/icr_route.cpp vmm/modules/apic_base.cpp arch/x86_64/insn.cpp vmm/guest/guest_paging.cpp
     vmm/modules/task_switch.cpp
     arch/x86_64/vmx_caps.cpp loader/smp_boot.cpp loader/tee_image.cpp lib/log.cpp lib/serial.cpp
-    lib/string.cpp arch/x86_64/cpu.cpp)
+    lib/string.cpp arch/x86_64/cpu.cpp arch/x86_64/paging.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 set(EVMM_BULK_COPY_SOURCES vmm/guest/boot/linux_bzimage.cpp vmm/guest/boot/multiboot1_guest.cpp
     vmm/guest/boot/multiboot2_guest.cpp vmm/guest/boot/kernel_image.cpp)

@@ -29,6 +29,11 @@
 #include "vmm/modules/dma_faults.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/tee.h"
+#include "vmm/svm/npt.h"
+#include "vmm/svm/svm_exits.h"
+#include "vmm/svm/svm_setup.h"
+#include "vmm/svm/vmcb_setup.h"
+#include "vmm/vmx/bitmaps.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/forced_exits.h"
 #include "vmm/vmx/vmcs_setup.h"
@@ -49,6 +54,7 @@ PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
 Guest* g_guest0 = nullptr;
 Guest* g_tee = nullptr;
+u64 g_ncr3 = 0; // SVM: guest0's nested page tables
 
 u8 ist_for(unsigned vector) {
     switch (static_cast<Vector>(vector)) {
@@ -160,7 +166,15 @@ void stage2_bsp() {
             LOG_ERROR("VT-x not available: %s (%s = 0x%lx)", s.what, s.where, s.value);
         else
             LOG_ERROR("VT-x not available: %s", s.what);
-        final_stop(StopReason::NoVtx, "VT-x is required");
+        // The AMD SVM backend (vmm/svm/, docs/svm.md) where the CPU has SVM with nested paging.
+        const Status a = svm_probe();
+        if (a.ok()) {
+            const SvmFeatures& sf = svm_features();
+            LOG_INFO("SVM present: nested paging yes, %u ASIDs, NRIP save %s", sf.asids, yes_no(sf.nrips));
+            return;
+        }
+        LOG_ERROR("SVM not available: %s", a.what);
+        final_stop(StopReason::NoVtx, "VT-x or SVM is required");
     }
     const VmxFeatures& f = vmx_state().features;
     LOG_INFO(
@@ -173,6 +187,11 @@ void stage2_bsp() {
 
 void stage2_cpu(u32 cpu) {
     if (cpu != BSP) LOG_INFO("stage 2: setup vmx");
+    if (svm_backend()) {
+        CHECK_OK(svm_on(g_heap, cpu), "SVM enable");
+        LOG_INFO("stage 2: EFER.SVME set, VM_HSAVE_PA given");
+        return;
+    }
     CHECK_OK(vmx_on(g_heap), "VMXON");
     LOG_INFO("stage 2: VMXON done (cr0=0x%lx cr4=0x%lx)", read_cr0(), read_cr4());
 }
@@ -180,6 +199,14 @@ void stage2_cpu(u32 cpu) {
 // --- stage 3: init module (BSP) --------------------------------------------------------------------------------
 void stage3_bsp() {
     LOG_INFO("stage 3: init module");
+    if (svm_backend()) {
+        // The intercept registry keeps its MSR / I/O record in the VT-x bitmaps; SVM's maps are built from them.
+        CHECK_OK(vmx_bitmaps_init(g_heap), "MSR and I/O bitmaps");
+        modules_init();
+        CHECK_OK(svm_permission_maps_init(g_heap), "SVM permission maps");
+        svm_exits_init();
+        return;
+    }
     vmx_exits_init(g_heap);
     modules_init();
     forced_exits_init(g_desc->options.forceexits != 0);
@@ -190,7 +217,8 @@ void stage3_bsp() {
 void stage4_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 4: create guest");
     const VmxFeatures& f = vmx_state().features;
-    const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, g_guest0);
+    const bool svm = svm_backend(); // the EPT is then only the model the nested tables mirror: every page size
+    const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), svm || f.ept_2m, svm || f.ept_1g, g_guest0);
     if (!s.ok()) {
         LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "",
                   s.where ? s.where : "", s.value, s.value2);
@@ -199,6 +227,10 @@ void stage4_bsp(const evmm_desc_t& d) {
     // guest0's DMA domain mirrors its address space; then translation on every remapping unit.
     const Status v = vtd_protect_guest(g_heap, *g_guest0);
     if (!v.ok()) LOG_ERROR("vt-d: %s (%s 0x%lx, 0x%lx): DMA is not isolated", v.what, v.where, v.value, v.value2);
+    if (svm) {
+        CHECK_OK(npt_build_from_ept(g_heap, *g_guest0, g_ncr3), "nested page tables");
+        LOG_INFO("stage 4: npt: guest0's nested page tables at 0x%lx (the mirror of its EPT)", g_ncr3);
+    }
     const GpmStats& e = g_guest0->gpm_stats();
     const GuestBoot& b = g_guest0->boot();
     LOG_INFO(
@@ -209,7 +241,8 @@ void stage4_bsp(const evmm_desc_t& d) {
              b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
     // The secure world (docs/tee.md): its memory is out of guest0's EPT and DMA domain (platform_guest_holes).
     const Platform& p = platform();
-    if (p.tee_size != 0) {
+    if (p.tee_size != 0 && svm) LOG_ERROR("tee: not with SVM yet: guest0 runs without it");
+    if (p.tee_size != 0 && !svm) {
         const Status t = Guest::create_tee(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, *g_guest0, g_tee);
         if (!t.ok()) {
             LOG_ERROR("tee: cannot create it: %s%s%s (0x%lx, 0x%lx): guest0 runs without a TEE", t.what,
@@ -237,6 +270,12 @@ Gcpu& stage5_cpu(u32 cpu) {
     evmm_gcpu_state_t ap_state;
     if (cpu != BSP) gcpu_init_state(ap_state, cpuid(CpuidLeaf::FEATURES).eax);
     const evmm_gcpu_state_t& st = cpu == BSP ? g_guest0->boot().entry : ap_state;
+    if (svm_backend()) {
+        CHECK_OK(gcpu_vmcb_init(g, g_heap, st, g_ncr3), "VMCB setup");
+        LOG_INFO("stage 5: gcpu%u: VMCB at 0x%lx, nCR3 0x%lx, ASID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp,
+                 g.arch.vpid, cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
+        return g;
+    }
     CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0->eptp(), static_cast<u32>(ActivityState::ACTIVE)),
              "VMCS setup");
     LOG_INFO("stage 5: gcpu%u: VMCS at 0x%lx, EPTP 0x%lx, VPID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp, g.arch.vpid,
@@ -257,7 +296,7 @@ Gcpu& stage5_cpu(u32 cpu) {
 [[noreturn]] void stage6_cpu(u32 cpu, Gcpu& g) {
     LOG_INFO("stage 6: launch guest");
     const u8 crash = g_desc->options.crashtest;
-    if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY) {
+    if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY && !svm_backend()) {
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
         crash_test_break_vm_entry(g);
     }
@@ -267,6 +306,7 @@ Gcpu& stage5_cpu(u32 cpu) {
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
     g.arch.launched = true;
+    if (svm_backend()) evmm_svm_run(&g, svm_host_save_pa(cpu));
     evmm_vmx_launch(&g);
 }
 

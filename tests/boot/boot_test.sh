@@ -4,7 +4,7 @@
 # runs by hand just as well.
 #
 # usage: tests/boot/boot_test.sh [options]
-#   --emu qemu|bochs         emulator (default qemu; QEMU uses TCG, '-cpu max', q35)
+#   --emu qemu|bochs         emulator (default qemu; QEMU uses TCG, '-cpu max,-svm', q35: no hardware virtualisation)
 #   --kvm                    QEMU with KVM and '-cpu host,+vmx' instead of TCG (a host with nested VT-x)
 #   --firmware bios|uefi     BIOS (SeaBIOS / Bochs BIOS) or UEFI (OVMF; QEMU only). Default bios
 #   --smp N                  number of CPUs (default 1)
@@ -25,6 +25,8 @@
 #   --grub-linux             no evmm: GRUB boots --evmm FILE as a Linux kernel (`linux`/`initrd`), --cmdline is
 #                            Linux's command line (no testexit= is added), each --module "FILE" an initrd
 #   --bochs-ips N            Bochs' emulated instructions per second of virtual time (default 50000000)
+#   --qemu-cpu MODEL         QEMU TCG's -cpu MODEL (default max,-svm); 'max' gives AMD SVM with nested paging, evmm's
+#                            SVM backend (docs/svm.md)
 #   --qemu-device SPEC       a QEMU -device SPEC (repeatable, in order, before the others), e.g. intel-iommu,aw-bits=48
 # Regexes are POSIX extended (grep -E), matched against lines with the CRs removed.
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
@@ -44,7 +46,7 @@ usage() {
 
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
 build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000 grub_linux=0
-modules=() expects=() anywheres=() rejects=() qemu_devices=()
+modules=() expects=() anywheres=() rejects=() qemu_devices=() qemu_cpu=max,-svm
 while (($#)); do
     opt=$1
     case $opt in
@@ -52,7 +54,7 @@ while (($#)); do
     --grub-linux) grub_linux=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
-        --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips | --qemu-device)
+        --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips | --qemu-device | --qemu-cpu)
         (($# >= 2)) || evmm_die "$opt needs a value"
         val=$2
         shift 2
@@ -76,6 +78,7 @@ while (($#)); do
     --evmm) evmm=$val ;;
     --bochs-ips) bochs_ips=$val ;;
     --qemu-device) qemu_devices+=(-device "$val") ;;
+    --qemu-cpu) qemu_cpu=$val ;;
     esac
 done
 
@@ -139,7 +142,7 @@ if [[ $emu == qemu ]]; then
     if [[ $kvm == 1 ]]; then
         cmd+=(-enable-kvm -cpu host,+vmx)
     else
-        cmd+=(-accel tcg -cpu max)
+        cmd+=(-accel tcg -cpu "$qemu_cpu")
     fi
     if [[ $firmware == uefi ]]; then
         evmm_find_ovmf "$work"

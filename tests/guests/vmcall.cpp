@@ -25,7 +25,10 @@ const char g_log_text[] = "vmcall: hello from guest0 via VMCALL LOG";
 
 // vmcall with every register outside the ABI (RSI, RDI, RBP, R8-R15) set to a pattern; how many changed
 // (99: the vmcall raised an exception).
+u8 g_vmmcall; // 1: the hypercall is VMMCALL (AMD SVM); a global, so the asm below reaches it RIP-relative
+
 unsigned clobbered_registers(u64 nr) {
+    g_vmmcall = hypercall_is_vmmcall() ? 1 : 0;
     u64 buf[22]; // [0, 11): values loaded before the vmcall; [11, 22): values found after it
     for (int i = 0; i < 11; ++i) {
         buf[i] = 0x1111111111111111ull * static_cast<u64>(i + 1);
@@ -53,8 +56,12 @@ unsigned clobbered_registers(u64 nr) {
                 "xorl %%ebx, %%ebx\n\t"
                 "xorl %%ecx, %%ecx\n\t"
                 "xorl %%edx, %%edx\n\t"
+                "cmpb $0, %[vmmcall]\n\t"
+                "jne 1f\n\t"
                 "vmcall\n\t"
-                "xchgq %%rax, 0(%%rsp)\n\t" // rax = buf; the result waits on the stack
+                "jmp 2f\n"
+                "1:\tvmmcall\n"
+                "2:\txchgq %%rax, 0(%%rsp)\n\t" // rax = buf; the result waits on the stack
                 "movq %%rsi, 88(%%rax)\n\t"
                 "movq %%rdi, 96(%%rax)\n\t"
                 "movq %%rbp, 104(%%rax)\n\t"
@@ -70,8 +77,8 @@ unsigned clobbered_registers(u64 nr) {
                 "popq %%rax\n\t"
                 "popq %%rbp\n\t"
                 : "+a"(rax), "+b"(p)
-                :
-                : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
+                : [vmmcall] "m"(g_vmmcall)
+                : "cc", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
         },
         vec);
     if (!done) return 99;

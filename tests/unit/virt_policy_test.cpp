@@ -69,6 +69,21 @@ TEST(VirtCpuid, Leaf1HidesVmxAndSmxAndSetsHypervisor) {
     EXPECT_EQ(r.edx, host.edx);
 }
 
+TEST(VirtCpuid, SvmHidden) {
+    const CpuidRegs ext1{0, 0, 0x75C237FF, 0x2FD3FBFF}; // an AMD CPU's leaf 8000_0001h: SVM (ECX[2]) set
+    const CpuidRegs r = cpuid_adjust(CPUID_EXT1_LEAF, 0, ext1, 0);
+    EXPECT_EQ(r.ecx, ext1.ecx & ~CPUID_EXT1_ECX_SVM);
+    EXPECT_EQ(r.edx, ext1.edx);
+    const CpuidRegs svm = cpuid_adjust(CPUID_SVM_LEAF, 0, CpuidRegs{1, 0x8000, 0, 0x1BFBCFF}, 0);
+    EXPECT_EQ(svm.eax | svm.ebx | svm.ecx | svm.edx, 0u);
+    EXPECT_TRUE(cpuid_hides_svm(CPUID_EXT1_LEAF));
+    EXPECT_TRUE(cpuid_hides_svm(CPUID_SVM_LEAF));
+    EXPECT_FALSE(cpuid_hides_svm(0x80000000));
+    // Every leaf cpuid_adjust changes takes the adjusting path.
+    for (u32 leaf : {1u, 7u, CPUID_EXT1_LEAF, CPUID_SVM_LEAF}) EXPECT_TRUE(cpuid_needs_adjust(leaf)) << leaf;
+    for (u32 leaf : {0u, 8u, 0xDu, 0x40000000u, 0x7FFFFFFFu}) EXPECT_FALSE(cpuid_needs_adjust(leaf)) << leaf;
+}
+
 TEST(VirtCpuid, OsxsaveAndOspkeFollowTheGuestCr4) {
     const CpuidRegs host{1, 2, 0, 4};
     EXPECT_NE(cpuid_adjust(1, 0, host, CR4_OSXSAVE_BIT).ecx & CPUID1_ECX_OSXSAVE, 0u);

@@ -37,8 +37,10 @@ enum class Intercept : u8 {
 using InterceptHandler = void (*)(Gcpu& g);
 
 void intercept_register(Intercept kind, InterceptHandler h); // stage 3, BSP only; panics when taken twice
-void intercept_msr(u32 msr, bool read, bool write);          // which MSR accesses exit (Rdmsr/Wrmsr handlers)
-void intercept_io_port(u16 port);                            // which I/O ports exit (the Io handler)
+void intercept_msr(u32 msr, bool read, bool write);
+// The handler registered for kind (nullptr: none): how a second backend (vmm/svm/) dispatches to the same modules.
+InterceptHandler intercept_handler(Intercept kind); // which MSR accesses exit (Rdmsr/Wrmsr handlers)
+void intercept_io_port(u16 port);                   // which I/O ports exit (the Io handler)
 
 // The module whose init is running (modules_init sets it): registrations are attributed to it in the exit table
 // the boot log prints at loglevel=debug.

@@ -16,18 +16,19 @@ void finish(Gcpu& g, const CpuidRegs& r) {
     g.reg(Gpr::RDX) = r.edx;
 }
 
-// Leaves whose answer depends on the guest's CR4 (OSXSAVE, OSPKE): apart, so that the common leaves' path makes no
-// call before its last (a tail call) and needs no saved registers (P1, docs/performance.md).
+// Leaves whose answer depends on the guest's CR4 (OSXSAVE, OSPKE), and those that hide AMD SVM: apart, so that the
+// common leaves' path makes no call before its last (a tail call) and needs no saved registers (P1,
+// docs/performance.md).
 [[gnu::noinline]] void on_cpuid_cr4_dependent(Gcpu& g, u32 leaf, u32 subleaf) {
     const CpuidRegs r = cpuid(leaf, subleaf);
-    finish(g, virt::cpuid_adjust(leaf, subleaf, r, gcpu_cr4(g)));
+    finish(g, virt::cpuid_adjust(leaf, subleaf, r, virt::cpuid_needs_guest_cr4(leaf) ? gcpu_cr4(g) : 0));
     gcpu_skip_instruction(g);
 }
 
 void on_cpuid(Gcpu& g) {
     const u32 leaf = static_cast<u32>(g.reg(Gpr::RAX));
     const u32 subleaf = static_cast<u32>(g.reg(Gpr::RCX));
-    if (virt::cpuid_needs_guest_cr4(leaf)) return on_cpuid_cr4_dependent(g, leaf, subleaf);
+    if (virt::cpuid_needs_adjust(leaf)) return on_cpuid_cr4_dependent(g, leaf, subleaf);
     finish(g, virt::cpuid_is_hv_leaf(leaf) ? virt::cpuid_hv_leaf(leaf) : cpuid(leaf, subleaf));
     gcpu_skip_instruction(g);
 }

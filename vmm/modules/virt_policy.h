@@ -25,6 +25,10 @@ inline constexpr u32 EVMM_SIGNATURE = 0x6d6d7665;      // "evmm" little-endian, 
 inline constexpr u32 CPUID1_ECX_OSXSAVE = 1u << 27;    // reflects CR4.OSXSAVE
 inline constexpr u32 CPUID7_LEAF = 7;
 inline constexpr u32 CPUID7_ECX_OSPKE = 1u << 4; // CPUID.(7,0):ECX: reflects CR4.PKE
+// AMD APM Vol. 3 Appendix E: CPUID Fn8000_0001 ECX[2] = SVM; Fn8000_000A = the SVM features (reserved without SVM).
+inline constexpr u32 CPUID_EXT1_LEAF = 0x80000001;
+inline constexpr u32 CPUID_EXT1_ECX_SVM = 1u << 2;
+inline constexpr u32 CPUID_SVM_LEAF = 0x8000000A;
 
 inline constexpr bool cpuid_is_hv_leaf(u32 leaf) { return (leaf & CPUID_HV_RANGE_MASK) == CPUID_HV_FIRST; }
 
@@ -43,14 +47,23 @@ inline constexpr u64 CR4_PKE_BIT = bit(22);
 //   leaf 1:     ECX.VMX (5) and ECX.SMX (6) cleared: guest0 gets neither VT-x nor TXT; ECX.hypervisor (31) set;
 //               ECX.OSXSAVE (27) = guest CR4.OSXSAVE.
 //   leaf 7.0:   ECX.OSPKE (4) = guest CR4.PKE.
+//   leaf 8000_0001h: ECX.SVM (2) cleared (Intel: reserved, 0); leaf 8000_000Ah: zero. guest0 gets no AMD SVM.
 // Everything else passes through.
 constexpr bool cpuid_needs_guest_cr4(u32 leaf) { return leaf == 1 || leaf == CPUID7_LEAF; }
+constexpr bool cpuid_hides_svm(u32 leaf) { return leaf == CPUID_EXT1_LEAF || leaf == CPUID_SVM_LEAF; }
+// The leaves cpuid_adjust may change, in one cheap test for the CPUID exit's path (P1): 1-7 and the extended
+// range 8000_0000h- (cpuid_adjust passes the others of these through).
+constexpr bool cpuid_needs_adjust(u32 leaf) { return leaf - 1 < CPUID7_LEAF || (leaf & 0x80000000u) != 0; }
 constexpr CpuidRegs cpuid_adjust(u32 leaf, u32 subleaf, CpuidRegs r, u64 guest_cr4) {
     if (leaf == 1) {
         r.ecx = (r.ecx & ~(CPUID1_ECX_VMX | CPUID1_ECX_SMX | CPUID1_ECX_OSXSAVE)) | CPUID1_ECX_HYPERVISOR |
                 ((guest_cr4 & CR4_OSXSAVE_BIT) ? CPUID1_ECX_OSXSAVE : 0);
     } else if (leaf == CPUID7_LEAF && subleaf == 0) {
         r.ecx = (r.ecx & ~CPUID7_ECX_OSPKE) | ((guest_cr4 & CR4_PKE_BIT) ? CPUID7_ECX_OSPKE : 0);
+    } else if (leaf == CPUID_EXT1_LEAF) {
+        r.ecx &= ~CPUID_EXT1_ECX_SVM;
+    } else if (leaf == CPUID_SVM_LEAF) {
+        r = CpuidRegs{0, 0, 0, 0};
     }
     return r;
 }

@@ -14,12 +14,15 @@
 #include "vmm/guest/world.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
+#include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/svm_setup.h"
 #include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
+// The functions marked cold are off the frequent exits' paths (CPUID, MSR, RDTSC): optimized for size (P3).
 namespace evmm {
 namespace {
 
@@ -61,36 +64,83 @@ static_assert(static_cast<u32>(SegReg::ES) == 0 && static_cast<u32>(SegReg::TR) 
 
 u64 gcpu_gpr(Gcpu& g, u32 n) {
     n &= 15;
-    return n == GPR_RSP ? vmread(VmcsField::GUEST_RSP) : g.reg(n);
+    // SVM: RSP is in Gcpu.regs while an exit is handled (vmm/svm/gcpu_svm.h).
+    if (n == GPR_RSP && !svm_backend()) return vmread(VmcsField::GUEST_RSP);
+    return g.reg(n);
 }
 
 void gcpu_set_gpr(Gcpu& g, u32 n, u64 value) {
     n &= 15;
-    if (n == GPR_RSP)
+    if (n == GPR_RSP && !svm_backend())
         vmwrite(VmcsField::GUEST_RSP, value);
     else
         g.reg(n) = value;
 }
 
-u64 gcpu_rip(Gcpu&) { return vmread(VmcsField::GUEST_RIP); }
-u64 gcpu_rflags(Gcpu&) { return vmread(VmcsField::GUEST_RFLAGS); }
-void gcpu_set_rflags(Gcpu&, u64 value) { vmwrite(VmcsField::GUEST_RFLAGS, value); }
-u64 gcpu_cr0(Gcpu&) { return vmread(VmcsField::GUEST_CR0); }
-u64 gcpu_cr3(Gcpu&) { return vmread(VmcsField::GUEST_CR3); }
-u64 gcpu_cr4(Gcpu&) { return vmread(VmcsField::GUEST_CR4); }
-u64 gcpu_efer(Gcpu&) { return vmread(VmcsField::GUEST_IA32_EFER); }
-u64 gcpu_cs_base(Gcpu&) { return vmread(VmcsField::GUEST_CS_BASE); }
+u64 gcpu_rip(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_rip(g);
+    return vmread(VmcsField::GUEST_RIP);
+}
+u64 gcpu_rflags(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_rflags(g);
+    return vmread(VmcsField::GUEST_RFLAGS);
+}
+void gcpu_set_rflags(Gcpu& g, u64 value) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_set_rflags(g, value);
+    vmwrite(VmcsField::GUEST_RFLAGS, value);
+}
+u64 gcpu_cr0(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_cr0(g);
+    return vmread(VmcsField::GUEST_CR0);
+}
+u64 gcpu_cr3(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_cr3(g);
+    return vmread(VmcsField::GUEST_CR3);
+}
+u64 gcpu_cr4(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_cr4(g);
+    return vmread(VmcsField::GUEST_CR4);
+}
+u64 gcpu_efer(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_efer(g);
+    return vmread(VmcsField::GUEST_IA32_EFER);
+}
+[[gnu::cold]] u64 gcpu_cs_base(Gcpu& g) {
+    if (svm_backend()) [[unlikely]] {
+        return svm::gcpu_seg_base(g, EVMM_SEG_CS);
+    }
+    return vmread(VmcsField::GUEST_CS_BASE);
+}
 
 // SDM Vol. 3C §25.4.1: "the CPL is SS.DPL" for a VMX guest.
-u32 gcpu_cpl(Gcpu&) { return vmx_ar_dpl(static_cast<u32>(vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS))); }
+u32 gcpu_cpl(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_cpl(g);
+    return vmx_ar_dpl(static_cast<u32>(vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS)));
+}
 
-bool gcpu_in_64bit_mode(Gcpu&) {
+[[gnu::cold]] bool gcpu_in_64bit_mode(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_in_64bit_mode(g);
     return (vmread(VmcsField::GUEST_IA32_EFER) & EFER_LMA) && (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_L);
 }
 
-bool gcpu_cs_default_32(Gcpu&) { return (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_DB) != 0; }
+[[gnu::cold]] bool gcpu_cs_default_32(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_cs_default_32(g);
+    return (vmread(VmcsField::GUEST_CS_ACCESS_RIGHTS) & VMX_AR_DB) != 0;
+}
 
-u64 gcpu_seg_base(Gcpu&, u32 seg) {
+[[gnu::cold]] u64 gcpu_seg_base(Gcpu& g, u32 seg) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_seg_base(g, seg);
     switch (seg) {
     case EVMM_SEG_ES: return vmread(VmcsField::GUEST_ES_BASE);
     case EVMM_SEG_CS: return vmread(VmcsField::GUEST_CS_BASE);
@@ -102,15 +152,23 @@ u64 gcpu_seg_base(Gcpu&, u32 seg) {
     }
 }
 
-bool gcpu_ss_big(Gcpu&) { return (vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS) & VMX_AR_DB) != 0; }
+[[gnu::cold]] bool gcpu_ss_big(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_ss_big(g);
+    return (vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS) & VMX_AR_DB) != 0;
+}
 
-bool gcpu_exit_in_event_delivery(Gcpu&) {
+[[gnu::cold]] bool gcpu_exit_in_event_delivery(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_exit_in_event_delivery(g);
     return (static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO)) & INTR_INFO_VALID) != 0;
 }
 
 // SDM Vol. 3C §26.3 ("Changes to Instruction Behavior in VMX Non-Root Operation", RDTSC): with "use TSC
 // offsetting" the guest reads TSC + TSC_OFFSET.
-u64 gcpu_guest_tsc(Gcpu&) {
+[[gnu::cold]] u64 gcpu_guest_tsc(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_guest_tsc(g);
     u64 t = rdtsc();
     if (vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS) & PROC_USE_TSC_OFFSETTING)
         t += vmread(VmcsField::TSC_OFFSET);
@@ -118,7 +176,9 @@ u64 gcpu_guest_tsc(Gcpu&) {
 }
 
 // evmm_segment_t's attributes are the VMX access-rights layout itself (include/evmm/gcpu_state.h).
-evmm_segment_t gcpu_segment(Gcpu&, SegReg r) {
+[[gnu::cold]] evmm_segment_t gcpu_segment(Gcpu& g, SegReg r) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_segment(g, r);
     const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
     return evmm_segment_t{vmread(f.base),
                           static_cast<u32>(vmread(f.limit)),
@@ -127,7 +187,9 @@ evmm_segment_t gcpu_segment(Gcpu&, SegReg r) {
                           {}};
 }
 
-void gcpu_set_segment(Gcpu&, SegReg r, const evmm_segment_t& s) {
+[[gnu::cold]] void gcpu_set_segment(Gcpu& g, SegReg r, const evmm_segment_t& s) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_set_segment(g, r, s);
     const VmcsSegmentFields& f = SEG_FIELDS[static_cast<u32>(r)];
     vmwrite(f.selector, s.selector);
     vmwrite(f.base, s.base);
@@ -135,25 +197,40 @@ void gcpu_set_segment(Gcpu&, SegReg r, const evmm_segment_t& s) {
     vmwrite(f.access_rights, s.attributes);
 }
 
-evmm_table_reg_t gcpu_gdtr(Gcpu&) {
+[[gnu::cold]] evmm_table_reg_t gcpu_gdtr(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_gdtr(g);
     return evmm_table_reg_t{vmread(VmcsField::GUEST_GDTR_BASE), static_cast<u32>(vmread(VmcsField::GUEST_GDTR_LIMIT)),
                             0};
 }
 
-void gcpu_set_rip(Gcpu&, u64 rip) { vmwrite(VmcsField::GUEST_RIP, rip); }
+void gcpu_set_rip(Gcpu& g, u64 rip) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_set_rip(g, rip);
+    vmwrite(VmcsField::GUEST_RIP, rip);
+}
 
-bool gcpu_load_cr3(Gcpu& g, u64 cr3) { return cr_load_cr3(g, cr3); }
+[[gnu::cold]] bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_load_cr3(g, cr3);
+    return cr_load_cr3(g, cr3);
+}
 
 // CR0.TS is not among the bits the host owns (vmm/vmx/cr_access.h): the guest reads it from GUEST_CR0; the shadow
 // follows so that a later emulated CR0 write starts from the same value.
-void gcpu_set_task_switched(Gcpu& g) {
+[[gnu::cold]] void gcpu_set_task_switched(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_set_task_switched(g);
     vmwrite(VmcsField::GUEST_CR0, vmread(VmcsField::GUEST_CR0) | CR0_TS);
     g.cr0_shadow |= CR0_TS;
     vmwrite(VmcsField::CR0_READ_SHADOW, g.cr0_shadow);
 }
 
 // Exit 9 (SDM Vol. 3C §28.2.1 Table 28-2; the IDT-vectoring information of §28.2.4 for a task gate in the IDT).
-TaskSwitchExit gcpu_task_switch_exit(Gcpu&) {
+[[gnu::cold]] TaskSwitchExit gcpu_task_switch_exit(Gcpu& g) {
+    if (svm_backend()) [[unlikely]] {
+        svm::not_in_slice(g, "gcpu_task_switch_exit");
+    }
     const TaskSwitchQual q = decode_task_switch_qual(vmread(VmcsField::EXIT_QUALIFICATION));
     TaskSwitchExit e{};
     e.selector = q.selector;
@@ -184,7 +261,9 @@ TaskSwitchExit gcpu_task_switch_exit(Gcpu&) {
     return e;
 }
 
-IoExit gcpu_io_exit(Gcpu& g) {
+[[gnu::cold]] IoExit gcpu_io_exit(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_io_exit(g);
     const IoQual q = decode_io_qual(vmread(VmcsField::EXIT_QUALIFICATION));
     IoExit e{q.port, q.size, q.in, q.string, q.rep, 0, 0};
     if (!q.string) return e;
@@ -204,7 +283,9 @@ IoExit gcpu_io_exit(Gcpu& g) {
     return e;
 }
 
-GpaExit gcpu_gpa_exit(Gcpu&) {
+[[gnu::cold]] GpaExit gcpu_gpa_exit(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_gpa_exit(g);
     const u64 qual = vmread(VmcsField::EXIT_QUALIFICATION); // SDM Vol. 3C Table 28-7
     GpaExit e{};
     e.gpa = vmread(VmcsField::GUEST_PHYSICAL_ADDR);
@@ -216,9 +297,15 @@ GpaExit gcpu_gpa_exit(Gcpu&) {
     return e;
 }
 
-void gcpu_skip_instruction(Gcpu& g) { gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH)); }
+void gcpu_skip_instruction(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_skip_instruction(g);
+    gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH));
+}
 
 void gcpu_advance_rip(Gcpu& g, u64 length) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_advance_rip(g, length);
     (void)g;
     vmwrite(VmcsField::GUEST_RIP, vmread(VmcsField::GUEST_RIP) + length);
     const u64 intr = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
@@ -229,7 +316,9 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 // SDM Vol. 3C §26.5.1: the timer counts down at the TSC rate divided by 2^IA32_VMX_MISC[4:0] while the guest runs
 // and exits (reason 52) at 0; with "save VMX-preemption timer value" an exit stores the remaining count, so other
 // exits do not restart it (without it, each entry reloads the full count).
-bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
+[[gnu::cold]] bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
+    if (svm_backend()) [[unlikely]]
+        return false; // SVM: no tick in this slice (its timer: docs/svm.md)
     const VmxCapMsrs& c = vmx_state().caps;
     if ((allowed1(c.pinbased) & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return false;
     const u64 shift = c.misc & VMX_MISC_PREEMPTION_TIMER_RATE_MASK;
@@ -247,7 +336,9 @@ bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
 }
 
 // SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
-void gcpu_tick_stop(Gcpu&) {
+[[gnu::cold]] void gcpu_tick_stop(Gcpu&) {
+    if (svm_backend()) [[unlikely]]
+        return;
     const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
     if ((pin & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return;
     vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin & ~u64{PIN_ACTIVATE_PREEMPTION_TIMER});
@@ -256,12 +347,18 @@ void gcpu_tick_stop(Gcpu&) {
 
 // SDM Vol. 3C §25.11.3: VMPTRLD makes the other VMCS current (both stay active on this CPU, neither is cleared: a
 // VMCS never migrates). HOST_RSP of every VMCS of a CPU is the same slot; gcpu_enter writes it for the entering one.
-void gcpu_make_current(Gcpu& from, Gcpu& to) {
+[[gnu::cold]] void gcpu_make_current(Gcpu& from, Gcpu& to) {
+    if (svm_backend()) [[unlikely]] {
+        svm::not_in_slice(from, "gcpu_make_current (world switch)");
+    }
     g_exit_slot[from.cpu_id % EVMM_MAX_CPUS] = vmread(VmcsField::HOST_RSP);
     if (vmptrld(to.arch.vmcs_pa) != VmxResult::Ok) gcpu_fatal(from, "world switch: VMPTRLD failed");
 }
 
-[[noreturn]] void gcpu_enter(Gcpu& g) {
+[[noreturn]] [[gnu::cold]] void gcpu_enter(Gcpu& g) {
+    if (svm_backend()) [[unlikely]] {
+        svm::not_in_slice(g, "gcpu_enter (world switch)");
+    }
     const bool launched = g.arch.launched;
     g.arch.launched = true;
     evmm_vmx_enter_at(&g, g_exit_slot[g.cpu_id % EVMM_MAX_CPUS], launched ? 1 : 0);
@@ -269,7 +366,10 @@ void gcpu_make_current(Gcpu& from, Gcpu& to) {
 
 // SDM Vol. 3C §25.4.2 (Table 25-3): with "virtual NMIs" the interruptibility state's NMI bit is virtual-NMI blocking,
 // which the guest's next IRET clears (§26.3).
-void gcpu_set_nmi_blocked(Gcpu&, bool blocked) {
+[[gnu::cold]] void gcpu_set_nmi_blocked(Gcpu& g, bool blocked) {
+    if (svm_backend()) [[unlikely]] {
+        svm::not_in_slice(g, "gcpu_set_nmi_blocked");
+    }
     const u64 s = vmread(VmcsField::GUEST_INTERRUPTIBILITY_STATE);
     vmwrite(VmcsField::GUEST_INTERRUPTIBILITY_STATE,
             blocked ? (s | INTERRUPTIBILITY_NMI) : (s & ~u64{INTERRUPTIBILITY_NMI}));
@@ -277,13 +377,17 @@ void gcpu_set_nmi_blocked(Gcpu&, bool blocked) {
 
 // SDM Vol. 3C §25.4.2: activity state HLT, where IA32_VMX_MISC[6] supports it; the CPU leaves it for an event
 // (§27.6.3 for an injected one).
-void gcpu_halt(Gcpu& g) {
+[[gnu::cold]] void gcpu_halt(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_halt(g);
     gcpu_skip_instruction(g);
     if (vmx_state().caps.misc & VMX_MISC_ACTIVITY_HLT)
         vmwrite(VmcsField::GUEST_ACTIVITY_STATE, static_cast<u32>(ActivityState::HLT));
 }
 
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_inject_exception(g, v, error_code);
     (void)g;
     // SDM Vol. 3C §27.2.1.3: an error code is delivered only for vectors that have one, and only in protected mode.
     const bool pe = (vmread(VmcsField::GUEST_CR0) & CR0_PE) != 0;
@@ -297,7 +401,9 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     if (vector_is_fault(v)) vmwrite(VmcsField::GUEST_RFLAGS, vmread(VmcsField::GUEST_RFLAGS) | RFLAGS_RF);
 }
 
-void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
+[[gnu::cold]] void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const char* what) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_inject_exception_for_access(g, v, error_code, what);
     const u32 idt = static_cast<u32>(vmread(VmcsField::IDT_VECTORING_INFO));
     if (idt & INTR_INFO_VALID) {
         // The access was part of delivering an event (a stack push, an IDT or TSS read): the event is lost and
@@ -322,19 +428,26 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     gcpu_inject_exception(g, v, error_code);
 }
 
-[[noreturn]] void gcpu_fatal(Gcpu& g, const char* what) {
+[[noreturn]] [[gnu::cold]] void gcpu_fatal(Gcpu& g, const char* what) {
     panic_begin();
     LOG_ERROR("PANIC: %s cpu%u: %s", guest_name(g), g.cpu_id, what);
+    if (svm_backend()) {
+        svm::gcpu_dump(g);
+        final_stop(StopReason::Fatal, what);
+    }
     vmx_dump_guest(g);
     vmcs_dump();
     final_stop(StopReason::Fatal, what);
 }
 
-[[noreturn]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
+[[noreturn]] [[gnu::cold]] void gcpu_guest_stopped(Gcpu& g, const char* what) {
     world_guest_stopped(g, what); // the TEE: marked dead, the CPU goes back to guest0 (no return)
     smp_stop_others();            // first: no guest output interleaved with the report, and final exit counts
     LOG_ERROR("%s cpu%u stopped: %s", guest_name(g), g.cpu_id, what);
-    vmx_dump_guest(g);
+    if (svm_backend())
+        svm::gcpu_dump(g);
+    else
+        vmx_dump_guest(g);
     char why[48];
     format(why, sizeof why, "%s stopped", guest_name(g));
     exit_stats_log(why);
@@ -342,7 +455,9 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
     final_stop(StopReason::Done, what);
 }
 
-void slat_invalidate(u64 eptp) {
+[[gnu::cold]] void slat_invalidate(u64 eptp) {
+    // SVM: guest0's nested tables mirror its EPT once, in stage 4; run-time changes are not in this slice.
+    if (svm_backend()) PANIC("svm: run-time NPT changes: not in this slice");
     const u64 cap = vmx_state().caps.ept_vpid_cap;
     if (cap & EPT_CAP_INVEPT_SINGLE)
         (void)invept(InveptType::SingleContext, eptp);
@@ -350,19 +465,26 @@ void slat_invalidate(u64 eptp) {
         (void)invept(InveptType::AllContexts, 0);
 }
 
-void crash_test_break_vm_entry(Gcpu&) {
+[[gnu::cold]] void crash_test_break_vm_entry(Gcpu& g) {
+    if (svm_backend()) [[unlikely]] {
+        svm::not_in_slice(g, "crash_test_break_vm_entry");
+    }
     // SDM Vol. 3C §27.3.1.2: TR must be usable; breaking it makes VMLAUNCH fail its guest-state checks.
     vmwrite(VmcsField::GUEST_TR_ACCESS_RIGHTS, VMX_AR_UNUSABLE);
 }
 
-void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
+[[gnu::cold]] void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_inject_page_fault(g, lin, error_code);
     // VM entries and exits do not switch CR2 (SDM Vol. 3C §28.3.2 lists no CR2), and evmm's own code never faults
     // on purpose: the value written here is the one the guest's #PF handler reads.
     asm volatile("mov %0, %%cr2" : : "r"(lin) : "memory");
     gcpu_inject_exception(g, Vector::PF, error_code);
 }
 
-Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
+[[gnu::cold]] Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_load_state(g, s);
     return gcpu_load_guest_state(g, s, static_cast<u32>(ActivityState::ACTIVE));
 }
 

@@ -144,6 +144,11 @@ void intercept_register(Intercept kind, InterceptHandler h) {
     if (kind == Intercept::Io) vmx_request_controls(ControlRequest{.proc = PROC_USE_IO_BITMAPS});
 }
 
+InterceptHandler intercept_handler(Intercept kind) {
+    const ExitList l = exits_of(kind);
+    return l.count != 0 ? g_table[static_cast<u32>(l.first[0])] : nullptr;
+}
+
 void intercept_log_table() {
     LOG_DEBUG("vmx: exit table (reason -> module):");
     for (u32 r = 0; r < EXIT_HANDLER_TABLE_SIZE; ++r)

@@ -349,12 +349,34 @@ bool probe_ud2(u8& vector) {
     return probe_fn([] { asm volatile("ud2"); }, vector);
 }
 
+// evmm's hypercall instruction: VMCALL (0F 01 C1) on Intel VT-x, VMMCALL (0F 01 D9) on AMD SVM (AMD APM Vol. 3
+// "VMMCALL"; VMCALL is #UD there), picked by the CPU vendor (AuthenticAMD, HygonGenuine: SVM).
+bool hypercall_is_vmmcall() {
+    static int amd = -1;
+    if (amd < 0) {
+        const CpuidRegs v = cpuid(0);
+        amd = (v.ebx == 0x68747541 && v.edx == 0x69746E65 && v.ecx == 0x444D4163) || // "AuthenticAMD"
+              (v.ebx == 0x6F677948 && v.edx == 0x6E65476E && v.ecx == 0x656E6975);   // "HygonGenuine"
+    }
+    return amd != 0;
+}
+
+namespace {
+void hypercall(u64& rax, u64& rbx, u64& rcx, u64& rdx) {
+    if (hypercall_is_vmmcall())
+        asm volatile("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
+    else
+        asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
+}
+} // namespace
+
 bool probe_vmcall(u64 nr, u64 a1, u64 a2, u64 a3, VmcallResult& out, u8& vector) {
     VmcallResult r;
+    hypercall_is_vmmcall(); // decided before the probe (CPUID at CPL 3 would work too, but not in a probe's frame)
     bool ok = probe_fn(
         [&] {
             u64 rax = nr, rbx = a1, rcx = a2, rdx = a3;
-            asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
+            hypercall(rax, rbx, rcx, rdx);
             r.rax = rax;
             r.rbx = rbx;
             r.rcx = rcx;
@@ -367,7 +389,7 @@ bool probe_vmcall(u64 nr, u64 a1, u64 a2, u64 a3, VmcallResult& out, u8& vector)
 
 u64 vmcall(u64 nr, u64 a1, u64 a2, u64 a3, u64* out_rbx) {
     u64 rax = nr, rbx = a1, rcx = a2, rdx = a3;
-    asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
+    hypercall(rax, rbx, rcx, rdx);
     if (out_rbx != nullptr) *out_rbx = rbx;
     return rax;
 }

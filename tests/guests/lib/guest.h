@@ -125,7 +125,9 @@ bool probe_ud2(u8& vector); // executes ud2: always faults with #UD (a self-test
 struct VmcallResult {
     u64 rax = 0, rbx = 0, rcx = 0, rdx = 0;
 };
-// vmcall with RAX = nr, RBX/RCX/RDX = a1/a2/a3; outside VMX non-root this raises #UD (vector 6).
+// The hypercall instruction of this CPU's vendor: VMMCALL on AMD/Hygon (SVM), else VMCALL (VT-x).
+bool hypercall_is_vmmcall();
+// vmcall (VMMCALL on AMD) with RAX = nr, RBX/RCX/RDX = a1/a2/a3; outside a VM this raises #UD (vector 6).
 bool probe_vmcall(u64 nr, u64 a1, u64 a2, u64 a3, VmcallResult& out, u8& vector);
 
 // The general form: calls fn(ctx); returns true when it returned, false (vector set) when it raised an exception.

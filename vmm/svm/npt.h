@@ -1,0 +1,17 @@
+// AMD nested page tables (APM Vol. 2 §15.25 "Nested Paging"): the ordinary long-mode entry format (Ia32ePte, the
+// page-table engine's PageTables of arch/x86_64/paging.h), with U/S set in every entry because the CPU treats every
+// guest access as a user access in the nested walk (§15.25.5). Built as the mirror of a guest's EPT: the same
+// memory map, holes (evmm's runtime region) and guest-physical intercepts (absent pages: nested page faults).
+#pragma once
+
+#include "evmm/status.h"
+#include "vmm/host/heap.h"
+
+namespace evmm {
+
+class Guest;
+
+// Every leaf of guest's EPT (its eptp()) as a nested-page-table leaf of the same size and rights: out = nCR3.
+Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3);
+
+} // namespace evmm

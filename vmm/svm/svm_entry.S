@@ -1,0 +1,67 @@
+/*
+ * The VMRUN loop (AMD APM Vol. 2 §15.5 "VMRUN", §15.6 "#VMEXIT", §15.5.2 VMLOAD/VMSAVE, §15.17 GIF). VMRUN saves
+ * the host's RSP, RIP, RAX, RFLAGS, CRs, EFER and CS/SS/DS/ES in VM_HSAVE_PA and loads the guest's from the VMCB,
+ * RAX and RSP included; #VMEXIT reverses it. FS, GS, TR, LDTR (hidden parts), KernelGsBase, STAR/LSTAR/CSTAR/SFMASK
+ * and SYSENTER_* are not switched: VMLOAD gives the guest its own before VMRUN, VMSAVE keeps them after #VMEXIT and
+ * VMLOAD restores the host's (saved once by VMSAVE into this CPU's host-save page) before any C++ touches GS.
+ * The other guest registers live in Gcpu.regs (vmm/guest/gcpu.h), 8 bytes per register in encoding order. All of
+ * it runs with GIF = 0 (CLGI): no interrupt or NMI reaches the host with a half-switched state.
+ */
+#define GCPU_VMCB 144   /* offsetof(Gcpu, arch.vmcs_pa): static_assert in svm_exits.cpp */
+#define R(n) (8 * (n))
+
+    .text
+    .code64
+
+/* [[noreturn]] void evmm_svm_run(Gcpu* gcpu, u64 host_save_pa) */
+    .globl evmm_svm_run
+evmm_svm_run:
+    andq $-16, %rsp
+    pushq %rsi                      /* [rsp+8] = host-save page */
+    pushq %rdi                      /* [rsp] = gcpu; rsp 16-byte aligned */
+    movq %rsi, %rax
+    vmsave %rax                     /* the host's FS/GS/TR/LDTR and syscall MSRs */
+1:
+    clgi
+    movq (%rsp), %rdi
+    movq GCPU_VMCB(%rdi), %rax
+    vmload %rax
+    movq R(1)(%rdi), %rcx
+    movq R(2)(%rdi), %rdx
+    movq R(3)(%rdi), %rbx
+    movq R(5)(%rdi), %rbp
+    movq R(6)(%rdi), %rsi
+    movq R(8)(%rdi), %r8
+    movq R(9)(%rdi), %r9
+    movq R(10)(%rdi), %r10
+    movq R(11)(%rdi), %r11
+    movq R(12)(%rdi), %r12
+    movq R(13)(%rdi), %r13
+    movq R(14)(%rdi), %r14
+    movq R(15)(%rdi), %r15
+    movq R(7)(%rdi), %rdi
+    vmrun %rax
+    /* #VMEXIT: rsp, rax (the VMCB address) are the host's again */
+    pushq %rdi
+    movq 8(%rsp), %rdi
+    movq %rcx, R(1)(%rdi)
+    movq %rdx, R(2)(%rdi)
+    movq %rbx, R(3)(%rdi)
+    movq %rbp, R(5)(%rdi)
+    movq %rsi, R(6)(%rdi)
+    movq %r8, R(8)(%rdi)
+    movq %r9, R(9)(%rdi)
+    movq %r10, R(10)(%rdi)
+    movq %r11, R(11)(%rdi)
+    movq %r12, R(12)(%rdi)
+    movq %r13, R(13)(%rdi)
+    movq %r14, R(14)(%rdi)
+    movq %r15, R(15)(%rdi)
+    popq R(7)(%rdi)
+    vmsave %rax                     /* the guest's FS/GS/TR/LDTR and syscall MSRs into its VMCB */
+    movq 8(%rsp), %rax
+    vmload %rax                     /* the host's back (GS base: this CPU's data) */
+    stgi
+    xorl %ebp, %ebp                 /* terminate the frame-pointer chain for backtraces */
+    call evmm_svm_exit_handler
+    jmp 1b

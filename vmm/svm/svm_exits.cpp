@@ -1,0 +1,95 @@
+#include "vmm/svm/svm_exits.h"
+
+#include "arch/x86_64/svm.h"
+#include "lib/format.h"
+#include "vmm/guest/intercept.h"
+#include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/vmcb_setup.h"
+
+namespace evmm {
+
+// vmm/svm/svm_entry.S hard-codes where a Gcpu keeps its VMCB's address.
+static_assert(offsetof(Gcpu, arch) + offsetof(GcpuArch, vmcs_pa) == 144);
+
+namespace {
+
+// The exit codes (Appendix C) behind each vendor-neutral intercept kind; the VMCB intercepts them
+// (vmm/svm/vmcb_setup.cpp). SVMs own instructions are the VirtInstruction kind (#UD for the guest).
+struct ExitKind {
+    SvmExit code;
+    Intercept kind;
+};
+constexpr ExitKind EXIT_KINDS[] = {
+    {SvmExit::CPUID, Intercept::Cpuid},
+    {SvmExit::IOIO, Intercept::Io},
+    {SvmExit::XSETBV, Intercept::Xsetbv},
+    {SvmExit::RDTSC, Intercept::Rdtsc},
+    {SvmExit::RDTSCP, Intercept::Rdtscp},
+    {SvmExit::VMMCALL, Intercept::Hypercall},
+    {SvmExit::VMRUN, Intercept::VirtInstruction},
+    {SvmExit::VMLOAD, Intercept::VirtInstruction},
+    {SvmExit::VMSAVE, Intercept::VirtInstruction},
+    {SvmExit::STGI, Intercept::VirtInstruction},
+    {SvmExit::CLGI, Intercept::VirtInstruction},
+    {SvmExit::SKINIT, Intercept::VirtInstruction},
+    {SvmExit::INVLPGA, Intercept::VirtInstruction},
+    {SvmExit::SHUTDOWN, Intercept::TripleFault},
+    {SvmExit::HLT, Intercept::Hlt},
+    {SvmExit::INVD, Intercept::Invd},
+    {SvmExit::INIT, Intercept::Init},
+    {SvmExit::TASK_SWITCH, Intercept::TaskSwitch},
+};
+constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch: RDMSR or WRMSR) apart
+
+InterceptHandler g_table[TABLE_SIZE];
+InterceptHandler g_npf, g_rdmsr, g_wrmsr;
+
+// An NMI arrived while the guest ran: it stays pending until svm_entry.S's STGI, then evmm's NMI handler takes it
+// (a stop or a cross-CPU call). Guest0's own NMIs are not re-injected in this slice (docs/svm.md).
+void on_nmi(Gcpu&) {}
+
+[[noreturn]] void unexpected(Gcpu& g, u64 code) {
+    static char what[96];
+    format(what, sizeof what, "unexpected #VMEXIT: code 0x%lx", code);
+    gcpu_fatal(g, what);
+}
+
+} // namespace
+
+void svm_exits_init() {
+    for (const ExitKind& e : EXIT_KINDS) g_table[static_cast<u64>(e.code)] = intercept_handler(e.kind);
+    g_npf = intercept_handler(Intercept::GpaAccess);
+    g_rdmsr = intercept_handler(Intercept::Rdmsr);
+    g_wrmsr = intercept_handler(Intercept::Wrmsr);
+}
+
+} // namespace evmm
+
+using namespace evmm;
+
+// Called by svm_entry.S after each #VMEXIT with GIF set again and the host's VMLOAD state back.
+extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
+    Gcpu& g = *gp;
+    Vmcb& v = vmcb_of(g);
+    g.reg(Gpr::RAX) = v.save.rax;
+    g.reg(Gpr::RSP) = v.save.rsp;
+    ++g.exits_total;
+    v.control.tlb_control = 0;
+    v.control.eventinj = 0;
+    const u64 code = v.control.exitcode;
+    InterceptHandler h = nullptr;
+    if (code < TABLE_SIZE)
+        h = g_table[code];
+    else if (code == static_cast<u64>(SvmExit::NPF))
+        h = g_npf;
+    if (code == static_cast<u64>(SvmExit::MSR)) h = v.control.exitinfo1 ? g_wrmsr : g_rdmsr; // §15.11
+    if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
+    // VMEXIT_INVALID is -1 (Appendix C); QEMU stores it as a 32-bit -1.
+    if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID))
+        gcpu_fatal(g, "VMRUN failed: invalid guest state (VMEXIT_INVALID)");
+    if (h == nullptr) [[unlikely]]
+        unexpected(g, code);
+    h(g);
+    v.save.rax = g.reg(Gpr::RAX);
+    v.save.rsp = g.reg(Gpr::RSP);
+}

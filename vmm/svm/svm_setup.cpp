@@ -1,0 +1,48 @@
+#include "vmm/svm/svm_setup.h"
+
+#include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/msr.h"
+#include "arch/x86_64/svm.h"
+#include "evmm_desc.h"
+
+namespace evmm {
+
+bool g_svm_backend = false;
+
+namespace {
+SvmFeatures g_features;
+u64 g_host_save[EVMM_MAX_CPUS];
+} // namespace
+
+// APM Vol. 2 §15.4: CPUID Fn8000_0001 ECX[SVM]; §15.30.1: VM_CR.SVMDIS set by firmware forbids EFER.SVME;
+// §15.25.3: CPUID Fn8000_000A EDX[NP].
+Status svm_probe() {
+    if (cpuid(0x80000000).eax < CPUID_SVM_FEATURES) return Status::error("no CPUID leaf 8000_000Ah", "svm");
+    if ((cpuid(CPUID_EXT_FEATURES).ecx & CPUID_EXT_ECX_SVM) == 0)
+        return Status::error("CPUID.80000001:ECX.SVM = 0", "svm");
+    const u64 vm_cr = rdmsr(static_cast<Msr>(MSR_VM_CR));
+    if (vm_cr & VM_CR_SVMDIS) return Status::error("disabled by firmware (VM_CR.SVMDIS = 1)", "VM_CR", vm_cr);
+    const CpuidRegs f = cpuid(CPUID_SVM_FEATURES);
+    if ((f.edx & CPUID_SVM_EDX_NP) == 0) return Status::error("no nested paging (CPUID.8000000A:EDX.NP = 0)", "svm");
+    g_features.asids = f.ebx;
+    g_features.nrips = (f.edx & CPUID_SVM_EDX_NRIPS) != 0;
+    if (g_features.asids < 2) return Status::error("no ASID for guests", "svm", f.ebx);
+    g_svm_backend = true;
+    return Status::success();
+}
+
+const SvmFeatures& svm_features() { return g_features; }
+
+Status svm_on(PageHeap& heap, u32 cpu) {
+    void* hsave = heap.alloc_pages(1);
+    void* host = heap.alloc_pages(1);
+    if (hsave == nullptr || host == nullptr) return Status::error("out of heap pages", "VM_HSAVE_PA");
+    wrmsr(Msr::IA32_EFER, rdmsr(Msr::IA32_EFER) | EFER_SVME);
+    wrmsr(static_cast<Msr>(MSR_VM_HSAVE_PA), heap.virt_to_phys(hsave));
+    g_host_save[cpu % EVMM_MAX_CPUS] = heap.virt_to_phys(host);
+    return Status::success();
+}
+
+u64 svm_host_save_pa(u32 cpu) { return g_host_save[cpu % EVMM_MAX_CPUS]; }
+
+} // namespace evmm
