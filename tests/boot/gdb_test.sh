@@ -101,7 +101,7 @@ start_qemu() {
     : >"$serial"
     timeout -k 5 "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -smp "$smp" -nographic -no-reboot \
         -serial "file:$serial" -monitor none -display none -device isa-debug-exit,iobase=0xf4,iosize=1 \
-        -cdrom "$iso" -nic none -accel tcg -cpu max -gdb "tcp:127.0.0.1:$port" -S </dev/null >"$emulog" 2>&1 &
+        -cdrom "$iso" -nic none -accel tcg -cpu max,-svm -gdb "tcp:127.0.0.1:$port" -S </dev/null >"$emulog" 2>&1 &
     qemu_pid=$!
     # QEMU binds the gdbstub socket before it starts the machine; a bind error ends it at once.
     for _ in 1 2 3 4 5; do
