@@ -224,22 +224,30 @@ void unknown_exit(Gcpu& g, u32 basic) {
 
 using namespace evmm;
 
+namespace {
+[[noreturn, gnu::cold, gnu::noinline]] void entry_failed(Gcpu& g, u32 reason) {
+    panic_begin();
+    LOG_ERROR("PANIC: VM entry failed with exit reason %u (%s), qualification 0x%lx", exit_reason_basic(reason),
+              exit_reason_name(reason), vmread(VmcsField::EXIT_QUALIFICATION));
+    diagnose_entry();
+    gcpu_fatal(g, "VM entry failed");
+}
+} // namespace
+
+// The fast path (P1): one bounds check covers the counters and the table (same size), the handler is a tail call.
+static_assert(EXIT_HANDLER_TABLE_SIZE == EXIT_COUNTERS);
 extern "C" void evmm_vmexit_handler(Gcpu* g) {
     const u32 reason = static_cast<u32>(vmread(VmcsField::VM_EXIT_REASON));
     const u32 basic = exit_reason_basic(reason);
     ++g->exits_total;
-    if (basic < EXIT_COUNTERS) ++g->exits[basic];
-    if (reason & EXIT_REASON_ENTRY_FAILURE) [[unlikely]] {
-        panic_begin();
-        LOG_ERROR("PANIC: VM entry failed with exit reason %u (%s), qualification 0x%lx", basic,
-                  exit_reason_name(reason), vmread(VmcsField::EXIT_QUALIFICATION));
-        diagnose_entry();
-        gcpu_fatal(*g, "VM entry failed");
+    if (reason & EXIT_REASON_ENTRY_FAILURE) [[unlikely]]
+        entry_failed(*g, reason);
+    if (basic < EXIT_COUNTERS) [[likely]] {
+        ++g->exits[basic];
+        if (const ExitHandler h = g_table[basic]; h != nullptr) [[likely]]
+            return h(*g);
     }
-    const ExitHandler h = basic < EXIT_HANDLER_TABLE_SIZE ? g_table[basic] : nullptr;
-    if (h == nullptr) [[unlikely]]
-        return unknown_exit(*g, basic);
-    h(*g);
+    unknown_exit(*g, basic);
 }
 
 extern "C" [[noreturn]] void evmm_vmentry_failed(Gcpu* g, u64 rflags, u64 resume) {
