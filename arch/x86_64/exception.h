@@ -45,6 +45,21 @@ enum class Vector : u8 {
     SX = 30,
 };
 
+// Exceptions that push an error code (SDM Vol. 3A §7.3, Table 7-1; #CP with CET).
+constexpr bool vector_has_error_code(Vector v) {
+    switch (v) {
+    case Vector::DF:
+    case Vector::TS:
+    case Vector::NP:
+    case Vector::SS:
+    case Vector::GP:
+    case Vector::PF:
+    case Vector::AC:
+    case Vector::CP: return true;
+    default: return false;
+    }
+}
+
 // Fault-class exceptions (SDM Vol. 3A §6.5, Table 6-1 "Type": Fault): the saved RIP is the faulting instruction's,
 // and the processor sets RF in the RFLAGS image it pushes (§17.3.1.1: "all faults (except instruction breakpoint
 // faults) set the RF flag"). #DB is a fault or a trap depending on its cause; traps (#BP, #OF), NMI and aborts

@@ -20,20 +20,6 @@ VmcbControl& ctl(Gcpu& g) { return vmcb_of(g).control; }
 
 VmcbSegment& seg_of(Gcpu& g, u32 r) { return vmcb_segment(vmcb_of(g), r); }
 
-bool has_error_code(Vector v) {
-    switch (v) {
-    case Vector::DF:
-    case Vector::TS:
-    case Vector::NP:
-    case Vector::SS:
-    case Vector::GP:
-    case Vector::PF:
-    case Vector::AC:
-    case Vector::CP: return true;
-    default: return false;
-    }
-}
-
 // The length of the intercepted instruction without the NRIP-save feature (APM Vol. 2 §15.7.1): the instructions
 // this slice's intercepts skip have one length each (IOIO gives the next RIP in EXITINFO2, §15.10.2).
 u64 fixed_length(u64 code) {
@@ -159,7 +145,7 @@ void gcpu_halt(Gcpu& g) { svm::gcpu_skip_instruction(g); }
 
 // §15.20: EVENTINJ.
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
-    const bool ec = has_error_code(v) && (save(g).cr0 & CR0_PE);
+    const bool ec = vector_has_error_code(v) && (save(g).cr0 & CR0_PE);
     ctl(g).eventinj = static_cast<u64>(static_cast<u8>(v)) | (EVENT_TYPE_EXCEPTION << EVENT_TYPE_SHIFT) | EVENT_VALID |
                       (ec ? EVENT_EV | (u64{error_code} << 32) : 0);
     if (vector_is_fault(v)) save(g).rflags |= RFLAGS_RF;

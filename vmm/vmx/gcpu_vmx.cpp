@@ -33,21 +33,6 @@ u64 g_exit_slot[EVMM_MAX_CPUS];
 
 const char* guest_name(const Gcpu& g) { return g.guest != nullptr ? g.guest->name() : "guest"; }
 
-// Exceptions that push an error code (SDM Vol. 3A §7.3, Table 7-1).
-bool has_error_code(Vector v) {
-    switch (v) {
-    case Vector::DF:
-    case Vector::TS:
-    case Vector::NP:
-    case Vector::SS:
-    case Vector::GP:
-    case Vector::PF:
-    case Vector::AC:
-    case Vector::CP: return true;
-    default: return false;
-    }
-}
-
 // Contributory exceptions (SDM Vol. 3A §7.15, Table 7-4) and #PF: a second contributory fault during their
 // delivery becomes #DF.
 bool contributory_or_pf(u8 v) {
@@ -391,7 +376,7 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     (void)g;
     // SDM Vol. 3C §27.2.1.3: an error code is delivered only for vectors that have one, and only in protected mode.
     const bool pe = (vmread(VmcsField::GUEST_CR0) & CR0_PE) != 0;
-    const bool ec = has_error_code(v) && pe;
+    const bool ec = vector_has_error_code(v) && pe;
     vmwrite(VmcsField::VM_ENTRY_INTERRUPTION_INFO,
             intr_info_make(InterruptionType::HARDWARE_EXCEPTION, static_cast<u8>(v), ec));
     if (ec) vmwrite(VmcsField::VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
