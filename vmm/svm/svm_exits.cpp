@@ -37,7 +37,6 @@ constexpr ExitKind EXIT_KINDS[] = {
     {SvmExit::HLT, Intercept::Hlt},
     {SvmExit::INVD, Intercept::Invd},
     {SvmExit::INIT, Intercept::Init},
-    {SvmExit::TASK_SWITCH, Intercept::TaskSwitch},
 };
 constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch: RDMSR or WRMSR) apart
 

@@ -79,7 +79,9 @@ Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 
     VmcbControl& c = vmcb->control;
     c.intercept_misc = SvmIntercept1::NMI | SvmIntercept1::INIT | SvmIntercept1::CPUID | SvmIntercept1::INVD |
                        SvmIntercept1::HLT | SvmIntercept1::INVLPGA | SvmIntercept1::IOIO_PROT |
-                       SvmIntercept1::MSR_PROT | SvmIntercept1::TASK_SWITCH | SvmIntercept1::SHUTDOWN;
+                       SvmIntercept1::MSR_PROT | SvmIntercept1::SHUTDOWN;
+    // Task switches are not intercepted: unlike VMX (where every one exits), SVM lets the CPU perform them for the
+    // guest (AMD APM Vol. 2 chapter 15: the task-switch intercept is one of the optional ones), as bare metal does.
     // §15.5.1: VMRUN must be intercepted; the other SVM instructions are #UD for the guest (virt-instructions).
     c.intercept_svm = SvmIntercept2::VMRUN | SvmIntercept2::VMMCALL | SvmIntercept2::VMLOAD | SvmIntercept2::VMSAVE |
                       SvmIntercept2::STGI | SvmIntercept2::CLGI | SvmIntercept2::SKINIT | SvmIntercept2::XSETBV;
