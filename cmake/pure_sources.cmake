@@ -13,6 +13,8 @@ set(EVMM_PURE_SOURCES
     arch/x86_64/vtd.cpp
     vmm/iommu/dma_domain.cpp
     lib/formats/elf.cpp
+    lib/lz4.cpp
+    lib/formats/vmm_pack.cpp
     loader/desc_builder.cpp
     loader/smp_boot.cpp
     loader/tee_image.cpp

@@ -5,13 +5,14 @@
 
 namespace evmm {
 
-Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out) {
+Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out, u64 unpack_size) {
     out = RuntimeLayout{};
     if (num_cpus == 0 || num_cpus > EVMM_MAX_CPUS) return Status::error("bad CPU count", "runtime layout", num_cpus);
     if (vmm_span == 0 || vmm_span > RUNTIME_REGION_LIMIT)
         return Status::error("bad VMM image size", "runtime layout", vmm_span);
     if (symtab_size > RUNTIME_REGION_LIMIT)
         return Status::error("bad symbol table size", "runtime layout", symtab_size);
+    if (unpack_size > RUNTIME_REGION_LIMIT) return Status::error("bad unpack size", "runtime layout", unpack_size);
     u64 off = 0;
     out.vmm_offset = off;
     out.vmm_size = align_up(vmm_span, PAGE_SIZE);
@@ -25,7 +26,10 @@ Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeL
     out.stacks_size = u64{num_cpus} * EVMM_STACK_BLOCK_SIZE;
     off += out.stacks_size;
     out.heap_offset = off;
-    const u64 min_heap = HEAP_BASE_SIZE + u64{num_cpus} * HEAP_PER_CPU_SIZE;
+    out.unpack_offset = off;
+    out.unpack_size = align_up(unpack_size, PAGE_SIZE);
+    u64 min_heap = HEAP_BASE_SIZE + u64{num_cpus} * HEAP_PER_CPU_SIZE;
+    if (min_heap < out.unpack_size) min_heap = out.unpack_size;
     out.size = align_up(off + min_heap, RUNTIME_ALIGN);
     out.heap_size = out.size - off;
     return Status::success();

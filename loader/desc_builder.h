@@ -16,6 +16,9 @@ inline constexpr u64 RUNTIME_REGION_LIMIT = 4 * GiB; // the loader's identity ma
 
 // Offsets of the parts of the runtime region, from its base:
 //   VMM image | symbol table | evmm_desc_t | per-CPU stack blocks | heap (takes the rest of the 2 MiB rounding)
+// The loader unpacks the VMM's ELF file (lib/formats/vmm_pack.h) into the start of the heap, the unpack area, and
+// loads the image from there: the heap is the one part of the region nothing uses before the VMM initialises it
+// (vmm/host/heap.cpp zeroes its bitmaps and every page it hands out), and it is hidden from guest0 like the rest.
 struct RuntimeLayout {
     u64 size;
     u64 vmm_offset, vmm_size;
@@ -23,9 +26,13 @@ struct RuntimeLayout {
     u64 desc_offset;
     u64 stacks_offset, stacks_size;
     u64 heap_offset, heap_size;
+    u64 unpack_offset, unpack_size; // inside the heap; unpack_size 0: none asked for
 };
 
-Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out);
+// vmm_span: the VMM image's PT_LOAD span; unpack_size: bytes of the unpack area (the unpacked ELF file; 0: none),
+// which the heap is made large enough to hold. Errors: a CPU count of 0 or above EVMM_MAX_CPUS, a span of 0, a
+// size past RUNTIME_REGION_LIMIT.
+Status runtime_layout_plan(u64 vmm_span, u64 symtab_size, u32 num_cpus, RuntimeLayout& out, u64 unpack_size = 0);
 
 // One boot module (a GRUB module2 line) as the loader understood it.
 struct LoaderBootModule {

@@ -7,7 +7,8 @@
 //  5. the runtime region (VMM image + symbol table + descriptor + stacks + heap): 2 MiB aligned, in usable RAM
 //     below 4 GiB, overlapping neither the loader, the boot information, nor any module
 //  6. the AP trampoline page: 4 KiB below 1 MiB, overlapping none of the above (loader/smp_boot.h)
-//  7. load + relocate the VMM there, build evmm_desc_t there (guest0's map without the region and the trampoline)
+//  7. unpack the embedded VMM (LZ4, lib/formats/vmm_pack.h) into the region's heap, load + relocate it from there
+//     to the region's start, build evmm_desc_t there (guest0's map without the region and the trampoline)
 //  8. start every AP (INIT-SIPI-SIPI; each waits in the loader on its own VMM stack), record the CPUs that started,
 //     release the APs: each calls vmm_main(cpu_id, desc); the BSP calls vmm_main(0, desc) (loader/ap_start.h)
 #include "arch/x86_64/cpu.h"
@@ -20,6 +21,7 @@
 #include "lib/formats/elf.h"
 #include "lib/formats/memmap.h"
 #include "lib/formats/multiboot2.h"
+#include "lib/formats/vmm_pack.h"
 #include "lib/log.h"
 #include "lib/serial.h"
 #include "lib/string.h"
@@ -294,13 +296,14 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     if (tsc.cpuid_khz_unused != 0)
         LOG_INFO("loader: tsc: CPUID claims %lu kHz, the PIT disagrees: using the PIT's figure", tsc.cpuid_khz_unused);
 
-    // The VMM image and the runtime region.
+    // The runtime region, planned from the packed VMM's header: its image span, and its unpacked size for the
+    // unpack area at the heap's start.
     const size_t blob_size = static_cast<size_t>(evmm_vmm_blob_end - evmm_vmm_blob_start);
-    ElfImage img{};
-    if (!(s = elf_inspect(evmm_vmm_blob_start, blob_size, img)).ok()) fail("inspecting the embedded VMM", s);
+    VmmPackHeader pack{};
+    if (!(s = vmm_pack_inspect(evmm_vmm_blob_start, blob_size, pack)).ok()) fail("inspecting the embedded VMM", s);
     const u64 symtab_size = static_cast<u64>(evmm_symtab_end - evmm_symtab_start);
     RuntimeLayout layout{};
-    if (!(s = runtime_layout_plan(img.max_vaddr - img.min_vaddr, symtab_size, ncpus, layout)).ok())
+    if (!(s = runtime_layout_plan(pack.image_span, symtab_size, ncpus, layout, pack.raw_size)).ok())
         fail("planning the runtime region", s);
     u64 base = 0;
     if (!(s = mmap.find_free_top_down(layout.size, RUNTIME_ALIGN, RUNTIME_REGION_LIMIT, avoid, navoid, base)).ok())
@@ -360,9 +363,19 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
         }
     }
 
+    // Unpack the VMM's ELF file into the heap (nothing uses it before the VMM's heap init, which zeroes what it
+    // hands out), check it, and load the image from there.
     u8* region = reinterpret_cast<u8*>(base);
+    u8* const file = region + layout.unpack_offset;
+    if (!(s = vmm_pack_unpack(evmm_vmm_blob_start, pack, file, layout.unpack_size)).ok())
+        fail("unpacking the embedded VMM", s);
+    ElfImage img{};
+    if (!(s = elf_inspect(file, pack.raw_size, img)).ok()) fail("inspecting the embedded VMM", s);
+    if (img.max_vaddr - img.min_vaddr > layout.vmm_size)
+        fail("inspecting the embedded VMM", Status::error("PT_LOAD span larger than the pack header's image_span",
+                                                          "VMM pack", img.max_vaddr - img.min_vaddr, pack.image_span));
     const u64 bias = base + layout.vmm_offset - img.min_vaddr;
-    if (!(s = elf_load(evmm_vmm_blob_start, blob_size, img, region + layout.vmm_offset, layout.vmm_size, bias)).ok())
+    if (!(s = elf_load(file, pack.raw_size, img, region + layout.vmm_offset, layout.vmm_size, bias)).ok())
         fail("loading the VMM", s);
     __builtin_memcpy(region + layout.symtab_offset, evmm_symtab_start, symtab_size);
 
@@ -377,6 +390,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.memory = &mmap;
     in.runtime_base = base;
     in.layout = &layout;
+    // load_*: the packed blob, as GRUB loaded it (inside the loader); runtime_*: the unpacked, relocated image.
     in.vmm_file = evmm_file_info_t{reinterpret_cast<uptr>(evmm_vmm_blob_start), blob_size, 0, 0, 0};
     const u64 loader_size = static_cast<u64>(__loader_end - __loader_start);
     in.loader_file =
@@ -398,9 +412,11 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 
-    LOG_INFO("loader: vmm loaded at 0x%lx (%lu KiB), entry 0x%lx; evmm_desc_t at %p; guest0 memory map %u entries",
-             desc->vmm_file.runtime_addr, desc->vmm_file.runtime_size / KiB, desc->vmm_file.entry,
-             static_cast<void*>(desc), desc->guest0_mmap_count);
+    LOG_INFO(
+        "loader: vmm loaded at 0x%lx (%lu KiB; unpacked %lu KiB from %lu KiB), entry 0x%lx; evmm_desc_t at %p; "
+        "guest0 memory map %u entries",
+        desc->vmm_file.runtime_addr, desc->vmm_file.runtime_size / KiB, pack.raw_size / KiB, u64{blob_size} / KiB,
+        desc->vmm_file.entry, static_cast<void*>(desc), desc->guest0_mmap_count);
 
     evmm_vmm_runtime_base = desc->vmm_file.runtime_addr - img.min_vaddr;
     evmm_loader_vmm_ready();

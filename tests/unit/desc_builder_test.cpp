@@ -88,6 +88,29 @@ TEST(RuntimeLayout, HeapGrowsWithCpus) {
     EXPECT_GT(many.size, one.size);
 }
 
+TEST(RuntimeLayout, UnpackAreaIsTheHeapsStart) {
+    RuntimeLayout L{};
+    ASSERT_TRUE(runtime_layout_plan(0x3d000, 0x6000, 1, L, 194880).ok());
+    EXPECT_EQ(L.unpack_offset, L.heap_offset);
+    EXPECT_EQ(L.unpack_size, align_up(194880, PAGE_SIZE));
+    EXPECT_LE(L.unpack_offset + L.unpack_size, L.size);
+    RuntimeLayout none{};
+    ASSERT_TRUE(runtime_layout_plan(0x3d000, 0x6000, 1, none).ok());
+    EXPECT_EQ(none.unpack_size, 0u);
+    EXPECT_EQ(none.size, L.size); // a VMM file of ~190 KiB fits the heap every region has
+}
+
+TEST(RuntimeLayout, HeapHoldsALargeUnpackArea) {
+    // An unpack area larger than the minimum heap: the heap (and the region) grow to hold it.
+    RuntimeLayout L{};
+    const u64 big = HEAP_BASE_SIZE + HEAP_PER_CPU_SIZE + 5 * MiB + 1;
+    ASSERT_TRUE(runtime_layout_plan(0x3d000, 0x6000, 1, L, big).ok());
+    EXPECT_GE(L.heap_size, align_up(big, PAGE_SIZE));
+    EXPECT_LE(L.unpack_offset + L.unpack_size, L.size);
+    EXPECT_EQ(L.size % RUNTIME_ALIGN, 0u);
+    EXPECT_EQ(what(runtime_layout_plan(0x3d000, 0, 1, L, RUNTIME_REGION_LIMIT + 1)), "bad unpack size");
+}
+
 TEST(RuntimeLayout, RejectsBadInputs) {
     RuntimeLayout L{};
     Status s = runtime_layout_plan(0x10000, 0, 0, L);
