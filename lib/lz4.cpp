@@ -61,7 +61,8 @@ inline void copy_pattern(u8* d, size_t offset, size_t n, size_t room) {
     const size_t stride = PATTERN_STRIDE[offset];
     size_t head = stride - offset;
     if (head > n) head = n;
-    for (size_t i = 0; i < head; ++i) d[i] = d[i - offset];
+    const u8* const src = d - offset;
+    for (size_t i = 0; i < head; ++i) d[i] = src[i];
     copy_forward(d + head, d + head - stride, n - head, room - head);
 }
 
@@ -75,12 +76,12 @@ Status lz4_decode(const u8* in, size_t in_len, u8* out, size_t out_cap, size_t& 
     const u8* const iend = in + in_len;
     u8* op = out;
     u8* const oend = out + out_cap;
-    // The fast path runs while ip <= in_fast and op <= out_fast (as integers: no pointer before a buffer is formed;
-    // a buffer too small for it gives 0, which no pointer is at or below).
-    const uptr in_fast = in_len >= FAST_IN ? reinterpret_cast<uptr>(iend) - FAST_IN : 0;
-    const uptr out_fast = out_cap >= FAST_OUT ? reinterpret_cast<uptr>(oend) - FAST_OUT : 0;
+    // The fast path runs while ip < in_fast_end and op < out_fast_end, compared as integers (no pointer outside a
+    // buffer is ever formed); a buffer too small for it gives 0, below every pointer, null included.
+    const uptr in_fast_end = in_len >= FAST_IN ? reinterpret_cast<uptr>(iend) - FAST_IN + 1 : 0;
+    const uptr out_fast_end = out_cap >= FAST_OUT ? reinterpret_cast<uptr>(oend) - FAST_OUT + 1 : 0;
     for (;;) {
-        if (reinterpret_cast<uptr>(ip) <= in_fast && reinterpret_cast<uptr>(op) <= out_fast) {
+        if (reinterpret_cast<uptr>(ip) < in_fast_end && reinterpret_cast<uptr>(op) < out_fast_end) {
             // Fast path (nearly every sequence): at most 14 literals, moved as two chunks, then at most 18 bytes
             // from at least 8 back, moved as three. Both buffers have room for all five chunks, the offset lies
             // inside the 17 input bytes checked, and the offset is checked against the output so far.

@@ -17,6 +17,8 @@
 #include "lib/formats/elf.h"
 #include "lib/formats/linux_boot.h"
 #include "lib/formats/multiboot_defs.h"
+#include "tools/pack/lz4_encode.h"
+#include "tools/pack/vmm_pack_build.h"
 #include "vmentry_layout.h"
 
 using namespace evmm;
@@ -472,6 +474,24 @@ void seeds_guest_paging() {
 
 } // namespace
 
+// ---------------------------------------------------------------------------------------------------------------
+// The packed VMM (fuzz_lz4): an LZ4 block of code-like bytes behind its 2-byte output size, a packed blob of an ELF
+// like the VMM, and a short run of text (the round trip).
+
+void seeds_lz4() {
+    Bytes code;
+    for (size_t i = 0; i < 600; ++i) code.push_back(static_cast<u8>(i % 7 == 0 ? 0x48 : (i * 37) >> 3));
+    code.insert(code.end(), 300, 0); // a run: overlapping matches at offset 1
+    Bytes blk{static_cast<u8>(code.size()), static_cast<u8>(code.size() >> 8)};
+    const Bytes enc = pack::lz4_encode(code.data(), code.size());
+    blk.insert(blk.end(), enc.begin(), enc.end());
+    write_seed("lz4", blk);
+    const Bytes elf = guest_like(true, EM_X86_64);
+    write_seed("lz4", pack::vmm_pack_build(elf.data(), elf.size(), 0x3000));
+    const char text[] = "loader: vmm loaded at 0x1fa00000; loader: vmm loaded at 0x1f400000";
+    write_seed("lz4", Bytes(text, text + sizeof text - 1));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
@@ -489,5 +509,6 @@ int main(int argc, char** argv) {
     seeds_virt_policy();
     seeds_cmdline();
     seeds_guest_paging();
+    seeds_lz4();
     return 0;
 }

@@ -11,4 +11,5 @@ set(EVMM_FUZZ_TARGETS
     vmentry_check
     virt_policy
     cmdline
-    guest_paging)
+    guest_paging
+    lz4)

@@ -159,6 +159,11 @@ TEST(Lz4, RejectsEmptyAndNull) {
     EXPECT_EQ(n, 0u);
     const u8 token = 0x10;
     EXPECT_ERR(lz4_decode(&token, 1, nullptr, 4, n), "output buffer is null", "LZ4 block");
+    // A block long enough for the fast path into no buffer at all (what fuzz_lz4 found: the fast path's room check
+    // let a null output through and formed null + literal count).
+    Bytes blk{0x60, 'a', 'b', 'c', 'd', 'e', 'f', 0x06, 0x00};
+    blk.insert(blk.end(), 30, 0x00);
+    EXPECT_ERR(lz4_decode(blk.data(), blk.size(), nullptr, 0, n), "past the end of the output", "LZ4 block");
 }
 
 TEST(Lz4, EveryTruncationIsCaught) {
