@@ -14,8 +14,8 @@ constexpr size_t SHORT_LENGTHS_TRIED = 32; // the parse weighs match lengths 4..
 constexpr size_t TOKEN_AND_OFFSET = 3;     // output bytes a match costs besides its length bytes
 // What the parse charges a match on top of its bytes, in bytes: the decoder's time. Every sequence costs the loader
 // about 40 instructions however short (P2, docs/vmm-pack.md), so a match must save more than its own bytes to be
-// taken. On the VMM (195 KB): 0 -> 114.3 KB packed, 18,253 sequences, 725 K instructions to decode; 1 -> 120.4 KB,
-// 608 K; 2 -> 128.3 KB, 527 K. 1 buys a sixth of the decode time for 5 % more bytes.
+// taken. On the VMM (194,880 bytes; packed bytes / sequences / instructions to decode): 0: 114,332 / 18,253 /
+// 761 K; 1: 120,405 / 13,000 / 634 K; 2: 128,284 / 9,311 / 546 K. 1 buys a sixth of the decode time for 5 % more.
 constexpr size_t SEQUENCE_COST = 1;
 // A match this long ends the search at its position, and the positions it covers (but its last LONG_MATCH - 1)
 // take the same match, shortened, without a search of their own: long runs (zero pages) pack in linear time.
