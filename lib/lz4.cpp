@@ -84,7 +84,7 @@ Status lz4_decode(const u8* in, size_t in_len, u8* out, size_t out_cap, size_t& 
         if (reinterpret_cast<uptr>(ip) < in_fast_end && reinterpret_cast<uptr>(op) < out_fast_end) {
             // Fast path (nearly every sequence): at most 14 literals, moved as two chunks, then at most 18 bytes
             // from at least 8 back, moved as three. Both buffers have room for all five chunks, the offset lies
-            // inside the 17 input bytes checked, and the offset is checked against the output so far.
+            // inside the FAST_IN input bytes checked, and the offset is checked against the output so far.
             const size_t token = *ip;
             const size_t lit = token >> NIBBLE_BITS;
             const size_t len = token & NIBBLE_MASK;
