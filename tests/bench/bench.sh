@@ -77,7 +77,9 @@ p1)
 p5)
     GUEST_ARGS="p5=1" bench_boot bench_p5 error bench 1 "$build/guests/tee.elf tee"
     p5=$(grep -a -o -E 'P5 = [0-9]+' "$build/boot-tests/bench_p5/serial.txt" | grep -o -E '[0-9]+$' || true)
-    report "$p5" "P5 ${p5:-?} instructions per world-switch round trip guest0 -> TEE -> guest0 (${target:+target <= $target}${target:-no target yet, the goal of issue 11 is 350})"
+    goal="no target"
+    [[ -z $target ]] || goal="target <= $target"
+    report "$p5" "P5 ${p5:-?} instructions per world-switch round trip guest0 -> TEE -> guest0 ($goal)"
     ;;
 p2)
     bench_boot bench_p2 error bench 1

@@ -254,9 +254,21 @@ u64 mac_checks() {
     return m1.rsi;
 }
 
+u64 read_drs(u64 (&v)[4]) {
+    asm volatile("mov %%db0, %0; mov %%db1, %1; mov %%db2, %2; mov %%db3, %3"
+                 : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]));
+    return v[0] | v[1] | v[2] | v[3];
+}
+
 // guest0's own state across world switches (include/evmm_tee.h: only RDI/RSI/RDX/RCX cross): its syscall MSRs,
-// DR0 and a callee-saved register it set survive calls into a TEE that sets its own values of them.
+// DR0-DR3 and a callee-saved register it set survive calls into a TEE that sets its own values of them.
 void own_state() {
+    // The TEE set its DR0 at boot; guest0 has not touched a debug register yet: its first read sees its own zeros
+    // (evmm switches DR0-3 lazily, docs/tee.md), not the TEE's value.
+    u64 first[4];
+    const u64 any = read_drs(first);
+    check(any == 0, "guest0's first read of DR0-DR3 sees its own zeros, not the TEE's DR0 (0x%llx)",
+          static_cast<unsigned long long>(first[0]));
     constexpr u32 LSTAR = 0xC0000082, KGS = 0xC0000102, STAR = 0xC0000081, FMASK = 0xC0000084;
     const u64 saved[4] = {rdmsr(LSTAR), rdmsr(KGS), rdmsr(STAR), rdmsr(FMASK)};
     constexpr u64 MINE[4] = {0xFFFFFFFF81000000ull, 0xFFFF888000000000ull, 0x0023001000000000ull, 0x47700};
@@ -264,20 +276,22 @@ void own_state() {
     wrmsr(KGS, MINE[1]);
     wrmsr(STAR, MINE[2]);
     wrmsr(FMASK, MINE[3]);
-    constexpr u64 DR0 = 0x600DF00D;
-    asm volatile("mov %0, %%db0" : : "r"(DR0));
+    constexpr u64 DR[4] = {0x600DF00D, 0x600DF01D, 0x600DF02D, 0x600DF03D};
+    asm volatile("mov %0, %%db0; mov %1, %%db1; mov %2, %%db2; mov %3, %%db3"
+                 :
+                 : "r"(DR[0]), "r"(DR[1]), "r"(DR[2]), "r"(DR[3]));
     for (u64 i = 0; i < 4; ++i) (void)smc(EVMM_TEE_SVC_ECHO, i, 0, 0);
     (void)smc(EVMM_TEE_SVC_SELFTEST, 0, 0, 0);
-    u64 dr0;
-    asm volatile("mov %%db0, %0" : "=r"(dr0));
+    u64 dr[4];
+    read_drs(dr);
     const bool ok = rdmsr(LSTAR) == MINE[0] && rdmsr(KGS) == MINE[1] && rdmsr(STAR) == MINE[2] &&
-                    rdmsr(FMASK) == MINE[3] && dr0 == DR0;
-    check(ok, "guest0's LSTAR, KERNEL_GS_BASE, STAR, FMASK and DR0 survive calls into the TEE");
+                    rdmsr(FMASK) == MINE[3] && dr[0] == DR[0] && dr[1] == DR[1] && dr[2] == DR[2] && dr[3] == DR[3];
+    check(ok, "guest0's LSTAR, KERNEL_GS_BASE, STAR, FMASK and DR0-DR3 survive calls into the TEE");
     wrmsr(LSTAR, saved[0]);
     wrmsr(KGS, saved[1]);
     wrmsr(STAR, saved[2]);
     wrmsr(FMASK, saved[3]);
-    asm volatile("mov %0, %%db0" : : "r"(u64{0}));
+    asm volatile("mov %0, %%db0; mov %0, %%db1; mov %0, %%db2; mov %0, %%db3" : : "r"(u64{0}));
 }
 
 void selftest() {

@@ -311,7 +311,6 @@ class EvmmCpus(gdb.Command):
         stopping = vmm_var("g_stopping")
         stopper = int(vmm_var("g_stopper"))
         percpu = vmm_var("g_percpu")
-        slots = vmm_var("g_exit_slot")
         guests = guest_list()
         desc = vmm_var("g_desc")
         rb = rs = 0
@@ -339,9 +338,15 @@ class EvmmCpus(gdb.Command):
                     where = "outside evmm (rip 0x%x)" % rip
                 where += ", gdb thread %d" % tnum
             cur = "none (no guest yet)"
-            slot = u64(slots[cpu])
-            gptr = read_u64(slot) if slot else 0
             gcpu_t = gdb.lookup_type("evmm::Gcpu").pointer()
+            # With two worlds, the CPU's exit slot (HOST_RSP, recorded in both vCPUs at its first world switch)
+            # holds the current gcpu; else the CPU runs guest0's.
+            slot = 0
+            for gu in guests:
+                if cpu < int(gu["vcpu_count_"]):
+                    v = gdb.Value(u64(gu["vcpus_"]) + cpu * gcpu_t.target().sizeof).cast(gcpu_t).dereference()
+                    slot = slot or u64(v["arch"]["exit_slot"])
+            gptr = read_u64(slot) if slot else 0
             if not gptr and guests and cpu < int(guests[0]["vcpu_count_"]):
                 gptr = u64(guests[0]["vcpus_"]) + cpu * gcpu_t.target().sizeof
             if gptr:

@@ -34,6 +34,7 @@ struct GcpuArch {
     u64 eptp;
     u32 vpid;
     bool launched; // entered once: the next entry is VMRESUME
+    u64 exit_slot; // a world switch's: this CPU's HOST_RSP slot (the same for every VMCS of a CPU), 0 until known
 };
 
 struct Gcpu {
@@ -150,6 +151,9 @@ struct TaskSwitchExit {
 TaskSwitchExit gcpu_task_switch_exit(Gcpu& g);
 
 // --- actions --------------------------------------------------------------------------------------------------
+// The start of a hypercall exit (VMCALL, VMMCALL): at CPL > 0 the instruction is #UD, as outside VMX (SDM Vol. 2C
+// "VMCALL"): injected, false; at CPL 0 the instruction is skipped, true. One call on the SMC's path (P5).
+bool gcpu_hypercall_begin(Gcpu& g);
 // Advance past the exiting instruction (its length as the CPU reported it), ending blocking by STI / MOV SS.
 void gcpu_skip_instruction(Gcpu& g);
 // The same with a length evmm decoded itself (exits that report none, e.g. an emulated guest-physical store).
@@ -161,11 +165,14 @@ void gcpu_advance_rip(Gcpu& g, u64 length);
 bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks);
 // Stops the tick (the next one never comes) until gcpu_tick_every arms it again.
 void gcpu_tick_stop(Gcpu& g);
-// World switch (vmm/guest/world.h, docs/tee.md): from an exit of `from`, make `to` (a vCPU of the same CPU) the
-// current one: its backend state (VMCS) current, the exit path bound to it. gcpu_* then act on `to`.
-void gcpu_make_current(Gcpu& from, Gcpu& to);
-// Leave the exit handler into g (its backend state current): its first entry or a resume. Never returns.
-[[noreturn]] void gcpu_enter(Gcpu& g);
+// Makes g's accesses to the debug registers exit (VT-x: MOV-DR exiting) until the first one, which calls
+// world_dr_claim (vmm/guest/world.h) and, unless the exits are wanted for another reason, stops trapping and runs the
+// instruction again. False when the backend cannot trap them. With g's backend state current (GcpuInit).
+bool gcpu_trap_dr_access(Gcpu& g);
+// World switch (vmm/guest/world.h, docs/tee.md), its last step: from an exit of `from`, make `to` (a vCPU of the
+// same CPU) the current one (its backend state, VMCS, current; the exit path bound to it) and enter it: a resume,
+// or its first entry, before which the GuestLaunch hooks run on it (event.h). Never returns.
+[[noreturn]] void gcpu_switch(Gcpu& from, Gcpu& to);
 // NMI blocking as the CPU keeps it for the guest (SDM Vol. 3A §6.7.1; VT-x: virtual-NMI blocking): set when evmm
 // itself delivers an NMI to a handler (through a task gate), cleared by an IRET evmm performs (a task-switching one).
 void gcpu_set_nmi_blocked(Gcpu& g, bool blocked);

@@ -36,24 +36,20 @@ void answer(Gcpu& g, u64 error) {
     g.reg(Gpr::RDI) = error;
 }
 
-[[noreturn]] void switch_to(Gcpu& from, Gcpu& to) {
-    const bool to_normal = to.guest->owns_platform();
-    world_swap_state(from, to, to_normal);
-    gcpu_make_current(from, to);
-    // guest0's vCPU on this CPU had no entry yet: the TEE booted (or died) first. Its launch hooks run now (an AP
-    // waits here for guest0's SIPI, vmm/modules/guest_apic.h).
-    if (!to.arch.launched) event_raise(Event::GuestLaunch, to);
-    gcpu_enter(to);
-}
-
 // The TEE's first SMC (or its death before one) on this CPU: the CPU is guest0's from now on.
-[[noreturn]] void hand_cpu_to_guest0(Gcpu& t) {
+[[noreturn, gnu::cold, gnu::noinline]] void hand_cpu_to_guest0(Gcpu& t) {
     g_booted[t.cpu_id] = true;
     gcpu_tick_stop(t);
-    switch_to(t, g_guest0->vcpu(t.cpu_id));
+    world_switch(t, g_guest0->vcpu(t.cpu_id));
 }
 
-[[noreturn]] void on_tee_stopped(Gcpu& t, const char* why) {
+[[noreturn, gnu::cold, gnu::noinline]] void first_smc(Gcpu& t) {
+    LOG_INFO("tee: cpu%u: first SMC (the TEE booted on this CPU): %s", t.cpu_id,
+             t.cpu_id == 0 ? "guest0 starts" : "the CPU waits for guest0's SIPI");
+    hand_cpu_to_guest0(t);
+}
+
+[[noreturn, gnu::cold]] void on_tee_stopped(Gcpu& t, const char* why) {
     const u32 cpu = t.cpu_id;
     if (!__atomic_exchange_n(&g_dead, true, __ATOMIC_ACQ_REL))
         LOG_ERROR("tee: dead: %s on cpu%u at RIP 0x%lx; every SMC now returns EVMM_TEE_SMC_ERR_DEAD", why, cpu,
@@ -69,19 +65,20 @@ void answer(Gcpu& g, u64 error) {
         g_serving[cpu] = false;
         answer(n, EVMM_TEE_SMC_ERR_DEAD);
     }
-    switch_to(t, n);
+    world_switch(t, n);
 }
 
-void stopped_hook(Gcpu& g, const char* why) { on_tee_stopped(g, why); }
+[[gnu::cold]] void stopped_hook(Gcpu& g, const char* why) { on_tee_stopped(g, why); }
 
-void on_tick(Gcpu& g) {
+[[gnu::cold]] void on_tick(Gcpu& g) {
     if (g.guest->owns_platform() || g_booted[g.cpu_id]) return;
     LOG_ERROR("tee: cpu%u: the TEE did not boot: no SMC within %lu ms of its guest time (RIP 0x%lx)", g.cpu_id,
               BOOT_TIMEOUT_MS, gcpu_rip(g));
     final_stop(StopReason::Fatal, "the TEE did not boot");
 }
 
-void on_gcpu_init(Gcpu& g) {
+[[gnu::cold]] void on_gcpu_init(Gcpu& g) {
+    world_gcpu_init(g);
     if (g.guest->owns_platform()) return;
     if (!gcpu_tick_every(g, smp_ms_to_ticks(BOOT_TIMEOUT_MS)))
         LOG_WARN("tee: no VMX-preemption timer: a TEE that never makes its first SMC is not detected");
@@ -89,38 +86,40 @@ void on_gcpu_init(Gcpu& g) {
 
 } // namespace
 
-void tee_init() {
+[[gnu::cold]] void tee_init() {
     tick_register(on_tick);
     event_register(Event::GcpuInit, on_gcpu_init);
     world_set_stop_handler(stopped_hook);
 }
 
-void tee_attach(Guest& guest0, Guest* tee) {
+[[gnu::cold]] void tee_attach(Guest& guest0, Guest* tee) {
     g_guest0 = &guest0;
     g_tee = tee;
 }
 
-Gcpu& tee_first_vcpu(u32 cpu) { return g_tee != nullptr ? g_tee->vcpu(cpu) : g_guest0->vcpu(cpu); }
+[[gnu::cold]] Gcpu& tee_first_vcpu(u32 cpu) { return g_tee != nullptr ? g_tee->vcpu(cpu) : g_guest0->vcpu(cpu); }
 
+// Either world's SMC: the other world's vCPU on this CPU is the world's peer (GcpuWorld::peer).
 void tee_smc(Gcpu& g) {
+    if (!gcpu_hypercall_begin(g)) [[unlikely]]
+        return; // CPL > 0: #UD (the existing VMCALL rule)
     const u32 cpu = g.cpu_id;
-    if (g.guest->owns_platform()) {
-        if (g_tee == nullptr) return answer(g, EVMM_TEE_SMC_ERR_NO_TEE);
-        if (dead()) return answer(g, EVMM_TEE_SMC_ERR_DEAD);
-        Gcpu& t = g_tee->vcpu(cpu);
-        copy_args(g, t);
+    GcpuWorld* w = g.world;
+    if (w == nullptr) [[unlikely]]
+        return answer(g, EVMM_TEE_SMC_ERR_NO_TEE); // one world: evmm booted without a TEE
+    Gcpu& peer = *w->peer;
+    if (w->normal) {
+        if (dead()) [[unlikely]]
+            return answer(g, EVMM_TEE_SMC_ERR_DEAD);
+        copy_args(g, peer);
         g_serving[cpu] = true;
-        switch_to(g, t);
+        world_switch(g, peer);
     }
-    if (!g_booted[cpu]) {
-        LOG_INFO("tee: cpu%u: first SMC (the TEE booted on this CPU): %s", cpu,
-                 cpu == 0 ? "guest0 starts" : "the CPU waits for guest0's SIPI");
-        hand_cpu_to_guest0(g);
-    }
-    Gcpu& n = g_guest0->vcpu(cpu);
-    copy_args(g, n);
+    if (!g_booted[cpu]) [[unlikely]]
+        first_smc(g);
+    copy_args(g, peer);
     g_serving[cpu] = false;
-    switch_to(g, n);
+    world_switch(g, peer);
 }
 
 } // namespace evmm

@@ -16,8 +16,9 @@ void tee_init(); // stage 3 (MODULES)
 void tee_attach(Guest& guest0, Guest* tee);
 // The vCPU a CPU enters first in stage 6: the TEE's where there is one, else guest0's.
 Gcpu& tee_first_vcpu(u32 cpu);
-// VMCALL with RAX = EVMM_TEE_VMCALL_SMC at CPL 0 (vmm/modules/vmcall.cpp), the instruction already skipped.
-// Returns only when the call is answered in place (no TEE, a dead TEE); else the other world runs.
+// The exit of a VMCALL with RAX = EVMM_TEE_VMCALL_SMC (vmm/modules/vmcall.cpp): at CPL > 0 #UD (the VMCALL rule,
+// gcpu_hypercall_begin); else the instruction is skipped and the call made. Returns only when the call is answered
+// in place (no TEE, a dead TEE, #UD); else the other world runs.
 void tee_smc(Gcpu& g);
 
 } // namespace evmm

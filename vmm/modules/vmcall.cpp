@@ -29,19 +29,10 @@ i64 vmcall_log(Gcpu& g, const Call& c) {
     return VMCALL_OK;
 }
 
-void on_vmcall(Gcpu& g) {
-    // SDM Vol. 2C "VMCALL": outside VMX it is #UD; guest0 sees the same at CPL > 0, where the ABI refuses it.
-    if (gcpu_cpl(g) != 0) {
-        gcpu_inject_exception(g, Vector::UD);
-        return;
-    }
+// Every hypercall but the 64-bit form of the SMC, from the exit (gcpu_hypercall_begin here, or in tee_smc). Out of
+// line: its frame (the LOG line buffer) stays off the SMC's path (P5).
+[[gnu::noinline]] void vmcall_other(Gcpu& g) {
     u64 nr = g.reg(Gpr::RAX);
-    // The SMC first (docs/tee.md "Cost (P5)"): RAX equal to it in full is the SMC in either mode, so the mode need
-    // not be read; a 32-bit caller with stale upper bits reaches the same call below.
-    if (nr == EVMM_TEE_VMCALL_SMC) [[likely]] {
-        gcpu_skip_instruction(g);
-        return tee_smc(g);
-    }
     Call c{g.reg(Gpr::RBX), g.reg(Gpr::RCX), g.reg(Gpr::RDX)};
     if (!gcpu_in_64bit_mode(g)) { // a 32-bit caller's registers are EAX..EDX: ignore stale upper halves
         nr &= 0xFFFFFFFF;
@@ -49,8 +40,8 @@ void on_vmcall(Gcpu& g) {
         c.a2 &= 0xFFFFFFFF;
         c.a3 &= 0xFFFFFFFF;
     }
-    gcpu_skip_instruction(g);                         // every path below resumes after the VMCALL (or never resumes)
-    if (nr == EVMM_TEE_VMCALL_SMC) return tee_smc(g); // a world switch (docs/tee.md), or an error answer
+    if (nr == EVMM_TEE_VMCALL_SMC) return tee_smc(g); // a 32-bit caller's SMC: a world switch, or an error answer
+    if (!gcpu_hypercall_begin(g)) return;             // every path below resumes after the VMCALL (or never resumes)
     switch (nr) {
     case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);
@@ -79,6 +70,16 @@ void on_vmcall(Gcpu& g) {
 #endif
     default: return ret(g, VMCALL_ENOSYS);
     }
+}
+
+// SDM Vol. 2C "VMCALL": outside VMX it is #UD; guest0 sees the same at CPL > 0, where the ABI refuses it
+// (gcpu_hypercall_begin, in tee_smc or vmcall_other, injects it). The SMC first (docs/tee.md "Cost (P5)"): RAX equal to
+// it in full is the SMC in either mode, so the mode need not be read; a 32-bit caller with stale upper bits reaches it
+// in vmcall_other.
+void on_vmcall(Gcpu& g) {
+    if (g.reg(Gpr::RAX) == EVMM_TEE_VMCALL_SMC) [[likely]]
+        return tee_smc(g);
+    vmcall_other(g);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cr.h"
 #include "lib/log.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/guest/world.h"
 #include "vmm/modules/virt_policy.h"
 
 namespace evmm {
@@ -27,6 +28,7 @@ void on_xsetbv(Gcpu& g) {
     // XSETBV needs CR4.OSXSAVE in the host too (it is #UD otherwise): vmx_on keeps it set where the CPU has XSAVE,
     // which the guest's XSETBV proves.
     asm volatile("xsetbv" : : "c"(0u), "a"(static_cast<u32>(value)), "d"(static_cast<u32>(value >> 32)) : "memory");
+    world_xcr0_written(g, value); // a world switch saves state under it (vmm/guest/world.h)
     gcpu_skip_instruction(g);
 }
 

@@ -135,6 +135,15 @@ void gcpu_skip_instruction(Gcpu& g) {
     svm::gcpu_advance_rip(g, n);
 }
 
+bool gcpu_hypercall_begin(Gcpu& g) {
+    if (svm::gcpu_cpl(g) != 0) { // VMMCALL at CPL > 0: #UD, as without SVM (the ABI refuses it, docs/vmcall.md)
+        svm::gcpu_inject_exception(g, Vector::UD, 0);
+        return false;
+    }
+    svm::gcpu_skip_instruction(g);
+    return true;
+}
+
 void gcpu_advance_rip(Gcpu& g, u64 length) {
     save(g).rip += length;
     ctl(g).interrupt_shadow = 0; // §15.21.5: the STI / MOV SS shadow ends with the instruction

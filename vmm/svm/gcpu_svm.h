@@ -31,6 +31,7 @@ IoExit gcpu_io_exit(Gcpu& g);
 GpaExit gcpu_gpa_exit(Gcpu& g);
 bool gcpu_exit_in_event_delivery(Gcpu& g);
 void gcpu_skip_instruction(Gcpu& g);
+bool gcpu_hypercall_begin(Gcpu& g);
 void gcpu_advance_rip(Gcpu& g, u64 length);
 void gcpu_halt(Gcpu& g);
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code);

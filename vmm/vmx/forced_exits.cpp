@@ -7,6 +7,7 @@
 #include "arch/x86_64/vmx_controls.h"
 #include "lib/log.h"
 #include "vmm/guest/intercept.h"
+#include "vmm/guest/world.h"
 #include "vmm/vmx/vmexit.h"
 #include "vmm/vmx/vmx_setup.h"
 
@@ -120,7 +121,16 @@ void write_dr(u8 n, u64 v) {
     }
 }
 
+bool g_mov_dr_exiting_kept = false; // the CPU forces MOV-DR exiting, or forceexits=1 asked for it
+
 void on_mov_dr(Gcpu& g) {
+    // A world's first DR access (the lazy DR0-3 switch, vmm/guest/world.h): its registers are live now; where
+    // nothing else needs the exits, they stop and the instruction runs again on the CPU (RIP not advanced).
+    if (world_dr_claim(g) && !g_mov_dr_exiting_kept) {
+        const u64 proc = vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS);
+        vmwrite(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS, proc & ~u64{PROC_MOV_DR_EXITING});
+        return;
+    }
     const MovDrQual q = decode_mov_dr_qual(vmread(VmcsField::EXIT_QUALIFICATION));
     u8 dr = q.dr;
     if (dr == DR4_NUMBER) dr = DR6_NUMBER; // CR4.DE = 0 (else #UD before the exit): DR4/DR5 alias DR6/DR7
@@ -175,10 +185,13 @@ void forced_exits_init(bool force) {
     const u32 can_proc = allowed1(c.procbased), can_proc2 = allowed1(c.procbased2);
     ControlRequest rq{};
     intercept_set_owner("vmx-forced");
+    // MOV DR: handled even when not forced, for the lazy DR switch of two worlds (gcpu_trap_dr_access).
+    if (!vmexit_handled(ExitReason::MOV_DR)) vmexit_register(ExitReason::MOV_DR, on_mov_dr);
     for (const Forced& f : FORCED) {
         const bool forced = (f.proc & forced_proc) || (f.proc2 & forced_proc2);
         const bool wanted = force && ((f.proc & can_proc) || (f.proc2 & can_proc2));
         if (!forced && !wanted) continue;
+        if (f.reason == ExitReason::MOV_DR) g_mov_dr_exiting_kept = true;
         rq.proc |= wanted ? f.proc : 0;
         rq.proc2 |= wanted ? f.proc2 : 0;
         if (f.handler != nullptr && !vmexit_handled(f.reason)) vmexit_register(f.reason, f.handler);

@@ -9,6 +9,7 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/debug/crashtest.h"
+#include "vmm/guest/event.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
 #include "vmm/guest/world.h"
@@ -29,7 +30,6 @@ namespace {
 constexpr u32 GPR_RSP = static_cast<u32>(Gpr::RSP);
 
 // Each CPU's HOST_RSP slot (vmm/vmx/vmx_entry.S), taken from the leaving VMCS at a world switch.
-u64 g_exit_slot[EVMM_MAX_CPUS];
 
 const char* guest_name(const Gcpu& g) { return g.guest != nullptr ? g.guest->name() : "guest"; }
 
@@ -282,6 +282,23 @@ void gcpu_set_rip(Gcpu& g, u64 rip) {
     return e;
 }
 
+namespace {
+[[gnu::cold, gnu::noinline]] bool hypercall_refused(Gcpu& g) {
+    gcpu_inject_exception(g, Vector::UD);
+    return false;
+}
+} // namespace
+
+// A leaf on the SMC's path (P5): the refusal out of line.
+bool gcpu_hypercall_begin(Gcpu& g) {
+    if (svm_backend()) [[unlikely]]
+        return svm::gcpu_hypercall_begin(g);
+    if (vmx_ar_dpl(static_cast<u32>(vmread(VmcsField::GUEST_SS_ACCESS_RIGHTS))) != 0) [[unlikely]]
+        return hypercall_refused(g);
+    gcpu_advance_rip(g, vmread(VmcsField::VM_EXIT_INSTRUCTION_LENGTH));
+    return true;
+}
+
 void gcpu_skip_instruction(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
         return svm::gcpu_skip_instruction(g);
@@ -320,6 +337,16 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
     return true;
 }
 
+// SDM Vol. 3C §25.6.2: "MOV-DR exiting" makes every MOV DR exit (§26.1.3); the handler is forced_exits.cpp's.
+[[gnu::cold]] bool gcpu_trap_dr_access(Gcpu&) {
+    if (svm_backend()) [[unlikely]]
+        return false; // SVM: no world switch in this slice (docs/svm.md)
+    if ((allowed1(vmx_state().caps.procbased) & PROC_MOV_DR_EXITING) == 0) return false;
+    const u64 proc = vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS);
+    vmwrite(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS, proc | PROC_MOV_DR_EXITING);
+    return true;
+}
+
 // SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
 [[gnu::cold]] void gcpu_tick_stop(Gcpu&) {
     if (svm_backend()) [[unlikely]]
@@ -331,22 +358,44 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 }
 
 // SDM Vol. 3C §25.11.3: VMPTRLD makes the other VMCS current (both stay active on this CPU, neither is cleared: a
-// VMCS never migrates). HOST_RSP of every VMCS of a CPU is the same slot; gcpu_enter writes it for the entering one.
-[[gnu::cold]] void gcpu_make_current(Gcpu& from, Gcpu& to) {
-    if (svm_backend()) [[unlikely]] {
-        svm::not_in_slice(from, "gcpu_make_current (world switch)");
-    }
-    g_exit_slot[from.cpu_id % EVMM_MAX_CPUS] = vmread(VmcsField::HOST_RSP);
+// VMCS never migrates). HOST_RSP of every VMCS of a CPU is the same slot; evmm_vmx_enter_at writes it into a VMCS
+// at its first entry.
+// The slot is the same for every VMCS of a CPU: the first launch on the CPU (evmm_vmx_launch) put it in HOST_RSP,
+// and the exit being left runs on it. Recorded at the CPU's first world switch, then only read.
+namespace {
+// The CPU's first world switch, or `to`'s first entry: out of line (gcpu_switch stays small, P5).
+[[noreturn, gnu::cold, gnu::noinline]] void switch_slow(Gcpu& from, Gcpu& to) {
+    if (svm_backend()) svm::not_in_slice(from, "gcpu_switch (world switch)");
+    const u64 slot = from.arch.exit_slot != 0 ? from.arch.exit_slot : vmread(VmcsField::HOST_RSP);
+    from.arch.exit_slot = to.arch.exit_slot = slot;
     if (vmptrld(to.arch.vmcs_pa) != VmxResult::Ok) gcpu_fatal(from, "world switch: VMPTRLD failed");
+    const bool launched = to.arch.launched;
+    if (!launched) {
+        // `to`'s first entry (the TEE booted or died before guest0's vCPU ran here): its launch hooks run now (an AP
+        // waits here for guest0's SIPI, vmm/modules/guest_apic.h). They may act on the (now current) VMCS.
+        event_raise(Event::GuestLaunch, to);
+        to.arch.launched = true;
+    }
+    evmm_vmx_enter_at(&to, slot, launched ? 1 : 0);
 }
 
-[[noreturn]] [[gnu::cold]] void gcpu_enter(Gcpu& g) {
-    if (svm_backend()) [[unlikely]] {
-        svm::not_in_slice(g, "gcpu_enter (world switch)");
-    }
-    const bool launched = g.arch.launched;
-    g.arch.launched = true;
-    evmm_vmx_enter_at(&g, g_exit_slot[g.cpu_id % EVMM_MAX_CPUS], launched ? 1 : 0);
+[[noreturn, gnu::cold, gnu::noinline]] void vmptrld_failed(Gcpu& from) {
+    gcpu_fatal(from, "world switch: VMPTRLD failed");
+}
+} // namespace
+
+// The slot is the same for every VMCS of a CPU: the first launch on the CPU (evmm_vmx_launch) put it in HOST_RSP,
+// and the exit being left runs on it. Recorded in both vCPUs at the CPU's first world switch, then only read (SVM:
+// never recorded, switch_slow stops).
+[[noreturn]] void gcpu_switch(Gcpu& from, Gcpu& to) {
+    const u64 slot = from.arch.exit_slot;
+    if (slot == 0 || !to.arch.launched) [[unlikely]]
+        switch_slow(from, to);
+    // VMPTRLD straight from the Gcpu; VMfailInvalid (CF) or VMfailValid (ZF) branch out (SDM Vol. 3C §31.2).
+    asm goto("vmptrld %0\n\tjbe %l1" : : "m"(to.arch.vmcs_pa) : "cc", "memory" : failed);
+    evmm_vmx_enter_at(&to, slot, 1);
+failed:
+    vmptrld_failed(from);
 }
 
 // SDM Vol. 3C §25.4.2 (Table 25-3): with "virtual NMIs" the interruptibility state's NMI bit is virtual-NMI blocking,
