@@ -43,8 +43,8 @@ EXIT_NAMES = {
 }
 GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
-NO_GUEST = ("no guest yet: evmm creates guest0 in stage 4 (needs VT-x); under QEMU (TCG, no VT-x) it stops in "
-            "stage 2 with 'VT-x not available'")
+NO_GUEST = ("no guest yet: evmm creates guest0 in stage 4 (needs VT-x or SVM; QEMU TCG has SVM with -cpu max, "
+            "not with -cpu max,-svm, where evmm stops in stage 2)")
 
 
 def _desc_constants():
@@ -554,6 +554,8 @@ NX = 1 << 63
 
 
 def npt_perms(e):
+    if not e & 1:
+        return "---"  # not present: the other bits mean nothing
     return ("r" if e & 1 else "-") + ("w" if e & 2 else "-") + ("x" if not e & NX else "-")
 
 
