@@ -129,6 +129,11 @@ constexpr u32 operator|(u32 a, SvmIntercept1 b) { return a | static_cast<u32>(b)
 constexpr u32 operator|(SvmIntercept2 a, SvmIntercept2 b) { return static_cast<u32>(a) | static_cast<u32>(b); }
 constexpr u32 operator|(u32 a, SvmIntercept2 b) { return a | static_cast<u32>(b); }
 
+// TLB_CONTROL (VMCB 05Ch, §15.16.1): what the VMRUN flushes.
+inline constexpr u8 TLB_CONTROL_NOTHING = 0;
+inline constexpr u8 TLB_CONTROL_FLUSH_ALL = 1;  // every ASID's entries
+inline constexpr u8 TLB_CONTROL_FLUSH_ASID = 3; // this guest's (its ASID's) entries
+
 // #VMEXIT codes (Appendix C, Table C-1).
 enum class SvmExit : u64 {
     EXCP_BASE = 0x40,

@@ -5,6 +5,8 @@
 #
 # usage: tests/bench/bench.sh BUILD_DIR FIGURE [TARGET]
 #   p1        hypervisor instructions per CPUID exit round trip (guest0 bench.elf, loglevel=error); at most TARGET
+#   p1_svm    the same on the SVM backend: QEMU TCG -cpu max with -icount shift=0 (TSC = instruction count); at most
+#             TARGET
 #   p2        instructions from GRUB's hand-over to guest0's launch (evmm's `perf:` line; bench.elf,
 #             loglevel=error, 1 CPU); at most TARGET
 #   p2_info   the same at loglevel=info (guest0 hello.elf): a figure, no target
@@ -25,7 +27,7 @@ EVMM_PROG=bench.sh
 # shellcheck source=tools/lib.sh
 source "$here/../../tools/lib.sh"
 
-(($# >= 2)) || evmm_die "usage: tests/bench/bench.sh BUILD_DIR p1|p2|p2_info|p2_smp4|p3|p4|p5 [TARGET]"
+(($# >= 2)) || evmm_die "usage: tests/bench/bench.sh BUILD_DIR p1|p1_svm|p2|p2_info|p2_smp4|p3|p4|p5 [TARGET]"
 build=$(cd "$1" && pwd) figure=$2 target=${3:-}
 boot_test=$here/../boot/boot_test.sh
 out_dir=$build/bench
@@ -81,6 +83,17 @@ p5)
     [[ -z $target ]] || goal="target <= $target"
     report "$p5" "P5 ${p5:-?} instructions per world-switch round trip guest0 -> TEE -> guest0 ($goal)"
     ;;
+p1_svm)
+    # The same guest and loop on evmm's SVM backend: QEMU TCG -cpu max (AMD SVM with nested paging) with -icount
+    # shift=0, where the TSC advances once per instruction as in Bochs (docs/svm.md).
+    work=$build/boot-tests/bench_p1_svm
+    bash "$boot_test" --emu qemu --qemu-cpu max --qemu-icount --name bench_p1_svm --build "$build" --smp 1 \
+        --cmdline "loglevel=error testexit=qemu" --module "$build/guests/bench.elf guest0" \
+        --expect 'P1 = [0-9]+ instructions' --reject PANIC --timeout 120 >"$work.log" 2>&1 ||
+        { cat "$work.log"; echo "FAIL: bench run bench_p1_svm failed" >&2; exit 2; }
+    v=$(grep -a -o -E 'P1 = [0-9]+' "$work/serial.txt" | grep -o -E '[0-9]+$' || true)
+    report "$v" "P1 on SVM ${v:-?} instructions per CPUID exit round trip (QEMU TCG -cpu max -icount; target <= ${target:-?})"
+    ;;
 p2)
     bench_boot bench_p2 error bench 1
     p2=$(perf_of bench_p2)
@@ -122,5 +135,5 @@ p4)
         grep -a -E '^\[cpu0\] (vm exits|  [A-Z_0-9]+ \()' | sed 's/^\[cpu0\]/evmm bench:  /' >"$exits" || true
     report "$ratio" "P4 ${ratio:-?} = ${under:-?} / ${bare:-?} instructions to Linux's ACPI power-off, under evmm / bare (target <= ${target:-?})" "$exits"
     ;;
-*) evmm_die "unknown figure '$figure' (p1, p2, p2_info, p2_smp4, p3, p4)" ;;
+*) evmm_die "unknown figure '$figure' (p1, p1_svm, p2, p2_info, p2_smp4, p3, p4, p5)" ;;
 esac

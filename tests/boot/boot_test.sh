@@ -28,6 +28,8 @@
 #   --qemu-cpu MODEL         QEMU TCG's -cpu MODEL (default max,-svm); 'max' gives AMD SVM with nested paging, evmm's
 #                            SVM backend (docs/svm.md)
 #   --qemu-device SPEC       a QEMU -device SPEC (repeatable, in order, before the others), e.g. intel-iommu,aw-bits=48
+#   --qemu-icount            QEMU TCG with -icount shift=0: one instruction per nanosecond of virtual time, so the TSC
+#                            counts instructions (deterministic, like Bochs; the SVM figures of tests/bench)
 # Regexes are POSIX extended (grep -E), matched against lines with the CRs removed.
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
 set -euo pipefail
@@ -46,12 +48,13 @@ usage() {
 
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
 build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000 grub_linux=0
-modules=() expects=() anywheres=() rejects=() qemu_devices=() qemu_cpu=max,-svm
+modules=() expects=() anywheres=() rejects=() qemu_devices=() qemu_cpu=max,-svm qemu_icount=0
 while (($#)); do
     opt=$1
     case $opt in
     --kvm) kvm=1; shift; continue ;;
     --grub-linux) grub_linux=1; shift; continue ;;
+    --qemu-icount) qemu_icount=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
         --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips | --qemu-device | --qemu-cpu)
@@ -143,6 +146,7 @@ if [[ $emu == qemu ]]; then
         cmd+=(-enable-kvm -cpu host,+vmx)
     else
         cmd+=(-accel tcg -cpu "$qemu_cpu")
+        ((!qemu_icount)) || cmd+=(-icount shift=0)
     fi
     if [[ $firmware == uefi ]]; then
         evmm_find_ovmf "$work"

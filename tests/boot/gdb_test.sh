@@ -14,6 +14,10 @@
 #   --ext          test tools/gdb/evmm.py instead: QEMU -smp 2, stop in stage 2 (evmm::vtd_discover), run
 #                  `evmm desc`, `evmm cpus`, `evmm log`, `evmm vcpu 0`, `evmm ept 0x1000` and check their output
 #                  against the descriptor's constants, the CPU count and the serial log
+#   --svm          the whole flow on the SVM backend (QEMU -cpu max) with guest0 running (default module
+#                  BUILD/guests/cpuid.elf): stops in stage 4 (Guest::create_guest0), stage 6 (evmm_svm_run), in
+#                  guest0's own code (its guest_main) and in an exit handler (the CPUID module's), where it runs
+#                  `evmm cpus`, `evmm vcpu 0`, `evmm npt` (guest0 RAM and evmm's region), `evmm log`, `evmm desc`
 # Exit status: 0 pass, 1 fail, 2 usage or setup error.
 set -euo pipefail
 
@@ -30,11 +34,16 @@ usage() {
 }
 
 build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} name=gdb_vmm_main timeout_s=120 port="" modules=() have_modules=0 ext=0
+svm=0
 while (($#)); do
     case $1 in
     -h | --help) usage 0 ;;
     --ext)
         ext=1
+        shift
+        ;;
+    --svm)
+        svm=1
         shift
         ;;
     --build | --name | --timeout | --port | --module)
@@ -55,7 +64,13 @@ done
 [[ -z $port || $port =~ ^[1-9][0-9]*$ ]] || evmm_die "--port must be a number"
 [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || evmm_die "--name may only use letters, digits, '_', '.', '-'"
 build=$(cd "$build" 2>/dev/null && pwd) || evmm_die "build directory $build does not exist"
-if ((!have_modules)) && [[ -f $build/guests/hello.elf ]]; then
+guest_elf=""
+if ((svm)); then
+    guest_elf=$build/guests/cpuid.elf
+    ((have_modules)) || modules=("$guest_elf guest0")
+    guest_elf=${modules[0]%% *}
+    [[ -f $guest_elf ]] || evmm_die "$guest_elf does not exist (build first)"
+elif ((!have_modules)) && [[ -f $build/guests/hello.elf ]]; then
     modules=("$build/guests/hello.elf guest0")
 fi
 
@@ -75,8 +90,9 @@ iso=$work/evmm.iso serial=$work/serial.log emulog=$work/emu.log gdblog=$work/gdb
 bash "$EVMM_REPO_ROOT/tools/mkiso.sh" --evmm "$build/evmm.elf" "$iso" "loglevel=info serial=com1 testexit=qemu" "${modules[@]}" ||
     exit 2
 
-smp=1
+smp=1 qemu_cpu=max,-svm
 ((!ext)) || smp=2
+((!svm)) || qemu_cpu=max # AMD SVM with nested paging: evmm runs guest0 (docs/svm.md)
 deadline=$((SECONDS + timeout_s))
 qemu_pid=""
 cleanup() {
@@ -101,7 +117,7 @@ start_qemu() {
     : >"$serial"
     timeout -k 5 "$timeout_s" qemu-system-x86_64 -machine q35 -m 512 -smp "$smp" -nographic -no-reboot \
         -serial "file:$serial" -monitor none -display none -device isa-debug-exit,iobase=0xf4,iosize=1 \
-        -cdrom "$iso" -nic none -accel tcg -cpu max,-svm -gdb "tcp:127.0.0.1:$port" -S </dev/null >"$emulog" 2>&1 &
+        -cdrom "$iso" -nic none -accel tcg -cpu "$qemu_cpu" -gdb "tcp:127.0.0.1:$port" -S </dev/null >"$emulog" 2>&1 &
     qemu_pid=$!
     # QEMU binds the gdbstub socket before it starts the machine; a bind error ends it at once.
     for _ in 1 2 3 4 5; do
@@ -142,6 +158,25 @@ if ((ext)); then
         -ex 'echo EVMM_LOG_BEGIN\n' -ex 'evmm log 100' -ex 'echo EVMM_LOADER_LOG_BEGIN\n' -ex 'evmm log 5 loader'
         -ex 'echo EVMM_VCPU_BEGIN\n' -ex 'evmm vcpu 0' -ex 'echo EVMM_EPT_BEGIN\n' -ex 'evmm ept 0x1000'
         -ex 'echo EVMM_END\n' -ex 'detach')
+elif ((svm)); then
+    guest_main=$(nm "$guest_elf" | awk '$3 == "guest_main" { print $1 }' | sed 's/^0*//')
+    guest_main=0x$guest_main
+    [[ -n $guest_main ]] || evmm_die "$guest_elf has no guest_main symbol"
+    gdb_cmd+=(-ex 'break evmm::Guest::create_guest0' -ex 'continue'
+        -ex 'echo EVMM_STAGE4_BEGIN\n' -ex 'evmm cpus'
+        -ex 'break evmm_svm_run' -ex 'continue'
+        -ex 'echo EVMM_STAGE6_BEGIN\n' -ex 'bt 1'
+        -ex 'delete' -ex "break *$guest_main" -ex 'continue'
+        -ex 'echo EVMM_GUEST_BEGIN\n' -ex 'printf "EVMM_GUEST_PC=0x%lx\n", $pc'
+        -ex 'delete' -ex "break 'evmm::(anonymous namespace)::on_cpuid(evmm::Gcpu&)'" -ex 'continue'
+        -ex 'echo EVMM_EXIT_BEGIN\n' -ex 'bt 2'
+        -ex 'echo EVMM_CPUS_BEGIN\n' -ex 'evmm cpus'
+        -ex 'echo EVMM_VCPU_BEGIN\n' -ex 'evmm vcpu 0'
+        -ex 'echo EVMM_NPT_BEGIN\n' -ex 'evmm npt 0x100000'
+        -ex 'echo EVMM_DESC_BEGIN\n' -ex 'evmm desc'
+        -ex 'echo EVMM_NPTHV_BEGIN\n' -ex 'evmm npt $evmm_runtime_base'
+        -ex 'echo EVMM_LOG_BEGIN\n' -ex 'evmm log 60'
+        -ex 'echo EVMM_END\n' -ex 'delete' -ex 'detach')
 else
     gdb_cmd+=(-ex 'break vmm_main'
     -ex 'continue'
@@ -220,8 +255,34 @@ check_ext() {
     expect EPT '^evmm: no guest yet: evmm creates guest0 in stage 4' "evmm ept without a guest"
 }
 
+check_svm() {
+    grep -q '^EVMM_END$' "$gdblog" || failures+=("gdb did not run all the steps (stops, then the evmm commands)")
+    grep -qE '^Breakpoint [0-9]+, (0x[0-9a-f]+ in )?evmm::Guest::create_guest0' "$gdblog" ||
+        failures+=("no stop in stage 4 (evmm::Guest::create_guest0)")
+    expect STAGE4 '^cpu0 \(APIC ID 0\): stage 4 ' "cpu0 not in stage 4 at create_guest0"
+    grep -qE '^Breakpoint [0-9]+, (0x[0-9a-f]+ in )?evmm_svm_run' "$gdblog" ||
+        failures+=("no stop in stage 6 (evmm_svm_run)")
+    expect GUEST "^EVMM_GUEST_PC=$guest_main\$" "no stop at guest0's guest_main ($guest_main)"
+    grep -qE "^Breakpoint [0-9]+, (0x[0-9a-f]+ in )?evmm::\(anonymous namespace\)::on_cpuid" "$gdblog" ||
+        failures+=("no stop in the CPUID exit handler")
+    expect CPUS '^cpu0 \(APIC ID 0\): stage 6 .*in the hypervisor \(rip 0x[0-9a-f]+ evmm::\(anon(ymous namespace)?\)::on_cpuid.*current gcpu: guest0 gcpu0 at 0x[0-9a-f]+ \(launched, [1-9][0-9]* exits\)$' \
+        "cpu0 not in stage 6 in the CPUID handler with guest0's gcpu0 current"
+    expect VCPU '^guest0 gcpu0 at 0x[0-9a-f]+: on cpu0, launched, [1-9][0-9]* exits$' "vcpu header"
+    expect VCPU '^  vmcb 0x[0-9a-f]+ ncr3 0x[1-9a-f][0-9a-f]*; ' "VMCB and nCR3"
+    expect VCPU '^  rip=0000000001[0-9a-f]{6} rsp=[0-9a-f]{16} rflags=[0-9a-f]{16} cpl 0 ' "guest RIP in cpuid.elf, CPL 0"
+    expect VCPU '^  last exit: 0x72 CPUID, ' "last exit not CPUID (0x72)"
+    expect NPT '^  -> HPA 0x100000, 4 KiB page, rwx$|^  -> HPA 0x100000, 2 MiB page, rwx$|^  -> HPA 0x100000, 1 GiB page, rwx$' \
+        "guest0's RAM at 1 MiB not mapped 1:1 with rwx"
+    expect NPTHV '^  not mapped \((PML4E|PDPE|PDE|PTE) not present\): an access is a nested page fault$' \
+        "evmm's region mapped in guest0's nested page tables"
+    expect LOG '^\[cpu0\] stage 6: launch guest$' "no 'stage 6: launch guest' line in the ring"
+    expect DESC '^  cmdline: "loglevel=info serial=com1 testexit=qemu"$' "evmm's command line"
+}
+
 if ((ext)); then
     check_ext
+elif ((svm)); then
+    check_svm
 else
     stopped=1
     grep -qE '^(Breakpoint|Temporary breakpoint) [0-9]+, (0x[0-9a-f]+ in )?vmm_main \(' "$gdblog" || stopped=0
@@ -244,6 +305,11 @@ else
 fi
 
 qemu_status="$qemu_rc ($(evmm_qemu_exit_meaning "$qemu_rc"))"
+if ((${#failures[@]} == 0)) && ((svm)); then
+    echo "PASS: $name (SVM; stops in stage 4, stage 6, guest0's guest_main and the CPUID exit handler; evmm cpus," \
+        "vcpu, npt, log, desc checked; QEMU exit $qemu_status)"
+    exit 0
+fi
 if ((${#failures[@]} == 0)) && ((ext)); then
     echo "PASS: $name (gdbstub port $port; -smp $smp; evmm desc, cpus, log, vcpu, ept checked; QEMU exit $qemu_status)"
     exit 0

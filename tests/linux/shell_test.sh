@@ -5,16 +5,21 @@
 # and checks that evmm saw the ACPI power-off and that `tools/evmm run` ended with status 0.
 # With `tee` (issue 11's secure world, docs/tee-linux.md): `tools/evmm run --tee`, and the typed command is a
 # `tee-call mac` through evmm_tee.ko, whose answer is the test TEE's MAC.
-# usage: tests/linux/shell_test.sh BUILD_DIR [TIMEOUT_S [CPUS [tee]]]
+# With EMU qemu: `tools/evmm run --qemu`, QEMU TCG with its emulated AMD SVM (evmm's SVM backend, docs/svm.md).
+# usage: tests/linux/shell_test.sh BUILD_DIR [TIMEOUT_S [CPUS [tee|-] [bochs|qemu]]]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-build=$(cd "$1" && pwd) timeout_s=${2:-500} cpus=${3:-1} tee=${4:-}
+build=$(cd "$1" && pwd) timeout_s=${2:-500} cpus=${3:-1} tee=${4:-} emu=${5:-bochs}
+[[ $tee == tee ]] || tee=""
+[[ $emu == bochs || $emu == qemu ]] || { echo "usage: EMU is bochs or qemu, not '$emu'" >&2; exit 2; }
 run_opts=""
 [[ $tee != tee ]] || run_opts=" --tee"
 online=0
 ((cpus == 1)) || online=0-$((cpus - 1))
-work=$build/boot-tests/linux_shell_demo${tee:+_$tee}
+suffix=${tee:+_$tee}
+[[ $emu == bochs ]] || suffix+=_$emu
+work=$build/boot-tests/linux_shell_demo$suffix
 rm -rf "$work" && mkdir -p "$work"
 log=$work/terminal.log fifo=$work/keys
 mkfifo "$fifo"
@@ -26,6 +31,7 @@ fail() {
     tail -n 40 "$log" | tr -d '\r' >&2 || true
     kill -TERM "$pid" 2>/dev/null || true
     pkill -TERM -f "bochs -q -f $build/run/bochsrc" 2>/dev/null || true
+    pkill -TERM -f "qemu-system-x86_64 .*$build/run/evmm.iso" 2>/dev/null || true
     exit 1
 }
 
@@ -43,7 +49,7 @@ type_line() { # TEXT: what a user types, then Enter (a carriage return, as a ter
 }
 
 : >"$log"
-EVMM_BUILD_DIR=$build EVMM_SKIP_DEPS=1 script -qfec "$repo/tools/evmm run --bochs --no-build --cpus $cpus$run_opts" \
+EVMM_BUILD_DIR=$build EVMM_SKIP_DEPS=1 script -qfec "$repo/tools/evmm run --$emu --no-build --cpus $cpus$run_opts" \
     "$log" <&3 >/dev/null 2>&1 &
 pid=$!
 
@@ -66,5 +72,10 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid" || rc=$?
 ((rc == 0)) || fail "tools/evmm run ended with status $rc after guest0's power-off (expected 0)"
-grep -aq 'evmm run: Bochs exited' "$log" || fail "tools/evmm run did not report Bochs' end"
+if [[ $emu == bochs ]]; then
+    grep -aq 'evmm run: Bochs exited' "$log" || fail "tools/evmm run did not report Bochs' end"
+else
+    grep -aq 'evmm run: QEMU exit status 0' "$log" || fail "tools/evmm run did not report QEMU's end (status 0)"
+    grep -aq 'SVM present: nested paging yes' "$log" || fail "evmm did not run on its SVM backend"
+fi
 echo "PASS: the Linux demo's shell answered a typed command under evmm and powered off cleanly"

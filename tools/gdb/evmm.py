@@ -8,6 +8,7 @@
 #   evmm log [N] [loader]  the last N lines (default 40) of the VMM's log ring (or of the loader's)
 #   evmm vcpu N [GUEST] guest GUEST's (default 0) gcpu N: registers, VMCS, exit counts
 #   evmm ept GPA [GUEST] the EPT walk of GPA in guest GUEST (default 0, guest0): entries, HPA, permissions
+#   evmm npt GPA [GUEST] the same walk of the nested page tables on the SVM backend
 #
 # Python 3 as GDB embeds it, standard library only. Memory is read through the selected CPU's page tables: evmm's
 # host page tables map physical memory 1:1, so descriptor, EPT tables and gcpus are read at their physical address.
@@ -42,8 +43,8 @@ EXIT_NAMES = {
 }
 GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
-NO_GUEST = ("no guest yet: evmm creates guest0 in stage 4 (needs VT-x); under QEMU (TCG, no VT-x) it stops in "
-            "stage 2 with 'VT-x not available'")
+NO_GUEST = ("no guest yet: evmm creates guest0 in stage 4 (needs VT-x or SVM; QEMU TCG has SVM with -cpu max, "
+            "not with -cpu max,-svm, where evmm stops in stage 2)")
 
 
 def _desc_constants():
@@ -90,6 +91,10 @@ def vmm_var(name, objfile=None):
         s = o.lookup_static_symbol(full) or o.lookup_global_symbol(full)
         if s is not None and s.is_variable:
             return s.value()
+    for full in ("evmm::" + name, name):  # globals the objfile lookup misses once loaded at an offset
+        s = gdb.lookup_global_symbol(full)
+        if s is not None and s.is_variable and s.symtab is not None and s.symtab.objfile == o:
+            return s.value()
     raise gdb.GdbError("evmm: no variable '%s' in %s (a different evmm version?)" % (name, o.filename))
 
 
@@ -106,6 +111,42 @@ def c_string(chars):
     n = chars.type.range()[1] + 1
     raw = bytes(int(chars[i]) & 0xFF for i in range(n))
     return raw.split(b"\0", 1)[0].decode("latin-1")
+
+
+# #VMEXIT codes (AMD APM Vol. 2 Appendix C; arch/x86_64/svm.h SvmExit); 0x00-0x3F are CR/DR accesses, 0x40-0x5F
+# exceptions.
+SVM_EXIT_NAMES = {0x60: "INTR", 0x61: "NMI", 0x62: "SMI", 0x63: "INIT", 0x65: "CR0_SEL_WRITE", 0x6E: "RDTSC",
+                  0x6F: "RDPMC", 0x72: "CPUID", 0x76: "INVD", 0x78: "HLT", 0x7A: "INVLPGA", 0x7B: "IOIO",
+                  0x7C: "MSR", 0x7D: "TASK_SWITCH", 0x7F: "SHUTDOWN", 0x80: "VMRUN", 0x81: "VMMCALL", 0x82: "VMLOAD",
+                  0x83: "VMSAVE", 0x84: "STGI", 0x85: "CLGI", 0x86: "SKINIT", 0x87: "RDTSCP", 0x8D: "XSETBV",
+                  0x400: "NPF", 0xFFFFFFFFFFFFFFFF: "VMEXIT_INVALID"}
+
+
+def svm_exit_name(code):
+    if code in SVM_EXIT_NAMES:
+        return SVM_EXIT_NAMES[code]
+    if code < 0x10:
+        return "CR%d_READ" % code
+    if code < 0x20:
+        return "CR%d_WRITE" % (code - 0x10)
+    if code < 0x30:
+        return "DR%d_READ" % (code - 0x20)
+    if code < 0x40:
+        return "DR%d_WRITE" % (code - 0x30)
+    if code < 0x60:
+        return "EXCP%d" % (code - 0x40)
+    return "?"
+
+
+def svm_backend():
+    try:
+        return bool(vmm_var("g_svm_backend"))
+    except (gdb.error, gdb.GdbError):
+        pass
+    try:
+        return bool(gdb.parse_and_eval("'evmm::g_svm_backend'"))
+    except gdb.error:
+        return False
 
 
 def size_str(n):
@@ -179,6 +220,7 @@ Without ADDR: the VMM's g_desc, or vmm_main's 'desc' argument when stopped at it
                                                                u64(d["top_of_memory"])))
         rb, rs = u64(d["runtime_base"]), u64(d["runtime_size"])
         out.append("  runtime region: 0x%x-0x%x (%s)" % (rb, rb + rs, size_str(rs)))
+        gdb.set_convenience_variable("evmm_runtime_base", rb)  # e.g. `evmm npt $evmm_runtime_base`
         for name in ("vmm_file", "loader_file"):
             f = d[name]
             out.append("    %-11s loaded 0x%x+0x%x, runs at 0x%x+0x%x, entry 0x%x" % (
@@ -430,19 +472,39 @@ RIP, RSP, RFLAGS and the segment state live in the VMCS, which only VMREAD reads
             raise gdb.GdbError("evmm: %s has %d gcpus" % (guest_name(g), count))
         v = g["vcpus_"][n]
         a = v["arch"]
+        svm = svm_backend()
         out = ["%s gcpu%d at 0x%x: on cpu%d, %s, %d exits" % (
             guest_name(g), int(v["index"]), u64(v.address), int(v["cpu_id"]),
             "launched" if bool(a["launched"]) else "not launched", u64(v["exits_total"]))]
-        out.append("  vmcs 0x%x eptp 0x%x vpid %d; cr0 shadow 0x%x cr4 shadow 0x%x" % (
-            u64(a["vmcs_pa"]), u64(a["eptp"]), int(a["vpid"]), u64(v["cr0_shadow"]), u64(v["cr4_shadow"])))
+        if svm:
+            out.append("  vmcb 0x%x ncr3 0x%x; cr0 shadow 0x%x cr4 shadow 0x%x" % (
+                u64(a["vmcs_pa"]), u64(a["eptp"]), u64(v["cr0_shadow"]), u64(v["cr4_shadow"])))
+        else:
+            out.append("  vmcs 0x%x eptp 0x%x vpid %d; cr0 shadow 0x%x cr4 shadow 0x%x" % (
+                u64(a["vmcs_pa"]), u64(a["eptp"]), int(a["vpid"]), u64(v["cr0_shadow"]), u64(v["cr4_shadow"])))
         regs = v["regs"]["gpr"]
         for row in range(0, 16, 4):
             out.append("  " + " ".join("%-3s=%016x" % (GPR_NAMES[i], u64(regs[i])) for i in range(row, row + 4)))
-        out.append("  (rsp above is not used: RSP, RIP and RFLAGS are in the VMCS)")
-        exits = v["exits"]
-        counted = [(i, u64(exits[i])) for i in range(exits.type.range()[1] + 1) if u64(exits[i])]
-        for i, c in counted:
-            out.append("  exit %2d %-24s %d" % (i, EXIT_NAMES.get(i, ""), c))
+        if svm and u64(a["vmcs_pa"]):
+            # The VMCB is memory (identity-mapped in the host): its state-save area has RIP, RSP, RFLAGS, the CRs.
+            vmcb = gdb.Value(u64(a["vmcs_pa"])).cast(gdb.lookup_type("evmm::Vmcb").pointer()).dereference()
+            c, st = vmcb["control"], vmcb["save"]
+            out.append("  rip=%016x rsp=%016x rflags=%016x cpl %d (the VMCB's; rsp above is not used)" % (
+                u64(st["rip"]), u64(st["rsp"]), u64(st["rflags"]), int(st["cpl"])))
+            out.append("  cr0=%016x cr3=%016x cr4=%016x efer=%016x" % (
+                u64(st["cr0"]), u64(st["cr3"]), u64(st["cr4"]), u64(st["efer"])))
+            code = u64(c["exitcode"])
+            out.append("  last exit: 0x%x %s, exitinfo1 0x%x, exitinfo2 0x%x" % (
+                code, svm_exit_name(code), u64(c["exitinfo1"]), u64(c["exitinfo2"])))
+        else:
+            out.append("  (rsp above is not used: RSP, RIP and RFLAGS are in the VMCS)")
+            last = int(v["last_exit"])
+            if u64(v["exits_total"]):
+                out.append("  last exit: %d %s" % (last & 0xFFFF, EXIT_NAMES.get(last & 0xFFFF, "")))
+            exits = v["exits"]
+            counted = [(i, u64(exits[i])) for i in range(exits.type.range()[1] + 1) if u64(exits[i])]
+            for i, cnt in counted:
+                out.append("  exit %2d %-24s %d" % (i, EXIT_NAMES.get(i, ""), cnt))
         gdb.write("\n".join(out) + "\n")
 
 
@@ -492,9 +554,58 @@ the permissions (r/w/x), the memory type and the page size (arch/x86_64/ept.h)."
             table = e & ADDR_MASK
 
 
+NPT_LEVELS = {4: "PML4E", 3: "PDPE", 2: "PDE", 1: "PTE"}
+NX = 1 << 63
+
+
+def npt_perms(e):
+    if not e & 1:
+        return "---"  # not present: the other bits mean nothing
+    return ("r" if e & 1 else "-") + ("w" if e & 2 else "-") + ("x" if not e & NX else "-")
+
+
+class EvmmNpt(gdb.Command):
+    """evmm npt GPA [GUEST]: walk guest GUEST's (default 0, guest0) nested page tables (AMD SVM, nCR3) for GPA: each
+level's entry, then the HPA, the permissions (r/w/x from P, R/W and NX) and the page size (vmm/svm/npt.h)."""
+
+    def __init__(self):
+        super().__init__("evmm npt", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        words = arg.split()
+        if not words or len(words) > 2:
+            raise gdb.GdbError("usage: evmm npt GPA [GUEST]")
+        gpa = u64(gdb.parse_and_eval(words[0]))
+        if not svm_backend():
+            raise gdb.GdbError("evmm: not on the SVM backend (VT-x: evmm ept GPA)")
+        g = find_guest(words[1] if len(words) > 1 else "")
+        if int(g["vcpu_count_"]) == 0 or not u64(g["vcpus_"][0]["arch"]["eptp"]):
+            raise gdb.GdbError("evmm: %s has no nested page tables yet (stage 5 builds its VMCBs)" % guest_name(g))
+        ncr3 = u64(g["vcpus_"][0]["arch"]["eptp"])
+        gdb.write("%s GPA 0x%x, nCR3 0x%x\n" % (guest_name(g), gpa, ncr3))
+        if gpa >> 48:
+            raise gdb.GdbError("evmm: GPA 0x%x is above the 48-bit range" % gpa)
+        table = ncr3 & ADDR_MASK
+        for level in (4, 3, 2, 1):
+            idx = (gpa >> (12 + 9 * (level - 1))) & 511
+            e = read_u64(table + idx * 8)
+            gdb.write("  %-5s [%3d] at 0x%x = 0x%016x %s\n" % (NPT_LEVELS[level], idx, table + idx * 8, e,
+                                                             npt_perms(e)))
+            if e & 1 == 0:
+                gdb.write("  not mapped (%s not present): an access is a nested page fault\n" % NPT_LEVELS[level])
+                return
+            if level == 1 or (level in (2, 3) and e & 0x80):
+                span = 1 << (12 + 9 * (level - 1))
+                hpa = (e & ADDR_MASK & ~(span - 1)) | (gpa & (span - 1))
+                gdb.write("  -> HPA 0x%x, %s page, %s\n" % (hpa, size_str(span), npt_perms(e)))
+                return
+            table = e & ADDR_MASK
+
+
 EvmmPrefix()
 EvmmDesc()
 EvmmCpus()
 EvmmLog()
 EvmmVcpu()
 EvmmEpt()
+EvmmNpt()

@@ -45,6 +45,7 @@ struct Gcpu {
     GcpuArch arch;
     u64 cr0_shadow, cr4_shadow; // what the guest believes CR0 / CR4 hold
     u64 exits_total;
+    u32 last_exit; // VT-x: the last exit's reason field, for the debugger (tools/gdb: evmm vcpu); SVM: the VMCB has it
     u64 exits[EXIT_COUNTERS];
     GcpuWorld* world; // the state a world switch saves and restores (vmm/guest/world.h); nullptr with one world
 

@@ -7,6 +7,8 @@
 #include "arch/x86_64/svm.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/guest/guest.h"
+#include "vmm/host/percpu.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/svm/vmcb_setup.h"
 
@@ -76,7 +78,7 @@ void gcpu_set_rip(Gcpu& g, u64 rip) { save(g).rip = rip; }
 // its ASID (§15.16.1, TLB_CONTROL 3).
 bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
     save(g).cr3 = cr3;
-    ctl(g).tlb_control = 3;
+    ctl(g).tlb_control = TLB_CONTROL_FLUSH_ASID;
     return true;
 }
 
@@ -198,6 +200,15 @@ void gcpu_dump(Gcpu& g) {
     static char why[120];
     format(why, sizeof why, "svm: %s: not in this slice (docs/svm.md)", what);
     gcpu_fatal(g, why);
+}
+
+// §15.16.1: TLB_CONTROL 3 flushes this guest's (ASID's) entries at the VMRUN; the exit handler clears it again.
+void slat_invalidate(u64 eptp) {
+    const u32 cpu = this_cpu().cpu_id;
+    for (u32 i = 0; i < guest_count(); ++i) {
+        Guest& gu = guest_at(i);
+        if (gu.eptp() == eptp && cpu < gu.vcpu_count()) ctl(gu.vcpu(cpu)).tlb_control = TLB_CONTROL_FLUSH_ASID;
+    }
 }
 
 } // namespace evmm::svm

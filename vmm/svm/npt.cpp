@@ -38,7 +38,30 @@ void set_user(PageHeap& heap, u64 table_pa, int level) {
     }
 }
 
+// The nested tables of each guest that has them (guest0 in this slice), by the guest's EPTP.
+struct NptOf {
+    u64 eptp;
+    PageTables* npt;
+};
+constexpr u32 MAX_NPT_GUESTS = 2;
+NptOf g_npts[MAX_NPT_GUESTS];
+PageHeap* g_heap = nullptr;
+
 } // namespace
+
+Status npt_update_page(Guest& guest, u64 gpa, u64 hpa, bool read, bool write, bool exec) {
+    PageTables* npt = nullptr;
+    for (const NptOf& n : g_npts)
+        if (n.npt != nullptr && n.eptp == guest.eptp()) npt = n.npt;
+    if (npt == nullptr || g_heap == nullptr)
+        return Status::error("the guest has no nested page tables", "npt_update_page", gpa);
+    if (read)
+        EVMM_TRY(npt->map(gpa, hpa, PAGE_4K, PagePerms{write, exec}, false, false));
+    else
+        EVMM_TRY(npt->unmap(gpa, PAGE_4K));
+    set_user(*g_heap, npt->root_pa(), LEVEL_PML4); // the new tables of a split, and the new leaf
+    return Status::success();
+}
 
 Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     void* mem = heap.alloc_pages(1); // the engine's bookkeeping (guest0's only set in this slice)
@@ -49,7 +72,13 @@ Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     if (!mirror(npt, heap, guest.eptp() & epte::ADDR_FIELD, LEVEL_PML4, 0, s)) return s;
     set_user(heap, npt.root_pa(), LEVEL_PML4);
     ncr3 = npt.root_pa();
-    return Status::success();
+    g_heap = &heap;
+    for (NptOf& n : g_npts) {
+        if (n.npt != nullptr) continue;
+        n = NptOf{guest.eptp(), &npt};
+        return Status::success();
+    }
+    return Status::error("more guests with nested page tables than npt.cpp keeps", "npt", MAX_NPT_GUESTS);
 }
 
 } // namespace evmm

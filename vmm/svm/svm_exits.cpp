@@ -73,7 +73,7 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     g.reg(Gpr::RAX) = v.save.rax;
     g.reg(Gpr::RSP) = v.save.rsp;
     ++g.exits_total;
-    v.control.tlb_control = 0;
+    v.control.tlb_control = TLB_CONTROL_NOTHING;
     v.control.eventinj = 0;
     const u64 code = v.control.exitcode;
     InterceptHandler h = nullptr;

@@ -1,6 +1,7 @@
 #include "vmm/svm/svm_setup.h"
 
 #include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/cr.h"
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/svm.h"
 #include "evmm_desc.h"
@@ -38,6 +39,11 @@ Status svm_on(PageHeap& heap, u32 cpu) {
     void* host = heap.alloc_pages(1);
     if (hsave == nullptr || host == nullptr) return Status::error("out of heap pages", "VM_HSAVE_PA");
     wrmsr(Msr::IA32_EFER, rdmsr(Msr::IA32_EFER) | EFER_SVME);
+    // The host's CR4 (restored at every #VMEXIT from the host save area, §15.5.2) with OSFXSR, and OSXSAVE where
+    // the CPU has XSAVE, as vmx_on keeps them: the APIC store emulation reads the guest's XMM/YMM registers and the
+    // XSETBV exit executes XSETBV (vmm/modules/guest_apic.cpp, xsetbv.cpp); without them both are #UD in the host.
+    constexpr u32 CPUID1_ECX_XSAVE = 1u << 26;
+    write_cr4(read_cr4() | CR4_OSFXSR | ((cpuid(CpuidLeaf::FEATURES).ecx & CPUID1_ECX_XSAVE) ? CR4_OSXSAVE : 0));
     wrmsr(static_cast<Msr>(MSR_VM_HSAVE_PA), heap.virt_to_phys(hsave));
     g_host_save[cpu % EVMM_MAX_CPUS] = heap.virt_to_phys(host);
     return Status::success();

@@ -89,8 +89,8 @@ Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 
     c.msrpm_base_pa = g_msrpm_pa;
     g.arch.vpid = 1 + g.cpu_id % (svm_features().asids - 1); // §15.16: ASID 0 is the host's; one per CPU
     c.guest_asid = g.arch.vpid;
-    c.tlb_control = 1; // flush everything at the first VMRUN (§15.16.1)
-    c.np_enable = 1;   // §15.25.3
+    c.tlb_control = TLB_CONTROL_FLUSH_ALL; // flush everything at the first VMRUN (§15.16.1)
+    c.np_enable = 1;                       // §15.25.3
     c.n_cr3 = ncr3;
     g.arch.eptp = ncr3;
     EVMM_TRY(svm_load_guest_state(g, st));

@@ -16,6 +16,7 @@
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
 #include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/npt.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/exit_stats.h"
@@ -489,9 +490,13 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     final_stop(StopReason::Done, what);
 }
 
+[[gnu::cold]] Status slat_mirror_page(Guest& guest, u64 gpa, u64 hpa, EptPerms perms) {
+    if (!svm_backend()) return Status::success(); // VT-x: the EPT is the second-level table
+    return npt_update_page(guest, gpa, hpa, perms.read, perms.write, perms.exec);
+}
+
 [[gnu::cold]] void slat_invalidate(u64 eptp) {
-    // SVM: guest0's nested tables mirror its EPT once, in stage 4; run-time changes are not in this slice.
-    if (svm_backend()) PANIC("svm: run-time NPT changes: not in this slice");
+    if (svm_backend()) return svm::slat_invalidate(eptp);
     const u64 cap = vmx_state().caps.ept_vpid_cap;
     if (cap & EPT_CAP_INVEPT_SINGLE)
         (void)invept(InveptType::SingleContext, eptp);

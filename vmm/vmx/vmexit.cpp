@@ -241,6 +241,7 @@ extern "C" void evmm_vmexit_handler(Gcpu* g) {
     const u32 reason = static_cast<u32>(vmread(VmcsField::VM_EXIT_REASON));
     const u32 basic = exit_reason_basic(reason);
     ++g->exits_total;
+    g->last_exit = reason;
     if (reason & EXIT_REASON_ENTRY_FAILURE) [[unlikely]]
         entry_failed(*g, reason);
     if (basic < EXIT_COUNTERS) [[likely]] {
