@@ -68,13 +68,19 @@ must_say() { # OUT REGEX WHAT
 
 # A Debian-like root: two kernels (the same bzImage, hard-linked), K1's initrd (the Linux test's initramfs, whose
 # /init prints what it sees and powers off), a dpkg leftover that must get no entry, /etc/default/grub, 40_custom.
+# Mode files: stand-ins for the kernel and the initrd (nothing boots them).
 make_tree() { # DIR
     local t=$1
-    bash "$repo/tools/linux-prepare.sh" "$build/linux" >/dev/null || evmm_die "tools/linux-prepare.sh failed"
     mkdir -p "$t/boot" "$t/etc/grub.d" "$t/etc/default"
-    cp "$build/linux/vmlinuz" "$t/boot/vmlinuz-$K1"
+    if [[ $mode == boot ]]; then
+        bash "$repo/tools/linux-prepare.sh" "$build/linux" >/dev/null || evmm_die "tools/linux-prepare.sh failed"
+        cp "$build/linux/vmlinuz" "$t/boot/vmlinuz-$K1"
+        cp "$build/linux/initramfs.cpio.gz" "$t/boot/initrd.img-$K1"
+    else
+        echo "a kernel" >"$t/boot/vmlinuz-$K1"
+        echo "an initrd" >"$t/boot/initrd.img-$K1"
+    fi
     ln "$t/boot/vmlinuz-$K1" "$t/boot/vmlinuz-$K2"
-    cp "$build/linux/initramfs.cpio.gz" "$t/boot/initrd.img-$K1"
     echo leftover >"$t/boot/vmlinuz-$K1.dpkg-bak"
     cat >"$t/etc/default/grub" <<EOF
 GRUB_DEFAULT=0
@@ -303,7 +309,7 @@ make_disk() { # DISK EMU
     cp "$root/boot/grub/grub.cfg" "$work/grub.cfg.$emu"
     mib=$(($(du -s -m "$root" | cut -f1) * 5 / 4 + 4))
     rm -f "$part"
-    mke2fs -q -F -t ext2 -L evmmroot -U "$UUID" -d "$root" "$part" "${mib}M" || fail "mke2fs -d failed"
+    mke2fs -q -F -t ext2 -L evmmroot -U "$UUID" -d "$root" "$part" "${mib}M" >/dev/null || fail "mke2fs -d failed"
     part_sectors=$((mib * 2048))
     total=$(((2048 + part_sectors + cyl - 1) / cyl * cyl)) # whole cylinders of 16 heads x 63 sectors (Bochs)
     rm -f "$disk"
@@ -323,10 +329,13 @@ make_disk() { # DISK EMU
 }
 
 boot_test=$repo/tests/boot/boot_test.sh
+# guest0's command line as the loader logs it: whole, or (a long one) cut, with its length.
+args="root=UUID=$UUID ro $GRUB_LINUX_ARGS $GRUB_LINUX_DEFAULT_ARGS evmm_install_test=1"
+args_re="\"(${args//./\\.}\"|root=UUID=$UUID ro [^\"]*\\.\\.\\.\" \\(${#args} characters\\))"
 loader_expect=(
     --expect 'loader: evmm loader, booted by "GRUB '
     --expect "loader: command line \"loglevel=info serial=com1 testexit=(bochs|qemu)\""
-    --expect "loader: module 0: 0x[0-9a-f]+-0x[0-9a-f]+ role guest0 args \"root=UUID=$UUID ro $GRUB_LINUX_ARGS $GRUB_LINUX_DEFAULT_ARGS evmm_install_test=1\""
+    --expect "loader: module 0: 0x[0-9a-f]+-0x[0-9a-f]+ role guest0 args $args_re"
     --expect 'loader: module 1: 0x[0-9a-f]+-0x[0-9a-f]+ role initrd args ""')
 
 make_disk "$work/disk-bochs.img" bochs
