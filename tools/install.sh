@@ -132,8 +132,9 @@ if [[ $action == install ]]; then
     else
         put "$default_src" "$default_dst" 0644
     fi
-    kernels=$(find "$boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f ' 2>/dev/null || true)
-    say "GRUB menu entries will boot under evmm: ${kernels:-no kernel yet (no $show/boot/vmlinuz-*)}"
+    kernels=$(find "$boot" -maxdepth 1 -name 'vmlinuz-*' ! -name '*.dpkg-*' -printf '%f\n' 2>/dev/null | LC_ALL=C sort -V -r |
+        paste -sd' ' || true)
+    say "kernels that get an evmm menu entry: ${kernels:-none yet (no $show/boot/vmlinuz-*)}"
 else
     removed=0
     for f in "$elf_dst" "$script_dst"; do
@@ -167,7 +168,7 @@ else
     cfg=/boot/grub/grub.cfg
     if [[ $action == install ]]; then
         n=$(grep -c "^menuentry '.*with evmm and Linux" "$cfg" 2>/dev/null || true)
-        say "$cfg has ${n:-0} evmm menu entries, after Debian's own (still the default): reboot and" \
+        say "$cfg: ${n:-0} menu entries with evmm, after Debian's own (still the default): reboot and" \
             "pick '... with evmm and Linux ...' in the GRUB menu (docs/hardware.md)"
     fi
 fi
