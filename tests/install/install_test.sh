@@ -186,6 +186,8 @@ snapshot "$root" >"$before"
 out=$work/out.txt
 if [[ $mode == files ]]; then
     # Errors: each clear, and nothing written.
+    evmm_cmd 2 "$out" install --root "$root" --bogus
+    must_say "$out" "error: install: unknown argument '--bogus'" "install with an unknown option"
     evmm_cmd 2 "$out" install --root "$work/no-such-dir"
     must_say "$out" 'error: --root .*/no-such-dir: no such directory' "install --root with a missing directory"
     evmm_cmd 2 "$out" install --root "$root" --elf "$work/missing.elf"
@@ -208,7 +210,7 @@ if [[ $mode == files ]]; then
     fi
     must_say "$out" 'error: writing /boot and /etc/grub.d needs root: sudo tools/evmm install' "install as non-root"
     cmp -s "$before" <(snapshot "$root") || fail "a refused install changed $root"
-    ok "refused: a missing --root, a missing evmm.elf, a system without GRUB, a non-root user"
+    ok "refused: an unknown option, a missing --root, a missing evmm.elf, a system without GRUB, a non-root user"
 fi
 
 # No --elf: tools/evmm takes BUILD/evmm.elf (there already: no build).
