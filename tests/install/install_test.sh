@@ -288,8 +288,9 @@ if [[ $mode == files ]]; then
 fi
 
 # ---- boot: a BIOS disk image of the tree ------------------------------------------------------------------------
+PATH=$PATH:/usr/sbin:/sbin # mke2fs, for a user whose PATH has no sbin (Debian's default)
 evmm_need mke2fs e2fsprogs
-evmm_need grub-mkimage grub-pc-bin
+evmm_need grub-mkimage grub-common
 grub_lib=/usr/lib/grub/i386-pc
 [[ -f $grub_lib/boot.img && -f $grub_lib/kernel.img ]] || evmm_die "GRUB's BIOS files are missing (grub-pc-bin)"
 # What grub-install puts into /boot/grub: the modules (normal, multiboot2, ...) that the core image loads.
