@@ -53,8 +53,21 @@ evmm_qemu_exit_meaning() { # STATUS
 
 # Writes a Bochs configuration (the testbeds recipe). Bochs has no UEFI firmware here: BIOS only.
 # SERIAL_OUT: a file COM1's output is written to, or a terminal device (e.g. /dev/tty) for COM1 in both directions.
-evmm_write_bochsrc() { # RCFILE ISO SERIAL_OUT BOCHS_LOG MEM_MIB CPUS IPS
-    local rc=$1 iso=$2 serial=$3 log=$4 mem=$5 cpus=$6 ips=$7 memline com1
+# MEDIUM: cdrom (default: IMAGE is an ISO) or disk (IMAGE is a raw hard disk image of whole cylinders of 16 heads
+# and 63 sectors, e.g. tests/install's; Bochs needs its geometry).
+evmm_write_bochsrc() { # RCFILE IMAGE SERIAL_OUT BOCHS_LOG MEM_MIB CPUS IPS [MEDIUM]
+    local rc=$1 iso=$2 serial=$3 log=$4 mem=$5 cpus=$6 ips=$7 medium=${8:-cdrom} memline com1 drive
+    if [[ $medium == disk ]]; then
+        local size cyl=$((16 * 63 * 512))
+        size=$(stat -c %s "$iso") || evmm_die "disk image $iso: cannot read its size"
+        ((size > 0 && size % cyl == 0)) || evmm_die "disk image $iso: $size bytes is no whole number of cylinders" \
+            "($cyl bytes: 16 heads, 63 sectors)"
+        drive="ata0-master: type=disk, path=\"$iso\", mode=flat, cylinders=$((size / cyl)), heads=16, spt=63
+boot: disk"
+    else
+        drive="ata0-master: type=cdrom, path=\"$iso\", status=inserted
+boot: cdrom"
+    fi
     com1="com1: enabled=1, mode=file, dev=\"$serial\""
     [[ ! -c $serial ]] || com1="com1: enabled=1, mode=term, dev=$serial"
     if ((mem <= 2048)); then
@@ -70,8 +83,7 @@ cpu: model=corei7_skylake_x, count=$cpus, ips=$ips
 clock: sync=none, time0=946684800
 romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
-ata0-master: type=cdrom, path="$iso", status=inserted
-boot: cdrom
+$drive
 # 'nogui' is not built into Debian's Bochs; rfb with timeout=0 does not wait for a viewer.
 display_library: rfb, options="timeout=0"
 port_e9_hack: enabled=1

@@ -22,6 +22,9 @@
 #                            grub.cfg, serial.log, the emulator's output (emu.log) and, for Bochs, bochsrc/bochs.log
 #   --build DIR              the build directory (default $EVMM_BUILD_DIR, else build/ in the repo)
 #   --evmm FILE              the Multiboot2 image (default BUILD/evmm.elf)
+#   --disk IMAGE             boot this raw hard disk image (its own GRUB and grub.cfg, e.g. tests/install's) instead
+#                            of an image made here: no --module, --cmdline or --evmm (Bochs: whole cylinders of
+#                            16 heads x 63 sectors)
 #   --grub-linux             no evmm: GRUB boots --evmm FILE as a Linux kernel (`linux`/`initrd`), --cmdline is
 #                            Linux's command line (no testexit= is added), each --module "FILE" an initrd
 #   --bochs-ips N            Bochs' emulated instructions per second of virtual time (default 50000000)
@@ -47,7 +50,7 @@ usage() {
 }
 
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
-build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" expect_exit="" bochs_ips=50000000 grub_linux=0
+build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" disk="" expect_exit="" bochs_ips=50000000 grub_linux=0
 modules=() expects=() anywheres=() rejects=() qemu_devices=() qemu_cpu=max,-svm qemu_icount=0
 while (($#)); do
     opt=$1
@@ -57,7 +60,7 @@ while (($#)); do
     --qemu-icount) qemu_icount=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
-        --expect-exit | --timeout | --name | --build | --evmm | --bochs-ips | --qemu-device | --qemu-cpu)
+        --expect-exit | --timeout | --name | --build | --evmm | --disk | --bochs-ips | --qemu-device | --qemu-cpu)
         (($# >= 2)) || evmm_die "$opt needs a value"
         val=$2
         shift 2
@@ -79,6 +82,7 @@ while (($#)); do
     --name) name=$val ;;
     --build) build=$val ;;
     --evmm) evmm=$val ;;
+    --disk) disk=$val ;;
     --bochs-ips) bochs_ips=$val ;;
     --qemu-device) qemu_devices+=(-device "$val") ;;
     --qemu-cpu) qemu_cpu=$val ;;
@@ -101,6 +105,13 @@ for re in "${expects[@]}" "${anywheres[@]}" "${rejects[@]}"; do
     grep -E -e "$re" /dev/null 2>/dev/null || rc=$?
     ((rc != 2)) || evmm_die "bad regex: $re"
 done
+if [[ -n $disk ]]; then
+    [[ -f $disk ]] || evmm_die "--disk $disk: no such file"
+    if ((${#modules[@]} || grub_linux)) || [[ -n $evmm ]]; then
+        evmm_die "--disk boots the image's own GRUB configuration: no --module, --evmm or --grub-linux"
+    fi
+    disk=$(cd "$(dirname "$disk")" && pwd)/$(basename "$disk")
+fi
 [[ -n $name ]] || name=${emu}_${firmware}_smp${smp}
 [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || evmm_die "--name may only use letters, digits, '_', '.', '-'"
 [[ -n $evmm ]] || evmm=$build/evmm.elf
@@ -136,12 +147,17 @@ for spec in "${modules[@]}"; do
 done
 iso_kind=()
 ((!grub_linux)) || iso_kind=(--linux)
-bash "$EVMM_REPO_ROOT/tools/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
+medium=cdrom boot_drive=(-cdrom "$iso")
+if [[ -n $disk ]]; then
+    iso=$disk medium=disk boot_drive=(-drive "file=$disk,format=raw,if=ide")
+else
+    bash "$EVMM_REPO_ROOT/tools/mkiso.sh" "${iso_kind[@]}" --evmm "$evmm" "$iso" "$cmdline" "${mod_specs[@]}" || exit 2
+fi
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot
         -serial "file:$serial" -monitor none -display none "${qemu_devices[@]}"
-        -device isa-debug-exit,iobase=0xf4,iosize=1 -cdrom "$iso" -nic none)
+        -device isa-debug-exit,iobase=0xf4,iosize=1 "${boot_drive[@]}" -nic none)
     if [[ $kvm == 1 ]]; then
         cmd+=(-enable-kvm -cpu host,+vmx)
     else
@@ -153,7 +169,7 @@ if [[ $emu == qemu ]]; then
         cmd+=("${EVMM_OVMF_ARGS[@]}")
     fi
 else
-    evmm_write_bochsrc "$work/bochsrc" "$iso" "$serial" "$work/bochs.log" "$mem" "$smp" "$bochs_ips"
+    evmm_write_bochsrc "$work/bochsrc" "$iso" "$serial" "$work/bochs.log" "$mem" "$smp" "$bochs_ips" "$medium"
     evmm_write_bochs_cmds "$work/bochs.cmds"
     cmd=(bochs -q -f "$work/bochsrc" -rc "$work/bochs.cmds")
 fi
