@@ -170,7 +170,8 @@ void stage2_bsp() {
         const Status a = svm_probe();
         if (a.ok()) {
             const SvmFeatures& sf = svm_features();
-            LOG_INFO("SVM present: nested paging yes, %u ASIDs, NRIP save %s", sf.asids, yes_no(sf.nrips));
+            LOG_INFO("SVM present: nested paging yes, %u ASIDs, NRIP save %s, decode assists %s, flush by ASID %s",
+                     sf.asids, yes_no(sf.nrips), yes_no(sf.decode_assists), yes_no(sf.flush_by_asid));
             return;
         }
         LOG_ERROR("SVM not available: %s", a.what);

@@ -1,5 +1,6 @@
-// cr: control-register virtualisation: CR4.VMXE reads 0 and cannot be set (#GP), CR0.NE/WP and CR4.PGE/OSFXSR
-// toggles read back as written, CR3 loads of another page-table root read back and keep the mapping working.
+// cr: control-register virtualisation: CR4.VMXE reads 0 and cannot be set (#GP), EFER.SVME reads 0 and cannot be set
+// (#GP), CR0.NE/WP and CR4.PGE/OSFXSR toggles read back as written, CR3 loads of another page-table root read back and
+// keep the mapping working.
 #include "guest.h"
 
 using namespace guest;
@@ -81,7 +82,21 @@ extern "C" void guest_main(const void*) {
     write_cr3(cr3);
     check_eq(got, alt | 0x18, "CR3 with PWT|PCD reads back");
 
+    // EFER: SVME (bit 12) reads 0 (no hypervisor's own bit shows through: evmm's SVM backend keeps it set for
+    // VMRUN), a rewrite of the value read completes, and setting SVME, which CPUID does not offer, raises #GP.
     u64 efer = rdmsr(MSR_IA32_EFER);
+    check((efer & EFER_SVME) == 0, "EFER.SVME (bit 12) reads 0");
+    bool done = probe_wrmsr(MSR_IA32_EFER, efer, vec);
+    if (check_no_fault(done, vec, "EFER rewritten with its own value"))
+        check_eq(rdmsr(MSR_IA32_EFER), efer, "EFER reads back unchanged");
+    if (cpuid(0x80000000).eax >= 0x80000001 && (cpuid(0x80000001).ecx & (1u << 2))) {
+        skip("the CPU offers SVM (CPUID.80000001H:ECX[2])", "WRMSR EFER with SVME set raises #GP");
+    } else {
+        done = probe_wrmsr(MSR_IA32_EFER, efer | EFER_SVME, vec);
+        check_fault(done, vec, VEC_GP, "WRMSR EFER with SVME set raises #GP");
+        if (done) wrmsr(MSR_IA32_EFER, efer);
+    }
+    efer = rdmsr(MSR_IA32_EFER);
     check((efer & EFER_LMA) != 0 && (read_cr0() & CR0_PG) != 0, "still in long mode (EFER.LMA, CR0.PG)");
     check_eq(read_cr0(), cr0, "CR0 ends as it started");
 }

@@ -4,6 +4,7 @@
 #include "lib/format.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/svm_cr.h"
 #include "vmm/svm/vmcb_setup.h"
 
 namespace evmm {
@@ -57,6 +58,9 @@ void on_nmi(Gcpu&) {}
 
 void svm_exits_init() {
     for (const ExitKind& e : EXIT_KINDS) g_table[static_cast<u64>(e.code)] = intercept_handler(e.kind);
+    svm_cr_init();
+    g_table[static_cast<u64>(SvmExit::CR0_WRITE)] = svm_cr_write_exit;
+    g_table[static_cast<u64>(SvmExit::CR4_WRITE)] = svm_cr_write_exit;
     g_npf = intercept_handler(Intercept::GpaAccess);
     g_rdmsr = intercept_handler(Intercept::Rdmsr);
     g_wrmsr = intercept_handler(Intercept::Wrmsr);
@@ -81,7 +85,10 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
         h = g_table[code];
     else if (code == static_cast<u64>(SvmExit::NPF))
         h = g_npf;
-    if (code == static_cast<u64>(SvmExit::MSR)) h = v.control.exitinfo1 ? g_wrmsr : g_rdmsr; // §15.11
+    if (code == static_cast<u64>(SvmExit::MSR)) { // §15.11: EXITINFO1 0 = RDMSR, 1 = WRMSR
+        const bool efer = svm_msr_is_efer(static_cast<u32>(g.reg(Gpr::RCX)));
+        h = v.control.exitinfo1 ? (efer ? svm_efer_write_exit : g_wrmsr) : (efer ? svm_efer_read_exit : g_rdmsr);
+    }
     if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
     // VMEXIT_INVALID is -1 (Appendix C); QEMU stores it as a 32-bit -1.
     if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID))
