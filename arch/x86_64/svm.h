@@ -139,6 +139,9 @@ enum class SvmIntercept2 : u32 {
     CLGI = bit(5),
     SKINIT = bit(6),
     RDTSCP = bit(7),
+    MONITOR = bit(10),
+    MWAIT = bit(11),
+    MWAIT_CONDITIONAL = bit(12),
     XSETBV = bit(13),
 };
 constexpr u32 operator|(SvmIntercept1 a, SvmIntercept1 b) { return static_cast<u32>(a) | static_cast<u32>(b); }
@@ -179,6 +182,9 @@ enum class SvmExit : u64 {
     CLGI = 0x85,
     SKINIT = 0x86,
     RDTSCP = 0x87,
+    MONITOR = 0x8A,
+    MWAIT = 0x8B,
+    MWAIT_CONDITIONAL = 0x8C,
     XSETBV = 0x8D,
     NPF = 0x400,
     INVALID = ~u64{0},
@@ -198,6 +204,7 @@ inline constexpr u64 NPF_P = bit(0), NPF_RW = bit(1), NPF_ID = bit(4);
 inline constexpr u64 EVENT_VALID = bit(31);
 inline constexpr u64 EVENT_EV = bit(11); // error code valid
 inline constexpr unsigned EVENT_TYPE_SHIFT = 8;
+inline constexpr u64 EVENT_TYPE_MASK = 7, EVENT_VECTOR_MASK = 0xFF;
 inline constexpr u64 EVENT_TYPE_INTR = 0, EVENT_TYPE_NMI = 2, EVENT_TYPE_EXCEPTION = 3, EVENT_TYPE_SOFT_INT = 4;
 
 inline void svm_clgi() { asm volatile("clgi" ::: "memory"); }

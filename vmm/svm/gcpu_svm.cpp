@@ -27,11 +27,14 @@ u64 fixed_length(u64 code) {
     case SvmExit::HLT: return 1;
     case SvmExit::CPUID:
     case SvmExit::MSR:
+    case SvmExit::RDPMC:
     case SvmExit::INVD:
     case SvmExit::RDTSC: return 2;
     case SvmExit::VMMCALL:
     case SvmExit::XSETBV:
     case SvmExit::RDTSCP:
+    case SvmExit::MWAIT:
+    case SvmExit::MWAIT_CONDITIONAL:
     case SvmExit::VMRUN:
     case SvmExit::VMLOAD:
     case SvmExit::VMSAVE:

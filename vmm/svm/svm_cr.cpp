@@ -50,9 +50,11 @@ virt::CrState guest_state(Gcpu& g) {
     return virt::CrState{s.cr0, s.cr3, s.cr4, s.efer & ~EFER_SVME, (s.cs.attrib & ATTR_L) != 0};
 }
 
+} // namespace
+
 // The intercepted instruction, decoded from its bytes at CS:RIP (the CPU has no decode assists, or they do not
 // cover CLTS/LMSW): the guest's own paging translates, as it just fetched them.
-void decode_at_rip(Gcpu& g, CrDrInsn& d) {
+void svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
     const u64 cr0 = save(g).cr0, efer = save(g).efer;
     const CodeSize cs = code_size(cr0 & CR0_PE, save(g).rflags & RFLAGS_VM, efer & EFER_LMA, svm::gcpu_in_64bit_mode(g),
                                   svm::gcpu_cs_default_32(g));
@@ -75,6 +77,8 @@ void decode_at_rip(Gcpu& g, CrDrInsn& d) {
         gcpu_fatal(g, what);
     }
 }
+
+namespace {
 
 // LMSW's 16-bit memory source.
 u16 read_lmsw_source(Gcpu& g, const CrDrInsn& d) {
@@ -163,7 +167,7 @@ void svm_cr_write_exit(Gcpu& g) {
         d.gpr = static_cast<u8>(c.exitinfo1 & EXITINFO1_GPR_MASK);
         d.length = static_cast<u8>(c.nrip - save(g).rip);
     } else {
-        decode_at_rip(g, d);
+        svm_decode_at_rip(g, d);
     }
     const virt::CrState s = guest_state(g);
     virt::CrWrite w{};

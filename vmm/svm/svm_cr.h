@@ -9,6 +9,7 @@
 // CR3 and CR8 do not exit: with nested paging the guest owns its paging (docs/svm.md).
 #pragma once
 
+#include "arch/x86_64/insn.h"
 #include "vmm/guest/gcpu.h"
 
 namespace evmm {
@@ -23,6 +24,8 @@ bool svm_msr_is_efer(u32 msr);
 void svm_cr_write_exit(Gcpu& g);
 void svm_efer_read_exit(Gcpu& g);
 void svm_efer_write_exit(Gcpu& g);
+// The CR/DR instruction at the guest's CS:RIP (an intercept without decode assists); stops evmm when it is not one.
+void svm_decode_at_rip(Gcpu& g, CrDrInsn& d);
 // The guest's TLB entries flushed at the next VMRUN (its ASID with flush-by-ASID, else every ASID: §15.16.1).
 void svm_flush_guest_tlb(Gcpu& g);
 

@@ -5,6 +5,7 @@
 #include "vmm/guest/intercept.h"
 #include "vmm/svm/gcpu_svm.h"
 #include "vmm/svm/svm_cr.h"
+#include "vmm/svm/svm_dr.h"
 #include "vmm/svm/vmcb_setup.h"
 
 namespace evmm {
@@ -35,7 +36,6 @@ constexpr ExitKind EXIT_KINDS[] = {
     {SvmExit::SKINIT, Intercept::VirtInstruction},
     {SvmExit::INVLPGA, Intercept::VirtInstruction},
     {SvmExit::SHUTDOWN, Intercept::TripleFault},
-    {SvmExit::HLT, Intercept::Hlt},
     {SvmExit::INVD, Intercept::Invd},
     {SvmExit::INIT, Intercept::Init},
 };
@@ -47,6 +47,19 @@ InterceptHandler g_npf, g_rdmsr, g_wrmsr;
 // An NMI arrived while the guest ran: it stays pending until svm_entry.S's STGI, then evmm's NMI handler takes it
 // (a stop or a cross-CPU call). Guest0's own NMIs are not re-injected in this slice (docs/svm.md).
 void on_nmi(Gcpu&) {}
+
+// §15.7.2: an intercept that happened while the CPU delivered an event (EXITINTINFO valid) leaves that event
+// undelivered; unless the handler injected something in its place (an exception combined with it, or an intercepted
+// exception re-injected), it is delivered again at the next VMRUN. Software interrupts and INT3/INTO are not: RIP
+// is still on their instruction, which executes again.
+void redeliver(Vmcb& v) {
+    const u64 info = v.control.exitintinfo;
+    const u64 type = (info >> EVENT_TYPE_SHIFT) & EVENT_TYPE_MASK;
+    const auto vector = static_cast<Vector>(info & EVENT_VECTOR_MASK);
+    if (type == EVENT_TYPE_SOFT_INT) return;
+    if (type == EVENT_TYPE_EXCEPTION && (vector == Vector::BP || vector == Vector::OF)) return;
+    v.control.eventinj = info;
+}
 
 [[noreturn]] void unexpected(Gcpu& g, u64 code) {
     static char what[96];
@@ -61,6 +74,16 @@ void svm_exits_init() {
     svm_cr_init();
     g_table[static_cast<u64>(SvmExit::CR0_WRITE)] = svm_cr_write_exit;
     g_table[static_cast<u64>(SvmExit::CR4_WRITE)] = svm_cr_write_exit;
+    svm_dr_init();
+    for (u64 dr = 0; dr < 8; ++dr) {
+        g_table[static_cast<u64>(SvmExit::DR0_READ) + dr] = svm_dr_exit;
+        g_table[static_cast<u64>(SvmExit::DR0_WRITE) + dr] = svm_dr_exit;
+    }
+    g_table[static_cast<u64>(SvmExit::RDPMC)] = svm_rdpmc_exit;
+    g_table[static_cast<u64>(SvmExit::MWAIT)] = svm_mwait_exit;
+    g_table[static_cast<u64>(SvmExit::MWAIT_CONDITIONAL)] = svm_mwait_exit;
+    g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::UD)] = svm_exception_exit;
+    g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::GP)] = svm_exception_exit;
     g_npf = intercept_handler(Intercept::GpaAccess);
     g_rdmsr = intercept_handler(Intercept::Rdmsr);
     g_wrmsr = intercept_handler(Intercept::Wrmsr);
@@ -96,6 +119,8 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);
     h(g);
+    if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]]
+        redeliver(v);
     v.save.rax = g.reg(Gpr::RAX);
     v.save.rsp = g.reg(Gpr::RSP);
 }

@@ -5,6 +5,7 @@
 #include "vmm/guest/event.h"
 #include "vmm/guest/guest.h"
 #include "vmm/svm/svm_cr.h"
+#include "vmm/svm/svm_dr.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/vmx/bitmaps.h"
 
@@ -68,6 +69,7 @@ Status svm_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     v.cr4 = s.cr4;
     v.dr7 = DR7_INIT;
     v.dr6 = DR6_INIT;
+    vmcb_of(g).control.intercept_dr = svm_dr_intercepts(v.dr7); // DR7 writes (vmm/svm/svm_dr.h)
     v.rflags = s.rflags;
     v.rip = s.rip;
     v.rsp = s.gp[EVMM_GP_RSP];
@@ -87,14 +89,17 @@ Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 
     g.arch.vmcs_pa = heap.virt_to_phys(vmcb);
     VmcbControl& c = vmcb->control;
     c.intercept_cr = svm_cr_intercepts(); // §15.9: CR0/CR4 writes (vmm/svm/svm_cr.h)
+    c.intercept_exc = svm_exception_intercepts();
     c.intercept_misc = SvmIntercept1::NMI | SvmIntercept1::INIT | SvmIntercept1::CPUID | SvmIntercept1::INVD |
-                       SvmIntercept1::HLT | SvmIntercept1::INVLPGA | SvmIntercept1::IOIO_PROT |
+                       SvmIntercept1::RDPMC | SvmIntercept1::INVLPGA | SvmIntercept1::IOIO_PROT |
                        SvmIntercept1::MSR_PROT | SvmIntercept1::SHUTDOWN;
-    // Task switches are not intercepted: unlike VMX (where every one exits), SVM lets the CPU perform them for the
-    // guest (AMD APM Vol. 2 chapter 15: the task-switch intercept is one of the optional ones), as bare metal does.
-    // §15.5.1: VMRUN must be intercepted; the other SVM instructions are #UD for the guest (virt-instructions).
+    // HLT is not intercepted (as under VT-x): the CPU halts in the guest until an interrupt, an NMI (which exits)
+    // or an INIT. Task switches are not intercepted: unlike VMX (where every one exits), SVM lets the CPU perform them
+    // for the guest (AMD APM Vol. 2 chapter 15: the task-switch intercept is one of the optional ones), as bare metal
+    // does. §15.5.1: VMRUN must be intercepted; the other SVM instructions are #UD for the guest (virt-instructions).
     c.intercept_svm = SvmIntercept2::VMRUN | SvmIntercept2::VMMCALL | SvmIntercept2::VMLOAD | SvmIntercept2::VMSAVE |
-                      SvmIntercept2::STGI | SvmIntercept2::CLGI | SvmIntercept2::SKINIT | SvmIntercept2::XSETBV;
+                      SvmIntercept2::STGI | SvmIntercept2::CLGI | SvmIntercept2::SKINIT | SvmIntercept2::XSETBV |
+                      svm_quirk_intercepts2();
     c.iopm_base_pa = g_iopm_pa;
     c.msrpm_base_pa = g_msrpm_pa;
     g.arch.vpid = 1 + g.cpu_id % (svm_features().asids - 1); // §15.16: ASID 0 is the host's; one per CPU
