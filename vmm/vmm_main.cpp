@@ -301,6 +301,10 @@ Gcpu& stage5_cpu(u32 cpu) {
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
         crash_test_break_vm_entry(g);
     }
+    if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY && svm_backend()) {
+        LOG_INFO("crashtest: clearing the guest's EFER.SVME in its VMCB before VMRUN");
+        vmcb_of(g).save.efer &= ~EFER_SVME; // §15.5.1: VMRUN then fails with VMEXIT_INVALID
+    }
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch",
                    rdtsc() - g_desc->loader_entry_tsc);

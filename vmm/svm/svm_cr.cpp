@@ -200,6 +200,42 @@ void svm_cr_write_exit(Gcpu& g) {
     svm::gcpu_advance_rip(g, d.length);
 }
 
+// §15.5.1 "Canonicalization and Consistency Checks", in the APM's order (the ones about guest state evmm writes).
+const char* svm_vmcb_invalid_reason(Gcpu& g, u64& value) {
+    const Vmcb& v = vmcb_of(g);
+    const VmcbSave& s = v.save;
+    constexpr u64 UPPER_HALF = ~u64{0xFFFFFFFF};
+    constexpr u16 ATTR_DB = 1u << 10;
+    const bool lme_pg = (s.efer & EFER_LME) && (s.cr0 & CR0_PG);
+    struct Rule {
+        bool broken;
+        const char* what;
+        u64 value;
+    };
+    const Rule rules[] = {
+        {!(s.efer & EFER_SVME), "EFER.SVME = 0", s.efer},
+        {!(s.cr0 & CR0_CD) && (s.cr0 & CR0_NW), "CR0.CD = 0 with CR0.NW = 1", s.cr0},
+        {(s.cr0 & UPPER_HALF) != 0, "CR0[63:32] not zero", s.cr0},
+        {(s.cr4 & ~g_cr4_allowed) != 0, "CR4 reserved or unsupported bit set", s.cr4},
+        {(s.dr6 & UPPER_HALF) != 0, "DR6[63:32] not zero", s.dr6},
+        {(s.dr7 & UPPER_HALF) != 0, "DR7[63:32] not zero", s.dr7},
+        {(s.efer & ~(g_efer_allowed | EFER_SVME)) != 0, "EFER reserved bit set", s.efer},
+        {lme_pg && !(s.cr4 & virt::CR4_PAE_BIT), "EFER.LME and CR0.PG with CR4.PAE = 0", s.cr4},
+        {lme_pg && !(s.cr0 & CR0_PE), "EFER.LME and CR0.PG with CR0.PE = 0", s.cr0},
+        {lme_pg && (s.cr4 & virt::CR4_PAE_BIT) && (s.cs.attrib & ATTR_L) && (s.cs.attrib & ATTR_DB),
+         "EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D all set", s.cs.attrib},
+        {!(v.control.intercept_svm & static_cast<u32>(SvmIntercept2::VMRUN)), "VMRUN intercept clear",
+         v.control.intercept_svm},
+        {v.control.guest_asid == 0, "ASID 0", 0},
+    };
+    for (const Rule& r : rules) {
+        if (!r.broken) continue;
+        value = r.value;
+        return r.what;
+    }
+    return nullptr;
+}
+
 // RDMSR of EFER: the guest's view, SVME clear (CPUID hides SVM from guest0).
 void svm_efer_read_exit(Gcpu& g) {
     const u64 v = save(g).efer & ~EFER_SVME;

@@ -24,6 +24,9 @@ bool svm_msr_is_efer(u32 msr);
 void svm_cr_write_exit(Gcpu& g);
 void svm_efer_read_exit(Gcpu& g);
 void svm_efer_write_exit(Gcpu& g);
+// After VMEXIT_INVALID: the first of VMRUN's consistency checks (§15.5.1) g's VMCB fails, with the offending value
+// (nullptr: none of those evmm checks; the CPU has more).
+const char* svm_vmcb_invalid_reason(Gcpu& g, u64& value);
 // The CR/DR instruction at the guest's CS:RIP (an intercept without decode assists); stops evmm when it is not one.
 void svm_decode_at_rip(Gcpu& g, CrDrInsn& d);
 // The guest's TLB entries flushed at the next VMRUN (its ASID with flush-by-ASID, else every ASID: §15.16.1).

@@ -61,6 +61,18 @@ void redeliver(Vmcb& v) {
     v.control.eventinj = info;
 }
 
+// VMEXIT_INVALID: which consistency check (§15.5.1) the VMCB fails, where known.
+[[noreturn]] void invalid_state(Gcpu& g) {
+    static char what[160];
+    u64 value = 0;
+    const char* why = svm_vmcb_invalid_reason(g, value);
+    if (why != nullptr)
+        format(what, sizeof what, "VMRUN failed: invalid guest state (VMEXIT_INVALID): %s (0x%lx)", why, value);
+    else
+        format(what, sizeof what, "VMRUN failed: invalid guest state (VMEXIT_INVALID): no rule evmm checks is broken");
+    gcpu_fatal(g, what);
+}
+
 [[noreturn]] void unexpected(Gcpu& g, u64 code) {
     static char what[96];
     format(what, sizeof what, "unexpected #VMEXIT: code 0x%lx", code);
@@ -114,8 +126,7 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     }
     if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
     // VMEXIT_INVALID is -1 (Appendix C); QEMU stores it as a 32-bit -1.
-    if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID))
-        gcpu_fatal(g, "VMRUN failed: invalid guest state (VMEXIT_INVALID)");
+    if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID)) invalid_state(g);
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);
     h(g);
