@@ -6,6 +6,7 @@
 #include "vmm/svm/gcpu_svm.h"
 #include "vmm/svm/svm_cr.h"
 #include "vmm/svm/svm_dr.h"
+#include "vmm/svm/svm_nmi.h"
 #include "vmm/svm/vmcb_setup.h"
 
 namespace evmm {
@@ -43,10 +44,6 @@ constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch:
 
 InterceptHandler g_table[TABLE_SIZE];
 InterceptHandler g_npf, g_rdmsr, g_wrmsr;
-
-// An NMI arrived while the guest ran: it stays pending until svm_entry.S's STGI, then evmm's NMI handler takes it
-// (a stop or a cross-CPU call). Guest0's own NMIs are not re-injected in this slice (docs/svm.md).
-void on_nmi(Gcpu&) {}
 
 // §15.7.2: an intercept that happened while the CPU delivered an event (EXITINTINFO valid) leaves that event
 // undelivered; unless the handler injected something in its place (an exception combined with it, or an intercepted
@@ -92,6 +89,11 @@ void svm_exits_init() {
         g_table[static_cast<u64>(SvmExit::DR0_WRITE) + dr] = svm_dr_exit;
     }
     g_table[static_cast<u64>(SvmExit::RDPMC)] = svm_rdpmc_exit;
+    // An NMI that exits is taken by evmm's NMI handler after STGI (a stop, a cross-CPU call, or the guest's).
+    svm_nmi_init();
+    g_table[static_cast<u64>(SvmExit::NMI)] = svm_nmi_exit;
+    g_table[static_cast<u64>(SvmExit::IRET)] = svm_iret_exit;
+    g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::DB)] = svm_db_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT)] = svm_mwait_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT_CONDITIONAL)] = svm_mwait_exit;
     g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::UD)] = svm_exception_exit;
@@ -124,7 +126,6 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
         const bool efer = svm_msr_is_efer(static_cast<u32>(g.reg(Gpr::RCX)));
         h = v.control.exitinfo1 ? (efer ? svm_efer_write_exit : g_wrmsr) : (efer ? svm_efer_read_exit : g_rdmsr);
     }
-    if (code == static_cast<u64>(SvmExit::NMI)) h = on_nmi;
     // VMEXIT_INVALID is -1 (Appendix C); QEMU stores it as a 32-bit -1.
     if (static_cast<u32>(code) == static_cast<u32>(SvmExit::INVALID)) invalid_state(g);
     if (h == nullptr) [[unlikely]]
@@ -132,6 +133,7 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     h(g);
     if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]]
         redeliver(v);
+    svm_nmi_before_vmrun(g);
     v.save.rax = g.reg(Gpr::RAX);
     v.save.rsp = g.reg(Gpr::RSP);
 }
