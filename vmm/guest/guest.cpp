@@ -169,6 +169,7 @@ Status Guest::update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where) {
         const EptTables::WalkResult w = ept_->walk(gpa);
         if (!w.present) return Status::error("guest-physical page not mapped", where, gpa);
         EVMM_TRY(ept_->map(gpa, hpa, PAGE_4K, perms, w.mem_type, false, false));
+        EVMM_TRY(slat_update_mirror(eptp_, gpa, hpa, perms));
     }
     slat_invalidate(eptp_);
     const u32 missing = ipc_call_others(slat_invalidate, eptp_);

@@ -5,8 +5,12 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/rflags.h"
 #include "arch/x86_64/svm.h"
+#include "evmm_desc.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/guest/intercept.h"
+#include "vmm/host/ipc.h"
+#include "vmm/svm/svm_nmi.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/svm/vmcb_setup.h"
 
@@ -46,7 +50,30 @@ u64 fixed_length(u64 code) {
     }
 }
 
+volatile bool g_init_request[EVMM_MAX_CPUS];
+
+void kick(u64) {} // the NMI itself is the point: the target leaves guest0 (NMI intercept) and runs its exit handler
+
 } // namespace
+
+// APM Vol. 2 §15.13.3: an INIT with GIF set resets the CPU, host included; an intercepted one is not consumed by the
+// #VMEXIT. So evmm sends none: the target is flagged, then an NMI (a cross-CPU call) takes it out of guest0.
+bool gcpu_kick_for_init(u32 cpu) {
+    g_init_request[cpu % EVMM_MAX_CPUS] = true;
+    const u32 missing = ipc_call_others(kick, 0);
+    if (missing != 0) LOG_WARN("svm: INIT for cpu%u: %u CPUs did not answer the kick", cpu, missing);
+    return true;
+}
+
+bool take_init_request(Gcpu& g) {
+    if (!g_init_request[g.cpu_id % EVMM_MAX_CPUS]) [[likely]]
+        return false;
+    g_init_request[g.cpu_id % EVMM_MAX_CPUS] = false;
+    ctl(g).eventinj = 0; // the INIT discards what was being injected
+    svm_nmi_reset(g);
+    if (InterceptHandler h = intercept_handler(Intercept::Init)) h(g);
+    return true;
+}
 
 u64 gcpu_rip(Gcpu& g) { return save(g).rip; }
 u64 gcpu_rflags(Gcpu& g) { return save(g).rflags; }

@@ -4,10 +4,19 @@
 
 #include "arch/x86_64/ept.h"
 #include "arch/x86_64/paging.h"
+#include "evmm_desc.h"
+#include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
+#include "vmm/host/percpu.h"
+#include "vmm/svm/svm_cr.h"
 
 namespace evmm {
 namespace {
+
+PageTables* g_npt; // guest0's nested tables (the only ones with SVM)
+PageHeap* g_heap;
+u64 g_npt_eptp; // the EPT they mirror
+volatile bool g_flush[EVMM_MAX_CPUS];
 
 // Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, a leaf at level 1 or with bit 7) mapped
 // alike; non-present and execute-only entries stay out.
@@ -49,7 +58,29 @@ Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     if (!mirror(npt, heap, guest.eptp() & epte::ADDR_FIELD, LEVEL_PML4, 0, s)) return s;
     set_user(heap, npt.root_pa(), LEVEL_PML4);
     ncr3 = npt.root_pa();
+    g_npt = &npt;
+    g_heap = &heap;
+    g_npt_eptp = guest.eptp();
     return Status::success();
+}
+
+Status npt_update_page(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
+    if (g_npt == nullptr || eptp != g_npt_eptp) return Status::error("no nested tables mirror this EPT", "npt", eptp);
+    if (perms.read)
+        EVMM_TRY(g_npt->map(gpa, hpa, PAGE_SIZE, PagePerms{perms.write, true}, false, false));
+    else
+        EVMM_TRY(g_npt->unmap(gpa, PAGE_SIZE));
+    set_user(*g_heap, g_npt->root_pa(), LEVEL_PML4); // a split large leaf's new table (§15.25.5)
+    return Status::success();
+}
+
+void npt_flush_this_cpu() { g_flush[this_cpu().cpu_id % EVMM_MAX_CPUS] = true; }
+
+void npt_flush_before_vmrun(Gcpu& g) {
+    if (!g_flush[g.cpu_id % EVMM_MAX_CPUS]) [[likely]]
+        return;
+    g_flush[g.cpu_id % EVMM_MAX_CPUS] = false;
+    svm_flush_guest_tlb(g);
 }
 
 } // namespace evmm

@@ -4,6 +4,7 @@
 #include "lib/format.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/npt.h"
 #include "vmm/svm/svm_cr.h"
 #include "vmm/svm/svm_dr.h"
 #include "vmm/svm/svm_nmi.h"
@@ -131,9 +132,13 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);
     h(g);
-    if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]]
+    if (svm::take_init_request(g)) {
+        // reset by a virtual INIT (and started again by a SIPI): nothing of the old state is delivered
+    } else if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]] {
         redeliver(v);
-    svm_nmi_before_vmrun(g);
+    }
+    svm_nmi_before_vmrun(g); // GIF cleared from here on
+    npt_flush_before_vmrun(g);
     v.save.rax = g.reg(Gpr::RAX);
     v.save.rsp = g.reg(Gpr::RSP);
 }

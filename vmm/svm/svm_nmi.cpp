@@ -56,6 +56,15 @@ void svm_db_exit(Gcpu& g) {
     v.save.dr6 &= ~DR6_BS;
 }
 
+void svm_nmi_reset(Gcpu& g) {
+    NmiState& n = state(g);
+    n.blocked = false;
+    n.stepping = false;
+    Vmcb& v = vmcb_of(g);
+    v.control.intercept_misc &= ~static_cast<u32>(SvmIntercept1::IRET);
+    v.control.intercept_exc = svm_exception_intercepts();
+}
+
 void svm_nmi_before_vmrun(Gcpu& g) {
     svm_clgi(); // an NMI from now on stays pending in the CPU and exits right after VMRUN (NMI intercept)
     NmiState& n = state(g);

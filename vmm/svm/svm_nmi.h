@@ -20,6 +20,8 @@ void svm_nmi_init();
 void svm_nmi_exit(Gcpu& g);
 void svm_iret_exit(Gcpu& g);
 void svm_db_exit(Gcpu& g);
+// A reset of the vCPU (INIT): no NMI blocking, no single-stepped IRET (a pending NMI stays pending).
+void svm_nmi_reset(Gcpu& g);
 // The end of every exit: GIF cleared, then a pending NMI injected if the guest can take it.
 void svm_nmi_before_vmrun(Gcpu& g);
 

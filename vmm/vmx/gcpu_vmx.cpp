@@ -15,6 +15,7 @@
 #include "vmm/host/panic.h"
 #include "vmm/host/smp.h"
 #include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/npt.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/exit_stats.h"
@@ -440,9 +441,15 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     final_stop(StopReason::Done, what);
 }
 
+[[gnu::cold]] bool gcpu_kick_for_init(u32 cpu) { return svm_backend() && svm::gcpu_kick_for_init(cpu); }
+
+[[gnu::cold]] Status slat_update_mirror(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
+    if (svm_backend()) return npt_update_page(eptp, gpa, hpa, perms); // guest0's nested tables mirror its EPT
+    return Status::success();                                         // VT-x: the EPT is what the CPU walks
+}
+
 [[gnu::cold]] void slat_invalidate(u64 eptp) {
-    // SVM: guest0's nested tables mirror its EPT once, in stage 4; run-time changes are not in this slice.
-    if (svm_backend()) PANIC("svm: run-time NPT changes: not in this slice");
+    if (svm_backend()) return npt_flush_this_cpu(); // SVM: the nested translations go at this CPU's next VMRUN
     const u64 cap = vmx_state().caps.ept_vpid_cap;
     if (cap & EPT_CAP_INVEPT_SINGLE)
         (void)invept(InveptType::SingleContext, eptp);
