@@ -1,6 +1,6 @@
 // cr: control-register virtualisation: CR4.VMXE reads 0 and cannot be set (#GP), EFER.SVME reads 0 and cannot be set
-// (#GP), CR0.NE/WP and CR4.PGE/OSFXSR toggles read back as written, CR3 loads of another page-table root read back and
-// keep the mapping working.
+// (#GP), CR0.NE/WP and CR4.PGE/OSFXSR toggles read back as written, CLTS and LMSW act on CR0.TS, CR3 loads of another
+// page-table root read back and keep the mapping working.
 #include "guest.h"
 
 using namespace guest;
@@ -64,6 +64,20 @@ extern "C" void guest_main(const void*) {
         toggle(4, CR4_OSFXSR, "OSFXSR");
     else
         skip("no FXSR (CPUID.1:EDX[24] = 0)", "CR4.OSFXSR toggles");
+
+    // CLTS and LMSW (register and memory source): CR0.TS set and cleared through them (a hypervisor intercepting
+    // CR0 writes sees them too; AMD SVM without decode assists decodes them itself).
+    write_cr0(cr0 | CR0_TS);
+    asm volatile("clts");
+    check((read_cr0() & CR0_TS) == 0, "CLTS clears CR0.TS");
+    const u16 msw_ts = static_cast<u16>((cr0 | CR0_TS) & 0xFFFF);
+    asm volatile("lmsw %0" ::"r"(msw_ts));
+    check_eq(read_cr0(), cr0 | CR0_TS, "LMSW from a register sets CR0.TS, the rest unchanged");
+    static volatile u16 msw_mem;
+    msw_mem = static_cast<u16>(cr0 & 0xFFFF);
+    asm volatile("lmsw %0" ::"m"(msw_mem));
+    check_eq(read_cr0(), cr0, "LMSW from memory clears CR0.TS again");
+    write_cr0(cr0);
 
     // CR3: switch to a copy of the root (same lower levels), read back, touch memory through it, switch back.
     u64 cr3 = read_cr3();

@@ -38,6 +38,8 @@ constexpr u32 CPUID_EXT_MAX = 0x80000000;
 
 constexpr u64 LIN32_MASK = 0xFFFF'FFFF; // outside 64-bit mode: 32-bit operands and linear addresses
 constexpr u16 ATTR_L = 1u << 9;         // VMCB CS attribute: descriptor bit 53 (Table B-2)
+constexpr u8 USER_CPL = 3;
+constexpr u32 PF_ERROR_USER = 1u << 2; // #PF error code U/S (APM Vol. 2 §8.4.2)
 
 u64 g_cr4_allowed; // the CR4 bits this CPU implements, VMXE and SMXE never (guest0 has neither)
 u64 g_efer_allowed;
@@ -80,8 +82,9 @@ void svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
 
 namespace {
 
-// LMSW's 16-bit memory source.
-u16 read_lmsw_source(Gcpu& g, const CrDrInsn& d) {
+// LMSW's 16-bit memory source; false when the guest's paging does not map it: the #PF the CPU raises (not present,
+// a read, U/S from CPL 3) is injected.
+bool read_lmsw_source(Gcpu& g, const CrDrInsn& d, u16& out) {
     const bool long64 = svm::gcpu_in_64bit_mode(g);
     const u64 next = save(g).rip + d.length;
     const u32 seg = static_cast<u32>(d.mem.seg);
@@ -92,13 +95,13 @@ u16 read_lmsw_source(Gcpu& g, const CrDrInsn& d) {
     const GuestPhys mem(*g.guest);
     u8 b[2] = {};
     const Status s = guest_read_linear(mem, regs, lin, b, sizeof b);
-    if (!s.ok()) [[unlikely]] {
-        // Not readable through the guest's paging: the CPU raises #PF there; evmm does not know the error code
-        // the access would have had. A #GP(0) is what the guest gets (logged).
-        LOG_WARN("guest0 cpu%u: LMSW source at 0x%lx not readable (%s): #GP(0)", g.cpu_id, lin, s.what);
-        return 0xFFFF;
+    if (!s.ok()) {
+        LOG_DEBUG("guest0 cpu%u: LMSW source at 0x%lx not mapped (%s): #PF", g.cpu_id, lin, s.what);
+        svm::gcpu_inject_page_fault(g, lin, save(g).cpl == USER_CPL ? PF_ERROR_USER : 0);
+        return false;
     }
-    return static_cast<u16>(b[0] | (b[1] << 8));
+    out = static_cast<u16>(b[0] | (b[1] << 8));
+    return true;
 }
 
 void refuse(Gcpu& g, u32 cr, const char* why) {
@@ -178,7 +181,9 @@ void svm_cr_write_exit(Gcpu& g) {
     } else if (d.op == CrDrOp::Clts && cr == 0) {
         w = virt::cr0_write(s, s.cr0 & ~CR0_TS);
     } else if (d.op == CrDrOp::Lmsw && cr == 0) {
-        const u16 src = d.memory ? read_lmsw_source(g, d) : static_cast<u16>(g.reg(d.gpr));
+        u16 src = static_cast<u16>(g.reg(d.gpr));
+        if (d.memory && !read_lmsw_source(g, d, src)) return; // #PF injected
+
         w = virt::cr0_write(s, virt::lmsw_value(s.cr0, src));
     } else [[unlikely]] {
         static char what[120];
