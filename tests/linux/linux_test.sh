@@ -21,7 +21,8 @@ name=linux_guest0_smp$smp
 # --svm: under evmm's AMD SVM backend in QEMU TCG '-cpu max' (docs/svm.md) instead of Bochs' VT-x.
 emu=(--emu bochs) testexit=bochs exits_expect=(--expect '  CPUID \(10\): [0-9]+')
 if ((svm)); then
-    name=linux_svm_guest0_smp$smp emu=(--emu qemu --qemu-cpu max --expect-exit 0) testexit=qemu exits_expect=()
+    name=linux_svm_guest0_smp$smp emu=(--emu qemu --qemu-cpu max --expect-exit 0) testexit=qemu
+    exits_expect=(--expect '  CPUID \(72h\): [0-9]+')
 fi
 cpus_online=0
 ((smp == 1)) || cpus_online=0-$((smp - 1))

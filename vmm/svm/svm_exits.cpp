@@ -41,6 +41,66 @@ constexpr ExitKind EXIT_KINDS[] = {
     {SvmExit::INVD, Intercept::Invd},
     {SvmExit::INIT, Intercept::Init},
 };
+// Appendix C, Table C-1: the names of exit codes 60h-8Fh, then the grouped counters (svm_exit_counter).
+constexpr const char* COUNTER_NAMES[SVM_EXIT_COUNTERS] = {
+    "INTR (60h)",
+    "NMI (61h)",
+    "SMI (62h)",
+    "INIT (63h)",
+    "VINTR (64h)",
+    "CR0_SEL_WRITE (65h)",
+    "IDTR_READ (66h)",
+    "GDTR_READ (67h)",
+    "LDTR_READ (68h)",
+    "TR_READ (69h)",
+    "IDTR_WRITE (6Ah)",
+    "GDTR_WRITE (6Bh)",
+    "LDTR_WRITE (6Ch)",
+    "TR_WRITE (6Dh)",
+    "RDTSC (6Eh)",
+    "RDPMC (6Fh)",
+    "PUSHF (70h)",
+    "POPF (71h)",
+    "CPUID (72h)",
+    "RSM (73h)",
+    "IRET (74h)",
+    "SWINT (75h)",
+    "INVD (76h)",
+    "PAUSE (77h)",
+    "HLT (78h)",
+    "INVLPG (79h)",
+    "INVLPGA (7Ah)",
+    "IOIO (7Bh)",
+    "MSR (7Ch)",
+    "TASK_SWITCH (7Dh)",
+    "FERR_FREEZE (7Eh)",
+    "SHUTDOWN (7Fh)",
+    "VMRUN (80h)",
+    "VMMCALL (81h)",
+    "VMLOAD (82h)",
+    "VMSAVE (83h)",
+    "STGI (84h)",
+    "CLGI (85h)",
+    "SKINIT (86h)",
+    "RDTSCP (87h)",
+    "ICEBP (88h)",
+    "WBINVD (89h)",
+    "MONITOR (8Ah)",
+    "MWAIT (8Bh)",
+    "MWAIT_CONDITIONAL (8Ch)",
+    "XSETBV (8Dh)",
+    "RDPRU (8Eh)",
+    "EFER_WRITE_TRAP (8Fh)",
+    "CR access (00h-1Fh)",
+    "DR access (20h-3Fh)",
+    "exception (40h-5Fh)",
+    "NPF (400h)",
+    "other",
+};
+constexpr u64 COUNTED_FIRST = static_cast<u64>(SvmExit::INTR); // 60h
+constexpr u32 COUNTER_CR = 48, COUNTER_DR = 49, COUNTER_EXCEPTION = 50, COUNTER_NPF = 51, COUNTER_OTHER = 52;
+static_assert(SVM_EXIT_COUNTERS <= EXIT_COUNTERS);
+
 constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch: RDMSR or WRMSR) apart
 
 InterceptHandler g_table[TABLE_SIZE];
@@ -78,6 +138,16 @@ void redeliver(Vmcb& v) {
 }
 
 } // namespace
+
+u32 svm_exit_counter(u64 code) {
+    if (code >= COUNTED_FIRST && code < TABLE_SIZE) return static_cast<u32>(code - COUNTED_FIRST);
+    if (code < static_cast<u64>(SvmExit::DR0_READ)) return COUNTER_CR;
+    if (code < static_cast<u64>(SvmExit::EXCP_BASE)) return COUNTER_DR;
+    if (code < COUNTED_FIRST) return COUNTER_EXCEPTION;
+    return code == static_cast<u64>(SvmExit::NPF) ? COUNTER_NPF : COUNTER_OTHER;
+}
+
+const char* svm_exit_counter_name(u32 counter) { return counter < SVM_EXIT_COUNTERS ? COUNTER_NAMES[counter] : "?"; }
 
 void svm_exits_init() {
     for (const ExitKind& e : EXIT_KINDS) g_table[static_cast<u64>(e.code)] = intercept_handler(e.kind);
@@ -118,6 +188,7 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     v.control.tlb_control = 0;
     v.control.eventinj = 0;
     const u64 code = v.control.exitcode;
+    ++g.exits[svm_exit_counter(code)];
     InterceptHandler h = nullptr;
     if (code < TABLE_SIZE)
         h = g_table[code];
