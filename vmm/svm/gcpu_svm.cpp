@@ -170,7 +170,8 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
     ctl(g).interrupt_shadow = 0; // §15.21.5: the STI / MOV SS shadow ends with the instruction
 }
 
-// No halted state in this slice: the HLT returns at once (gcpu.h allows it).
+// SVM does not intercept HLT (the CPU halts in the guest, docs/svm.md); an HLT intercept would end here: the HLT
+// returns at once (gcpu.h allows it: SVM keeps no halted state in the VMCB).
 void gcpu_halt(Gcpu& g) { svm::gcpu_skip_instruction(g); }
 
 // §15.20: EVENTINJ.
