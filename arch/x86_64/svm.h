@@ -154,6 +154,7 @@ constexpr u32 operator|(u32 a, SvmIntercept2 b) { return a | static_cast<u32>(b)
 enum class SvmExit : u64 {
     CR0_READ = 0x00, // + CR number; CR writes from 10h (§15.9)
     CR0_WRITE = 0x10,
+    CR3_WRITE = 0x13,
     CR4_WRITE = 0x14,
     CR8_WRITE = 0x18,
     DR0_READ = 0x20, // + DR number; DR writes from 30h (§15.12)

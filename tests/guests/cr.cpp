@@ -98,6 +98,14 @@ extern "C" void guest_main(const void*) {
 
     // EFER: SVME (bit 12) reads 0 (no hypervisor's own bit shows through: evmm's SVM backend keeps it set for
     // VMRUN), a rewrite of the value read completes, and setting SVME, which CPUID does not offer, raises #GP.
+    // A CR3 with a bit above MAXPHYADDR set (bit 62: never a physical-address bit, nor PCID's no-flush bit 63) is #GP.
+    {
+        bool done3 = probe_fn([&] { write_cr3(cr3 | (1ull << 62)); }, vec);
+        check_fault(done3, vec, VEC_GP, "mov to CR3 with reserved bit 62 raises #GP");
+        if (done3) write_cr3(cr3);
+        check_eq(read_cr3(), cr3, "CR3 unchanged by the refused load");
+    }
+
     u64 efer = rdmsr(MSR_IA32_EFER);
     check((efer & EFER_SVME) == 0, "EFER.SVME (bit 12) reads 0");
     bool done = probe_wrmsr(MSR_IA32_EFER, efer, vec);

@@ -12,6 +12,7 @@
 #include "vmm/guest/guest_paging.h"
 #include "vmm/modules/virt_policy.h"
 #include "vmm/svm/gcpu_svm.h"
+#include "vmm/svm/svm_dr.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/svm/vmcb_setup.h"
 
@@ -35,13 +36,17 @@ constexpr u64 EFER_FFXSR = bit(14), EFER_TCE = bit(15);
 constexpr u32 CPUID80000001_EDX_SYSCALL = 1u << 11, CPUID80000001_EDX_FFXSR = 1u << 25;
 constexpr u32 CPUID80000001_ECX_TCE = 1u << 17;
 constexpr u32 CPUID_EXT_MAX = 0x80000000;
+constexpr u32 CPUID_ADDRESS_SIZES = 0x80000008; // EAX[7:0]: MAXPHYADDR
+constexpr u32 ADDRESS_SIZES_PHYS_MASK = 0xFF;
+constexpr u8 MAXPHYADDR_DEFAULT = 36;
 
 constexpr u64 LIN32_MASK = 0xFFFF'FFFF; // outside 64-bit mode: 32-bit operands and linear addresses
 constexpr u16 ATTR_L = 1u << 9;         // VMCB CS attribute: descriptor bit 53 (Table B-2)
 constexpr u8 USER_CPL = 3;
 constexpr u32 PF_ERROR_USER = 1u << 2; // #PF error code U/S (APM Vol. 2 §8.4.2)
 
-u64 g_cr4_allowed; // the CR4 bits this CPU implements, VMXE and SMXE never (guest0 has neither)
+u64 g_cr4_allowed;
+u8 g_maxphyaddr; // the CR4 bits this CPU implements, VMXE and SMXE never (guest0 has neither)
 u64 g_efer_allowed;
 
 VmcbSave& save(Gcpu& g) { return vmcb_of(g).save; }
@@ -142,6 +147,9 @@ void svm_cr_init() {
     g_cr4_allowed = CR4_PCE;
     for (const Feature& f : features)
         if (f.reg & f.mask) g_cr4_allowed |= f.cr4;
+    g_maxphyaddr = cpuid(CPUID_EXT_MAX).eax >= CPUID_ADDRESS_SIZES
+                       ? static_cast<u8>(cpuid(CPUID_ADDRESS_SIZES).eax & ADDRESS_SIZES_PHYS_MASK)
+                       : MAXPHYADDR_DEFAULT;
     g_efer_allowed = 0;
     if (e1.edx & CPUID80000001_EDX_SYSCALL) g_efer_allowed |= EFER_SCE;
     if (e1.edx & CPUID80000001_EDX_LM) g_efer_allowed |= EFER_LME | EFER_LMA;
@@ -150,7 +158,11 @@ void svm_cr_init() {
     if (e1.ecx & CPUID80000001_ECX_TCE) g_efer_allowed |= EFER_TCE;
 }
 
-u32 svm_cr_intercepts() { return svm_intercept_cr_write(0) | svm_intercept_cr_write(4); }
+// CR3 writes only under QEMU's TCG, which answers a guest's MOV to CR3 with a bit above MAXPHYADDR (long mode) with
+// #VMEXIT(VMEXIT_INVALID) instead of #GP (docs/svm.md, quirks); a CPU raises the #GP itself.
+u32 svm_cr_intercepts() {
+    return svm_intercept_cr_write(0) | svm_intercept_cr_write(4) | (svm_qemu_tcg() ? svm_intercept_cr_write(3) : 0);
+}
 
 bool svm_msr_is_efer(u32 msr) { return msr == static_cast<u32>(Msr::IA32_EFER); }
 
@@ -158,7 +170,8 @@ void svm_flush_guest_tlb(Gcpu& g) {
     vmcb_of(g).control.tlb_control = svm_features().flush_by_asid ? TLB_CONTROL_FLUSH_GUEST : TLB_CONTROL_FLUSH_ALL;
 }
 
-// §15.9: CR0 (10h) and CR4 (14h) write intercepts: MOV to CRn, and for CR0 also CLTS and LMSW. With decode assists
+// §15.9: CR0 (10h), CR3 (13h, QEMU TCG only) and CR4 (14h) write intercepts: MOV to CRn, and for CR0 also CLTS and
+// LMSW. With decode assists
 // and NRIP save a MOV is read from EXITINFO1 and nRIP (§15.33.4); otherwise from the instruction bytes.
 void svm_cr_write_exit(Gcpu& g) {
     VmcbControl& c = vmcb_of(g).control;
@@ -177,7 +190,9 @@ void svm_cr_write_exit(Gcpu& g) {
     if (d.op == CrDrOp::MovToCr && d.reg == cr) {
         u64 value = g.reg(d.gpr);
         if (!virt::cr_state_64bit_mode(s)) value &= LIN32_MASK; // outside 64-bit mode the operand is 32-bit
-        w = cr == 0 ? virt::cr0_write(s, value) : virt::cr4_write(s, value, g_cr4_allowed);
+        w = cr == 0   ? virt::cr0_write(s, value)
+            : cr == 3 ? virt::cr3_write(s, value, g_maxphyaddr)
+                      : virt::cr4_write(s, value, g_cr4_allowed);
     } else if (d.op == CrDrOp::Clts && cr == 0) {
         w = virt::cr0_write(s, s.cr0 & ~CR0_TS);
     } else if (d.op == CrDrOp::Lmsw && cr == 0) {
@@ -196,6 +211,8 @@ void svm_cr_write_exit(Gcpu& g) {
     if (cr == 0) {
         save(g).cr0 = w.value;
         g.cr0_shadow = w.value;
+    } else if (cr == 3) {
+        save(g).cr3 = w.value; // the flush below drops global translations too (more than MOV to CR3 does)
     } else {
         save(g).cr4 = w.value;
         g.cr4_shadow = w.value;

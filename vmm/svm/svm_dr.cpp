@@ -78,8 +78,12 @@ void svm_dr_init() {
     const CpuidRegs hv = cpuid(CPUID_HV_BASE);
     g_qemu_tcg = hv.ebx == TCG_SIGNATURE_EBX && hv.ecx == TCG_SIGNATURE_ECX && hv.edx == TCG_SIGNATURE_EDX;
     if (g_qemu_tcg)
-        LOG_INFO("stage 3: svm: QEMU TCG: its own #UD/#GP re-injected, MWAIT returns at once (docs/svm.md, quirks)");
+        LOG_INFO(
+            "stage 3: svm: QEMU TCG: its own #UD/#GP re-injected, MWAIT returns at once, CR3 writes checked "
+            "(docs/svm.md)");
 }
+
+bool svm_qemu_tcg() { return g_qemu_tcg; }
 
 u32 svm_dr_intercepts(u64 dr7) {
     if (!(dr7 & DR7_GD)) return svm_intercept_dr_write(DR7_NUMBER);

@@ -13,6 +13,8 @@ namespace evmm {
 
 // Stage 3, BSP: the RDPMC counters this CPU has; whether it is QEMU's TCG (CPUID 4000_0000h "TCGTCGTCGTCG").
 void svm_dr_init();
+// QEMU's TCG (its quirks: docs/svm.md). Valid from svm_dr_init.
+bool svm_qemu_tcg();
 // The VMCB's DR intercept vector (offset 004h) for a guest DR7.
 u32 svm_dr_intercepts(u64 dr7);
 // The VMCB's exception intercept vector (offset 008h): #UD and #GP under QEMU's TCG (docs/svm.md, quirks).

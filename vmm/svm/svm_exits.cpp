@@ -127,7 +127,9 @@ void redeliver(Vmcb& v) {
     if (why != nullptr)
         format(what, sizeof what, "VMRUN failed: invalid guest state (VMEXIT_INVALID): %s (0x%lx)", why, value);
     else
-        format(what, sizeof what, "VMRUN failed: invalid guest state (VMEXIT_INVALID): no rule evmm checks is broken");
+        format(what, sizeof what,
+               "VMRUN failed: invalid guest state (VMEXIT_INVALID): no rule evmm checks is broken (an emulator's "
+               "answer to the guest instruction at RIP?)");
     gcpu_fatal(g, what);
 }
 
@@ -154,6 +156,7 @@ void svm_exits_init() {
     svm_cr_init();
     g_table[static_cast<u64>(SvmExit::CR0_WRITE)] = svm_cr_write_exit;
     g_table[static_cast<u64>(SvmExit::CR4_WRITE)] = svm_cr_write_exit;
+    g_table[static_cast<u64>(SvmExit::CR3_WRITE)] = svm_cr_write_exit;
     svm_dr_init();
     for (u64 dr = 0; dr < 8; ++dr) {
         g_table[static_cast<u64>(SvmExit::DR0_READ) + dr] = svm_dr_exit;
