@@ -107,6 +107,10 @@ constexpr u32 svm_intercept_dr_read(u32 dr) { return 1u << dr; }
 constexpr u32 svm_intercept_dr_write(u32 dr) { return 1u << (16 + dr); }
 // TLB_CONTROL (VMCB 05Ch, §15.16.1).
 inline constexpr u8 TLB_CONTROL_DO_NOTHING = 0, TLB_CONTROL_FLUSH_ALL = 1, TLB_CONTROL_FLUSH_GUEST = 3;
+// VMCB 060h (§15.21.4 "Injecting Virtual (INTR) Interrupts"): V_IRQ (bit 8) asks for a virtual interrupt, V_IGN_TPR
+// (bit 20) ignores V_TPR for it; with the VINTR intercept the CPU exits when the guest could take it (IF = 1, no
+// interrupt shadow) instead of delivering it.
+inline constexpr u64 VINTR_V_IRQ = bit(8), VINTR_V_IGN_TPR = bit(20);
 // EXITINFO1 of a MOV CRn/DRn intercept with decode assists (§15.33.4): bit 63 = MOV (not CLTS/LMSW/SMSW), 3:0 = GPR.
 inline constexpr u64 EXITINFO1_MOV_CR = bit(63);
 inline constexpr u64 EXITINFO1_GPR_MASK = 0xF;

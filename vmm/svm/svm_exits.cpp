@@ -167,6 +167,7 @@ void svm_exits_init() {
     svm_nmi_init();
     g_table[static_cast<u64>(SvmExit::NMI)] = svm_nmi_exit;
     g_table[static_cast<u64>(SvmExit::IRET)] = svm_iret_exit;
+    g_table[static_cast<u64>(SvmExit::VINTR)] = svm_vintr_exit;
     g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::DB)] = svm_db_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT)] = svm_mwait_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT_CONDITIONAL)] = svm_mwait_exit;

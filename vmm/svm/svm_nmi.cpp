@@ -23,6 +23,11 @@ NmiState g_nmi[EVMM_MAX_CPUS];
 
 NmiState& state(const Gcpu& g) { return g_nmi[g.cpu_id % EVMM_MAX_CPUS]; }
 
+void close_window(Vmcb& v) {
+    v.control.vintr &= ~(VINTR_V_IRQ | VINTR_V_IGN_TPR);
+    v.control.intercept_misc &= ~static_cast<u32>(SvmIntercept1::VINTR);
+}
+
 // evmm's NMI handler, for an NMI that is neither a stop nor a cross-CPU call: the guest's.
 void guest_nmi() { g_nmi[this_cpu().cpu_id % EVMM_MAX_CPUS].pending = true; }
 
@@ -31,6 +36,9 @@ void guest_nmi() { g_nmi[this_cpu().cpu_id % EVMM_MAX_CPUS].pending = true; }
 void svm_nmi_init() { set_guest_nmi_hook(guest_nmi); }
 
 void svm_nmi_exit(Gcpu&) {}
+
+// The window asked for above: the guest can take an interrupt now; the pending NMI goes in at this exit's end.
+void svm_vintr_exit(Gcpu& g) { close_window(vmcb_of(g)); }
 
 // §15.9: the IRET intercept exits before the IRET executes; it ends the guest's NMI blocking (any IRET does, SDM Vol.
 // 3A §6.7.1). With an NMI pending, the IRET runs single-stepped so that the NMI comes right after it.
@@ -63,6 +71,7 @@ void svm_nmi_reset(Gcpu& g) {
     Vmcb& v = vmcb_of(g);
     v.control.intercept_misc &= ~static_cast<u32>(SvmIntercept1::IRET);
     v.control.intercept_exc = svm_exception_intercepts();
+    close_window(v);
 }
 
 void svm_nmi_before_vmrun(Gcpu& g) {
@@ -71,7 +80,13 @@ void svm_nmi_before_vmrun(Gcpu& g) {
     if (!n.pending || n.blocked || n.stepping) [[likely]]
         return;
     Vmcb& v = vmcb_of(g);
-    if (v.control.eventinj & EVENT_VALID) return; // an exception goes first; the NMI at a later exit
+    if (v.control.eventinj & EVENT_VALID) {
+        // An exception goes first; the NMI when the guest can next take an interrupt (a virtual-interrupt window,
+        // §15.21.4: SVM has no NMI window): its exit brings evmm back here.
+        v.control.vintr |= VINTR_V_IRQ | VINTR_V_IGN_TPR;
+        v.control.intercept_misc |= static_cast<u32>(SvmIntercept1::VINTR);
+        return;
+    }
     v.control.eventinj = static_cast<u64>(Vector::NMI) | (EVENT_TYPE_NMI << EVENT_TYPE_SHIFT) | EVENT_VALID;
     v.control.intercept_misc |= static_cast<u32>(SvmIntercept1::IRET);
     n.pending = false;

@@ -7,7 +7,9 @@
 // no NMI slips in between) a pending NMI is injected (EVENTINJ type NMI) when the guest is not handling one: evmm
 // tracks the guest's NMI blocking itself, from the injection to the next IRET (IRET intercept). An NMI that becomes
 // pending while blocked waits: at the IRET exit evmm lets the IRET execute with RFLAGS.TF set and #DB intercepted,
-// and injects the NMI at the single-step trap after it (one pending at most, further ones merge, as on the CPU).
+// and injects the NMI at the single-step trap after it (one pending at most, further ones merge, as on the CPU). An NMI
+// that waits behind an exception being injected comes at the next virtual-interrupt window (VINTR intercept): when the
+// guest can take an interrupt again.
 #pragma once
 
 #include "vmm/guest/gcpu.h"
@@ -20,6 +22,8 @@ void svm_nmi_init();
 void svm_nmi_exit(Gcpu& g);
 void svm_iret_exit(Gcpu& g);
 void svm_db_exit(Gcpu& g);
+// VINTR (64h): the virtual-interrupt window asked for when an NMI waited behind an injected exception.
+void svm_vintr_exit(Gcpu& g);
 // A reset of the vCPU (INIT): no NMI blocking, no single-stepped IRET (a pending NMI stays pending).
 void svm_nmi_reset(Gcpu& g);
 // The end of every exit: GIF cleared, then a pending NMI injected if the guest can take it.
