@@ -170,7 +170,8 @@ void stage2_bsp() {
         const Status a = svm_probe();
         if (a.ok()) {
             const SvmFeatures& sf = svm_features();
-            LOG_INFO("SVM present: nested paging yes, %u ASIDs, NRIP save %s", sf.asids, yes_no(sf.nrips));
+            LOG_INFO("SVM present: nested paging yes, %u ASIDs, NRIP save %s, decode assists %s, flush by ASID %s",
+                     sf.asids, yes_no(sf.nrips), yes_no(sf.decode_assists), yes_no(sf.flush_by_asid));
             return;
         }
         LOG_ERROR("SVM not available: %s", a.what);
@@ -299,6 +300,10 @@ Gcpu& stage5_cpu(u32 cpu) {
     if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY && !svm_backend()) {
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");
         crash_test_break_vm_entry(g);
+    }
+    if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY && svm_backend()) {
+        LOG_INFO("crashtest: clearing the guest's EFER.SVME in its VMCB before VMRUN");
+        vmcb_of(g).save.efer &= ~EFER_SVME; // §15.5.1: VMRUN then fails with VMEXIT_INVALID
     }
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch",

@@ -551,4 +551,74 @@ Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& 
     return Status::success();
 }
 
+// MOV CRn/DRn, CLTS, LMSW (insn.h). Prefixes as decode_mmio_store reads them; the instructions take no operand-size
+// prefix (MOV CR/DR moves 64 bits in 64-bit mode, 32 elsewhere).
+Status decode_cr_dr_insn(const u8* bytes, size_t avail, CodeSize cs, CrDrInsn& out) {
+    constexpr const char* WHERE_CR = "decode_cr_dr_insn";
+    if (bytes == nullptr) return Status::error("no instruction bytes (nullptr)", WHERE_CR);
+    Cursor c{bytes, avail, 0};
+    bool lock = false, addrsize_prefix = false, seg_override = false;
+    Sreg seg = Sreg::DS;
+    u8 rex = 0;
+    for (;;) {
+        EVMM_TRY(c.need(1));
+        const u8 b = c.peek();
+        if (b == PREFIX_LOCK) {
+            lock = true;
+        } else if (b == PREFIX_ADDRESS_SIZE) {
+            addrsize_prefix = true;
+        } else if (is_segment_override(b)) {
+            seg = sreg_of_prefix(b);
+            seg_override = true;
+        } else if (b != PREFIX_OPERAND_SIZE && b != PREFIX_REP && b != PREFIX_REPNE) {
+            if (cs != CodeSize::Bits64 || (b & REX_HIGH_MASK) != REX_HIGH) break; // the opcode
+            rex = b;
+            c.pos++;
+            continue;
+        }
+        rex = 0; // a legacy prefix after a REX: that REX is ignored (§2.2.1)
+        c.pos++;
+    }
+    const size_t opcode_pos = c.pos;
+    if (c.next() != OP_TWO_BYTE)
+        return Status::error("not a CR/DR instruction", WHERE_CR, bytes[opcode_pos], opcode_pos);
+    EVMM_TRY(c.need(1));
+    const size_t op2_pos = c.pos;
+    const u8 op2 = c.next();
+    CrDrInsn r{};
+    r.addr_size = address_size(cs, addrsize_prefix);
+    const u8 r_ext = static_cast<u8>((rex & REX_R) << REX_R_SHIFT);
+    const u8 b_ext = static_cast<u8>((rex & REX_B) << REX_B_SHIFT);
+    if (op2 == OP2_CLTS) {
+        r.op = CrDrOp::Clts;
+    } else if (op2 >= OP2_MOV_FROM_CR && op2 <= OP2_MOV_TO_DR) {
+        EVMM_TRY(c.need(1));
+        const u8 modrm = c.next();
+        constexpr CrDrOp OPS[] = {CrDrOp::MovFromCr, CrDrOp::MovFromDr, CrDrOp::MovToCr, CrDrOp::MovToDr};
+        r.op = OPS[op2 - OP2_MOV_FROM_CR];
+        r.reg = static_cast<u8>(modrm_reg(modrm) | r_ext);
+        r.gpr = static_cast<u8>(modrm_rm(modrm) | b_ext);
+        const bool cr = r.op == CrDrOp::MovToCr || r.op == CrDrOp::MovFromCr;
+        if (cr && lock && r.reg == 0) r.reg = ALT_MOV_CR8;
+    } else if (op2 == OP2_GROUP7) {
+        EVMM_TRY(c.need(1));
+        const u8 modrm = c.next();
+        if (modrm_reg(modrm) != GROUP7_LMSW_DIGIT)
+            return Status::error("0F 01 other than LMSW (/6)", WHERE_CR, modrm, op2_pos + 1);
+        r.op = CrDrOp::Lmsw;
+        if (modrm_mod(modrm) == MOD_REGISTER) {
+            r.gpr = static_cast<u8>(modrm_rm(modrm) | b_ext);
+        } else {
+            r.memory = true;
+            EVMM_TRY(
+                decode_memory_operand(c, modrm, r.addr_size, rex, cs == CodeSize::Bits64, seg, seg_override, r.mem));
+        }
+    } else {
+        return Status::error("not a CR/DR instruction", WHERE_CR, op2, op2_pos);
+    }
+    r.length = static_cast<u8>(c.pos);
+    out = r;
+    return Status::success();
+}
+
 } // namespace evmm

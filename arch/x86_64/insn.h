@@ -234,4 +234,34 @@ struct MmioStore {
 // 15).
 Status decode_mmio_store(const u8* bytes, size_t avail, CodeSize cs, MmioStore& out);
 
+// --- Control- and debug-register instructions: what an AMD SVM CR/DR intercept leaves to the hypervisor when the
+// CPU has no decode assists (AMD APM Vol. 2 §15.9, §15.12, §15.33.4). MOV to/from CRn (0F 22 / 0F 20), MOV to/from
+// DRn (0F 23 / 0F 21), CLTS (0F 06), LMSW (0F 01 /6, a register or a 16-bit memory source). SDM Vol. 2B "MOV—Move
+// to/from Control Registers", "MOV—Move to/from Debug Registers": the ModR/M.mod bits are ignored (the operand is
+// always a register), REX.R extends the CR/DR number, REX.B the general register; AMD APM Vol. 3 "MOV CRn": LOCK +
+// MOV CR0 accesses CR8 (AltMovCr8).
+namespace insn {
+inline constexpr u8 OP2_GROUP7 = 0x01; // 0F 01: LMSW is /6
+inline constexpr u8 GROUP7_LMSW_DIGIT = 6;
+inline constexpr u8 OP2_CLTS = 0x06;        // 0F 06
+inline constexpr u8 OP2_MOV_FROM_CR = 0x20; // 0F 20: MOV r64/r32, CRn
+inline constexpr u8 OP2_MOV_FROM_DR = 0x21; // 0F 21: MOV r64/r32, DRn
+inline constexpr u8 OP2_MOV_TO_CR = 0x22;   // 0F 22: MOV CRn, r64/r32
+inline constexpr u8 OP2_MOV_TO_DR = 0x23;   // 0F 23: MOV DRn, r64/r32
+inline constexpr u8 ALT_MOV_CR8 = 8;        // LOCK + MOV CR0: CR8
+} // namespace insn
+enum class CrDrOp : u8 { MovToCr, MovFromCr, MovToDr, MovFromDr, Clts, Lmsw };
+struct CrDrInsn {
+    u8 length; // the whole instruction, prefixes included
+    CrDrOp op;
+    u8 reg;       // the CR / DR number (MOV), 0 (CLTS, LMSW: CR0)
+    u8 gpr;       // the general register (MOV; LMSW with a register source), SDM encoding order
+    bool memory;  // LMSW with a memory source: `mem`, `addr_size` (bytes)
+    u8 addr_size; // 2, 4 or 8
+    MemOperand mem;
+};
+// Errors (where = "decode_cr_dr_insn"; value = the offending byte, value2 = its offset): not one of the instructions
+// above, truncated, longer than 15 bytes.
+Status decode_cr_dr_insn(const u8* bytes, size_t avail, CodeSize cs, CrDrInsn& out);
+
 } // namespace evmm

@@ -9,10 +9,12 @@ namespace evmm {
 // --- detection and enabling (APM Vol. 2 §15.4, §15.30) ------------------------------------------------------
 inline constexpr u32 CPUID_EXT_FEATURES = 0x80000001; // ECX[2] = SVM
 inline constexpr u32 CPUID_EXT_ECX_SVM = 1u << 2;
-inline constexpr u32 CPUID_SVM_FEATURES = 0x8000000A; // EBX = number of ASIDs, EDX = features
-inline constexpr u32 CPUID_SVM_EDX_NP = 1u << 0;      // nested paging
-inline constexpr u32 CPUID_SVM_EDX_NRIPS = 1u << 3;   // next RIP saved on #VMEXIT
-inline constexpr u32 MSR_VM_CR = 0xC0010114;          // §15.30.1: bit 4 = SVMDIS
+inline constexpr u32 CPUID_SVM_FEATURES = 0x8000000A;        // EBX = number of ASIDs, EDX = features
+inline constexpr u32 CPUID_SVM_EDX_NP = 1u << 0;             // nested paging
+inline constexpr u32 CPUID_SVM_EDX_NRIPS = 1u << 3;          // next RIP saved on #VMEXIT
+inline constexpr u32 CPUID_SVM_EDX_FLUSH_BY_ASID = 1u << 6;  // TLB_CONTROL 3 and 7 (§15.16.1)
+inline constexpr u32 CPUID_SVM_EDX_DECODE_ASSISTS = 1u << 7; // EXITINFO1 of MOV CR/DR, INVLPG (§15.33)
+inline constexpr u32 MSR_VM_CR = 0xC0010114;                 // §15.30.1: bit 4 = SVMDIS
 inline constexpr u64 VM_CR_SVMDIS = bit(4);
 inline constexpr u32 MSR_VM_HSAVE_PA = 0xC0010117; // §15.30.4: the host state-save area
 inline constexpr u64 EFER_SVME = bit(12);          // §15.4
@@ -97,14 +99,34 @@ struct Vmcb {
 };
 static_assert(sizeof(Vmcb) == 4096 && offsetof(Vmcb, save) == 0x400);
 
+// Intercept vectors 0 (VMCB 000h: CR reads in bits 15:0, CR writes in bits 31:16) and 1 (004h: DR reads, DR writes
+// likewise), Table B-1; §15.9, §15.12.
+constexpr u32 svm_intercept_cr_read(u32 cr) { return 1u << cr; }
+constexpr u32 svm_intercept_cr_write(u32 cr) { return 1u << (16 + cr); }
+constexpr u32 svm_intercept_dr_read(u32 dr) { return 1u << dr; }
+constexpr u32 svm_intercept_dr_write(u32 dr) { return 1u << (16 + dr); }
+// TLB_CONTROL (VMCB 05Ch, §15.16.1).
+inline constexpr u8 TLB_CONTROL_DO_NOTHING = 0, TLB_CONTROL_FLUSH_ALL = 1, TLB_CONTROL_FLUSH_GUEST = 3;
+// VMCB 060h (§15.21.4 "Injecting Virtual (INTR) Interrupts"): V_IRQ (bit 8) asks for a virtual interrupt, V_IGN_TPR
+// (bit 20) ignores V_TPR for it; with the VINTR intercept the CPU exits when the guest could take it (IF = 1, no
+// interrupt shadow) instead of delivering it.
+inline constexpr u64 VINTR_V_IRQ = bit(8), VINTR_V_IGN_TPR = bit(20);
+// EXITINFO1 of a MOV CRn/DRn intercept with decode assists (§15.33.4): bit 63 = MOV (not CLTS/LMSW/SMSW), 3:0 = GPR.
+inline constexpr u64 EXITINFO1_MOV_CR = bit(63);
+inline constexpr u64 EXITINFO1_GPR_MASK = 0xF;
+
 // Intercept vector 3 (VMCB 00Ch) and 4 (010h) bits (Table B-1).
 enum class SvmIntercept1 : u32 {
     INTR = bit(0),
     NMI = bit(1),
     SMI = bit(2),
     INIT = bit(3),
+    VINTR = bit(4),
+    CR0_SEL_WRITE = bit(5),
     RDTSC = bit(14),
+    RDPMC = bit(15),
     CPUID = bit(18),
+    IRET = bit(20),
     INVD = bit(22),
     HLT = bit(24),
     INVLPGA = bit(26),
@@ -122,6 +144,9 @@ enum class SvmIntercept2 : u32 {
     CLGI = bit(5),
     SKINIT = bit(6),
     RDTSCP = bit(7),
+    MONITOR = bit(10),
+    MWAIT = bit(11),
+    MWAIT_CONDITIONAL = bit(12),
     XSETBV = bit(13),
 };
 constexpr u32 operator|(SvmIntercept1 a, SvmIntercept1 b) { return static_cast<u32>(a) | static_cast<u32>(b); }
@@ -129,20 +154,26 @@ constexpr u32 operator|(u32 a, SvmIntercept1 b) { return a | static_cast<u32>(b)
 constexpr u32 operator|(SvmIntercept2 a, SvmIntercept2 b) { return static_cast<u32>(a) | static_cast<u32>(b); }
 constexpr u32 operator|(u32 a, SvmIntercept2 b) { return a | static_cast<u32>(b); }
 
-// TLB_CONTROL (VMCB 05Ch, §15.16.1): what the VMRUN flushes.
-inline constexpr u8 TLB_CONTROL_NOTHING = 0;
-inline constexpr u8 TLB_CONTROL_FLUSH_ALL = 1;  // every ASID's entries
-inline constexpr u8 TLB_CONTROL_FLUSH_ASID = 3; // this guest's (its ASID's) entries
-
 // #VMEXIT codes (Appendix C, Table C-1).
 enum class SvmExit : u64 {
+    CR0_READ = 0x00, // + CR number; CR writes from 10h (§15.9)
+    CR0_WRITE = 0x10,
+    CR3_WRITE = 0x13,
+    CR4_WRITE = 0x14,
+    CR8_WRITE = 0x18,
+    DR0_READ = 0x20, // + DR number; DR writes from 30h (§15.12)
+    DR0_WRITE = 0x30,
     EXCP_BASE = 0x40,
     INTR = 0x60,
     NMI = 0x61,
     SMI = 0x62,
     INIT = 0x63,
+    VINTR = 0x64,
+    CR0_SEL_WRITE = 0x65,
     RDTSC = 0x6E,
+    RDPMC = 0x6F,
     CPUID = 0x72,
+    IRET = 0x74,
     INVD = 0x76,
     HLT = 0x78,
     INVLPGA = 0x7A,
@@ -158,6 +189,9 @@ enum class SvmExit : u64 {
     CLGI = 0x85,
     SKINIT = 0x86,
     RDTSCP = 0x87,
+    MONITOR = 0x8A,
+    MWAIT = 0x8B,
+    MWAIT_CONDITIONAL = 0x8C,
     XSETBV = 0x8D,
     NPF = 0x400,
     INVALID = ~u64{0},
@@ -177,7 +211,8 @@ inline constexpr u64 NPF_P = bit(0), NPF_RW = bit(1), NPF_ID = bit(4);
 inline constexpr u64 EVENT_VALID = bit(31);
 inline constexpr u64 EVENT_EV = bit(11); // error code valid
 inline constexpr unsigned EVENT_TYPE_SHIFT = 8;
-inline constexpr u64 EVENT_TYPE_NMI = 2, EVENT_TYPE_EXCEPTION = 3;
+inline constexpr u64 EVENT_TYPE_MASK = 7, EVENT_VECTOR_MASK = 0xFF;
+inline constexpr u64 EVENT_TYPE_INTR = 0, EVENT_TYPE_NMI = 2, EVENT_TYPE_EXCEPTION = 3, EVENT_TYPE_SOFT_INT = 4;
 
 inline void svm_clgi() { asm volatile("clgi" ::: "memory"); }
 inline void svm_stgi() { asm volatile("stgi" ::: "memory"); }

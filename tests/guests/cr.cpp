@@ -1,5 +1,6 @@
-// cr: control-register virtualisation: CR4.VMXE reads 0 and cannot be set (#GP), CR0.NE/WP and CR4.PGE/OSFXSR
-// toggles read back as written, CR3 loads of another page-table root read back and keep the mapping working.
+// cr: control-register virtualisation: CR4.VMXE reads 0 and cannot be set (#GP), EFER.SVME reads 0 and cannot be set
+// (#GP), CR0.NE/WP and CR4.PGE/OSFXSR toggles read back as written, CLTS and LMSW act on CR0.TS, CR3 loads of another
+// page-table root read back and keep the mapping working.
 #include "guest.h"
 
 using namespace guest;
@@ -64,6 +65,20 @@ extern "C" void guest_main(const void*) {
     else
         skip("no FXSR (CPUID.1:EDX[24] = 0)", "CR4.OSFXSR toggles");
 
+    // CLTS and LMSW (register and memory source): CR0.TS set and cleared through them (a hypervisor intercepting
+    // CR0 writes sees them too; AMD SVM without decode assists decodes them itself).
+    write_cr0(cr0 | CR0_TS);
+    asm volatile("clts");
+    check((read_cr0() & CR0_TS) == 0, "CLTS clears CR0.TS");
+    const u16 msw_ts = static_cast<u16>((cr0 | CR0_TS) & 0xFFFF);
+    asm volatile("lmsw %0" ::"r"(msw_ts));
+    check_eq(read_cr0(), cr0 | CR0_TS, "LMSW from a register sets CR0.TS, the rest unchanged");
+    static volatile u16 msw_mem;
+    msw_mem = static_cast<u16>(cr0 & 0xFFFF);
+    asm volatile("lmsw %0" ::"m"(msw_mem));
+    check_eq(read_cr0(), cr0, "LMSW from memory clears CR0.TS again");
+    write_cr0(cr0);
+
     // CR3: switch to a copy of the root (same lower levels), read back, touch memory through it, switch back.
     u64 cr3 = read_cr3();
     for (int i = 0; i < 512; ++i) g_pml4_copy[i] = guest_pml4[i];
@@ -81,7 +96,29 @@ extern "C" void guest_main(const void*) {
     write_cr3(cr3);
     check_eq(got, alt | 0x18, "CR3 with PWT|PCD reads back");
 
+    // EFER: SVME (bit 12) reads 0 (no hypervisor's own bit shows through: evmm's SVM backend keeps it set for
+    // VMRUN), a rewrite of the value read completes, and setting SVME, which CPUID does not offer, raises #GP.
+    // A CR3 with a bit above MAXPHYADDR set (bit 62: never a physical-address bit, nor PCID's no-flush bit 63) is #GP.
+    {
+        bool done3 = probe_fn([&] { write_cr3(cr3 | (1ull << 62)); }, vec);
+        check_fault(done3, vec, VEC_GP, "mov to CR3 with reserved bit 62 raises #GP");
+        if (done3) write_cr3(cr3);
+        check_eq(read_cr3(), cr3, "CR3 unchanged by the refused load");
+    }
+
     u64 efer = rdmsr(MSR_IA32_EFER);
+    check((efer & EFER_SVME) == 0, "EFER.SVME (bit 12) reads 0");
+    bool done = probe_wrmsr(MSR_IA32_EFER, efer, vec);
+    if (check_no_fault(done, vec, "EFER rewritten with its own value"))
+        check_eq(rdmsr(MSR_IA32_EFER), efer, "EFER reads back unchanged");
+    if (cpuid(0x80000000).eax >= 0x80000001 && (cpuid(0x80000001).ecx & (1u << 2))) {
+        skip("the CPU offers SVM (CPUID.80000001H:ECX[2])", "WRMSR EFER with SVME set raises #GP");
+    } else {
+        done = probe_wrmsr(MSR_IA32_EFER, efer | EFER_SVME, vec);
+        check_fault(done, vec, VEC_GP, "WRMSR EFER with SVME set raises #GP");
+        if (done) wrmsr(MSR_IA32_EFER, efer);
+    }
+    efer = rdmsr(MSR_IA32_EFER);
     check((efer & EFER_LMA) != 0 && (read_cr0() & CR0_PG) != 0, "still in long mode (EFER.LMA, CR0.PG)");
     check_eq(read_cr0(), cr0, "CR0 ends as it started");
 }

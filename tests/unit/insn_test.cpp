@@ -799,3 +799,61 @@ TEST(InsnRmw, AluFlags) {
 
 } // namespace
 } // namespace evmm
+
+namespace evmm {
+namespace {
+
+// decode_cr_dr_insn: the CR/DR instructions an SVM CR/DR intercept without decode assists leaves to evmm.
+CrDrInsn cr_dr(const Bytes& enc, CodeSize cs) {
+    CrDrInsn d{};
+    const Status s = decode_cr_dr_insn(enc.data(), enc.size(), cs, d);
+    EXPECT_TRUE(s.ok()) << s.what;
+    EXPECT_EQ(d.length, enc.size());
+    return d;
+}
+
+TEST(InsnCrDr, MovToCr) {
+    CrDrInsn d = cr_dr({0x0F, 0x22, 0xC0}, CodeSize::Bits64); // mov %rax,%cr0
+    EXPECT_EQ(d.op, CrDrOp::MovToCr);
+    EXPECT_EQ(d.reg, 0);
+    EXPECT_EQ(d.gpr, 0);
+    d = cr_dr({0x41, 0x0F, 0x22, 0xE1}, CodeSize::Bits64); // mov %r9,%cr4
+    EXPECT_EQ(d.reg, 4);
+    EXPECT_EQ(d.gpr, 9);
+    d = cr_dr({0x44, 0x0F, 0x22, 0xC3}, CodeSize::Bits64); // mov %rbx,%cr8
+    EXPECT_EQ(d.reg, 8);
+    EXPECT_EQ(d.gpr, 3);
+    d = cr_dr({0xF0, 0x0F, 0x22, 0xC1}, CodeSize::Bits32); // lock mov %ecx,%cr0: CR8 (AMD AltMovCr8)
+    EXPECT_EQ(d.reg, 8);
+    EXPECT_EQ(d.gpr, 1);
+}
+
+TEST(InsnCrDr, MovDrCltsLmsw) {
+    CrDrInsn d = cr_dr({0x0F, 0x21, 0xF8}, CodeSize::Bits64); // mov %db7,%rax
+    EXPECT_EQ(d.op, CrDrOp::MovFromDr);
+    EXPECT_EQ(d.reg, 7);
+    d = cr_dr({0x0F, 0x23, 0xC2}, CodeSize::Bits32); // mov %edx,%db0
+    EXPECT_EQ(d.op, CrDrOp::MovToDr);
+    EXPECT_EQ(d.gpr, 2);
+    EXPECT_EQ(cr_dr({0x0F, 0x06}, CodeSize::Bits16).op, CrDrOp::Clts);
+    d = cr_dr({0x0F, 0x01, 0xF0}, CodeSize::Bits64); // lmsw %ax
+    EXPECT_EQ(d.op, CrDrOp::Lmsw);
+    EXPECT_FALSE(d.memory);
+    d = cr_dr({0x0F, 0x01, 0x73, 0x08}, CodeSize::Bits64); // lmsw 0x8(%rbx)
+    EXPECT_TRUE(d.memory);
+    EXPECT_EQ(d.mem.base, 3);
+    EXPECT_EQ(d.mem.disp, 8u);
+}
+
+TEST(InsnCrDr, Refused) {
+    CrDrInsn d{};
+    const Bytes cpuid{0x0F, 0xA2};
+    EXPECT_FALSE(decode_cr_dr_insn(cpuid.data(), cpuid.size(), CodeSize::Bits64, d).ok());
+    const Bytes sgdt{0x0F, 0x01, 0x00};
+    EXPECT_FALSE(decode_cr_dr_insn(sgdt.data(), sgdt.size(), CodeSize::Bits64, d).ok());
+    const Bytes truncated{0x0F, 0x22};
+    EXPECT_FALSE(decode_cr_dr_insn(truncated.data(), truncated.size(), CodeSize::Bits64, d).ok());
+}
+
+} // namespace
+} // namespace evmm

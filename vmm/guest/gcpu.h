@@ -180,6 +180,10 @@ void gcpu_set_nmi_blocked(Gcpu& g, bool blocked);
 // HLT: advance past it and let the vCPU wait, as the CPU would, until an interrupt, an NMI or an INIT wakes it (the
 // backend's halted state; where the CPU has none, the HLT returns at once, like one woken by a spurious interrupt).
 void gcpu_halt(Gcpu& g);
+// A virtual INIT for the vCPU on `cpu` (another CPU, running guest0): makes it leave the guest soon and take the Init
+// intercept's path. True when the backend does so itself (SVM: an NMI; a hardware INIT would reach the host once GIF
+// is set, AMD APM Vol. 2 §15.13.3); false: the caller sends the hardware INIT (VT-x: an INIT VM exit).
+bool gcpu_kick_for_init(u32 cpu);
 // A hardware exception at the next entry, with an error code when the vector has one. RIP stays (faults).
 void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code = 0);
 // An exception in place of an access that faulted while the CPU was delivering another event: the event is lost

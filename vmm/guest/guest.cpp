@@ -150,7 +150,6 @@ Status Guest::create_tee(const evmm_desc_t& d, PageHeap& heap, const MtrrState& 
     for (u32 i = 0; i < p.num_cpus; ++i) {
         EVMM_TRY(world_init(g.vcpus_[i], heap));
         EVMM_TRY(world_init(guest0.vcpu(i), heap));
-        world_pair(guest0.vcpu(i), g.vcpus_[i]);
     }
     gcpu_tee_entry_state(g.boot_.entry, d.tee_entry, p.tee_base, p.tee_size, 0);
     g.boot_.kind = "TEE image (ELF64 static PIE)";
@@ -170,7 +169,7 @@ Status Guest::update_page(u64 gpa, u64 hpa, EptPerms perms, const char* where) {
         const EptTables::WalkResult w = ept_->walk(gpa);
         if (!w.present) return Status::error("guest-physical page not mapped", where, gpa);
         EVMM_TRY(ept_->map(gpa, hpa, PAGE_4K, perms, w.mem_type, false, false));
-        EVMM_TRY(slat_mirror_page(*this, gpa, hpa, perms));
+        EVMM_TRY(slat_update_mirror(eptp_, gpa, hpa, perms));
     }
     slat_invalidate(eptp_);
     const u32 missing = ipc_call_others(slat_invalidate, eptp_);

@@ -111,9 +111,9 @@ private:
 // Implemented by the backend: this CPU forgets what it cached from the second-level tables behind `root` (VT-x: the
 // EPTP; INVEPT, SDM Vol. 3C §29.4.3.1).
 void slat_invalidate(u64 root);
-// Implemented by the backend: a run-time change of one 4 KiB page of guest's EPT, made in the backend's own
-// second-level tables where they are not the EPT (SVM: the nested page tables, vmm/svm/npt.h); VT-x: nothing.
-Status slat_mirror_page(Guest& guest, u64 gpa, u64 hpa, EptPerms perms);
+// Implemented by the backend: a 4 KiB page of `root`'s EPT changed at run time (Guest::update_page, under its lock);
+// a backend whose second-level tables are not the EPT itself (SVM's nested tables, their mirror) changes them alike.
+Status slat_update_mirror(u64 root, u64 gpa, u64 hpa, EptPerms perms);
 
 u32 guest_count();
 Guest& guest_at(u32 i);

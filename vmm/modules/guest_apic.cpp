@@ -74,7 +74,8 @@ bool cas_word(u32 cpu, u32 expected, u32 desired) {
 // The hardware INIT for a running gcpu's CPU (it then takes an INIT VM exit). The guest's ICR_HIGH is restored:
 // guest0 may have programmed it for its next IPI.
 void send_hardware_init(u32 cpu) {
-    const Lapic l = lapic_detect(); // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
+    if (gcpu_kick_for_init(cpu)) return; // the backend's own way (SVM)
+    const Lapic l = lapic_detect();      // now: guest0 may have switched its APIC (this CPU's) to x2APIC mode
     const u32 apic_id = platform().apic_ids[cpu];
     const u64 dest =
         l.mode == ApicMode::X2Apic ? u64{apic_id} << ICR_X2APIC_DEST_SHIFT : u64{apic_id} << ICR_XAPIC_DEST_SHIFT;

@@ -5,10 +5,12 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/rflags.h"
 #include "arch/x86_64/svm.h"
+#include "evmm_desc.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "vmm/guest/guest.h"
-#include "vmm/host/percpu.h"
+#include "vmm/guest/intercept.h"
+#include "vmm/host/ipc.h"
+#include "vmm/svm/svm_nmi.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/svm/vmcb_setup.h"
 
@@ -29,11 +31,14 @@ u64 fixed_length(u64 code) {
     case SvmExit::HLT: return 1;
     case SvmExit::CPUID:
     case SvmExit::MSR:
+    case SvmExit::RDPMC:
     case SvmExit::INVD:
     case SvmExit::RDTSC: return 2;
     case SvmExit::VMMCALL:
     case SvmExit::XSETBV:
     case SvmExit::RDTSCP:
+    case SvmExit::MWAIT:
+    case SvmExit::MWAIT_CONDITIONAL:
     case SvmExit::VMRUN:
     case SvmExit::VMLOAD:
     case SvmExit::VMSAVE:
@@ -45,7 +50,30 @@ u64 fixed_length(u64 code) {
     }
 }
 
+volatile bool g_init_request[EVMM_MAX_CPUS];
+
+void kick(u64) {} // the NMI itself is the point: the target leaves guest0 (NMI intercept) and runs its exit handler
+
 } // namespace
+
+// APM Vol. 2 §15.13.3: an INIT with GIF set resets the CPU, host included; an intercepted one is not consumed by the
+// #VMEXIT. So evmm sends none: the target is flagged, then an NMI (a cross-CPU call) takes it out of guest0.
+bool gcpu_kick_for_init(u32 cpu) {
+    g_init_request[cpu % EVMM_MAX_CPUS] = true;
+    const u32 missing = ipc_call_others(kick, 0);
+    if (missing != 0) LOG_WARN("svm: INIT for cpu%u: %u CPUs did not answer the kick", cpu, missing);
+    return true;
+}
+
+bool take_init_request(Gcpu& g) {
+    if (!g_init_request[g.cpu_id % EVMM_MAX_CPUS]) [[likely]]
+        return false;
+    g_init_request[g.cpu_id % EVMM_MAX_CPUS] = false;
+    ctl(g).eventinj = 0; // the INIT discards what was being injected
+    svm_nmi_reset(g);
+    if (InterceptHandler h = intercept_handler(Intercept::Init)) h(g);
+    return true;
+}
 
 u64 gcpu_rip(Gcpu& g) { return save(g).rip; }
 u64 gcpu_rflags(Gcpu& g) { return save(g).rflags; }
@@ -78,7 +106,7 @@ void gcpu_set_rip(Gcpu& g, u64 rip) { save(g).rip = rip; }
 // its ASID (§15.16.1, TLB_CONTROL 3).
 bool gcpu_load_cr3(Gcpu& g, u64 cr3) {
     save(g).cr3 = cr3;
-    ctl(g).tlb_control = TLB_CONTROL_FLUSH_ASID;
+    ctl(g).tlb_control = 3;
     return true;
 }
 
@@ -151,7 +179,8 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
     ctl(g).interrupt_shadow = 0; // §15.21.5: the STI / MOV SS shadow ends with the instruction
 }
 
-// No halted state in this slice: the HLT returns at once (gcpu.h allows it).
+// SVM does not intercept HLT (the CPU halts in the guest, docs/svm.md); an HLT intercept would end here: the HLT
+// returns at once (gcpu.h allows it: SVM keeps no halted state in the VMCB).
 void gcpu_halt(Gcpu& g) { svm::gcpu_skip_instruction(g); }
 
 // §15.20: EVENTINJ.
@@ -200,15 +229,6 @@ void gcpu_dump(Gcpu& g) {
     static char why[120];
     format(why, sizeof why, "svm: %s: not in this slice (docs/svm.md)", what);
     gcpu_fatal(g, why);
-}
-
-// §15.16.1: TLB_CONTROL 3 flushes this guest's (ASID's) entries at the VMRUN; the exit handler clears it again.
-void slat_invalidate(u64 eptp) {
-    const u32 cpu = this_cpu().cpu_id;
-    for (u32 i = 0; i < guest_count(); ++i) {
-        Guest& gu = guest_at(i);
-        if (gu.eptp() == eptp && cpu < gu.vcpu_count()) ctl(gu.vcpu(cpu)).tlb_control = TLB_CONTROL_FLUSH_ASID;
-    }
 }
 
 } // namespace evmm::svm

@@ -39,9 +39,9 @@ void gcpu_inject_exception_for_access(Gcpu& g, Vector v, u32 error_code, const c
 void gcpu_inject_page_fault(Gcpu& g, u64 lin, u32 error_code);
 Status gcpu_load_state(Gcpu& g, const evmm_gcpu_state_t& s);
 void gcpu_dump(Gcpu& g);
-// This CPU's vCPU of the guest with that EPT flushes its TLB entries (its ASID) at its next VMRUN: the nested
-// tables changed (npt_update_page); Guest::update_page calls it on every CPU.
-void slat_invalidate(u64 eptp);
+bool gcpu_kick_for_init(u32 cpu);
+// At the end of an exit: a virtual INIT gcpu_kick_for_init asked for (the Init handler runs: the vCPU is reset).
+bool take_init_request(Gcpu& g);
 // Not in this slice (docs/svm.md): each stops evmm with gcpu_fatal naming itself.
 [[noreturn]] void not_in_slice(Gcpu& g, const char* what);
 

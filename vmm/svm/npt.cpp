@@ -4,10 +4,19 @@
 
 #include "arch/x86_64/ept.h"
 #include "arch/x86_64/paging.h"
+#include "evmm_desc.h"
+#include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
+#include "vmm/host/percpu.h"
+#include "vmm/svm/svm_cr.h"
 
 namespace evmm {
 namespace {
+
+PageTables* g_npt; // guest0's nested tables (the only ones with SVM)
+PageHeap* g_heap;
+u64 g_npt_eptp; // the EPT they mirror
+volatile bool g_flush[EVMM_MAX_CPUS];
 
 // Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, a leaf at level 1 or with bit 7) mapped
 // alike; non-present and execute-only entries stay out.
@@ -38,30 +47,7 @@ void set_user(PageHeap& heap, u64 table_pa, int level) {
     }
 }
 
-// The nested tables of each guest that has them (guest0 in this slice), by the guest's EPTP.
-struct NptOf {
-    u64 eptp;
-    PageTables* npt;
-};
-constexpr u32 MAX_NPT_GUESTS = 2;
-NptOf g_npts[MAX_NPT_GUESTS];
-PageHeap* g_heap = nullptr;
-
 } // namespace
-
-Status npt_update_page(Guest& guest, u64 gpa, u64 hpa, bool read, bool write, bool exec) {
-    PageTables* npt = nullptr;
-    for (const NptOf& n : g_npts)
-        if (n.npt != nullptr && n.eptp == guest.eptp()) npt = n.npt;
-    if (npt == nullptr || g_heap == nullptr)
-        return Status::error("the guest has no nested page tables", "npt_update_page", gpa);
-    if (read)
-        EVMM_TRY(npt->map(gpa, hpa, PAGE_4K, PagePerms{write, exec}, false, false));
-    else
-        EVMM_TRY(npt->unmap(gpa, PAGE_4K));
-    set_user(*g_heap, npt->root_pa(), LEVEL_PML4); // the new tables of a split, and the new leaf
-    return Status::success();
-}
 
 Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     void* mem = heap.alloc_pages(1); // the engine's bookkeeping (guest0's only set in this slice)
@@ -72,13 +58,29 @@ Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3) {
     if (!mirror(npt, heap, guest.eptp() & epte::ADDR_FIELD, LEVEL_PML4, 0, s)) return s;
     set_user(heap, npt.root_pa(), LEVEL_PML4);
     ncr3 = npt.root_pa();
+    g_npt = &npt;
     g_heap = &heap;
-    for (NptOf& n : g_npts) {
-        if (n.npt != nullptr) continue;
-        n = NptOf{guest.eptp(), &npt};
-        return Status::success();
-    }
-    return Status::error("more guests with nested page tables than npt.cpp keeps", "npt", MAX_NPT_GUESTS);
+    g_npt_eptp = guest.eptp();
+    return Status::success();
+}
+
+Status npt_update_page(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
+    if (g_npt == nullptr || eptp != g_npt_eptp) return Status::error("no nested tables mirror this EPT", "npt", eptp);
+    if (perms.read)
+        EVMM_TRY(g_npt->map(gpa, hpa, PAGE_SIZE, PagePerms{perms.write, true}, false, false));
+    else
+        EVMM_TRY(g_npt->unmap(gpa, PAGE_SIZE));
+    set_user(*g_heap, g_npt->root_pa(), LEVEL_PML4); // a split large leaf's new table (§15.25.5)
+    return Status::success();
+}
+
+void npt_flush_this_cpu() { g_flush[this_cpu().cpu_id % EVMM_MAX_CPUS] = true; }
+
+void npt_flush_before_vmrun(Gcpu& g) {
+    if (!g_flush[g.cpu_id % EVMM_MAX_CPUS]) [[likely]]
+        return;
+    g_flush[g.cpu_id % EVMM_MAX_CPUS] = false;
+    svm_flush_guest_tlb(g);
 }
 
 } // namespace evmm

@@ -4,20 +4,23 @@
 // memory map, holes (evmm's runtime region) and guest-physical intercepts (absent pages: nested page faults).
 #pragma once
 
+#include "arch/x86_64/ept.h"
 #include "evmm/status.h"
 #include "vmm/host/heap.h"
 
 namespace evmm {
 
 class Guest;
+struct Gcpu;
 
 // Every leaf of guest's EPT (its eptp()) as a nested-page-table leaf of the same size and rights: out = nCR3.
-// The tables stay the guest's (npt_update_page changes them).
 Status npt_build_from_ept(PageHeap& heap, Guest& guest, u64& ncr3);
-
-// A run-time change of one 4 KiB page of guest's EPT (Guest::update_page: the APIC page moved, a page's rights),
-// mirrored: not readable -> not present (a nested page fault), else mapped to hpa with write / execute as given
-// (a large leaf around it is split). The caller holds the guest's EPT lock and invalidates (slat_invalidate).
-Status npt_update_page(Guest& guest, u64 gpa, u64 hpa, bool read, bool write, bool exec);
+// A run-time change of one 4 KiB page of the EPT at `eptp` (Guest::update_page): the nested tables follow (readable:
+// mapped to hpa, writable as asked; not readable: absent). Then every CPU flushes (slat_invalidate).
+Status npt_update_page(u64 eptp, u64 gpa, u64 hpa, EptPerms perms);
+// slat_invalidate on SVM: this CPU's next VMRUN flushes the guest's TLB (nested translations included, §15.16.1).
+void npt_flush_this_cpu();
+// At the end of an exit (GIF clear): the flush npt_flush_this_cpu asked for, into g's VMCB.
+void npt_flush_before_vmrun(Gcpu& g);
 
 } // namespace evmm

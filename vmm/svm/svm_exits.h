@@ -8,6 +8,12 @@ namespace evmm {
 
 // Stage 3, BSP, after modules_init: the exit-code table from the modules' registrations.
 void svm_exits_init();
+// Exit statistics (Gcpu::exits, exit_stats_log): exit codes 60h-8Fh one counter each (0-47), then one each for the CR
+// accesses (00h-1Fh), DR accesses (20h-3Fh), exceptions (40h-5Fh), NPF (400h) and any other code.
+inline constexpr u32 SVM_EXIT_COUNTERS = 53;
+u32 svm_exit_counter(u64 code);
+// The counter's name with its exit code(s), e.g. "CPUID (72h)".
+const char* svm_exit_counter_name(u32 counter);
 
 } // namespace evmm
 

@@ -27,6 +27,8 @@ Status svm_probe() {
     if ((f.edx & CPUID_SVM_EDX_NP) == 0) return Status::error("no nested paging (CPUID.8000000A:EDX.NP = 0)", "svm");
     g_features.asids = f.ebx;
     g_features.nrips = (f.edx & CPUID_SVM_EDX_NRIPS) != 0;
+    g_features.flush_by_asid = (f.edx & CPUID_SVM_EDX_FLUSH_BY_ASID) != 0;
+    g_features.decode_assists = (f.edx & CPUID_SVM_EDX_DECODE_ASSISTS) != 0;
     if (g_features.asids < 2) return Status::error("no ASID for guests", "svm", f.ebx);
     g_svm_backend = true;
     return Status::success();

@@ -9,8 +9,10 @@
 namespace evmm {
 
 struct SvmFeatures {
-    u32 asids;  // CPUID 8000_000Ah EBX
-    bool nrips; // the CPU saves the next RIP in the VMCB on #VMEXIT
+    u32 asids;           // CPUID 8000_000Ah EBX
+    bool nrips;          // the CPU saves the next RIP in the VMCB on #VMEXIT
+    bool flush_by_asid;  // TLB_CONTROL 3: flush only the guest's ASID (§15.16.1)
+    bool decode_assists; // EXITINFO1 names the GPR of MOV CR/DR intercepts (§15.33)
 };
 
 // The backend in use: set in stage 2 when the CPU has no VT-x but SVM with nested paging (a vendor dispatch the

@@ -1,8 +1,11 @@
 #include "vmm/svm/vmcb_setup.h"
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/msr.h"
 #include "vmm/guest/event.h"
 #include "vmm/guest/guest.h"
+#include "vmm/svm/svm_cr.h"
+#include "vmm/svm/svm_dr.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/vmx/bitmaps.h"
 
@@ -14,6 +17,9 @@ constexpr u64 DR6_INIT = 0xFFFF0FF0;                // §13.1.1.4
 constexpr u64 PAT_POWER_ON = 0x0007040600070406ull; // §7.8.2
 constexpr u32 MSRPM_PAGES = 2, IOPM_PAGES = 3;      // §15.11 (8 KiB), §15.10.1 (12 KiB)
 constexpr u32 VMX_MSR_RANGE_BYTES = 0x400;          // one VT-x bitmap quarter: 8192 MSRs, a bit each
+constexpr u32 MSRPM_HIGH_OFFSET = 0x800;            // §15.11: C000_0000h-C000_1FFFh
+constexpr u32 MSR_HIGH_FIRST = 0xC0000000;
+constexpr u32 MSRPM_RW = 3; // the read and the write bit of one MSR
 
 u64 g_msrpm_pa, g_iopm_pa;
 
@@ -30,13 +36,17 @@ Status svm_permission_maps_init(PageHeap& heap) {
     for (u32 range = 0; range < 2; ++range) {
         const u8* rd = vmx_msr + range * VMX_MSR_RANGE_BYTES;
         const u8* wr = vmx_msr + 2 * VMX_MSR_RANGE_BYTES + range * VMX_MSR_RANGE_BYTES;
-        u8* out = msrpm + range * 0x800;
+        u8* out = msrpm + range * MSRPM_HIGH_OFFSET;
         for (u32 i = 0; i < 8192; ++i) {
             const u32 r = (rd[i / 8] >> (i % 8)) & 1, w = (wr[i / 8] >> (i % 8)) & 1;
             out[i / 4] = static_cast<u8>(out[i / 4] | ((r | (w << 1)) << (2 * (i % 4))));
         }
     }
     __builtin_memset(msrpm + 0x1000, 0xFF, 0x800);
+    // EFER always exits (vmm/svm/svm_cr.h): the guest must not clear the VMCB's EFER.SVME, and reads it clear.
+    const u32 efer = static_cast<u32>(Msr::IA32_EFER) - MSR_HIGH_FIRST;
+    msrpm[MSRPM_HIGH_OFFSET + efer / 4] =
+        static_cast<u8>(msrpm[MSRPM_HIGH_OFFSET + efer / 4] | (MSRPM_RW << (2 * (efer % 4))));
     __builtin_memcpy(iopm, reinterpret_cast<const void*>(vmx_io_bitmap_pa(0)), PAGE_SIZE);
     __builtin_memcpy(iopm + PAGE_SIZE, reinterpret_cast<const void*>(vmx_io_bitmap_pa(1)), PAGE_SIZE);
     g_msrpm_pa = heap.virt_to_phys(msrpm);
@@ -59,6 +69,7 @@ Status svm_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     v.cr4 = s.cr4;
     v.dr7 = DR7_INIT;
     v.dr6 = DR6_INIT;
+    vmcb_of(g).control.intercept_dr = svm_dr_intercepts(v.dr7); // DR7 writes (vmm/svm/svm_dr.h)
     v.rflags = s.rflags;
     v.rip = s.rip;
     v.rsp = s.gp[EVMM_GP_RSP];
@@ -70,21 +81,25 @@ Status svm_load_guest_state(Gcpu& g, const evmm_gcpu_state_t& s) {
     return Status::success();
 }
 
-// Appendix B, §15.5-§15.13: what exits. CR and DR accesses do not: with nested paging the guest owns its paging
-// and evmm's memory is out of the nested tables (docs/svm.md).
+// Appendix B, §15.5-§15.13: what exits. CR0/CR4 writes do (vmm/svm/svm_cr.h); CR3 and DR accesses do not: with
+// nested paging the guest owns its paging and evmm's memory is out of the nested tables (docs/svm.md).
 Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 ncr3) {
     auto* vmcb = static_cast<Vmcb*>(heap.alloc_pages(1));
     if (vmcb == nullptr) return Status::error("out of heap pages", "VMCB");
     g.arch.vmcs_pa = heap.virt_to_phys(vmcb);
     VmcbControl& c = vmcb->control;
+    c.intercept_cr = svm_cr_intercepts(); // §15.9: CR0/CR4 writes (vmm/svm/svm_cr.h)
+    c.intercept_exc = svm_exception_intercepts();
     c.intercept_misc = SvmIntercept1::NMI | SvmIntercept1::INIT | SvmIntercept1::CPUID | SvmIntercept1::INVD |
-                       SvmIntercept1::HLT | SvmIntercept1::INVLPGA | SvmIntercept1::IOIO_PROT |
+                       SvmIntercept1::RDPMC | SvmIntercept1::INVLPGA | SvmIntercept1::IOIO_PROT |
                        SvmIntercept1::MSR_PROT | SvmIntercept1::SHUTDOWN;
-    // Task switches are not intercepted: unlike VMX (where every one exits), SVM lets the CPU perform them for the
-    // guest (AMD APM Vol. 2 chapter 15: the task-switch intercept is one of the optional ones), as bare metal does.
-    // §15.5.1: VMRUN must be intercepted; the other SVM instructions are #UD for the guest (virt-instructions).
+    // HLT is not intercepted (as under VT-x): the CPU halts in the guest until an interrupt, an NMI (which exits)
+    // or an INIT. Task switches are not intercepted: unlike VMX (where every one exits), SVM lets the CPU perform them
+    // for the guest (AMD APM Vol. 2 chapter 15: the task-switch intercept is one of the optional ones), as bare metal
+    // does. §15.5.1: VMRUN must be intercepted; the other SVM instructions are #UD for the guest (virt-instructions).
     c.intercept_svm = SvmIntercept2::VMRUN | SvmIntercept2::VMMCALL | SvmIntercept2::VMLOAD | SvmIntercept2::VMSAVE |
-                      SvmIntercept2::STGI | SvmIntercept2::CLGI | SvmIntercept2::SKINIT | SvmIntercept2::XSETBV;
+                      SvmIntercept2::STGI | SvmIntercept2::CLGI | SvmIntercept2::SKINIT | SvmIntercept2::XSETBV |
+                      svm_quirk_intercepts2();
     c.iopm_base_pa = g_iopm_pa;
     c.msrpm_base_pa = g_msrpm_pa;
     g.arch.vpid = 1 + g.cpu_id % (svm_features().asids - 1); // §15.16: ASID 0 is the host's; one per CPU

@@ -5,6 +5,8 @@
 #include "lib/log.h"
 #include "vmm/guest/guest.h"
 #include "vmm/host/platform.h"
+#include "vmm/svm/svm_exits.h"
+#include "vmm/svm/svm_setup.h"
 
 namespace evmm {
 namespace {
@@ -40,7 +42,10 @@ void exit_stats_log(const char* why) {
         }
         if (sum == 0) continue;
         if (used != 0 && used + 1 < sizeof per_cpu) format(per_cpu + used, sizeof per_cpu - used, ")");
-        LOG_INFO("  %s (%u): %lu%s", exit_reason_name(r), r, sum, per_cpu);
+        if (svm_backend()) // SVM's counters (vmm/svm/svm_exits.h): the name says the exit code
+            LOG_INFO("  %s: %lu%s", svm_exit_counter_name(r), sum, per_cpu);
+        else
+            LOG_INFO("  %s (%u): %lu%s", exit_reason_name(r), r, sum, per_cpu);
     }
 }
 

@@ -490,13 +490,15 @@ void gcpu_inject_exception(Gcpu& g, Vector v, u32 error_code) {
     final_stop(StopReason::Done, what);
 }
 
-[[gnu::cold]] Status slat_mirror_page(Guest& guest, u64 gpa, u64 hpa, EptPerms perms) {
-    if (!svm_backend()) return Status::success(); // VT-x: the EPT is the second-level table
-    return npt_update_page(guest, gpa, hpa, perms.read, perms.write, perms.exec);
+[[gnu::cold]] bool gcpu_kick_for_init(u32 cpu) { return svm_backend() && svm::gcpu_kick_for_init(cpu); }
+
+[[gnu::cold]] Status slat_update_mirror(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
+    if (svm_backend()) return npt_update_page(eptp, gpa, hpa, perms); // guest0's nested tables mirror its EPT
+    return Status::success();                                         // VT-x: the EPT is what the CPU walks
 }
 
 [[gnu::cold]] void slat_invalidate(u64 eptp) {
-    if (svm_backend()) return svm::slat_invalidate(eptp);
+    if (svm_backend()) return npt_flush_this_cpu(); // SVM: the nested translations go at this CPU's next VMRUN
     const u64 cap = vmx_state().caps.ept_vpid_cap;
     if (cap & EPT_CAP_INVEPT_SINGLE)
         (void)invept(InveptType::SingleContext, eptp);

@@ -231,6 +231,7 @@ inline constexpr u32 MSR_IA32_VMX_BASIC = 0x480;
 inline constexpr u32 MSR_IA32_EFER = 0xC0000080;
 inline constexpr u32 MSR_IA32_TSC_AUX = 0xC0000103;
 inline constexpr u64 EFER_LME = evmm::bit(8), EFER_LMA = evmm::bit(10), EFER_NXE = evmm::bit(11);
+inline constexpr u64 EFER_SVME = evmm::bit(12); // AMD SVM enable
 inline constexpr u64 CR0_PE = evmm::bit(0), CR0_MP = evmm::bit(1), CR0_EM = evmm::bit(2), CR0_TS = evmm::bit(3),
                      CR0_ET = evmm::bit(4), CR0_NE = evmm::bit(5), CR0_WP = evmm::bit(16), CR0_AM = evmm::bit(18),
                      CR0_NW = evmm::bit(29), CR0_CD = evmm::bit(30), CR0_PG = evmm::bit(31);
