@@ -150,6 +150,7 @@ Status Guest::create_tee(const evmm_desc_t& d, PageHeap& heap, const MtrrState& 
     for (u32 i = 0; i < p.num_cpus; ++i) {
         EVMM_TRY(world_init(g.vcpus_[i], heap));
         EVMM_TRY(world_init(guest0.vcpu(i), heap));
+        world_pair(guest0.vcpu(i), g.vcpus_[i]);
     }
     gcpu_tee_entry_state(g.boot_.entry, d.tee_entry, p.tee_base, p.tee_size, 0);
     g.boot_.kind = "TEE image (ELF64 static PIE)";
