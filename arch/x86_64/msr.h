@@ -72,9 +72,11 @@ inline void wrmsr(Msr msr, u64 v) {
 
 // RDMSR/WRMSR of an MSR the CPU may not have: #GP(0) when the MSR is not implemented or the value is reserved (SDM
 // Vol. 2B "RDMSR"/"WRMSR": "If ECX specifies a reserved or unimplemented MSR address, #GP(0)") is caught through
-// the exception table (arch/x86_64/extable.h) and becomes `false`, the value 0. Use these for every MSR whose
-// presence no CPUID bit evmm checked guarantees; a plain rdmsr/wrmsr of such an MSR would stop evmm on the fault.
-inline bool rdmsr_safe(u32 msr, u64& value) {
+// the exception table (arch/x86_64/extable.h) and becomes `false`, the value 0. Always inlined: an out-of-line copy
+// would be a COMDAT function whose duplicates the linker discards, leaving their table entries pointing nowhere. Use
+// these for every MSR whose presence no CPUID bit evmm checked guarantees; a plain rdmsr/wrmsr of such an MSR would
+// stop evmm on the fault.
+[[gnu::always_inline]] inline bool rdmsr_safe(u32 msr, u64& value) {
     u32 lo, hi, fault;
     asm volatile(
         "xorl %[fault], %[fault]\n\t"
@@ -90,7 +92,7 @@ inline bool rdmsr_safe(u32 msr, u64& value) {
     return fault == 0;
 }
 
-inline bool wrmsr_safe(u32 msr, u64 v) {
+[[gnu::always_inline]] inline bool wrmsr_safe(u32 msr, u64 v) {
     u32 fault;
     asm volatile(
         "xorl %[fault], %[fault]\n\t"
@@ -103,7 +105,7 @@ inline bool wrmsr_safe(u32 msr, u64 v) {
         : "memory");
     return fault == 0;
 }
-inline bool rdmsr_safe(Msr msr, u64& value) { return rdmsr_safe(static_cast<u32>(msr), value); }
-inline bool wrmsr_safe(Msr msr, u64 v) { return wrmsr_safe(static_cast<u32>(msr), v); }
+[[gnu::always_inline]] inline bool rdmsr_safe(Msr msr, u64& value) { return rdmsr_safe(static_cast<u32>(msr), value); }
+[[gnu::always_inline]] inline bool wrmsr_safe(Msr msr, u64 v) { return wrmsr_safe(static_cast<u32>(msr), v); }
 
 } // namespace evmm
