@@ -54,6 +54,7 @@
 #define EVMM_CRASHTEST_PANIC 4u    /* a software panic */
 #define EVMM_CRASHTEST_VMENTRY 5u  /* a broken guest state at the first VM entry: the VM-entry checker explains it */
 #define EVMM_CRASHTEST_AP_PANIC 6u /* cpu1 panics in stage 5: every CPU stops, each saying where it was */
+#define EVMM_CRASHTEST_MSR 7u      /* not a crash: faulting RDMSR/WRMSR caught by the exception table, boot goes on */
 
 // Log levels (options.log_level).
 #define EVMM_LOG_ERROR 0u

@@ -47,6 +47,16 @@ void ring_append(const char* s, size_t n) {
 }
 } // namespace
 
+LogRingWindow log_ring_read(u64 cursor, volatile u8* dst, u64 len, u64& end) {
+    bool locked = lock();
+    end = evmm_log_ring_pos;
+    const LogRingWindow w = log_ring_window(cursor, len, end, EVMM_LOG_RING_SIZE);
+    if (w.ok)
+        for (u64 i = 0; i < w.count; ++i) dst[i] = static_cast<u8>(evmm_log_ring[(w.first + i) % EVMM_LOG_RING_SIZE]);
+    if (locked) unlock();
+    return w;
+}
+
 void log_init(u16 serial_port, LogLevel level) {
     g_level = level;
     g_uart.init(serial_port);

@@ -30,6 +30,28 @@ inline constexpr size_t EVMM_LOG_RING_SIZE = 16384; // a power of two
 extern "C" char evmm_log_ring[EVMM_LOG_RING_SIZE];
 extern "C" u64 evmm_log_ring_pos;
 
+// A read of the ring as a stream: position p is the p-th byte ever logged (0 = the first), the ring holds
+// [end - min(end, ring_size), end). log_ring_window says which bytes a reader asking for up to `len` bytes from
+// `cursor` gets: from `first` (cursor, or the oldest byte still held when the ring has overwritten the ones asked
+// for), `count` bytes. A cursor past the end is invalid (ok = false). Pure, so the host tests check the arithmetic.
+struct LogRingWindow {
+    bool ok = false;
+    u64 first = 0; // stream position of the first byte read
+    u64 count = 0; // bytes read: first + count is the next cursor
+};
+constexpr LogRingWindow log_ring_window(u64 cursor, u64 len, u64 end, u64 ring_size) {
+    if (cursor > end) return {};
+    const u64 oldest = end > ring_size ? end - ring_size : 0;
+    const u64 first = cursor < oldest ? oldest : cursor;
+    const u64 avail = end - first;
+    return {true, first, avail < len ? avail : len};
+}
+
+// Copies up to `len` bytes of this image's ring from stream position `cursor` to `dst` (byte stores: dst may be a
+// guest's memory) under the log lock, so no CPU appends meanwhile. `end` receives the stream's end (bytes logged so
+// far). Returns the window read (ok = false, nothing copied, when cursor > end).
+LogRingWindow log_ring_read(u64 cursor, volatile u8* dst, u64 len, u64& end);
+
 // Provided by each image (loader: always 0; VMM: from its per-CPU data).
 u32 this_cpu_id();
 

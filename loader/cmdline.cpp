@@ -72,7 +72,7 @@ constexpr Named TESTEXITS[] = {
 constexpr Named CRASHTESTS[] = {
     {"none", EVMM_CRASHTEST_NONE},   {"ud", EVMM_CRASHTEST_UD},       {"pf", EVMM_CRASHTEST_PF},
     {"stack", EVMM_CRASHTEST_STACK}, {"panic", EVMM_CRASHTEST_PANIC}, {"vmentry", EVMM_CRASHTEST_VMENTRY},
-    {"ap", EVMM_CRASHTEST_AP_PANIC},
+    {"ap", EVMM_CRASHTEST_AP_PANIC}, {"msr", EVMM_CRASHTEST_MSR},
 };
 
 constexpr Named ON_OFF[] = {{"0", 0}, {"1", 1}, {"off", 0}, {"on", 1}};

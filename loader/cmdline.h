@@ -5,7 +5,7 @@
 //   loglevel=error|warn|info|debug|0|1|2|3     default info
 //   serial=com1|com2|com3|com4|none|0xNNNN     default com1 (0x3f8); none (or 0x0) = no serial log
 //   testexit=qemu|bochs|none                   default none
-//   crashtest=none|ud|pf|stack|panic           default none (EVMM_CRASHTEST_*: a deliberate fault for tests)
+//   crashtest=none|ud|pf|stack|panic|vmentry|ap|msr   default none (EVMM_CRASHTEST_*: a deliberate fault for tests)
 //   vtdtest=0|1|off|on                         default 0 (1: the VT-d DMA test in stage 2, QEMU only)
 //   forceexits=0|1|off|on                      default 0 (1: VT-x exits evmm never needs turned on, for tests)
 // A bad token never aborts parsing: it is recorded in CmdlineWarnings (the option keeps its previous value) so

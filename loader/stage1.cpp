@@ -15,6 +15,7 @@
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/exception.h"
 #include "arch/x86_64/idt.h"
+#include "arch/x86_64/msr_selftest.h"
 #include "evmm/physmem.h"
 #include "evmm_desc.h"
 #include "lib/formats/acpi.h"
@@ -182,6 +183,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
              g_mb2.loader_name.str ? g_mb2.loader_name.str : "?", info_pa, g_mb2.total_size);
     LOG_INFO("loader: command line \"%s\"", g_cmdline);
     print_cmdline_warnings(warn);
+    if (opt.crashtest == EVMM_CRASHTEST_MSR) msr_fixup_selftest("loader: ");
 
     // Memory map.
     if (!g_mb2.has_mmap) fail("reading the memory map", Status::error("no memory map tag", "Multiboot2 information"));

@@ -5,8 +5,10 @@
 #   OUT/tee/evmm_tee.ko  tools/linux/evmm_tee built against it with the host gcc (Debian 12's gcc-12, the kernel's
 #                        compiler); its vermagic is checked against the kernel's release
 #   OUT/tee/tee-call     the user tool, static (gcc -static -Os)
-#   OUT/initramfs-tee.cpio.gz        busybox + both, an /init that loads the module, calls every service of the test
-#                                    TEE on every CPU, unloads the module and powers off (tests/linux/tee_test.sh)
+#   evmm-log             (in the initramfs) evmm's own log through the driver's /dev/evmm_log (tools/linux/evmm-log)
+#   OUT/initramfs-tee.cpio.gz        busybox + all three, an /init that loads the module, calls every service of the
+#                                    test TEE on every CPU, reads evmm's log with evmm-log, unloads the module and
+#                                    powers off (tests/linux/tee_test.sh)
 #   OUT/initramfs-tee-shell.cpio.gz  (--shell) loads the module, then the busybox shell (tools/evmm run --tee)
 # Idempotent: downloads and extractions happen once, builds only when a source changed, images are replaced whole
 # (a reader of the previous image keeps it); concurrent runs on one OUT_DIR wait for each other (flock).
@@ -96,13 +98,14 @@ name=initramfs-tee
 root=$out/$name
 rm -rf "$root" && mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,root,lib/modules}
 cp "$out/busybox" "$root/bin/busybox"
-for a in sh mount cat grep sed dmesg poweroff sleep echo insmod rmmod seq; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount cat grep sed dmesg poweroff sleep echo insmod rmmod seq tail wc; do ln -sf busybox "$root/bin/$a"; done
 cp "$tee/evmm_tee.ko" "$root/lib/modules/evmm_tee.ko"
 cp "$tee/tee-call" "$root/bin/tee-call"
+install -m 0755 "$here/linux/evmm-log" "$root/bin/evmm-log"
 if [[ $shell == --shell ]]; then
     tail_cmd='/bin/busybox --install -s
 export PS1="guest0 \\w # " HOME=/root
-echo "EVMM-LINUX: shell ready (busybox); try: tee-call mac hello, tee-call -c 1 counter, tee-call selftest, dmesg | grep evmm_tee; poweroff -f ends the demo"
+echo "EVMM-LINUX: shell ready (busybox); try: tee-call mac hello, tee-call -c 1 counter, tee-call selftest, evmm-log | tail (evmm'"'"'s own log), dmesg | grep evmm_tee; poweroff -f ends the demo"
 cd /root
 exec setsid cttyhack /bin/sh'
 else
@@ -123,6 +126,9 @@ for c in /sys/devices/system/cpu/cpu[0-9]*; do
     tee-call -c "$n" selftest || fail=$((fail + 1))
 done
 echo "EVMM-TEE: calls done, $fail failed"
+# evmm'"'"'s own log, read from guest0 (VMCALL LOG_READ through /dev/evmm_log): its size and the lines the test wants.
+echo "EVMM-LOG: $(evmm-log | wc -l) lines"
+evmm-log | grep -e "stage 6: launch guest" -e "guest0: Linux bzImage" | sed "s/^/EVMM-LOG: /"
 if rmmod evmm_tee; then echo "EVMM-TEE: evmm_tee unloaded"; else echo "EVMM-TEE: rmmod evmm_tee failed"; fi
 sleep 1; poweroff -f'
 fi

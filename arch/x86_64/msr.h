@@ -2,6 +2,7 @@
 // RDMSR/WRMSR accessors.
 #pragma once
 
+#include "arch/x86_64/extable.h"
 #include "evmm/base.h"
 
 namespace evmm {
@@ -68,5 +69,43 @@ inline void wrmsr(Msr msr, u64 v) {
                  : "c"(static_cast<u32>(msr)), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))
                  : "memory");
 }
+
+// RDMSR/WRMSR of an MSR the CPU may not have: #GP(0) when the MSR is not implemented or the value is reserved (SDM
+// Vol. 2B "RDMSR"/"WRMSR": "If ECX specifies a reserved or unimplemented MSR address, #GP(0)") is caught through
+// the exception table (arch/x86_64/extable.h) and becomes `false`, the value 0. Always inlined: an out-of-line copy
+// would be a COMDAT function whose duplicates the linker discards, leaving their table entries pointing nowhere. Use
+// these for every MSR whose presence no CPUID bit evmm checked guarantees; a plain rdmsr/wrmsr of such an MSR would
+// stop evmm on the fault.
+[[gnu::always_inline]] inline bool rdmsr_safe(u32 msr, u64& value) {
+    u32 lo, hi, fault;
+    asm volatile(
+        "xorl %[fault], %[fault]\n\t"
+        "1: rdmsr\n\t"
+        "jmp 3f\n"
+        "2:\tmovl $1, %[fault]\n\t"
+        "xorl %%eax, %%eax\n\t"
+        "xorl %%edx, %%edx\n"
+        "3:\n\t" EVMM_EXTABLE_ENTRY(1b, 2b)
+        : "=a"(lo), "=d"(hi), [fault] "=&r"(fault)
+        : "c"(msr));
+    value = (u64{hi} << 32) | lo;
+    return fault == 0;
+}
+
+[[gnu::always_inline]] inline bool wrmsr_safe(u32 msr, u64 v) {
+    u32 fault;
+    asm volatile(
+        "xorl %[fault], %[fault]\n\t"
+        "1: wrmsr\n\t"
+        "jmp 3f\n"
+        "2:\tmovl $1, %[fault]\n"
+        "3:\n\t" EVMM_EXTABLE_ENTRY(1b, 2b)
+        : [fault] "=&r"(fault)
+        : "c"(msr), "a"(static_cast<u32>(v)), "d"(static_cast<u32>(v >> 32))
+        : "memory");
+    return fault == 0;
+}
+[[gnu::always_inline]] inline bool rdmsr_safe(Msr msr, u64& value) { return rdmsr_safe(static_cast<u32>(msr), value); }
+[[gnu::always_inline]] inline bool wrmsr_safe(Msr msr, u64 v) { return wrmsr_safe(static_cast<u32>(msr), v); }
 
 } // namespace evmm

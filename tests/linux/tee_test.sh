@@ -3,8 +3,9 @@
 # GRUB module role `tee`) and Debian's cloud kernel with the tee initramfs (tools/linux-tee-module.sh): /init loads
 # evmm_tee.ko, calls every service of the test TEE through /dev/evmm_tee on every CPU (tee-call -c N), unloads the
 # module and powers off. Passes when every call answered as expected on every CPU, the counter only went up across
-# CPUs, the MAC of a text is the same on every CPU and differs between texts, the module unloaded, and Bochs ended
-# through Linux's ACPI power-off.
+# CPUs, the MAC of a text is the same on every CPU and differs between texts, evmm-log (evmm's own log through the
+# driver's /dev/evmm_log, VMCALL LOG_READ: issue 13) printed evmm's stage 6 line and the line about guest0's bzImage,
+# the module unloaded, and Bochs ended through Linux's ACPI power-off.
 # --no-tee: the same Linux without a `tee` module: the driver loads, and every call gets "no TEE" (-19) back.
 # usage: tests/linux/tee_test.sh BUILD_DIR [--smp N] [--no-tee]
 set -euo pipefail
@@ -62,7 +63,11 @@ bash "$here/../boot/boot_test.sh" --emu bochs --smp "$smp" --mem 512 --name "$na
     --expect 'EVMM-LINUX: /init reached' \
     --expect "EVMM-LINUX: cpus online $cpus_online\$" \
     --expect 'EVMM-TEE: evmm_tee.ko loaded' \
+    --expect 'EVMM-TEE: driver: hypercall: VMCALL; /dev/evmm_log ready' \
     "${expects[@]}" \
+    --expect '^EVMM-LOG: [1-9][0-9]* lines$' \
+    --expect '^EVMM-LOG: \[cpu0\] stage 4: guest0: Linux bzImage at 0x' \
+    --expect '^EVMM-LOG: \[cpu0\] stage 6: launch guest$' \
     --expect 'EVMM-TEE: evmm_tee unloaded' \
     --expect 'guest0 cpu0 powers the machine off \(ACPI S5: PM1a_CNT' \
     --reject 'PANIC' --reject 'evmm: final stop' --reject 'EVMM-TEE: insmod evmm_tee.ko failed'

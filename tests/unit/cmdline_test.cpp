@@ -123,6 +123,7 @@ TEST(Cmdline, CrashTest) {
     EXPECT_EQ(Parsed("crashtest=pf").opt.crashtest, EVMM_CRASHTEST_PF);
     EXPECT_EQ(Parsed("crashtest=stack").opt.crashtest, EVMM_CRASHTEST_STACK);
     EXPECT_EQ(Parsed("crashtest=panic").opt.crashtest, EVMM_CRASHTEST_PANIC);
+    EXPECT_EQ(Parsed("crashtest=msr").opt.crashtest, EVMM_CRASHTEST_MSR);
     EXPECT_EQ(Parsed("crashtest=panic crashtest=none").opt.crashtest, EVMM_CRASHTEST_NONE);
     Parsed p("crashtest=boom");
     EXPECT_EQ(p.opt.crashtest, EVMM_CRASHTEST_NONE);

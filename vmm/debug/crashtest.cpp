@@ -1,5 +1,6 @@
 #include "vmm/debug/crashtest.h"
 
+#include "arch/x86_64/msr_selftest.h"
 #include "lib/log.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/percpu.h"
@@ -36,6 +37,7 @@ volatile u64 g_recursion_limit = ~u64{0}; // never reached: the guard page stops
         recurse_forever(0);
         break;
     case EVMM_CRASHTEST_PANIC: PANIC("crashtest: deliberate panic (value 0x%x)", 0xE7); break;
+    case EVMM_CRASHTEST_MSR: msr_fixup_selftest(""); break;
     default: break;
     }
 }

@@ -24,7 +24,14 @@ u64 g_cr3 = 0;
 
 class HostMsrs final : public MsrReader {
 public:
-    u64 rdmsr(u32 msr) const override { return evmm::rdmsr(static_cast<Msr>(msr)); }
+    // The MTRR MSRs exist when CPUID.1:EDX.MTRR (bit 12) says so (SDM Vol. 3A §12.11.1); evmm does not check that
+    // bit, so a missing one reads as 0: IA32_MTRRCAP 0 (no ranges) and IA32_MTRR_DEF_TYPE 0 (MTRRs disabled).
+    u64 rdmsr(u32 msr) const override {
+        u64 v = 0;
+        if (!rdmsr_safe(msr, v))
+            LOG_WARN("msr 0x%x not readable on this CPU: taken as 0 (MTRRs absent or disabled)", msr);
+        return v;
+    }
 };
 
 u64 addr(const char* p) { return reinterpret_cast<uptr>(p); }

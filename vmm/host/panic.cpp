@@ -3,6 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/exception.h"
+#include "arch/x86_64/extable.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/symtab.h"
@@ -147,6 +148,15 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
         if (smp_stop_requested() && !smp_this_cpu_stopping()) smp_stopped("in the hypervisor", f->rip);
         if (!ipc_handle_nmi() && g_guest_nmi_hook != nullptr) g_guest_nmi_hook();
         return;
+    }
+    // A #GP of an instruction in the exception table (RDMSR/WRMSR of an MSR this CPU may lack: arch/x86_64/msr.h
+    // rdmsr_safe) resumes at its fixup, which reports the fault to the caller. SDM Vol. 3A §7.15 "Interrupt 13": a
+    // fault, the saved RIP is the faulting instruction's, so the frame's RIP is the table's key.
+    if (f->vector == static_cast<u64>(Vector::GP)) {
+        if (const u64 fixup = extable_fixup(f->rip); fixup != 0) {
+            f->rip = fixup;
+            return;
+        }
     }
     enter_panic_impl();
     LOG_ERROR("PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),

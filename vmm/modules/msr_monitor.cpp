@@ -2,6 +2,7 @@
 
 #include "arch/x86_64/msr.h"
 #include "lib/format.h"
+#include "lib/log.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/host/panic.h"
 #include "vmm/modules/virt_policy.h"
@@ -33,8 +34,17 @@ const Hook* find_hook(u32 msr) {
 
 // IA32_FEATURE_CONTROL: VT-x looks disabled and locked (virt::feature_control_for_guest); writes fault, as they
 // do on a locked MSR (SDM Vol. 3C §24.7).
+// On a CPU without the MSR (SVM: AMD has no IA32_FEATURE_CONTROL; SDM Vol. 4 Table 2-2 lists it only with VMX, SMX
+// or SGX), the guest reads what a locked, all-off register would give, and evmm says so once.
 bool feature_control_read(Gcpu&, u32, u64& value) {
-    value = virt::feature_control_for_guest(rdmsr(Msr::IA32_FEATURE_CONTROL));
+    static bool reported = false;
+    u64 host = 0;
+    if (!rdmsr_safe(Msr::IA32_FEATURE_CONTROL, host) && !reported) {
+        reported = true;
+        LOG_WARN("msr 0x%x not readable on this CPU: guest0 reads it as locked with VMX off",
+                 static_cast<u32>(Msr::IA32_FEATURE_CONTROL));
+    }
+    value = virt::feature_control_for_guest(host);
     return true;
 }
 bool refuse_read(Gcpu&, u32, u64&) { return false; }

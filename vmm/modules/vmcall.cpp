@@ -29,6 +29,22 @@ i64 vmcall_log(Gcpu& g, const Call& c) {
     return VMCALL_OK;
 }
 
+// LOG_READ: up to RCX bytes of evmm's log ring from stream position RDX into guest0's buffer at RBX (docs/vmcall.md).
+// The buffer is checked as LOG's text is (wholly inside one usable range of guest0's map, hence outside evmm's and the
+// TEE's memory) and written through the identity map, byte by byte, under the log lock (lib/log.cpp: no CPU appends
+// while it is copied). Results: RBX = bytes copied, RCX = the next cursor, RDX = the log's end (bytes logged so far).
+i64 vmcall_log_read(Gcpu& g, const Call& c) {
+    if (c.a2 > VMCALL_LOG_READ_MAX) return VMCALL_EINVAL;
+    if (!g.guest->owns_ram(c.a1, c.a2)) return VMCALL_EFAULT;
+    u64 end = 0;
+    const LogRingWindow w = log_ring_read(c.a3, reinterpret_cast<volatile u8*>(static_cast<uptr>(c.a1)), c.a2, end);
+    if (!w.ok) return VMCALL_EINVAL; // a cursor past the end of the log
+    g.reg(Gpr::RBX) = w.count;
+    g.reg(Gpr::RCX) = w.first + w.count;
+    g.reg(Gpr::RDX) = end;
+    return VMCALL_OK;
+}
+
 // Every hypercall but the 64-bit form of the SMC, from the exit (gcpu_hypercall_begin here, or in tee_smc). Out of
 // line: its frame (the LOG line buffer) stays off the SMC's path (P5).
 [[gnu::noinline]] void vmcall_other(Gcpu& g) {
@@ -46,6 +62,7 @@ i64 vmcall_log(Gcpu& g, const Call& c) {
     case EVMM_VMCALL_PING: g.reg(Gpr::RBX) = VMCALL_PING_MAGIC; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_VERSION: g.reg(Gpr::RBX) = VMCALL_ABI_VERSION; return ret(g, VMCALL_OK);
     case EVMM_VMCALL_LOG: return ret(g, vmcall_log(g, c));
+    case EVMM_VMCALL_LOG_READ: return ret(g, vmcall_log_read(g, c));
     case EVMM_VMCALL_EXIT: {
         static char what[64];
         format(what, sizeof what, "guest0 requested exit, status %ld", static_cast<i64>(c.a1));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "evmm/base.h"
+#include "lib/log.h"
 
 #define EVMM_VMCALL_PING 0            /* RBX = 0x6d6d7665 ("evmm") */
 #define EVMM_VMCALL_VERSION 1         /* RBX = ABI version (1) */
@@ -17,11 +18,16 @@
 #define EVMM_VMCALL_DEBUG_EPT_REMAP                                                     \
     6 /* debug builds: guest-physical page RBX now shows guest RAM page RCX (RCX == RBX \
          restores it), on every CPU at once (EPT change + INVEPT on all CPUs) */
+#define EVMM_VMCALL_LOG_READ                                                                                       \
+    7 /* RBX = guest-physical buffer, RCX = its size (<= 16384), RDX = cursor (stream position): copies evmm's log \
+         ring from the cursor; RBX = bytes copied, RCX = next cursor, RDX = end of the log */
 
 namespace evmm {
 
 inline constexpr u64 VMCALL_ABI_VERSION = 1;
 inline constexpr u64 VMCALL_PING_MAGIC = 0x6d6d7665; // "evmm" little-endian
+// LOG_READ's largest buffer: the whole ring (lib/log.h), one call can read everything evmm still holds.
+inline constexpr u64 VMCALL_LOG_READ_MAX = EVMM_LOG_RING_SIZE;
 
 // Results (RAX): 0 or -errno (Linux numbering).
 inline constexpr i64 VMCALL_OK = 0;

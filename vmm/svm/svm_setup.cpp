@@ -21,7 +21,9 @@ Status svm_probe() {
     if (cpuid(0x80000000).eax < CPUID_SVM_FEATURES) return Status::error("no CPUID leaf 8000_000Ah", "svm");
     if ((cpuid(CPUID_EXT_FEATURES).ecx & CPUID_EXT_ECX_SVM) == 0)
         return Status::error("CPUID.80000001:ECX.SVM = 0", "svm");
-    const u64 vm_cr = rdmsr(static_cast<Msr>(MSR_VM_CR));
+    // VM_CR exists with SVM (APM Vol. 2 §15.30.1); a CPU or hypervisor that claims SVM without it is not used.
+    u64 vm_cr = 0;
+    if (!rdmsr_safe(MSR_VM_CR, vm_cr)) return Status::error("msr 0xc0010114 (VM_CR) not readable on this CPU", "svm");
     if (vm_cr & VM_CR_SVMDIS) return Status::error("disabled by firmware (VM_CR.SVMDIS = 1)", "VM_CR", vm_cr);
     const CpuidRegs f = cpuid(CPUID_SVM_FEATURES);
     if ((f.edx & CPUID_SVM_EDX_NP) == 0) return Status::error("no nested paging (CPUID.8000000A:EDX.NP = 0)", "svm");

@@ -6,6 +6,7 @@
 #include "arch/x86_64/msr.h"
 #include "arch/x86_64/vmx.h"
 #include "arch/x86_64/vmx_controls.h"
+#include "lib/log.h"
 #include "vmm/guest/event.h"
 #include "vmm/guest/guest.h"
 #include "vmm/guest/world.h"
@@ -109,7 +110,16 @@ Status set_host_state(const HostTables& h) {
     EVMM_TRY(write(VmcsField::HOST_IA32_SYSENTER_ESP, 0));
     EVMM_TRY(write(VmcsField::HOST_IA32_SYSENTER_EIP, 0));
     EVMM_TRY(write(VmcsField::HOST_IA32_EFER, rdmsr(Msr::IA32_EFER)));
-    return write(VmcsField::HOST_IA32_PAT, rdmsr(Msr::IA32_PAT));
+    // IA32_PAT exists when CPUID.1:EDX.PAT (bit 16) says so (SDM Vol. 3A §13.12.1), which evmm does not check: without
+    // it the host keeps the power-up PAT (Table 13-12), which is what the processor uses then.
+    constexpr u64 PAT_POWER_UP = 0x0007040600070406;
+    u64 pat = PAT_POWER_UP;
+    if (!rdmsr_safe(Msr::IA32_PAT, pat)) {
+        LOG_WARN("msr 0x%x not readable on this CPU: the host PAT is the power-up value 0x%lx",
+                 static_cast<u32>(Msr::IA32_PAT), PAT_POWER_UP);
+        pat = PAT_POWER_UP;
+    }
+    return write(VmcsField::HOST_IA32_PAT, pat);
 }
 
 } // namespace

@@ -38,6 +38,7 @@
 #define EVMM_VMCALL_DEBUG_PANIC 4     /* debug builds: the hypervisor panics */
 #define EVMM_VMCALL_DEBUG_HV_REGION 5 /* debug builds: RBX = base, RCX = size of the hypervisor's runtime region */
 #define EVMM_VMCALL_DEBUG_EPT_REMAP 6 /* debug builds: guest-physical page RBX shows RAM page RCX, on every CPU */
+#define EVMM_VMCALL_LOG_READ 7 /* RBX = buffer, RCX = size, RDX = cursor: evmm's log; RBX, RCX, RDX = n, next, end */
 #endif
 #define EVMM_VMCALL_PING_MAGIC 0x6d6d7665ull /* "evmm" */
 

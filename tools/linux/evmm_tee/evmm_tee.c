@@ -10,6 +10,13 @@
  * The VMCALL runs on the caller's current CPU with preemption disabled, so the task cannot migrate while the CPU is
  * in the other world: the answer comes back on the CPU (and the TEE vCPU) that took the call.
  *
+ * /dev/evmm_log (misc device, root only, read-only) is evmm's own log (issue 13): each read() makes the LOG_READ
+ * hypercall (docs/vmcall.md) into a kernel page from the file position, which is the position in evmm's log stream,
+ * so `cat /dev/evmm_log` (the evmm-log tool) prints everything evmm's ring still holds.
+ *
+ * The hypercall instruction follows the CPU's vendor: VMMCALL on AMD and Hygon (evmm's SVM backend), VMCALL
+ * elsewhere (VT-x); each is #UD on the other vendor's CPUs (AMD APM Vol. 3 "VMMCALL", SDM Vol. 2C "VMCALL").
+ *
  * The module loads only under evmm (CPUID leaf 0x40000000 says "evmmevmmevmm"); elsewhere VMCALL would be #UD or
  * another hypervisor's call, so it refuses with -ENODEV.
  */
@@ -29,16 +36,25 @@
 
 #include "evmm_tee_uapi.h"
 
+/* Set once at load: true on AMD/Hygon, where the hypercall is VMMCALL. */
+static bool evmm_use_vmmcall;
+
 /* The world switch. Everything but RAX, RDI, RSI, RDX, RCX is this world's own and survives the call
  * (include/evmm_tee.h); "memory": the TEE may read (and, for services that write, change) guest0's RAM. */
 static void evmm_tee_vmcall(struct evmm_tee_smc *r)
 {
 	u64 rax = EVMM_TEE_VMCALL_SMC, rdi = r->rdi, rsi = r->rsi, rdx = r->rdx, rcx = r->rcx;
 
-	asm volatile("vmcall"
-		     : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx)
-		     :
-		     : "memory", "cc");
+	if (evmm_use_vmmcall)
+		asm volatile("vmmcall"
+			     : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx)
+			     :
+			     : "memory", "cc");
+	else
+		asm volatile("vmcall"
+			     : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx)
+			     :
+			     : "memory", "cc");
 	r->rax = rax;
 	r->rdi = rdi;
 	r->rsi = rsi;
@@ -126,6 +142,72 @@ static struct miscdevice evmm_tee_dev = {
 	.mode = 0600,
 };
 
+/* LOG_READ (docs/vmcall.md): RBX = buffer, RCX = size, RDX = cursor in; RBX = bytes copied, RCX = next cursor,
+ * RDX = the log's end out. Any CPU will do (evmm's log is one for all), so preemption stays on. */
+static long evmm_log_hypercall(u64 pa, u64 size, u64 *cursor, u64 *copied, u64 *end)
+{
+	u64 rax = EVMM_VMCALL_LOG_READ, rbx = pa, rcx = size, rdx = *cursor;
+
+	if (evmm_use_vmmcall)
+		asm volatile("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory", "cc");
+	else
+		asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory", "cc");
+	if (rax == 0) {
+		*copied = rbx;
+		*cursor = rcx;
+		*end = rdx;
+	}
+	return (long)rax;
+}
+
+/* read(): up to a page of evmm's log from *ppos (the position in evmm's log stream); the position moves to the
+ * cursor evmm returns, past bytes its ring had already overwritten. 0 at the log's end (or past it). */
+static ssize_t evmm_log_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
+{
+	u64 cursor, copied = 0, end = 0;
+	unsigned long page;
+	ssize_t ret;
+	long rax;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	if (count == 0)
+		return 0;
+	count = min_t(size_t, count, PAGE_SIZE);
+	/* A page: physically contiguous guest0 RAM, its guest-physical address is virt_to_phys (identity mapped). */
+	page = __get_free_page(GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	cursor = *ppos;
+	rax = evmm_log_hypercall(virt_to_phys((void *)page), count, &cursor, &copied, &end);
+	if (rax == EVMM_VMCALL_EINVAL) {
+		ret = 0; /* a position past the log's end */
+	} else if (rax != 0 || copied > count) {
+		pr_warn_ratelimited("LOG_READ failed: %ld\n", rax);
+		ret = -EIO;
+	} else if (copy_to_user(buf, (void *)page, copied)) {
+		ret = -EFAULT;
+	} else {
+		*ppos = cursor;
+		ret = copied;
+	}
+	free_page(page);
+	return ret;
+}
+
+static const struct file_operations evmm_log_fops = {
+	.owner = THIS_MODULE,
+	.read = evmm_log_read,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice evmm_log_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "evmm_log",
+	.fops = &evmm_log_fops,
+	.mode = 0400,
+};
+
 static bool evmm_tee_under_evmm(void)
 {
 	u32 eax, sig[3];
@@ -149,9 +231,16 @@ static int __init evmm_tee_init(void)
 
 	if (!evmm_tee_under_evmm())
 		return -ENODEV;
+	evmm_use_vmmcall = boot_cpu_data.x86_vendor == X86_VENDOR_AMD || boot_cpu_data.x86_vendor == X86_VENDOR_HYGON;
 	ret = misc_register(&evmm_tee_dev);
 	if (ret)
 		return ret;
+	ret = misc_register(&evmm_log_dev);
+	if (ret) {
+		misc_deregister(&evmm_tee_dev);
+		return ret;
+	}
+	pr_info("hypercall: %s; " EVMM_LOG_DEVICE " ready (evmm's log)\n", evmm_use_vmmcall ? "VMMCALL (AMD)" : "VMCALL");
 	/* One echo to say in the log whether a TEE answers; the device is there either way (the errors come back to
 	 * each caller in RAX). */
 	evmm_tee_smc(&probe);
@@ -172,6 +261,7 @@ static int __init evmm_tee_init(void)
 
 static void __exit evmm_tee_exit(void)
 {
+	misc_deregister(&evmm_log_dev);
 	misc_deregister(&evmm_tee_dev);
 }
 
@@ -180,4 +270,4 @@ module_exit(evmm_tee_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("evmm");
-MODULE_DESCRIPTION("evmm secure world (TEE) SMC for user space: /dev/evmm_tee");
+MODULE_DESCRIPTION("evmm secure world (TEE) SMC for user space: /dev/evmm_tee; evmm's log: /dev/evmm_log");

@@ -36,6 +36,12 @@
 #define EVMM_TEE_CPUID_SIGNATURE "evmmevmmevmm"
 
 #define EVMM_TEE_DEVICE "/dev/evmm_tee"
+
+/* evmm's log (issue 13): /dev/evmm_log, read-only; each read() is one LOG_READ hypercall (docs/vmcall.md), the file
+   position is the position in evmm's log stream. The number and the result repeat vmm/modules/vmcall.h's. */
+#define EVMM_LOG_DEVICE "/dev/evmm_log"
+#define EVMM_VMCALL_LOG_READ 7
+#define EVMM_VMCALL_EINVAL (-22)
 #define EVMM_TEE_MAC_MAX 4096u /* EVMM_TEE_SVC_MAC's largest buffer */
 
 /* The registers of one SMC. In: rdi, rsi, rdx, rcx (rax is ignored: the driver sets EVMM_TEE_VMCALL_SMC). Out: the
