@@ -28,7 +28,7 @@ set(EVMM_COLD_SOURCES
     vmm/guest/boot/linux_bzimage.cpp vmm/guest/boot/multiboot1_guest.cpp vmm/guest/boot/entry_state.cpp
     lib/formats/dmar.cpp arch/x86_64/vtd.cpp vmm/iommu/dma_domain.cpp vmm/modules/smram_policy.cpp
     vmm/modules/icr_route.cpp vmm/modules/apic_base.cpp arch/x86_64/insn.cpp vmm/guest/guest_paging.cpp
-    vmm/modules/task_switch.cpp
+    vmm/modules/task_switch.cpp vmm/guest/native_boot.cpp
     arch/x86_64/vmx_caps.cpp loader/smp_boot.cpp loader/tee_image.cpp lib/log.cpp lib/serial.cpp
     lib/string.cpp arch/x86_64/cpu.cpp arch/x86_64/paging.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")

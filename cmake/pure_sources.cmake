@@ -33,6 +33,7 @@ set(EVMM_PURE_SOURCES
     vmm/guest/boot/linux_bzimage.cpp
     vmm/guest/boot/multiboot1_guest.cpp
     vmm/guest/boot/entry_state.cpp
+    vmm/guest/native_boot.cpp
     vmm/modules/virt_policy.cpp
     vmm/modules/icr_route.cpp
     vmm/modules/apic_base.cpp

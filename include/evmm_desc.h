@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 8u                  /* 8: the secure world (tee_*) */
+#define EVMM_DESC_VERSION 9u                  /* 9: options.fallback; 8: the secure world (tee_*) */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -47,6 +47,10 @@
 #define EVMM_TESTEXIT_BOCHS 2u /* "Shutdown" to port 0x8900 */
 
 // Deliberate faults for testing the exception/panic path (options.crashtest, `crashtest=` on the command line).
+/* What evmm does when the CPU cannot run it (no VT-x or SVM, or a needed feature missing): `fallback=`. */
+#define EVMM_FALLBACK_STOP 0u        /* stop with the reason (the default) */
+#define EVMM_FALLBACK_BOOT_GUEST0 1u /* boot guest0 natively, without evmm (no isolation), after saying why */
+
 #define EVMM_CRASHTEST_NONE 0u
 #define EVMM_CRASHTEST_UD 1u       /* ud2: invalid opcode */
 #define EVMM_CRASHTEST_PF 2u       /* read of an unmapped address: page fault */
@@ -91,10 +95,10 @@ typedef struct evmm_boot_module {
 } evmm_boot_module_t;
 
 typedef struct evmm_options {
-    uint8_t log_level;  /* EVMM_LOG_* */
-    uint8_t vtdtest;    /* 1: the VT-d DMA test in stage 2 (`vtdtest=1`, QEMU -device intel-iommu -device edu) */
-    uint8_t forceexits; /* 1: turn on the VT-x exits evmm handles but never needs (`forceexits=1`, tests) */
-    uint8_t reserved;
+    uint8_t log_level;    /* EVMM_LOG_* */
+    uint8_t vtdtest;      /* 1: the VT-d DMA test in stage 2 (`vtdtest=1`, QEMU -device intel-iommu -device edu) */
+    uint8_t forceexits;   /* 1: turn on the VT-x exits evmm handles but never needs (`forceexits=1`, tests) */
+    uint8_t fallback;     /* EVMM_FALLBACK_*: when the CPU cannot run evmm (`fallback=stop|boot-guest0`) */
     uint16_t serial_port; /* I/O base of the log UART; 0 = no serial log */
     uint8_t testexit;     /* EVMM_TESTEXIT_* */
     uint8_t crashtest;    /* EVMM_CRASHTEST_*: a deliberate fault after stage 1, to test the panic path */

@@ -77,6 +77,8 @@ constexpr Named CRASHTESTS[] = {
 
 constexpr Named ON_OFF[] = {{"0", 0}, {"1", 1}, {"off", 0}, {"on", 1}};
 
+constexpr Named FALLBACKS[] = {{"stop", EVMM_FALLBACK_STOP}, {"boot-guest0", EVMM_FALLBACK_BOOT_GUEST0}};
+
 bool parse_log_level(Span v, u32& out) {
     if (lookup(v, LOG_LEVELS, out)) return true;
     if (v.n == 1 && v.p[0] >= '0' && static_cast<u32>(v.p[0] - '0') <= EVMM_LOG_DEBUG) {
@@ -155,6 +157,11 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
             out.forceexits = static_cast<u8>(v);
         else
             record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+    } else if (equals(key, "fallback")) {
+        if (lookup(value, FALLBACKS, v))
+            out.fallback = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else {
         record(warn, CmdlineWarning::Kind::UnknownKey, token, key, value);
     }
@@ -178,7 +185,7 @@ void cmdline_default_options(evmm_options_t& out) {
     out.crashtest = EVMM_CRASHTEST_NONE;
     out.vtdtest = 0;
     out.forceexits = 0;
-    out.reserved = 0;
+    out.fallback = EVMM_FALLBACK_STOP;
 }
 
 Status cmdline_parse(const char* s, size_t len, evmm_options_t& out, CmdlineWarnings& warn) {

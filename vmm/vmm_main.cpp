@@ -19,6 +19,7 @@
 #include "vmm/guest/event.h"
 #include "vmm/guest/gcpu.h"
 #include "vmm/guest/guest.h"
+#include "vmm/guest/native_boot.h"
 #include "vmm/host/heap.h"
 #include "vmm/host/hmm.h"
 #include "vmm/host/panic.h"
@@ -54,6 +55,9 @@ PageHeap g_heap;
 alignas(16) IdtGate g_idt[IDT_VECTORS];
 Guest* g_guest0 = nullptr;
 Guest* g_tee = nullptr;
+// fallback=boot-guest0 (docs/options.md) on a CPU evmm cannot run on: stages 3-5 only build guest0's image and entry
+// state, stage 6 enters it natively (vmm/guest/native_boot.h). Written by the BSP in stage 2, read after.
+bool g_native = false;
 u64 g_ncr3 = 0; // SVM: guest0's nested page tables
 
 u8 ist_for(unsigned vector) {
@@ -175,6 +179,11 @@ void stage2_bsp() {
             return;
         }
         LOG_ERROR("SVM not available: %s", a.what);
+        if (g_desc->options.fallback == EVMM_FALLBACK_BOOT_GUEST0) {
+            LOG_ERROR("fallback=boot-guest0: booting guest0 without evmm: no hypervisor, no isolation");
+            g_native = true;
+            return;
+        }
         final_stop(StopReason::NoVtx, "VT-x or SVM is required");
     }
     const VmxFeatures& f = vmx_state().features;
@@ -188,6 +197,7 @@ void stage2_bsp() {
 
 void stage2_cpu(u32 cpu) {
     if (cpu != BSP) LOG_INFO("stage 2: setup vmx");
+    if (g_native) return;
     if (svm_backend()) {
         CHECK_OK(svm_on(g_heap, cpu), "SVM enable");
         LOG_INFO("stage 2: EFER.SVME set, VM_HSAVE_PA given");
@@ -200,6 +210,7 @@ void stage2_cpu(u32 cpu) {
 // --- stage 3: init module (BSP) --------------------------------------------------------------------------------
 void stage3_bsp() {
     LOG_INFO("stage 3: init module");
+    if (g_native) return; // no exits: no modules
     if (svm_backend()) {
         // The intercept registry keeps its MSR / I/O record in the VT-x bitmaps; SVM's maps are built from them.
         CHECK_OK(vmx_bitmaps_init(g_heap), "MSR and I/O bitmaps");
@@ -218,12 +229,21 @@ void stage3_bsp() {
 void stage4_bsp(const evmm_desc_t& d) {
     LOG_INFO("stage 4: create guest");
     const VmxFeatures& f = vmx_state().features;
-    const bool svm = svm_backend(); // the EPT is then only the model the nested tables mirror: every page size
-    const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), svm || f.ept_2m, svm || f.ept_1g, g_guest0);
+    // With SVM the EPT is only the model the nested tables mirror, natively (fallback) only the memory map's record:
+    // every page size.
+    const bool svm = svm_backend();
+    const bool any_size = svm || g_native;
+    const Status s = Guest::create_guest0(d, g_heap, hmm_mtrrs(), any_size || f.ept_2m, any_size || f.ept_1g, g_guest0);
     if (!s.ok()) {
         LOG_ERROR("guest0: cannot load it: %s%s%s (0x%lx, 0x%lx)", s.what, s.where ? " in " : "",
                   s.where ? s.where : "", s.value, s.value2);
         final_stop(StopReason::Fatal, "guest0 could not be created");
+    }
+    if (g_native) {
+        const GuestBoot& b = g_guest0->boot();
+        LOG_INFO("stage 4: guest0: %s at 0x%lx-0x%lx, entry 0x%lx: to be entered natively", b.kind, b.kernel_base,
+                 b.kernel_end, b.entry.rip);
+        return;
     }
     // guest0's DMA domain mirrors its address space; then translation on every remapping unit.
     const Status v = vtd_protect_guest(g_heap, *g_guest0);
@@ -265,6 +285,7 @@ Gcpu& stage5_cpu(u32 cpu) {
         PANIC("crashtest: deliberate panic on an AP (cpu%u)", cpu);
     PerCpu& pc = this_cpu();
     Gcpu& g = g_guest0->vcpu(cpu);
+    if (g_native) return g;
     const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
     // guest0's BSP starts at its entry point; its APs in the INIT state, launched only when guest0 sends them
     // INIT-SIPI-SIPI (stage 6; vmm/modules/guest_apic.h).
@@ -294,8 +315,25 @@ Gcpu& stage5_cpu(u32 cpu) {
 }
 
 // --- stage 6: launch guest (every CPU) ---------------------------------------------------------------------------
+// fallback=boot-guest0: the BSP enters guest0 natively; an AP waits, interrupts off, for guest0's own INIT-SIPI
+// (an INIT resets it out of HLT, as on bare metal, SDM Vol. 3A §10.4 "MP Initialization").
+[[noreturn]] void stage6_native(u32 cpu) {
+    if (cpu != BSP) {
+        LOG_INFO("stage 6: cpu%u waits for guest0's INIT-SIPI (no hypervisor)", cpu);
+        halt_forever();
+    }
+    LOG_ALWAYS("fallback=boot-guest0: entering guest0 at 0x%lx natively; evmm's memory stays out of its memory map",
+               g_guest0->boot().entry.rip);
+    log_flush();
+    const Status s = native_boot(g_guest0->boot().entry);
+    LOG_ERROR("fallback=boot-guest0: cannot enter guest0: %s%s%s (0x%lx)", s.what, s.where ? " in " : "",
+              s.where ? s.where : "", s.value);
+    final_stop(StopReason::NoVtx, "VT-x or SVM is required (and guest0 cannot be entered natively)");
+}
+
 [[noreturn]] void stage6_cpu(u32 cpu, Gcpu& g) {
     LOG_INFO("stage 6: launch guest");
+    if (g_native) stage6_native(cpu);
     const u8 crash = g_desc->options.crashtest;
     if (cpu == BSP && crash == EVMM_CRASHTEST_VMENTRY && !svm_backend()) {
         LOG_INFO("crashtest: making guest TR unusable before VMLAUNCH");

@@ -117,6 +117,17 @@ TEST(Cmdline, ForceExits) {
     EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
 }
 
+TEST(Cmdline, Fallback) {
+    EXPECT_EQ(Parsed("").opt.fallback, EVMM_FALLBACK_STOP);
+    EXPECT_EQ(Parsed("fallback=boot-guest0").opt.fallback, EVMM_FALLBACK_BOOT_GUEST0);
+    EXPECT_EQ(Parsed("fallback=Boot-Guest0").opt.fallback, EVMM_FALLBACK_BOOT_GUEST0);
+    EXPECT_EQ(Parsed("fallback=boot-guest0 fallback=stop").opt.fallback, EVMM_FALLBACK_STOP);
+    Parsed p("fallback=linux");
+    EXPECT_EQ(p.opt.fallback, EVMM_FALLBACK_STOP);
+    ASSERT_EQ(p.warn.count, 1u);
+    EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
+}
+
 TEST(Cmdline, CrashTest) {
     EXPECT_EQ(Parsed("").opt.crashtest, EVMM_CRASHTEST_NONE);
     EXPECT_EQ(Parsed("crashtest=ud").opt.crashtest, EVMM_CRASHTEST_UD);

@@ -159,7 +159,7 @@ struct Machine {
         in.options = evmm_options_t{.log_level = EVMM_LOG_DEBUG,
                                     .vtdtest = 0,
                                     .forceexits = 0,
-                                    .reserved = 0,
+                                    .fallback = EVMM_FALLBACK_STOP,
                                     .serial_port = 0x3F8,
                                     .testexit = EVMM_TESTEXIT_QEMU,
                                     .crashtest = EVMM_CRASHTEST_NONE};
@@ -365,7 +365,7 @@ TEST(DescBuild, ModuleArgsLimit) {
 // Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
 // descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it.
 TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
-    EXPECT_EQ(EVMM_DESC_VERSION, 8u);
+    EXPECT_EQ(EVMM_DESC_VERSION, 9u);
     EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
     EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
     EXPECT_EQ(sizeof(evmm_desc_t), 37168u);

@@ -235,9 +235,10 @@ Without ADDR: the VMM's g_desc, or vmm_main's 'desc' argument when stopped at it
             u64(d["trampoline_base"])))
         o = d["options"]
         lvl, te, ct = int(o["log_level"]), int(o["testexit"]), int(o["crashtest"])
-        out.append("  options: loglevel=%s serial=0x%x testexit=%s crashtest=%s vtdtest=%d forceexits=%d" % (
+        out.append("  options: loglevel=%s serial=0x%x testexit=%s crashtest=%s vtdtest=%d forceexits=%d fallback=%s" % (
             LOG_LEVELS.get(lvl, str(lvl)), int(o["serial_port"]), TESTEXIT.get(te, str(te)),
-            CRASHTEST.get(ct, str(ct)), int(o["vtdtest"]), int(o["forceexits"])))
+            CRASHTEST.get(ct, str(ct)), int(o["vtdtest"]), int(o["forceexits"]),
+            "boot-guest0" if int(o["fallback"]) == 1 else "stop"))
         out.append("  cmdline: \"%s\"" % c_string(d["cmdline"]))
         count = min(int(d["boot_module_count"]), 16)
         g0, tee = int(d["guest0_boot_module"]), int(d["tee_boot_module"])
