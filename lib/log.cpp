@@ -15,6 +15,7 @@ constexpr u32 NO_OWNER = 0;
 Uart16550 g_uart;
 LogLevel g_level;
 volatile u32 g_owner; // 1 + the CPU holding the log; lines from several CPUs never interleave
+LogSink g_sink;       // the screen console, or nullptr
 
 bool lock() {
     u32 me = this_cpu_id() + 1;
@@ -54,6 +55,12 @@ void log_init(u16 serial_port, LogLevel level) {
 
 void log_flush() { g_uart.flush(); }
 
+void log_set_sink(LogSink sink) {
+    bool locked = lock();
+    g_sink = sink;
+    if (locked) unlock();
+}
+
 LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
 void log_unlock_if_owner() {
@@ -72,6 +79,7 @@ void vlogf(LogLevel level, const char* fmt, va_list ap) {
     bool locked = lock();
     ring_append(line, n);
     g_uart.write(line, n);
+    if (g_sink != nullptr) g_sink(line, n);
     if (locked) unlock();
 }
 
