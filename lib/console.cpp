@@ -49,6 +49,12 @@ void console_screen_stop() {
     g_screen.stop();
 }
 
+void console_screen_handover(const char* owner) {
+    if (!g_screen.active()) return;
+    logf_then_set_sink(nullptr, LogLevel::Info, "console: screen handed to %s", owner);
+    g_screen.stop();
+}
+
 bool console_screen_active() { return g_screen.active(); }
 
 } // namespace evmm

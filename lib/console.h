@@ -25,6 +25,10 @@ void console_screen_export(evmm_screen_t& screen);
 // Stops drawing (under the log lock): the screen is left as it is, to guest0 (stage 6) or to the VMM (the loader).
 void console_screen_stop();
 
+// The screen's last line, "console: screen handed to OWNER" (level info), then console_screen_stop(), under one hold
+// of the log lock: no other CPU's line follows it on the screen. Nothing when the console is off.
+void console_screen_handover(const char* owner);
+
 bool console_screen_active();
 
 } // namespace evmm

@@ -22,6 +22,9 @@ void vlogf(LogLevel level, const char* fmt, va_list ap);
 // no line reaches the old sink.
 using LogSink = void (*)(const char* s, size_t n);
 void log_set_sink(LogSink sink);
+// One line (as logf, when `level` is enabled), then `sink` replaces the current sink, under one hold of the lock: no
+// other CPU's line comes between them (the screen console's last line, lib/console.h).
+void logf_then_set_sink(LogSink sink, LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Waits until the UART has sent everything (before leaving the emulator).
 void log_flush();

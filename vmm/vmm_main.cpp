@@ -310,10 +310,7 @@ Gcpu& stage5_cpu(u32 cpu) {
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch",
                    rdtsc() - g_desc->loader_entry_tsc);
     // From here the screen is guest0's (docs/debugging.md#screen-console): the log stays on the serial port.
-    if (cpu == BSP && console_screen_active()) {
-        LOG_INFO("console: screen handed to guest0");
-        console_screen_stop();
-    }
+    if (cpu == BSP) console_screen_handover("guest0");
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
     g.arch.launched = true;
