@@ -47,7 +47,7 @@ private:
 
     const ScreenSurface* sf_ = nullptr;
     u32 cols_ = 0, rows_ = 0, row_ = 0, col_ = 0, step_ = 0; // all zero: a global Screen lies in .bss (P3)
-    char text_[SCREEN_MAX_COLS * SCREEN_MAX_ROWS] = {};
+    alignas(u64) char text_[SCREEN_MAX_COLS * SCREEN_MAX_ROWS] = {};
 };
 
 } // namespace evmm

@@ -160,12 +160,13 @@ void print_console(const evmm_options_t& opt, const evmm_screen_t& scr, const St
     } else if (scr.type == EVMM_SCREEN_NONE) {
         LOG_INFO("loader: console: no screen (UEFI without a framebuffer: no GRUB video module loaded?)");
     } else if (scr.type == EVMM_SCREEN_EGA_TEXT) {
-        LOG_INFO("loader: console: screen: text mode at 0x%lx, %ux%u cells, until guest0 starts", scr.addr, scr.width,
-                 scr.height);
+        LOG_INFO("loader: console: screen: text mode at 0x%lx, %ux%u cells, until guest0 starts (%s)", scr.addr,
+                 scr.width, scr.height,
+                 g_mb2.has_framebuffer ? "framebuffer tag" : "no framebuffer tag: the BIOS's VGA text mode");
     } else {
         LOG_INFO(
             "loader: console: screen: framebuffer at 0x%lx, %ux%u, %u bpp, pitch %u, red %u:%u green %u:%u blue %u:%u; "
-            "%ux%u cells, until guest0 starts",
+            "%ux%u cells, until guest0 starts (framebuffer tag)",
             scr.addr, scr.width, scr.height, scr.bpp, scr.pitch, scr.red_pos, scr.red_size, scr.green_pos,
             scr.green_size, scr.blue_pos, scr.blue_size, scr.text_cols, scr.text_rows);
     }
