@@ -29,7 +29,7 @@ set(EVMM_COLD_SOURCES
     lib/formats/dmar.cpp arch/x86_64/vtd.cpp vmm/iommu/dma_domain.cpp vmm/modules/smram_policy.cpp
     vmm/modules/icr_route.cpp vmm/modules/apic_base.cpp arch/x86_64/insn.cpp vmm/guest/guest_paging.cpp
     vmm/modules/task_switch.cpp vmm/guest/native_boot.cpp
-    arch/x86_64/vmx_caps.cpp loader/smp_boot.cpp loader/tee_image.cpp lib/log.cpp lib/serial.cpp
+    arch/x86_64/vmx_caps.cpp loader/smp_boot.cpp loader/tee_image.cpp lib/log.cpp lib/console.cpp lib/serial.cpp
     lib/string.cpp arch/x86_64/cpu.cpp arch/x86_64/paging.cpp)
 list(TRANSFORM EVMM_COLD_SOURCES PREPEND "${CMAKE_SOURCE_DIR}/")
 set(EVMM_BULK_COPY_SOURCES vmm/guest/boot/linux_bzimage.cpp vmm/guest/boot/multiboot1_guest.cpp
@@ -48,6 +48,7 @@ function(evmm_runtime_library name)
         ${CMAKE_SOURCE_DIR}/lib/libc.cpp
         ${CMAKE_SOURCE_DIR}/lib/serial.cpp
         ${CMAKE_SOURCE_DIR}/lib/log.cpp
+        ${CMAKE_SOURCE_DIR}/lib/console.cpp
         ${CMAKE_SOURCE_DIR}/arch/x86_64/cpu.cpp)
     target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR})
     target_compile_options(${name} PUBLIC ${EVMM_FREESTANDING_FLAGS} ${A_FLAGS})

@@ -6,6 +6,9 @@ set(EVMM_PURE_SOURCES
     lib/string.cpp
     lib/formats/memmap.cpp
     lib/symtab.cpp
+    lib/font.cpp
+    lib/screen_surface.cpp
+    lib/screen.cpp
     lib/formats/multiboot2.cpp
     loader/cmdline.cpp
     lib/formats/acpi.cpp

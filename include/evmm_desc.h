@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 9u                  /* 9: options.fallback; 8: the secure world (tee_*) */
+#define EVMM_DESC_VERSION 10u                 /* 10: options.fallback; 9: the screen console; 8: the TEE */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -66,6 +66,16 @@
 #define EVMM_LOG_INFO 2u
 #define EVMM_LOG_DEBUG 3u
 
+// Where the log goes (options.console, `console=` on the command line): a bit mask.
+#define EVMM_CONSOLE_SERIAL 1u /* the UART of options.serial_port */
+#define EVMM_CONSOLE_SCREEN 2u /* the screen of evmm_desc_t.screen, until guest0 starts */
+#define EVMM_CONSOLE_BOTH (EVMM_CONSOLE_SERIAL | EVMM_CONSOLE_SCREEN)
+
+// What kind of screen the loader found (evmm_screen_t.type).
+#define EVMM_SCREEN_NONE 0u     /* no screen (or console=serial, or one evmm cannot draw on) */
+#define EVMM_SCREEN_EGA_TEXT 1u /* EGA/VGA text mode: 2 bytes per cell (character, attribute) */
+#define EVMM_SCREEN_RGB 2u      /* a linear framebuffer with direct RGB color, 16, 24 or 32 bits per pixel */
+
 // How tsc_khz was found.
 #define EVMM_TSC_SOURCE_CPUID15 1u
 #define EVMM_TSC_SOURCE_CPUID16 2u
@@ -98,10 +108,12 @@ typedef struct evmm_options {
     uint8_t log_level;    /* EVMM_LOG_* */
     uint8_t vtdtest;      /* 1: the VT-d DMA test in stage 2 (`vtdtest=1`, QEMU -device intel-iommu -device edu) */
     uint8_t forceexits;   /* 1: turn on the VT-x exits evmm handles but never needs (`forceexits=1`, tests) */
-    uint8_t fallback;     /* EVMM_FALLBACK_*: when the CPU cannot run evmm (`fallback=stop|boot-guest0`) */
+    uint8_t console;      /* EVMM_CONSOLE_* mask (version 9; `console=`, default both) */
     uint16_t serial_port; /* I/O base of the log UART; 0 = no serial log */
     uint8_t testexit;     /* EVMM_TESTEXIT_* */
     uint8_t crashtest;    /* EVMM_CRASHTEST_*: a deliberate fault after stage 1, to test the panic path */
+    uint8_t fallback;     /* EVMM_FALLBACK_* (version 10): when the CPU cannot run evmm (`fallback=stop|boot-guest0`) */
+    uint8_t reserved[7];
 } evmm_options_t;
 
 /* How guest0 enters ACPI sleep states (from the FADT and the DSDT's \_S5): evmm watches PM1a_CNT/PM1b_CNT. */
@@ -113,6 +125,26 @@ typedef struct evmm_acpi_power {
     uint8_t s5_slp_typ_b; /* ... for PM1b_CNT */
     uint8_t reserved;
 } evmm_acpi_power_t;
+
+/* Version 9: the screen the log also goes to until guest0 starts (docs/debugging.md#screen-console): from the
+   Multiboot2 framebuffer tag (§3.6.12), or VGA text mode at 0xB8000 on a BIOS boot without one. Below 4 GiB (the
+   loader's and the VMM's identity maps); type EVMM_SCREEN_NONE when there is none evmm can use. */
+typedef struct evmm_screen {
+    uint64_t addr;   /* physical address of the text buffer or the framebuffer */
+    uint32_t pitch;  /* bytes from one row (of cells or pixels) to the next */
+    uint32_t width;  /* text: columns; RGB: pixels */
+    uint32_t height; /* text: rows; RGB: pixels */
+    uint8_t bpp;     /* bits per pixel (text: 16, a cell) */
+    uint8_t type;    /* EVMM_SCREEN_* */
+    uint8_t red_pos, red_size, green_pos, green_size, blue_pos, blue_size; /* RGB: each channel's bit field */
+    uint32_t cursor_row; /* the row the VMM's log continues on, below the loader's last line (may be text_rows) */
+    /* What the screen shows, as the loader's console keeps it (lib/screen.h): text_rows lines of text_cols
+       characters, row-major, in the loader's memory. The VMM copies it in stage 1 and continues from there. */
+    uint64_t text_addr;
+    uint16_t text_cols;
+    uint16_t text_rows;
+    uint32_t reserved;
+} evmm_screen_t;
 
 typedef struct evmm_desc {
     uint64_t magic;   /* EVMM_DESC_MAGIC */
@@ -170,30 +202,37 @@ typedef struct evmm_desc {
     uint64_t tee_barrier;     /* EVMM_TEE_BARRIER: no guest has [base - barrier, base) or [end, end + barrier) */
     uint32_t tee_boot_module; /* index into boot_modules[] of the image, or UINT32_MAX */
     uint32_t reserved2;
+    evmm_screen_t screen; /* version 9: the screen console's screen (type EVMM_SCREEN_NONE: none) */
 } evmm_desc_t;
 
 #ifdef __cplusplus
 static_assert(sizeof(evmm_mmap_entry_t) == 24);
 static_assert(sizeof(evmm_file_info_t) == 40);
 static_assert(sizeof(evmm_boot_module_t) == 16 + EVMM_ROLE_MAX + EVMM_BOOT_MODULE_CMDLINE_MAX);
-static_assert(sizeof(evmm_options_t) == 8);
+static_assert(sizeof(evmm_options_t) == 16 && offsetof(evmm_options_t, fallback) == 8);
 static_assert(offsetof(evmm_options_t, vtdtest) == 1 && offsetof(evmm_options_t, forceexits) == 2 &&
-              offsetof(evmm_options_t, serial_port) == 4);
+              offsetof(evmm_options_t, console) == 3 && offsetof(evmm_options_t, serial_port) == 4);
+static_assert(sizeof(evmm_screen_t) == 48);
+static_assert(offsetof(evmm_screen_t, bpp) == 20 && offsetof(evmm_screen_t, type) == 21 &&
+              offsetof(evmm_screen_t, red_pos) == 22 && offsetof(evmm_screen_t, cursor_row) == 28 &&
+              offsetof(evmm_screen_t, text_addr) == 32 && offsetof(evmm_screen_t, text_cols) == 40);
 static_assert(offsetof(evmm_desc_t, num_cpus) == 16);
 static_assert(offsetof(evmm_desc_t, top_of_memory) == 24 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, vmm_file) == 48 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, runtime_base) == 128 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, acpi_rsdp) == 192 + 4 * EVMM_MAX_CPUS);
 static_assert(offsetof(evmm_desc_t, options) == 216 + 4 * EVMM_MAX_CPUS);
-static_assert(offsetof(evmm_desc_t, boot_module_count) == 224 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
+static_assert(offsetof(evmm_desc_t, boot_module_count) == 232 + 4 * EVMM_MAX_CPUS + EVMM_CMDLINE_MAX);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) % 8 == 0);
 static_assert(offsetof(evmm_desc_t, trampoline_base) == offsetof(evmm_desc_t, loader_entry_tsc) + 8);
 static_assert(sizeof(evmm_acpi_power_t) == 8);
 static_assert(offsetof(evmm_desc_t, acpi_power) == offsetof(evmm_desc_t, trampoline_base) + 8);
 static_assert(offsetof(evmm_desc_t, tee_base) == offsetof(evmm_desc_t, acpi_power) + 8);
-static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, tee_base) + 40);
+static_assert(offsetof(evmm_desc_t, screen) == offsetof(evmm_desc_t, tee_base) + 40);
+static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, screen) + sizeof(evmm_screen_t));
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 static_assert(sizeof(evmm_boot_module_t) == 2080);
 static_assert(offsetof(evmm_desc_t, guest0_mmap) == 0x84f0);
-static_assert(sizeof(evmm_desc_t) == 0x9130); /* 37168 bytes: 10 pages of the runtime region (desc_builder) */
+static_assert(offsetof(evmm_desc_t, screen) == 0x9130);
+static_assert(sizeof(evmm_desc_t) == 0x9160); /* 37216 bytes: 10 pages of the runtime region (desc_builder) */
 #endif

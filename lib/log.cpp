@@ -15,6 +15,7 @@ constexpr u32 NO_OWNER = 0;
 Uart16550 g_uart;
 LogLevel g_level;
 volatile u32 g_owner; // 1 + the CPU holding the log; lines from several CPUs never interleave
+LogSink g_sink;       // the screen console, or nullptr
 
 bool lock() {
     u32 me = this_cpu_id() + 1;
@@ -64,6 +65,12 @@ void log_init(u16 serial_port, LogLevel level) {
 
 void log_flush() { g_uart.flush(); }
 
+void log_set_sink(LogSink sink) {
+    bool locked = lock();
+    g_sink = sink;
+    if (locked) unlock();
+}
+
 LogLevel log_level() { return g_level; }
 bool log_enabled(LogLevel level) { return static_cast<u8>(level) <= static_cast<u8>(g_level); }
 void log_unlock_if_owner() {
@@ -73,16 +80,36 @@ void log_unlock_if_owner() {
 
 void log_break_lock() { __atomic_store_n(&g_owner, NO_OWNER, __ATOMIC_RELEASE); }
 
-void vlogf(LogLevel level, const char* fmt, va_list ap) {
-    if (!log_enabled(level)) return;
+namespace {
+// One line to every output; with set_sink, then `sink` replaces the current one, under the same hold of the lock.
+void vlog(LogLevel level, const char* fmt, va_list ap, bool set_sink, LogSink sink) {
+    const bool enabled = log_enabled(level);
+    if (!enabled && !set_sink) return;
     char line[LINE_MAX + 2];
-    size_t n = format(line, sizeof line, "[cpu%u] ", this_cpu_id());
-    n += vformat(line + n, LINE_MAX - n, fmt, ap);
-    line[n++] = '\n';
+    size_t n = 0;
+    if (enabled) {
+        n = format(line, sizeof line, "[cpu%u] ", this_cpu_id());
+        n += vformat(line + n, LINE_MAX - n, fmt, ap);
+        line[n++] = '\n';
+    }
     bool locked = lock();
-    ring_append(line, n);
-    g_uart.write(line, n);
+    if (n != 0) {
+        ring_append(line, n);
+        g_uart.write(line, n);
+        if (g_sink != nullptr) g_sink(line, n);
+    }
+    if (set_sink) g_sink = sink;
     if (locked) unlock();
+}
+} // namespace
+
+void vlogf(LogLevel level, const char* fmt, va_list ap) { vlog(level, fmt, ap, false, nullptr); }
+
+void logf_then_set_sink(LogSink sink, LogLevel level, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap, true, sink);
+    va_end(ap);
 }
 
 void logf(LogLevel level, const char* fmt, ...) {

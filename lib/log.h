@@ -17,6 +17,15 @@ bool log_enabled(LogLevel level);
 void logf(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void vlogf(LogLevel level, const char* fmt, va_list ap);
 
+// A second output for every line besides the UART and the ring (the screen console, lib/console.h), called under the
+// log lock, so its lines never interleave either. Set and cleared under the lock: once log_set_sink(nullptr) returns,
+// no line reaches the old sink.
+using LogSink = void (*)(const char* s, size_t n);
+void log_set_sink(LogSink sink);
+// One line (as logf, when `level` is enabled), then `sink` replaces the current sink, under one hold of the lock: no
+// other CPU's line comes between them (the screen console's last line, lib/console.h).
+void logf_then_set_sink(LogSink sink, LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
 // Waits until the UART has sent everything (before leaving the emulator).
 void log_flush();
 

@@ -75,6 +75,12 @@ constexpr Named CRASHTESTS[] = {
     {"ap", EVMM_CRASHTEST_AP_PANIC}, {"msr", EVMM_CRASHTEST_MSR},
 };
 
+constexpr Named CONSOLES[] = {
+    {"serial", EVMM_CONSOLE_SERIAL},
+    {"screen", EVMM_CONSOLE_SCREEN},
+    {"both", EVMM_CONSOLE_BOTH},
+};
+
 constexpr Named ON_OFF[] = {{"0", 0}, {"1", 1}, {"off", 0}, {"on", 1}};
 
 constexpr Named FALLBACKS[] = {{"stop", EVMM_FALLBACK_STOP}, {"boot-guest0", EVMM_FALLBACK_BOOT_GUEST0}};
@@ -152,6 +158,11 @@ void apply_token(Span token, evmm_options_t& out, CmdlineWarnings& warn) {
             out.vtdtest = static_cast<u8>(v);
         else
             record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
+    } else if (equals(key, "console")) {
+        if (lookup(value, CONSOLES, v))
+            out.console = static_cast<u8>(v);
+        else
+            record(warn, CmdlineWarning::Kind::BadValue, token, key, value);
     } else if (equals(key, "forceexits")) {
         if (lookup(value, ON_OFF, v))
             out.forceexits = static_cast<u8>(v);
@@ -185,7 +196,9 @@ void cmdline_default_options(evmm_options_t& out) {
     out.crashtest = EVMM_CRASHTEST_NONE;
     out.vtdtest = 0;
     out.forceexits = 0;
+    out.console = EVMM_CONSOLE_BOTH;
     out.fallback = EVMM_FALLBACK_STOP;
+    for (u8& r : out.reserved) r = 0;
 }
 
 Status cmdline_parse(const char* s, size_t len, evmm_options_t& out, CmdlineWarnings& warn) {

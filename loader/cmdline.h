@@ -8,6 +8,7 @@
 //   crashtest=none|ud|pf|stack|panic|vmentry|ap|msr   default none (EVMM_CRASHTEST_*: a deliberate fault for tests)
 //   vtdtest=0|1|off|on                         default 0 (1: the VT-d DMA test in stage 2, QEMU only)
 //   forceexits=0|1|off|on                      default 0 (1: VT-x exits evmm never needs turned on, for tests)
+//   console=serial|screen|both                 default both (where the log goes; the screen until guest0 starts)
 // A bad token never aborts parsing: it is recorded in CmdlineWarnings (the option keeps its previous value) so
 // the loader can print one warning per token.
 #pragma once
@@ -52,7 +53,7 @@ struct CmdlineWarnings {
 // "unknown key", "bad value for", "expected key=value, got": a message prefix for one warning.
 const char* cmdline_warning_text(CmdlineWarning::Kind kind);
 
-// Defaults: log level info, serial COM1, testexit none, crashtest none, vtdtest 0, forceexits 0.
+// Defaults: log level info, serial COM1, testexit none, crashtest none, vtdtest 0, forceexits 0, console both.
 void cmdline_default_options(evmm_options_t& out);
 
 // Parses s[0..len) (stopping early at a NUL) into `out`, starting from the defaults; `warn` is reset first.

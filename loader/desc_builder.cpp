@@ -97,6 +97,7 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     d.loader_entry_tsc = in.loader_entry_tsc;
     d.trampoline_base = in.trampoline_base;
     d.acpi_power = in.acpi_power;
+    if (in.screen.type != EVMM_SCREEN_NONE) d.screen = in.screen;
     d.tee_boot_module = UINT32_MAX;
     if (in.tee_size != 0) {
         if (!is_aligned(in.tee_base, EVMM_TEE_ALIGN) || !is_aligned(in.tee_size, EVMM_TEE_ALIGN) ||

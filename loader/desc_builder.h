@@ -67,6 +67,8 @@ struct DescInputs {
     // EVMM_TEE_BARRIER) is cut out of guest0's map like the runtime region.
     u64 tee_base, tee_size, tee_entry;
     u32 tee_boot_module; // index of its module (ignored without a TEE)
+    // The screen console's screen (lib/console.h): copied as it is; type EVMM_SCREEN_NONE is recorded all zero.
+    evmm_screen_t screen;
 };
 
 // Fills `d` completely (zeroing it first). guest0_mmap = the memory map with the runtime region, the trampoline

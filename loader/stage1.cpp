@@ -1,7 +1,8 @@
 // stage1: the loader's C++ part, on the BSP, in long mode on an identity map of the first 4 GiB.
 //
 //  1. check the Multiboot2 magic, parse the boot information defensively (lib/formats/multiboot2.cpp)
-//  2. evmm's own command line -> options (log level, serial port, testexit)
+//  2. evmm's own command line -> options (log level, serial port, testexit, console); the screen console starts
+//     (lib/console.h) on the screen the information describes
 //  3. modules: role = first word of the GRUB module line; unknown roles are reported
 //  4. CPUs from the ACPI MADT, TSC frequency
 //  5. the runtime region (VMM image + symbol table + descriptor + stacks + heap): 2 MiB aligned, in usable RAM
@@ -18,6 +19,7 @@
 #include "arch/x86_64/msr_selftest.h"
 #include "evmm/physmem.h"
 #include "evmm_desc.h"
+#include "lib/console.h"
 #include "lib/formats/acpi.h"
 #include "lib/formats/elf.h"
 #include "lib/formats/memmap.h"
@@ -137,6 +139,42 @@ u32 bsp_apic_id() {
     return cpuid(CpuidLeaf::FEATURES).ebx >> APIC_ID_SHIFT;
 }
 
+// The screen console (docs/debugging.md#screen-console), unless console=serial: the screen of the information, cleared.
+// Returns what it found for evmm_desc_t (type none without a usable screen); `why` says why one is not used.
+evmm_screen_t start_screen_console(const evmm_options_t& opt, Status& why) {
+    evmm_screen_t scr{};
+    why = Status::success();
+    if ((opt.console & EVMM_CONSOLE_SCREEN) == 0) return scr;
+    why = mb2_screen(g_mb2, IDENTITY_LIMIT, scr);
+    if (why.ok() && scr.type != EVMM_SCREEN_NONE) why = console_screen_start(scr);
+    if (!why.ok()) return evmm_screen_t{};
+    console_screen_export(scr);
+    return scr;
+}
+
+void print_console(const evmm_options_t& opt, const evmm_screen_t& scr, const Status& why) {
+    if ((opt.console & EVMM_CONSOLE_SCREEN) == 0) {
+        LOG_INFO("loader: console: serial only (console=serial)");
+    } else if (!why.ok()) {
+        LOG_WARN("loader: warning: console: the screen is not used: %s (value 0x%lx, 0x%lx)", why.what, why.value,
+                 why.value2);
+    } else if (scr.type == EVMM_SCREEN_NONE) {
+        LOG_INFO("loader: console: no screen (UEFI without a framebuffer: no GRUB video module loaded?)");
+    } else if (scr.type == EVMM_SCREEN_EGA_TEXT) {
+        LOG_INFO("loader: console: screen: text mode at 0x%lx, %ux%u cells, until guest0 starts (%s)", scr.addr,
+                 scr.width, scr.height,
+                 g_mb2.has_framebuffer ? "framebuffer tag" : "no framebuffer tag: the BIOS's VGA text mode");
+    } else {
+        LOG_INFO(
+            "loader: console: screen: framebuffer at 0x%lx, %ux%u, %u bpp, pitch %u, red %u:%u green %u:%u blue %u:%u; "
+            "%ux%u cells, until guest0 starts (framebuffer tag)",
+            scr.addr, scr.width, scr.height, scr.bpp, scr.pitch, scr.red_pos, scr.red_size, scr.green_pos,
+            scr.green_size, scr.blue_pos, scr.blue_size, scr.text_cols, scr.text_rows);
+    }
+    if (opt.console == EVMM_CONSOLE_SCREEN && scr.type == EVMM_SCREEN_NONE)
+        LOG_WARN("loader: warning: console=screen without a screen: the log stays on the serial port");
+}
+
 void print_cmdline_warnings(const CmdlineWarnings& w) {
     for (u32 i = 0; i < w.count; ++i)
         LOG_WARN("loader: warning: %s \"%.*s\" in the evmm command line: ignored",
@@ -175,7 +213,11 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     CmdlineWarnings warn{};
     s = cmdline_parse(g_mb2.cmdline.str, g_mb2.cmdline.len, opt, warn);
     if (!s.ok()) fail("parsing the command line", s);
-    log_init(opt.serial_port, static_cast<LogLevel>(opt.log_level));
+    Status screen_why;
+    const evmm_screen_t screen = start_screen_console(opt, screen_why);
+    // console=screen turns the serial log off, but only when there is a screen to see the log on.
+    const bool serial = (opt.console & EVMM_CONSOLE_SERIAL) != 0 || screen.type == EVMM_SCREEN_NONE;
+    log_init(serial ? opt.serial_port : 0, static_cast<LogLevel>(opt.log_level));
     set_test_exit(static_cast<TestExit>(opt.testexit));
     str_copy(g_cmdline, sizeof g_cmdline, g_mb2.cmdline.str ? g_mb2.cmdline.str : "", g_mb2.cmdline.len);
 
@@ -184,6 +226,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     LOG_INFO("loader: command line \"%s\"", g_cmdline);
     print_cmdline_warnings(warn);
     if (opt.crashtest == EVMM_CRASHTEST_MSR) msr_fixup_selftest("loader: ");
+    print_console(opt, screen, screen_why);
 
     // Memory map.
     if (!g_mb2.has_mmap) fail("reading the memory map", Status::error("no memory map tag", "Multiboot2 information"));
@@ -411,6 +454,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.tee_size = tee.size;
     in.tee_entry = tee_entry;
     in.tee_boot_module = tee_module;
+    in.screen = screen;
     auto* desc = reinterpret_cast<evmm_desc_t*>(region + layout.desc_offset);
     if (!(s = desc_build(in, *desc)).ok()) fail("building evmm_desc_t", s);
 
@@ -432,6 +476,10 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     ap.tsc_khz = tsc.khz;
     ap.idtr = DescriptorTableRegister{sizeof(g_idt) - 1, reinterpret_cast<uptr>(&g_idt[0])};
     smp_start_aps(ap);
+    // The screen goes to the VMM with the loader's text and the row after its last line; the loader's own log (its
+    // exception handler, until each CPU's stage 1 step 8) stays on the serial port from here.
+    console_screen_export(desc->screen);
+    console_screen_stop();
     smp_release_aps();
     using VmmMain = void (*)(u32, const evmm_desc_t*);
     reinterpret_cast<VmmMain>(desc->vmm_file.entry)(0, desc);

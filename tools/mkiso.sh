@@ -6,6 +6,10 @@
 #   --evmm FILE     the Multiboot2 image (default: $EVMM_BUILD_DIR/evmm.elf, else build/evmm.elf in the repo)
 #   --multiboot1    boot FILE as a Multiboot (version 1) kernel: GRUB's `multiboot` and `module` commands instead
 #                   of `multiboot2`/`module2` (a test guest booted bare, tools/run-bare.sh)
+#   --video         load GRUB's video drivers (insmod all_video) before booting: under UEFI, GRUB then hands evmm
+#                   the GOP framebuffer (Multiboot2 framebuffer tag), the screen console's screen; without a video
+#                   driver UEFI GRUB has no mode to give ("no suitable video mode found"). BIOS GRUB stays in text mode
+#   --gfxpayload MODE  --video, and GRUB's `set gfxpayload=MODE` (e.g. 1280x1024): the framebuffer's mode under UEFI
 #   --linux         boot FILE as a Linux kernel with GRUB's `linux` and `initrd` commands (Linux without evmm: the
 #                   bare runs of P4, docs/performance.md); EVMM OPTIONS is then Linux's command line and each module
 #                   is an initrd ("FILE", further words ignored)
@@ -29,11 +33,18 @@ usage() {
     exit "${1:-2}"
 }
 
-evmm="" mb_cmd=multiboot2 mod_cmd=module2
+evmm="" mb_cmd=multiboot2 mod_cmd=module2 video=0 gfxpayload=""
 while (($#)); do
     case $1 in
     --multiboot1) mb_cmd=multiboot mod_cmd=module; shift ;;
     --linux) mb_cmd=linux mod_cmd=initrd; shift ;;
+    --video) video=1; shift ;;
+    --gfxpayload)
+        (($# >= 2)) || evmm_die "--gfxpayload needs a mode"
+        [[ $2 =~ ^[0-9]+x[0-9]+(x[0-9]+)?$|^auto$|^keep$ ]] || evmm_die "--gfxpayload: bad mode '$2' (WxH[xD])"
+        video=1 gfxpayload=$2
+        shift 2
+        ;;
     --evmm)
         (($# >= 2)) || evmm_die "--evmm needs a file"
         evmm=$2
@@ -90,6 +101,8 @@ cfg=$stage/boot/grub/grub.cfg
     echo "terminal_input serial"
     echo "terminal_output serial"
     echo "set timeout=0"
+    ((!video)) || echo "insmod all_video"
+    [[ -z $gfxpayload ]] || echo "set gfxpayload=$gfxpayload"
     echo "$mb_cmd /boot/evmm.elf $(grub_words "${cmd_words[@]}")"
 } >"$cfg"
 

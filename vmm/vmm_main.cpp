@@ -11,6 +11,7 @@
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/vmx.h"
 #include "arch/x86_64/vmx_controls.h"
+#include "lib/console.h"
 #include "lib/log.h"
 #include "lib/serial.h"
 #include "vmm/debug/crashtest.h"
@@ -80,7 +81,12 @@ bool desc_valid(const evmm_desc_t* d) {
 // --- stage 1: setup host --------------------------------------------------------------------------------------
 // BSP-only part, before the stage opens: log, heap, guest0's initial state, IDT, ISRs, host page tables.
 void stage1_bsp(const evmm_desc_t& d) {
-    log_init(d.options.serial_port, static_cast<LogLevel>(d.options.log_level));
+    // The screen console continues the loader's screen (lib/console.h): the loader found it below 4 GiB, which both
+    // the loader's page tables and the VMM's identity map (vmm/host/hmm.cpp) cover. Its first use copies the
+    // loader's text, before anything (guest0's kernel in stage 4) may overwrite the loader's memory.
+    const bool screen = d.screen.type != EVMM_SCREEN_NONE && console_screen_start(d.screen).ok();
+    const bool serial = (d.options.console & EVMM_CONSOLE_SERIAL) != 0 || !screen;
+    log_init(serial ? d.options.serial_port : 0, static_cast<LogLevel>(d.options.log_level));
     set_test_exit(static_cast<TestExit>(d.options.testexit));
     platform_init(d);
     smp_init(d.num_cpus, d.tsc_khz);
@@ -346,6 +352,8 @@ Gcpu& stage5_cpu(u32 cpu) {
     if (cpu == BSP)
         LOG_ALWAYS("perf: %lu TSC ticks from the loader's entry to guest0's launch",
                    rdtsc() - g_desc->loader_entry_tsc);
+    // From here the screen is guest0's (docs/debugging.md#screen-console): the log stays on the serial port.
+    if (cpu == BSP) console_screen_handover("guest0");
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
     g.arch.launched = true;

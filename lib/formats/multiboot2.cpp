@@ -62,6 +62,31 @@ constexpr u64 MB2_RSDP_OFFSET = 8;
 constexpr u64 ACPI_RSDP_V1_SIZE = 20;
 constexpr u64 ACPI_RSDP_V2_SIZE = 36;
 
+// §3.6.12 framebuffer info: header, u64 framebuffer_addr, u32 pitch, u32 width, u32 height, u8 bpp, u8 type, then
+// (GRUB 2's multiboot_tag_framebuffer_common) a u16 reserved: the color information starts at 32. Indexed color:
+// u16 framebuffer_palette_num_colors, then that many 3-byte (r, g, b) entries. Direct RGB: six u8 fields (red
+// position, red mask size, green ..., blue ...). EGA text: nothing.
+constexpr u64 MB2_FB_ADDR_OFFSET = 8;
+constexpr u64 MB2_FB_PITCH_OFFSET = 16;
+constexpr u64 MB2_FB_WIDTH_OFFSET = 20;
+constexpr u64 MB2_FB_HEIGHT_OFFSET = 24;
+constexpr u64 MB2_FB_BPP_OFFSET = 28;
+constexpr u64 MB2_FB_TYPE_OFFSET = 29;
+constexpr u64 MB2_FB_COLOR_INFO_OFFSET = 32;
+constexpr u64 MB2_FB_COMMON_SIZE = MB2_FB_COLOR_INFO_OFFSET;
+constexpr u64 MB2_FB_RGB_FIELDS = 6; // red_field_position, red_mask_size, green ..., blue ...
+constexpr u64 MB2_FB_RGB_TAG_MIN_SIZE = MB2_FB_COLOR_INFO_OFFSET + MB2_FB_RGB_FIELDS;
+constexpr u64 MB2_FB_PALETTE_OFFSET = MB2_FB_COLOR_INFO_OFFSET + sizeof(u16);
+constexpr u64 MB2_FB_PALETTE_ENTRY_SIZE = 3;
+
+// VGA text mode as a BIOS leaves it (mode 3): 80x25 cells of 2 bytes at 0xB8000 (IBM VGA Technical Reference, the
+// color text buffer at B8000h).
+constexpr u64 VGA_TEXT_ADDR = 0xB8000;
+constexpr u32 VGA_TEXT_COLUMNS = 80;
+constexpr u32 VGA_TEXT_ROWS = 25;
+constexpr u32 VGA_TEXT_CELL_BYTES = 2;
+constexpr u8 VGA_TEXT_CELL_BITS = 16;
+
 // 3.6.17 EFI memory map: header, u32 descriptor_size, u32 descriptor_version, descriptors.
 constexpr u64 MB2_EFI_MMAP_TAG_MIN_SIZE = 16;
 
@@ -87,6 +112,7 @@ const char* tag_name(Mb2TagType type) {
     case Mb2TagType::AcpiNewRsdp: return "ACPI new RSDP tag";
     case Mb2TagType::EfiMmap: return "EFI mmap tag";
     case Mb2TagType::LoadBaseAddr: return "load base address tag";
+    case Mb2TagType::Framebuffer: return "framebuffer tag";
     default: return "tag";
     }
 }
@@ -228,6 +254,37 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
 
     case Mb2TagType::EfiBootServicesNotTerminated: out.efi_boot_services_active = true; return Status::success();
 
+    case Mb2TagType::Framebuffer: {
+        if (out.has_framebuffer) return duplicate();
+        if (size < MB2_FB_COMMON_SIZE) return too_short(MB2_FB_COMMON_SIZE);
+        Mb2Framebuffer fb{};
+        fb.addr = rd64(tag + MB2_FB_ADDR_OFFSET);
+        fb.pitch = rd32(tag + MB2_FB_PITCH_OFFSET);
+        fb.width = rd32(tag + MB2_FB_WIDTH_OFFSET);
+        fb.height = rd32(tag + MB2_FB_HEIGHT_OFFSET);
+        fb.bpp = tag[MB2_FB_BPP_OFFSET];
+        fb.type = tag[MB2_FB_TYPE_OFFSET];
+        const u8* color = tag + MB2_FB_COLOR_INFO_OFFSET;
+        switch (static_cast<Mb2FramebufferType>(fb.type)) {
+        case Mb2FramebufferType::DirectRgb:
+            if (size < MB2_FB_RGB_TAG_MIN_SIZE) return too_short(MB2_FB_RGB_TAG_MIN_SIZE);
+            fb.red_pos = color[0], fb.red_size = color[1];
+            fb.green_pos = color[2], fb.green_size = color[3];
+            fb.blue_pos = color[4], fb.blue_size = color[5];
+            break;
+        case Mb2FramebufferType::Indexed:
+            if (size < MB2_FB_PALETTE_OFFSET) return too_short(MB2_FB_PALETTE_OFFSET);
+            fb.palette_colors = static_cast<u16>(color[0] | color[1] << 8);
+            if (size < MB2_FB_PALETTE_OFFSET + u64{fb.palette_colors} * MB2_FB_PALETTE_ENTRY_SIZE)
+                return Status::error("framebuffer palette runs past the tag", where, off, fb.palette_colors);
+            break;
+        case Mb2FramebufferType::EgaText: break;
+        }
+        out.has_framebuffer = true;
+        out.framebuffer = fb;
+        return Status::success();
+    }
+
     case Mb2TagType::LoadBaseAddr:
         if (out.has_load_base) return duplicate();
         if (size < MB2_LOAD_BASE_TAG_MIN_SIZE) return too_short(MB2_LOAD_BASE_TAG_MIN_SIZE);
@@ -236,11 +293,14 @@ Status parse_tag(const u8* tag, u32 size, u64 off, Mb2Info& out, bool& seen_end)
         return Status::success();
 
     default:
-        // Framebuffer, VBE, ELF sections, APM, SMBIOS, network, image handles, and types from later spec
+        // VBE, ELF sections, APM, SMBIOS, network, image handles, and types from later spec
         // revisions: not needed, skipped (their size was checked by the caller).
         return Status::success();
     }
 }
+
+// [addr, addr + bytes) ends at or below limit (and does not wrap).
+bool below(u64 addr, u64 bytes, u64 limit) { return !add_overflows(addr, bytes) && addr + bytes <= limit; }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -282,6 +342,43 @@ Status mb2_parse(const u8* info, size_t avail, Mb2Info& out) {
                 return Status::error("modules overlap", WHERE_MODULE, i, j);
         }
     }
+    return Status::success();
+}
+
+Status mb2_screen(const Mb2Info& info, u64 limit, evmm_screen_t& out) {
+    constexpr const char* where = "framebuffer tag";
+    out = evmm_screen_t{};
+    out.type = EVMM_SCREEN_NONE;
+    if (!info.has_framebuffer) {
+        // No tag: a BIOS boot (no EFI system table, §3.6.13/§3.6.14) still has VGA text mode; UEFI has no screen.
+        if (info.has_efi32_system_table || info.has_efi64_system_table) return Status::success();
+        out.addr = VGA_TEXT_ADDR;
+        out.width = VGA_TEXT_COLUMNS;
+        out.height = VGA_TEXT_ROWS;
+        out.pitch = VGA_TEXT_COLUMNS * VGA_TEXT_CELL_BYTES;
+        out.bpp = VGA_TEXT_CELL_BITS;
+        out.type = EVMM_SCREEN_EGA_TEXT;
+        return Status::success();
+    }
+    const Mb2Framebuffer& fb = info.framebuffer;
+    u8 type = EVMM_SCREEN_NONE;
+    switch (static_cast<Mb2FramebufferType>(fb.type)) {
+    case Mb2FramebufferType::DirectRgb: type = EVMM_SCREEN_RGB; break;
+    case Mb2FramebufferType::EgaText: type = EVMM_SCREEN_EGA_TEXT; break;
+    case Mb2FramebufferType::Indexed: return Status::error("indexed-color framebuffer (not supported)", where, fb.bpp);
+    default: return Status::error("unknown framebuffer type", where, fb.type);
+    }
+    if (!below(fb.addr, u64{fb.pitch} * fb.height, limit))
+        return Status::error("framebuffer ends past the identity map", where, fb.addr, u64{fb.pitch} * fb.height);
+    out.addr = fb.addr;
+    out.pitch = fb.pitch;
+    out.width = fb.width;
+    out.height = fb.height;
+    out.bpp = fb.bpp;
+    out.type = type;
+    out.red_pos = fb.red_pos, out.red_size = fb.red_size;
+    out.green_pos = fb.green_pos, out.green_size = fb.green_size;
+    out.blue_pos = fb.blue_pos, out.blue_size = fb.blue_size;
     return Status::success();
 }
 

@@ -101,6 +101,26 @@ struct Mb2Module {
     Mb2String cmdline; // the GRUB `module2 FILE ARGS` ARGS (GRUB drops FILE)
 };
 
+// §3.6.12 framebuffer_type.
+enum class Mb2FramebufferType : u8 {
+    Indexed = 0,   // a palette follows (framebuffer_palette_num_colors, then 3-byte entries)
+    DirectRgb = 1, // the six u8 color fields follow
+    EgaText = 2,   // no color information; width and height are in characters
+};
+
+// Tag 8 (§3.6.12 "Framebuffer info"), as GRUB 2 writes it: the common part is 32 bytes (GRUB's
+// multiboot_tag_framebuffer_common ends in a u16 reserved), the color information starts at offset 32.
+struct Mb2Framebuffer {
+    u64 addr = 0;
+    u32 pitch = 0;             // bytes per line
+    u32 width = 0, height = 0; // pixels; EGA text: characters
+    u8 bpp = 0;
+    u8 type = 0; // Mb2FramebufferType, or a later revision's value (kept, not understood)
+    // DirectRgb only: each channel's bit position and size within a pixel.
+    u8 red_pos = 0, red_size = 0, green_pos = 0, green_size = 0, blue_pos = 0, blue_size = 0;
+    u16 palette_colors = 0; // Indexed only (the palette itself is not kept)
+};
+
 struct Mb2Info {
     u32 total_size = 0;
 
@@ -137,6 +157,9 @@ struct Mb2Info {
     bool has_efi_mmap = false;             // tag 17 (contents not parsed)
     bool efi_boot_services_active = false; // tag 18 present: ExitBootServices() was not called
 
+    bool has_framebuffer = false; // tag 8
+    Mb2Framebuffer framebuffer;
+
     bool has_load_base = false; // tag 21: where GRUB put a relocatable image
     u32 load_base = 0;
 
@@ -149,6 +172,14 @@ struct Mb2Info {
 // machine: as many as the identity map allows; in tests: the buffer size). On error `out` is partially filled
 // and must not be used. Errors name the tag in Status::where and put the tag's byte offset (or index) in value.
 Status mb2_parse(const u8* info, size_t avail, Mb2Info& out);
+
+// The screen evmm's log may use (docs/debugging.md#screen-console), from the information: the framebuffer tag when
+// there is one (§3.6.12: direct RGB or EGA text), else, booted by BIOS (no EFI system table tag, §3.6.13/§3.6.14),
+// VGA text mode: 80x25 cells at 0xB8000. Success with out.type EVMM_SCREEN_NONE: no screen (UEFI without a
+// framebuffer tag). An error says why a framebuffer that is there cannot be used: indexed color, a type this
+// parser does not know, or memory past `limit` (what the identity maps reach: 4 GiB). out.cursor_row is 0. The geometry
+// itself (bpp, pitch, sizes) is checked by the screen (lib/screen_surface.h).
+Status mb2_screen(const Mb2Info& info, u64 limit, evmm_screen_t& out);
 
 // mb2_split_module_cmdline's errors (Status::what), one object each so that a caller can tell them apart.
 inline constexpr char MB2_ERR_NO_ROLE[] = "module has no role";

@@ -31,6 +31,16 @@
 #   --qemu-cpu MODEL         QEMU TCG's -cpu MODEL (default max,-svm); 'max' gives AMD SVM with nested paging, evmm's
 #                            SVM backend (docs/svm.md)
 #   --qemu-device SPEC       a QEMU -device SPEC (repeatable, in order, before the others), e.g. intel-iommu,aw-bits=48
+#   --screen                 read evmm's screen console back (QEMU only, docs/debugging.md#screen-console): GRUB loads
+#                            its video drivers (UEFI: the GOP framebuffer), QEMU runs without isa-debug-exit and with a
+#                            QMP socket, evmm gets testexit=none (unless --cmdline has a testexit=); once the serial log
+#                            matches --screen-when, tests/boot/screen_read.py saves the screen's memory, quits QEMU,
+#                            decodes the screen into screen.txt and checks that it shows the end of evmm's log up to
+#                            "console: screen handed to guest0"
+#   --screen-when REGEX      when to read the screen (default: a guest's summary "N passed, M failed" or evmm's final
+#                            stop)
+#   --screen-mode WxH        the framebuffer mode GRUB sets under UEFI (its gfxpayload; default: GRUB's choice)
+#   --expect-screen REGEX    must match a row of screen.txt, in the order given (like --expect) (repeatable)
 #   --qemu-icount            QEMU TCG with -icount shift=0: one instruction per nanosecond of virtual time, so the TSC
 #                            counts instructions (deterministic, like Bochs; the SVM figures of tests/bench)
 # Regexes are POSIX extended (grep -E), matched against lines with the CRs removed.
@@ -52,15 +62,18 @@ usage() {
 emu=qemu firmware=bios smp=1 mem=512 cmdline="loglevel=info serial=com1" timeout_s=120 name="" kvm=0
 build=${EVMM_BUILD_DIR:-$EVMM_REPO_ROOT/build} evmm="" disk="" expect_exit="" bochs_ips=50000000 grub_linux=0
 modules=() expects=() anywheres=() rejects=() qemu_devices=() qemu_cpu=max,-svm qemu_icount=0
+screen_mode="" screen=0 screen_when='^[0-9]+ passed, [0-9]+ failed|evmm: final stop' screen_expects=()
 while (($#)); do
     opt=$1
     case $opt in
     --kvm) kvm=1; shift; continue ;;
     --grub-linux) grub_linux=1; shift; continue ;;
     --qemu-icount) qemu_icount=1; shift; continue ;;
+    --screen) screen=1; shift; continue ;;
     -h | --help) usage 0 ;;
     --emu | --firmware | --smp | --mem | --cmdline | --module | --expect | --expect-anywhere | --reject | \
-        --expect-exit | --timeout | --name | --build | --evmm | --disk | --bochs-ips | --qemu-device | --qemu-cpu)
+        --expect-exit | --timeout | --name | --build | --evmm | --disk | --bochs-ips | --qemu-device | --qemu-cpu | \
+        --screen-when | --expect-screen | --screen-mode)
         (($# >= 2)) || evmm_die "$opt needs a value"
         val=$2
         shift 2
@@ -86,6 +99,9 @@ while (($#)); do
     --bochs-ips) bochs_ips=$val ;;
     --qemu-device) qemu_devices+=(-device "$val") ;;
     --qemu-cpu) qemu_cpu=$val ;;
+    --screen-when) screen_when=$val ;;
+    --expect-screen) screen_expects+=("$val") ;;
+    --screen-mode) screen_mode=$val ;;
     esac
 done
 
@@ -99,7 +115,11 @@ for n in smp mem timeout_s bochs_ips; do
 done
 [[ -z $expect_exit || $expect_exit =~ ^[0-9]+$ ]] || evmm_die "--expect-exit must be a number"
 [[ -z $expect_exit || $emu == qemu ]] || evmm_die "--expect-exit is for QEMU (Bochs' exit status says nothing)"
-for re in "${expects[@]}" "${anywheres[@]}" "${rejects[@]}"; do
+[[ $screen == 0 || $emu == qemu ]] || evmm_die "--screen is for QEMU (its QMP socket reads the screen)"
+[[ $screen == 1 || (${#screen_expects[@]} == 0 && -z $screen_mode) ]] ||
+    evmm_die "--expect-screen and --screen-mode need --screen"
+[[ $screen == 0 || -z $disk ]] || evmm_die "--screen makes its own image: no --disk"
+for re in "${expects[@]}" "${anywheres[@]}" "${rejects[@]}" "${screen_expects[@]}" "$screen_when"; do
     # grep exits 2 on a bad pattern, 1 on no match.
     rc=0
     grep -E -e "$re" /dev/null 2>/dev/null || rc=$?
@@ -115,7 +135,10 @@ fi
 [[ -n $name ]] || name=${emu}_${firmware}_smp${smp}
 [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || evmm_die "--name may only use letters, digits, '_', '.', '-'"
 [[ -n $evmm ]] || evmm=$build/evmm.elf
-((grub_linux)) || [[ $cmdline =~ (^|[[:space:]])testexit= ]] || cmdline="${cmdline:+$cmdline }testexit=$emu"
+# --screen: evmm halts at its final stop (testexit=none) so that the screen can be read before QEMU quits.
+testexit_default=$emu
+((!screen)) || testexit_default=none
+((grub_linux)) || [[ $cmdline =~ (^|[[:space:]])testexit= ]] || cmdline="${cmdline:+$cmdline }testexit=$testexit_default"
 
 evmm_need timeout coreutils
 if [[ $emu == qemu ]]; then
@@ -147,6 +170,8 @@ for spec in "${modules[@]}"; do
 done
 iso_kind=()
 ((!grub_linux)) || iso_kind=(--linux)
+((!screen)) || iso_kind+=(--video)
+[[ -z $screen_mode ]] || iso_kind+=(--gfxpayload "$screen_mode")
 medium=cdrom boot_drive=(-cdrom "$iso")
 if [[ -n $disk ]]; then
     iso=$disk medium=disk boot_drive=(-drive "file=$disk,format=raw,if=ide")
@@ -156,8 +181,16 @@ fi
 
 if [[ $emu == qemu ]]; then
     cmd=(qemu-system-x86_64 -machine q35 -m "$mem" -smp "$smp" -nographic -no-reboot
-        -serial "file:$serial" -monitor none -display none "${qemu_devices[@]}"
-        -device isa-debug-exit,iobase=0xf4,iosize=1 "${boot_drive[@]}" -nic none)
+        -serial "file:$serial" -monitor none -display none "${qemu_devices[@]}")
+    if ((screen)); then
+        # No isa-debug-exit: a test guest's own exit must not end QEMU before the screen is read. A short socket path
+        # (AF_UNIX allows about 100 bytes), removed on exit.
+        qmp_sock=$(mktemp -u /tmp/evmm-qmp.XXXXXX)
+        cmd+=(-qmp "unix:$qmp_sock,server,nowait")
+    else
+        cmd+=(-device isa-debug-exit,iobase=0xf4,iosize=1)
+    fi
+    cmd+=("${boot_drive[@]}" -nic none)
     if [[ $kvm == 1 ]]; then
         cmd+=(-enable-kvm -cpu host,+vmx)
     else
@@ -177,15 +210,26 @@ printf '%q ' "${cmd[@]}" >"$work/command"
 echo >>"$work/command"
 
 grub_failed_marker='evmm-iso: GRUB could not boot evmm'
-emu_pid=""
+emu_pid="" qmp_sock=${qmp_sock:-}
 cleanup() {
     if [[ -n $emu_pid ]] && kill -0 "$emu_pid" 2>/dev/null; then
         kill -TERM "$emu_pid" 2>/dev/null || true
     fi
+    [[ -z $qmp_sock ]] || rm -f "$qmp_sock"
 }
 trap cleanup EXIT
 trap 'cleanup; exit 143' TERM
 trap 'cleanup; exit 130' INT
+
+screen_txt=$work/screen.txt screen_rc=""
+# --screen: once the serial log matches --screen-when, screen_read.py saves the screen's memory, quits QEMU and checks
+# what the screen shows (its output in screen_read.log); sets screen_rc.
+read_screen() {
+    sleep 0.5 # the last serial bytes
+    screen_rc=0
+    python3 "$here/screen_read.py" --qmp "$qmp_sock" --serial "$serial" --font "$EVMM_REPO_ROOT/lib/font.cpp" \
+        --out "$screen_txt" --dump "$work/screen.bin" >"$work/screen_read.log" 2>&1 || screen_rc=$?
+}
 
 # Runs the emulator under `timeout`; sets emu_rc. Stops early when GRUB reports it could not boot evmm.
 run_emulator() {
@@ -196,6 +240,12 @@ run_emulator() {
         if grep -aqF "$grub_failed_marker" "$serial" 2>/dev/null; then
             sleep 1 # let GRUB's own error messages reach the log
             kill -TERM "$emu_pid" 2>/dev/null || true
+            break
+        fi
+        if ((screen)) && [[ -z $screen_rc ]] && tr -d '\r\000' <"$serial" | grep -aqE -e "$screen_when"; then
+            read_screen
+            kill -0 "$emu_pid" 2>/dev/null && sleep 1
+            kill -TERM "$emu_pid" 2>/dev/null || true # screen_read.py quit QEMU; if it could not, it ends here
             break
         fi
         sleep 0.2
@@ -269,6 +319,25 @@ for re in "${anywheres[@]}"; do
     grep -aqE -e "$re" "$clean" || failures+=("--expect-anywhere '$re' matched no line")
 done
 
+if ((screen)); then
+    if [[ -z $screen_rc ]]; then
+        failures+=("--screen: the screen was not read (the serial log never matched '$screen_when')")
+    elif ((screen_rc != 0)); then
+        failures+=("--screen: $(grep -a 'screen_read: [a-z]' "$work/screen_read.log" | tail -n1 || true)")
+    else
+        from=1
+        for i in "${!screen_expects[@]}"; do
+            re=${screen_expects[$i]}
+            hit=$(grep -anE -e "$re" "$screen_txt" | awk -F: -v f="$from" '!d && $1 >= f { print; d = 1 }' || true)
+            if [[ -z $hit ]]; then
+                failures+=("--expect-screen #$((i + 1)) '$re' matched no row of screen.txt at or after row $from")
+                break
+            fi
+            from=${hit%%:*}
+        done
+    fi
+fi
+
 emu_status=$emu_rc
 if [[ $emu == qemu ]]; then
     emu_status="$emu_rc ($(evmm_qemu_exit_meaning "$emu_rc"))"
@@ -283,6 +352,7 @@ fi
 
 if ((${#failures[@]} == 0)); then
     stop_line=$(grep -aE "$final_stop_re" "$clean" | tail -n1 | sed 's/^.*\(\[cpu\)/\1/') || true
+    ((!screen)) || stop_line="${stop_line:+$stop_line; }$(grep -a 'decoded' "$work/screen_read.log" | sed 's/^screen_read: //')"
     echo "PASS: $name ($emu, $firmware, smp $smp, ${elapsed} s; exit $emu_status)${stop_line:+: $stop_line}"
     exit 0
 fi
@@ -297,6 +367,12 @@ fi
     echo "---- last 60 lines of $serial ----"
     tail -n 60 "$clean"
     echo "---- end of serial log ----"
+    if ((screen)) && [[ -f $work/screen_read.log ]]; then
+        echo "---- $work/screen_read.log ----"
+        cat "$work/screen_read.log"
+        [[ ! -f $screen_txt ]] || { echo "---- $screen_txt ----"; cat "$screen_txt"; }
+        echo "---- end of the screen ----"
+    fi
     if [[ -s $emulog ]]; then
         echo "---- last 20 lines of $emulog ----"
         tail -n 20 "$emulog"

@@ -22,6 +22,7 @@ struct Parsed {
         opt.log_level = 0xad; // parse must start from the defaults, not from what was there
         opt.vtdtest = 0xad;
         opt.forceexits = 0xad;
+        opt.console = 0xad;
         status = cmdline_parse(text.data(), text.size(), opt, warn);
     }
     Parsed(const Parsed&) = delete;
@@ -37,7 +38,9 @@ TEST(Cmdline, Defaults) {
     o.crashtest = 7;
     o.vtdtest = 1;
     o.forceexits = 1;
+    o.console = 0;
     cmdline_default_options(o);
+    EXPECT_EQ(o.console, EVMM_CONSOLE_BOTH);
     EXPECT_EQ(o.vtdtest, 0);
     EXPECT_EQ(o.forceexits, 0);
     EXPECT_EQ(o.log_level, EVMM_LOG_INFO);
@@ -126,6 +129,21 @@ TEST(Cmdline, Fallback) {
     EXPECT_EQ(p.opt.fallback, EVMM_FALLBACK_STOP);
     ASSERT_EQ(p.warn.count, 1u);
     EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue);
+}
+
+TEST(Cmdline, Console) {
+    EXPECT_EQ(Parsed("").opt.console, EVMM_CONSOLE_BOTH);
+    EXPECT_EQ(Parsed("console=serial").opt.console, EVMM_CONSOLE_SERIAL);
+    EXPECT_EQ(Parsed("console=screen").opt.console, EVMM_CONSOLE_SCREEN);
+    EXPECT_EQ(Parsed("Console=BOTH").opt.console, EVMM_CONSOLE_BOTH);
+    EXPECT_EQ(Parsed("console=screen console=serial").opt.console, EVMM_CONSOLE_SERIAL);
+    for (const char* bad : {"console=", "console=vga", "console=screens", "console=1"}) {
+        Parsed p(std::string("console=serial ") + bad);
+        EXPECT_EQ(p.opt.console, EVMM_CONSOLE_SERIAL) << bad; // a bad value keeps the previous one
+        ASSERT_EQ(p.warn.count, 1u) << bad;
+        EXPECT_EQ(p.warn.items[0].kind, CmdlineWarning::Kind::BadValue) << bad;
+        EXPECT_EQ(span(p.warn.items[0].key, p.warn.items[0].key_len), "console");
+    }
 }
 
 TEST(Cmdline, CrashTest) {

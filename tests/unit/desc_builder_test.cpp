@@ -159,10 +159,11 @@ struct Machine {
         in.options = evmm_options_t{.log_level = EVMM_LOG_DEBUG,
                                     .vtdtest = 0,
                                     .forceexits = 0,
-                                    .fallback = EVMM_FALLBACK_STOP,
+                                    .console = EVMM_CONSOLE_BOTH,
                                     .serial_port = 0x3F8,
                                     .testexit = EVMM_TESTEXIT_QEMU,
-                                    .crashtest = EVMM_CRASHTEST_NONE};
+                                    .crashtest = EVMM_CRASHTEST_NONE,
+                                    .fallback = EVMM_FALLBACK_STOP};
         in.cmdline = "log=debug serial=0x3f8";
         in.num_cpus = static_cast<u32>(apic_ids.size());
         in.apic_ids = apic_ids.data();
@@ -363,12 +364,13 @@ TEST(DescBuild, ModuleArgsLimit) {
 }
 
 // Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
-// descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it.
+// descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it; version 9's
+// screen makes it 37216 bytes, version 10's 16-byte options 37224, still 10 pages.
 TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
-    EXPECT_EQ(EVMM_DESC_VERSION, 9u);
+    EXPECT_EQ(EVMM_DESC_VERSION, 10u);
     EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
     EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
-    EXPECT_EQ(sizeof(evmm_desc_t), 37168u);
+    EXPECT_EQ(sizeof(evmm_desc_t), 37224u);
     RuntimeLayout L{};
     ASSERT_TRUE(runtime_layout_plan(0x30000, 0x6000, 1, L).ok());
     EXPECT_EQ(L.stacks_offset - L.desc_offset, 10 * PAGE_SIZE);
@@ -381,7 +383,7 @@ TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
     m.modules[2].args = longest.c_str();
     auto d = new_desc();
     ASSERT_TRUE(desc_build(m.in, *d).ok());
-    EXPECT_EQ(d->size, 37168u);
+    EXPECT_EQ(d->size, 37224u);
     EXPECT_EQ(std::string(d->boot_modules[0].cmdline), longest);
     EXPECT_EQ(std::string(d->boot_modules[2].cmdline), longest);
     EXPECT_EQ(d->boot_modules[2].cmdline[EVMM_BOOT_MODULE_CMDLINE_MAX - 1], '\0');
@@ -499,6 +501,36 @@ TEST(DescBuild, AcpiPowerCopiedAsItIs) {
     EXPECT_EQ(d->acpi_power.s5_slp_typ_a, 5u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_b, 6u);
     EXPECT_EQ(d->version, EVMM_DESC_VERSION);
+}
+
+TEST(DescBuild, ScreenCopiedAsItIsAndNoneIsAllZero) {
+    Machine m;
+    auto d = new_desc();
+    m.in.screen.addr = 0xB8000; // type none: nothing of it is recorded
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->screen.type, EVMM_SCREEN_NONE);
+    EXPECT_EQ(d->screen.addr, 0u);
+    EXPECT_EQ(d->screen.text_addr, 0u);
+    EXPECT_EQ(d->options.console, EVMM_CONSOLE_BOTH);
+    m.in.screen = evmm_screen_t{.addr = 0x80000000,
+                                .pitch = 5120,
+                                .width = 1280,
+                                .height = 800,
+                                .bpp = 32,
+                                .type = EVMM_SCREEN_RGB,
+                                .red_pos = 16,
+                                .red_size = 8,
+                                .green_pos = 8,
+                                .green_size = 8,
+                                .blue_pos = 0,
+                                .blue_size = 8,
+                                .cursor_row = 7,
+                                .text_addr = 0x2a0000,
+                                .text_cols = 160,
+                                .text_rows = 50,
+                                .reserved = 0};
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(std::memcmp(&d->screen, &m.in.screen, sizeof(evmm_screen_t)), 0);
 }
 
 TEST(DescBuild, TrampolinePageRecordedAndHiddenFromGuest0) {

@@ -64,6 +64,17 @@ public:
         }
         end();
     }
+    void put16(u16 v) { put8(static_cast<u8>(v)), put8(static_cast<u8>(v >> 8)); }
+    // §3.6.12 framebuffer info, GRUB 2's layout: the common part (a u16 reserved after the type), then the color
+    // information (RGB: six u8 fields; indexed: u16 count and 3-byte entries; EGA text: nothing).
+    void framebuffer_common(u64 addr, u32 pitch, u32 width, u32 height, u8 bpp, u8 type) {
+        begin(T_FB), put64(addr), put32(pitch), put32(width), put32(height), put8(bpp), put8(type), put16(0);
+    }
+    void framebuffer_rgb(u64 addr, u32 pitch, u32 width, u32 height, u8 bpp, const u8 (&fields)[6]) {
+        framebuffer_common(addr, pitch, width, height, bpp, 1);
+        for (u8 f : fields) put8(f);
+        end();
+    }
     void rsdp(u32 type, size_t len) {
         begin(type);
         const char sig[] = "RSD PTR ";
@@ -80,6 +91,12 @@ public:
         pad();
         patch32(0, static_cast<u32>(b_.size()));
         return b_;
+    }
+
+    // total_size rewritten after the bytes were cut (a truncated information).
+    static void patch_total(std::vector<u8>& bytes) {
+        const u32 n = static_cast<u32>(bytes.size());
+        for (int i = 0; i < 4; ++i) bytes[i] = static_cast<u8>(n >> (8 * i));
     }
 
     void patch32(size_t at, u32 v) {
@@ -143,7 +160,7 @@ std::vector<u8> good_bios() {
             {0x100000000, 0x1000, 12}}); // unknown type: reserved
     b.module(0x200000, 0x280000, "guest0 console=ttyS0");
     b.module(0x280000, 0x281234, "initrd");
-    b.begin(T_FB), b.put64(0xfd000000), b.put32(4096), b.put32(1024), b.put32(768), b.put8(32), b.put8(1), b.end();
+    b.framebuffer_rgb(0xfd000000, 4096, 1024, 768, 32, {16, 8, 8, 8, 0, 8});
     b.rsdp(T_ACPI_OLD, 20);
     return b.finish();
 }
@@ -200,6 +217,19 @@ TEST(Multiboot2, GoodBiosStyleInfo) {
     EXPECT_FALSE(info.has_efi_mmap);
     EXPECT_FALSE(info.efi_boot_services_active);
     EXPECT_FALSE(info.has_load_base);
+
+    ASSERT_TRUE(info.has_framebuffer);
+    EXPECT_EQ(info.framebuffer.addr, 0xfd000000u);
+    EXPECT_EQ(info.framebuffer.pitch, 4096u);
+    EXPECT_EQ(info.framebuffer.width, 1024u);
+    EXPECT_EQ(info.framebuffer.height, 768u);
+    EXPECT_EQ(info.framebuffer.bpp, 32u);
+    EXPECT_EQ(info.framebuffer.type, 1u);
+    EXPECT_EQ(info.framebuffer.red_pos, 16u);
+    EXPECT_EQ(info.framebuffer.red_size, 8u);
+    EXPECT_EQ(info.framebuffer.green_pos, 8u);
+    EXPECT_EQ(info.framebuffer.blue_pos, 0u);
+    EXPECT_EQ(info.framebuffer.blue_size, 8u);
 }
 
 TEST(Multiboot2, GoodUefiStyleInfo) {
@@ -505,6 +535,158 @@ TEST(Multiboot2, RejectsShortFixedSizeTags) {
         Builder b;
         b.begin(T_LOAD_BASE), b.end();
         EXPECT_MB2_ERROR(parse(b.finish(), info), "too short", "load base address tag");
+    }
+}
+
+// §3.6.12: the framebuffer tag of each type, and the screen evmm takes from the information (mb2_screen).
+TEST(Multiboot2Framebuffer, EgaTextTagFromGrubOnBios) {
+    Builder b;
+    b.framebuffer_common(0xb8000, 160, 80, 25, 16, 2), b.end(); // what GRUB 2 gives in text mode: no color info
+    Mb2Info info;
+    ASSERT_TRUE(parse(b.finish(), info).ok());
+    ASSERT_TRUE(info.has_framebuffer);
+    EXPECT_EQ(info.framebuffer.type, 2u);
+    evmm_screen_t scr{};
+    ASSERT_TRUE(mb2_screen(info, 4ull << 30, scr).ok());
+    EXPECT_EQ(scr.type, EVMM_SCREEN_EGA_TEXT);
+    EXPECT_EQ(scr.addr, 0xb8000u);
+    EXPECT_EQ(scr.width, 80u);
+    EXPECT_EQ(scr.height, 25u);
+    EXPECT_EQ(scr.pitch, 160u);
+    EXPECT_EQ(scr.bpp, 16u);
+    EXPECT_EQ(scr.cursor_row, 0u);
+    EXPECT_EQ(scr.text_addr, 0u);
+}
+
+TEST(Multiboot2Framebuffer, RgbTagGivesTheScreenWithItsChannels) {
+    Builder b;
+    b.begin(T_EFI64), b.put64(0x7f9e5018), b.end();
+    b.framebuffer_rgb(0x80000000, 5120, 1280, 800, 32, {16, 8, 8, 8, 0, 8});
+    Mb2Info info;
+    ASSERT_TRUE(parse(b.finish(), info).ok());
+    evmm_screen_t scr{};
+    ASSERT_TRUE(mb2_screen(info, 4ull << 30, scr).ok());
+    EXPECT_EQ(scr.type, EVMM_SCREEN_RGB);
+    EXPECT_EQ(scr.addr, 0x80000000u);
+    EXPECT_EQ(scr.pitch, 5120u);
+    EXPECT_EQ(scr.width, 1280u);
+    EXPECT_EQ(scr.height, 800u);
+    EXPECT_EQ(scr.bpp, 32u);
+    EXPECT_EQ(scr.red_pos, 16u);
+    EXPECT_EQ(scr.red_size, 8u);
+    EXPECT_EQ(scr.green_pos, 8u);
+    EXPECT_EQ(scr.green_size, 8u);
+    EXPECT_EQ(scr.blue_pos, 0u);
+    EXPECT_EQ(scr.blue_size, 8u);
+}
+
+TEST(Multiboot2Framebuffer, NoTagMeansVgaTextOnBiosAndNothingOnUefi) {
+    {
+        Builder b;
+        b.string_tag(T_CMDLINE, "");
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_FALSE(info.has_framebuffer);
+        evmm_screen_t scr{};
+        ASSERT_TRUE(mb2_screen(info, 4ull << 30, scr).ok());
+        EXPECT_EQ(scr.type, EVMM_SCREEN_EGA_TEXT);
+        EXPECT_EQ(scr.addr, 0xb8000u);
+        EXPECT_EQ(scr.width, 80u);
+        EXPECT_EQ(scr.height, 25u);
+        EXPECT_EQ(scr.pitch, 160u);
+    }
+    for (u32 efi : {T_EFI32, T_EFI64}) {
+        Builder b;
+        b.begin(efi), b.put64(0x7f9e5018), b.end();
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        evmm_screen_t scr{};
+        scr.addr = 0x1234; // must be cleared
+        ASSERT_TRUE(mb2_screen(info, 4ull << 30, scr).ok());
+        EXPECT_EQ(scr.type, EVMM_SCREEN_NONE) << efi;
+        EXPECT_EQ(scr.addr, 0u);
+    }
+}
+
+TEST(Multiboot2Framebuffer, IndexedUnknownAndHighFramebuffersAreNotUsed) {
+    evmm_screen_t scr{};
+    {
+        Builder b;
+        b.framebuffer_common(0xa0000, 320, 320, 200, 8, 0), b.put16(2), b.put8(0), b.put8(0), b.put8(0);
+        b.put8(0xff), b.put8(0xff), b.put8(0xff), b.end();
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_EQ(info.framebuffer.palette_colors, 2u);
+        EXPECT_MB2_ERROR(mb2_screen(info, 4ull << 30, scr), "indexed-color", "framebuffer tag");
+        EXPECT_EQ(scr.type, EVMM_SCREEN_NONE);
+    }
+    {
+        Builder b;
+        b.framebuffer_common(0xa0000, 320, 320, 200, 8, 7), b.end(); // a type of a later revision: kept, not used
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_EQ(info.framebuffer.type, 7u);
+        EXPECT_MB2_ERROR(mb2_screen(info, 4ull << 30, scr), "unknown framebuffer type", "framebuffer tag");
+    }
+    {
+        Builder b;
+        b.framebuffer_rgb(0x4000000000, 5120, 1280, 800, 32, {16, 8, 8, 8, 0, 8}); // above 4 GiB
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_MB2_ERROR(mb2_screen(info, 4ull << 30, scr), "past the identity map", "framebuffer tag");
+        EXPECT_EQ(scr.type, EVMM_SCREEN_NONE);
+    }
+    {
+        Builder b;
+        b.framebuffer_rgb(0xfffff000, 5120, 1280, 800, 32, {16, 8, 8, 8, 0, 8}); // starts below, ends above 4 GiB
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_MB2_ERROR(mb2_screen(info, 4ull << 30, scr), "past the identity map", "framebuffer tag");
+    }
+    {
+        Builder b;
+        b.framebuffer_rgb(0xfffffffffffff000, 0xffffffff, 1280, 0xffffffff, 32, {16, 8, 8, 8, 0, 8}); // wraps
+        Mb2Info info;
+        ASSERT_TRUE(parse(b.finish(), info).ok());
+        EXPECT_MB2_ERROR(mb2_screen(info, 4ull << 30, scr), "past the identity map", "framebuffer tag");
+    }
+}
+
+TEST(Multiboot2Framebuffer, RejectsTruncatedAndDuplicateTags) {
+    Mb2Info info;
+    {
+        Builder b;
+        b.raw_tag(T_FB, 31, 23); // one byte short of the common part
+        EXPECT_MB2_ERROR(parse(b.finish(), info), "too short", "framebuffer tag");
+    }
+    {
+        Builder b; // RGB without all six color fields
+        b.framebuffer_common(0x80000000, 5120, 1280, 800, 32, 1), b.put8(16), b.put8(8), b.put8(8), b.end();
+        EXPECT_MB2_ERROR(parse(b.finish(), info), "too short", "framebuffer tag");
+    }
+    {
+        Builder b; // indexed without its color count
+        b.framebuffer_common(0xa0000, 320, 320, 200, 8, 0), b.end();
+        EXPECT_MB2_ERROR(parse(b.finish(), info), "too short", "framebuffer tag");
+    }
+    {
+        Builder b; // a palette of 16 colors with room for one
+        b.framebuffer_common(0xa0000, 320, 320, 200, 8, 0), b.put16(16), b.put8(1), b.put8(2), b.put8(3), b.end();
+        EXPECT_MB2_ERROR(parse(b.finish(), info), "palette runs past the tag", "framebuffer tag");
+    }
+    {
+        Builder b; // the tag's size runs past the information
+        b.framebuffer_rgb(0x80000000, 5120, 1280, 800, 32, {16, 8, 8, 8, 0, 8});
+        std::vector<u8> bytes = b.finish();
+        bytes.resize(bytes.size() - 16); // end tag and the last 8 bytes gone
+        Builder::patch_total(bytes);
+        EXPECT_FALSE(parse(bytes, info).ok());
+    }
+    {
+        Builder b;
+        b.framebuffer_common(0xb8000, 160, 80, 25, 16, 2), b.end();
+        b.framebuffer_common(0xb8000, 160, 80, 25, 16, 2), b.end();
+        EXPECT_MB2_ERROR(parse(b.finish(), info), "duplicate", "framebuffer tag");
     }
 }
 

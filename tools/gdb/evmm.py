@@ -29,6 +29,7 @@ STAGE_NAMES = {
 }
 LOG_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug"}
 TESTEXIT = {0: "none", 1: "qemu", 2: "bochs"}
+CONSOLE = {1: "serial", 2: "screen", 3: "both"}
 CRASHTEST = {0: "none", 1: "ud", 2: "pf", 3: "stack", 4: "panic", 5: "vmentry", 6: "ap"}
 TSC_SOURCE = {1: "CPUID.15h", 2: "CPUID.16h", 3: "PIT calibration"}
 MEM_TYPES = {1: "usable", 2: "reserved", 3: "ACPI reclaimable", 4: "ACPI NVS", 5: "bad"}
@@ -235,10 +236,11 @@ Without ADDR: the VMM's g_desc, or vmm_main's 'desc' argument when stopped at it
             u64(d["trampoline_base"])))
         o = d["options"]
         lvl, te, ct = int(o["log_level"]), int(o["testexit"]), int(o["crashtest"])
-        out.append("  options: loglevel=%s serial=0x%x testexit=%s crashtest=%s vtdtest=%d forceexits=%d fallback=%s" % (
+        con = int(o["console"]) if version >= 9 else 3
+        out.append("  options: loglevel=%s serial=0x%x testexit=%s crashtest=%s vtdtest=%d forceexits=%d console=%s fallback=%s" % (
             LOG_LEVELS.get(lvl, str(lvl)), int(o["serial_port"]), TESTEXIT.get(te, str(te)),
-            CRASHTEST.get(ct, str(ct)), int(o["vtdtest"]), int(o["forceexits"]),
-            "boot-guest0" if int(o["fallback"]) == 1 else "stop"))
+            CRASHTEST.get(ct, str(ct)), int(o["vtdtest"]), int(o["forceexits"]), CONSOLE.get(con, str(con)),
+            "boot-guest0" if version >= 10 and int(o["fallback"]) == 1 else "stop"))
         out.append("  cmdline: \"%s\"" % c_string(d["cmdline"]))
         count = min(int(d["boot_module_count"]), 16)
         g0, tee = int(d["guest0_boot_module"]), int(d["tee_boot_module"])
@@ -259,6 +261,21 @@ Without ADDR: the VMM's g_desc, or vmm_main's 'desc' argument when stopped at it
                                                                       u64(d["tee_entry"]), u64(d["tee_barrier"])))
         else:
             out.append("  tee: none")
+        if version >= 9:
+            sc = d["screen"]
+            kind = int(sc["type"])
+            if kind == 1:
+                out.append("  screen: text mode at 0x%x, %dx%d cells; the VMM continues on row %d (loader's text at 0x%x)" % (
+                    u64(sc["addr"]), int(sc["width"]), int(sc["height"]), int(sc["cursor_row"]), u64(sc["text_addr"])))
+            elif kind == 2:
+                out.append("  screen: framebuffer at 0x%x, %dx%d, %d bpp, pitch %d, red %d:%d green %d:%d blue %d:%d; "
+                           "%dx%d cells, the VMM continues on row %d (loader's text at 0x%x)" % (
+                               u64(sc["addr"]), int(sc["width"]), int(sc["height"]), int(sc["bpp"]), int(sc["pitch"]),
+                               int(sc["red_pos"]), int(sc["red_size"]), int(sc["green_pos"]), int(sc["green_size"]),
+                               int(sc["blue_pos"]), int(sc["blue_size"]), int(sc["text_cols"]), int(sc["text_rows"]),
+                               int(sc["cursor_row"]), u64(sc["text_addr"])))
+            else:
+                out.append("  screen: none")
         gdb.write("\n".join(out) + "\n")
 
 
