@@ -232,7 +232,7 @@ static_assert(offsetof(evmm_desc_t, screen) == offsetof(evmm_desc_t, tee_base) +
 static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, screen) + sizeof(evmm_screen_t));
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 static_assert(sizeof(evmm_boot_module_t) == 2080);
-static_assert(offsetof(evmm_desc_t, guest0_mmap) == 0x84f0);
-static_assert(offsetof(evmm_desc_t, screen) == 0x9130);
-static_assert(sizeof(evmm_desc_t) == 0x9160); /* 37216 bytes: 10 pages of the runtime region (desc_builder) */
+static_assert(offsetof(evmm_desc_t, guest0_mmap) == 0x84f8);
+static_assert(offsetof(evmm_desc_t, screen) == 0x9138);
+static_assert(sizeof(evmm_desc_t) == 0x9168); /* 37224 bytes: 10 pages of the runtime region (desc_builder) */
 #endif

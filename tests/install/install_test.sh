@@ -147,6 +147,8 @@ expected_entries() { # EVMM EXTRA
         root=UUID=$UUID initrd=1
         [[ $k == "$K1" ]] || root=/dev/sda1 initrd=0
         echo "menuentry 'Debian GNU/Linux, with evmm and Linux $k' --class evmm --class debian --class gnu-linux --class gnu --class os \$menuentry_id_option 'evmm-gnulinux-$k' {"
+        # shellcheck disable=SC2016  # a GRUB variable, expanded by GRUB
+        printf '\tif [ "${grub_platform}" = efi ]; then insmod all_video; fi\n'
         printf "\techo\t'Loading evmm ...'\n"
         printf '\tmultiboot2\t/boot/evmm.elf %s\n' "$1"
         printf "\techo\t'Loading Linux %s as guest0 ...'\n" "$k"

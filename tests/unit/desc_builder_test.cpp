@@ -163,7 +163,8 @@ struct Machine {
                                     .serial_port = 0x3F8,
                                     .testexit = EVMM_TESTEXIT_QEMU,
                                     .crashtest = EVMM_CRASHTEST_NONE,
-                                    .fallback = EVMM_FALLBACK_STOP};
+                                    .fallback = EVMM_FALLBACK_STOP,
+                                    .reserved = {}};
         in.cmdline = "log=debug serial=0x3f8";
         in.num_cpus = static_cast<u32>(apic_ids.size());
         in.apic_ids = apic_ids.data();
