@@ -227,7 +227,7 @@ check_ext() {
     expect DESC "^  version $version \(ok" "version not $version"
     expect DESC '^  size    [0-9]+ \(ok, ' "size check"
     expect DESC "^  cpus: $want_cpus \(BSP APIC ID 0; APIC IDs by cpu id: 0, 1\)$" "not QEMU's -smp $want_cpus"
-    expect DESC '^  options: loglevel=info serial=0x3f8 testexit=qemu crashtest=none .* console=both$' "options"
+    expect DESC '^  options: loglevel=info serial=0x3f8 testexit=qemu crashtest=none .* console=both fallback=stop$' "options"
     expect DESC '^  screen: text mode at 0xb8000, 80x25 cells; the VMM continues on row [0-9]+ ' "screen (BIOS text)"
     expect DESC '^  cmdline: "loglevel=info serial=com1 testexit=qemu"$' "evmm's command line"
     if ((${#modules[@]})); then
