@@ -16,7 +16,7 @@ constexpr size_t TOKEN_AND_OFFSET = 3;     // output bytes a match costs besides
 // about 40 instructions however short (P2, docs/vmm-pack.md), so a match must save more than its own bytes to be
 // taken. On the VMM (194,880 bytes; packed bytes / sequences / instructions to decode): 0: 114,332 / 18,253 /
 // 761 K; 1: 120,405 / 13,000 / 634 K; 2: 128,284 / 9,311 / 546 K. 1 buys a sixth of the decode time for 5 % more.
-constexpr size_t SEQUENCE_COST = 1;
+constexpr size_t SEQUENCE_COST = 3;
 // A match this long ends the search at its position, and the positions it covers (but its last LONG_MATCH - 1)
 // take the same match, shortened, without a search of their own: long runs (zero pages) pack in linear time.
 constexpr size_t LONG_MATCH = 256;
