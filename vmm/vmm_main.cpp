@@ -291,7 +291,11 @@ Gcpu& stage5_cpu(u32 cpu) {
         PANIC("crashtest: deliberate panic on an AP (cpu%u)", cpu);
     PerCpu& pc = this_cpu();
     Gcpu& g = g_guest0->vcpu(cpu);
-    if (g_native) return g;
+    if (g_native) {
+        // Said here, before the stage-5 barrier: once the BSP enters guest0 the serial port is guest0's.
+        if (cpu != BSP) LOG_INFO("stage 5: cpu%u will wait for guest0's INIT-SIPI (no hypervisor)", cpu);
+        return g;
+    }
     const HostTables host{&pc.gdt, &pc.tss, g_idt, reinterpret_cast<uptr>(&pc)};
     // guest0's BSP starts at its entry point; its APs in the INIT state, launched only when guest0 sends them
     // INIT-SIPI-SIPI (stage 6; vmm/modules/guest_apic.h).
@@ -324,10 +328,7 @@ Gcpu& stage5_cpu(u32 cpu) {
 // fallback=boot-guest0: the BSP enters guest0 natively; an AP waits, interrupts off, for guest0's own INIT-SIPI
 // (an INIT resets it out of HLT, as on bare metal, SDM Vol. 3A §10.4 "MP Initialization").
 [[noreturn]] void stage6_native(u32 cpu) {
-    if (cpu != BSP) {
-        LOG_INFO("stage 6: cpu%u waits for guest0's INIT-SIPI (no hypervisor)", cpu);
-        halt_forever();
-    }
+    if (cpu != BSP) halt_forever(); // silent: guest0 may be running on the BSP already (stage5_cpu said it)
     LOG_ALWAYS("fallback=boot-guest0: entering guest0 at 0x%lx natively; evmm's memory stays out of its memory map",
                g_guest0->boot().entry.rip);
     log_flush();
@@ -338,6 +339,7 @@ Gcpu& stage5_cpu(u32 cpu) {
 }
 
 [[noreturn]] void stage6_cpu(u32 cpu, Gcpu& g) {
+    if (g_native && cpu != BSP) stage6_native(cpu);
     LOG_INFO("stage 6: launch guest");
     if (g_native) stage6_native(cpu);
     const u8 crash = g_desc->options.crashtest;
