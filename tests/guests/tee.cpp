@@ -354,7 +354,10 @@ void boot_checks(const volatile evmm_tee_startup_info_t* info, u64 info_addr) {
     // evmm's region, if the hypervisor tells (debug builds; the ordinary VMCALL rules apply in the TEE,
     // include/evmm_tee.h): not counted when it does not answer.
     u64 rax = EVMM_VMCALL_DEBUG_HV_REGION, rbx = 0, rcx = 0;
-    asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx) : : "rdx", "memory");
+    if (smc_is_vmmcall())
+        asm volatile("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx) : : "rdx", "memory");
+    else
+        asm volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx) : : "rdx", "memory");
     if (rax == 0 && rcx != 0 && rbx + rcx <= FOUR_GIB) {
         g_hv_base = rbx;
         g_hv_size = rcx;
