@@ -30,8 +30,9 @@ volatile u8 g_flush[EVMM_MAX_CPUS];
 
 u8 world_bit(const Gcpu& g) { return g.world != nullptr && !g.world->normal ? 2 : 1; }
 
-// Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, a leaf at level 1 or with bit 7) mapped
-// alike; non-present and execute-only entries stay out.
+// Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, X in bit 2, a leaf at level 1 or with bit 7)
+// mapped alike, without X with NX (APM Vol. 2 §15.25.5: the nested walk honours NX under the host's EFER.NXE, which
+// evmm sets; the TEE's view of guest0's memory is rw-); non-present and execute-only entries stay out.
 bool mirror(PageTables& npt, PageHeap& heap, u64 table_pa, int level, u64 base, Status& s) {
     const auto* t = static_cast<const u64*>(heap.phys_to_virt(table_pa));
     for (u32 i = 0; i < 512; ++i) {
@@ -42,7 +43,8 @@ bool mirror(PageTables& npt, PageHeap& heap, u64 table_pa, int level, u64 base, 
             if (!mirror(npt, heap, e & epte::ADDR_FIELD, level - 1, gpa, s)) return false;
         } else if (e & epte::R) {
             const u64 size = level_span(level);
-            s = npt.map(gpa, e & epte::ADDR_FIELD & ~(size - 1), size, PagePerms{(e & epte::W) != 0, true}, true, true);
+            s = npt.map(gpa, e & epte::ADDR_FIELD & ~(size - 1), size,
+                        PagePerms{(e & epte::W) != 0, (e & epte::X) != 0}, true, true);
             if (!s.ok()) return false;
         }
     }
@@ -82,7 +84,7 @@ Status npt_update_page(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
         if (g_npts[i].eptp == eptp) npt = g_npts[i].tables;
     if (npt == nullptr) return Status::error("no nested tables mirror this EPT", "npt", eptp);
     if (perms.read)
-        EVMM_TRY(npt->map(gpa, hpa, PAGE_SIZE, PagePerms{perms.write, true}, false, false));
+        EVMM_TRY(npt->map(gpa, hpa, PAGE_SIZE, PagePerms{perms.write, perms.exec}, false, false));
     else
         EVMM_TRY(npt->unmap(gpa, PAGE_SIZE));
     set_user(*g_heap, npt->root_pa(), LEVEL_PML4); // a split large leaf's new table (§15.25.5)
