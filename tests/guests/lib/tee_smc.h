@@ -30,10 +30,12 @@ inline bool smc_is_vmmcall() {
     return amd != 0;
 }
 
-inline SmcRegs smc(uint64_t rdi, uint64_t rsi, uint64_t rdx, uint64_t rcx) {
+// The SMC with the instruction chosen at compile time (VMMCALL: AMD SVM), for a loop that picks it once.
+template <bool VMMCALL>
+inline SmcRegs smc_with(uint64_t rdi, uint64_t rsi, uint64_t rdx, uint64_t rcx) {
     SmcRegs r;
     r.rax = EVMM_TEE_VMCALL_SMC;
-    if (smc_is_vmmcall())
+    if constexpr (VMMCALL)
         asm volatile("vmmcall" : "+a"(r.rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx) : : "memory");
     else
         asm volatile("vmcall" : "+a"(r.rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx) : : "memory");
@@ -42,6 +44,10 @@ inline SmcRegs smc(uint64_t rdi, uint64_t rsi, uint64_t rdx, uint64_t rcx) {
     r.rdx = rdx;
     r.rcx = rcx;
     return r;
+}
+
+inline SmcRegs smc(uint64_t rdi, uint64_t rsi, uint64_t rdx, uint64_t rcx) {
+    return smc_is_vmmcall() ? smc_with<true>(rdi, rsi, rdx, rcx) : smc_with<false>(rdi, rsi, rdx, rcx);
 }
 
 } // namespace guest
