@@ -429,7 +429,8 @@ bool own_state_intact(u32 cpu) {
            rdmsr64(MSR_STAR) == OWN_STAR && rdmsr64(MSR_FMASK) == OWN_FMASK && dr0 == OWN_DR0 + cpu;
 }
 
-SmcRegs dispatch(u32 cpu, const SmcRegs& call) {
+// Inlined into each of serve's two loops (as into the one loop before: P5 counts its calls).
+[[gnu::always_inline]] inline SmcRegs dispatch(u32 cpu, const SmcRegs& call) {
     SmcRegs a;
     switch (call.rdi) {
     case EVMM_TEE_SVC_ECHO: a = SmcRegs{0, 0, call.rsi, call.rdx, call.rcx}; break;
