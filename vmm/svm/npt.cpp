@@ -95,9 +95,10 @@ void npt_flush_this_cpu() { g_flush[this_cpu().cpu_id % EVMM_MAX_CPUS] = FLUSH_E
 
 void npt_flush_before_vmrun(Gcpu& g) {
     volatile u8& f = g_flush[g.cpu_id % EVMM_MAX_CPUS];
-    const u8 bit = world_bit(g);
-    if ((f & bit) == 0) [[likely]]
+    if (f == 0) [[likely]] // no flush asked for on this CPU: one test on every exit, as with one world (P1)
         return;
+    const u8 bit = world_bit(g);
+    if ((f & bit) == 0) return;
     f = static_cast<u8>(f & ~bit);
     svm_flush_guest_tlb(g);
 }

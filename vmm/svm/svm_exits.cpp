@@ -135,6 +135,14 @@ void redeliver(Vmcb& v) {
     gcpu_fatal(g, what);
 }
 
+// svm_before_vmrun with the VMCB the exit handler holds already (P1 on SVM).
+[[gnu::always_inline]] inline void before_vmrun(Gcpu& g, Vmcb& v) {
+    svm_nmi_before_vmrun(g); // GIF cleared from here on
+    npt_flush_before_vmrun(g);
+    v.save.rax = g.reg(Gpr::RAX);
+    v.save.rsp = g.reg(Gpr::RSP);
+}
+
 [[noreturn]] void unexpected(Gcpu& g, u64 code) {
     static char what[96];
     format(what, sizeof what, "unexpected #VMEXIT: code 0x%lx", code);
@@ -153,13 +161,7 @@ u32 svm_exit_counter(u64 code) {
 
 u64* svm_loop_rsp_slot(u32 cpu) { return &g_loop_rsp[cpu % EVMM_MAX_CPUS]; }
 
-void svm_before_vmrun(Gcpu& g) {
-    Vmcb& v = vmcb_of(g);
-    svm_nmi_before_vmrun(g); // GIF cleared from here on
-    npt_flush_before_vmrun(g);
-    v.save.rax = g.reg(Gpr::RAX);
-    v.save.rsp = g.reg(Gpr::RSP);
-}
+void svm_before_vmrun(Gcpu& g) { before_vmrun(g, vmcb_of(g)); }
 
 const char* svm_exit_counter_name(u32 counter) { return counter < SVM_EXIT_COUNTERS ? COUNTER_NAMES[counter] : "?"; }
 
@@ -224,5 +226,5 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     } else if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]] {
         redeliver(v);
     }
-    svm_before_vmrun(g);
+    before_vmrun(g, v);
 }
