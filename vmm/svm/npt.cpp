@@ -25,10 +25,10 @@ u32 g_npt_count;
 PageHeap* g_heap;
 // Per CPU: which worlds' next VMRUN flushes their ASID's translations (bit 0: guest0's vCPU, bit 1: the TEE's; each
 // world has its own ASID on a CPU, vmm/svm/vmcb_setup.cpp).
-constexpr u8 FLUSH_EVERY_WORLD = 3;
+constexpr u8 FLUSH_GUEST0 = 1, FLUSH_EVERY_WORLD = 3;
 volatile u8 g_flush[EVMM_MAX_CPUS];
 
-u8 world_bit(const Gcpu& g) { return g.world != nullptr && !g.world->normal ? 2 : 1; }
+u8 world_bit(const Gcpu& g) { return g.world != nullptr && !g.world->normal ? 2 : FLUSH_GUEST0; }
 
 // Each readable EPT leaf (SDM Vol. 3C §29.3.2: R in bit 0, W in bit 1, X in bit 2, a leaf at level 1 or with bit 7)
 // mapped alike, without X with NX (APM Vol. 2 §15.25.5: the nested walk honours NX under the host's EFER.NXE, which
@@ -91,7 +91,10 @@ Status npt_update_page(u64 eptp, u64 gpa, u64 hpa, EptPerms perms) {
     return Status::success();
 }
 
-void npt_flush_this_cpu() { g_flush[this_cpu().cpu_id % EVMM_MAX_CPUS] = FLUSH_EVERY_WORLD; }
+// Every world's vCPU of this CPU (guest0's only without a TEE, so the flag clears at its next VMRUN).
+void npt_flush_this_cpu() {
+    g_flush[this_cpu().cpu_id % EVMM_MAX_CPUS] = g_npt_count > 1 ? FLUSH_EVERY_WORLD : FLUSH_GUEST0;
+}
 
 void npt_flush_before_vmrun(Gcpu& g) {
     volatile u8& f = g_flush[g.cpu_id % EVMM_MAX_CPUS];
