@@ -59,7 +59,8 @@ Guest* g_tee = nullptr;
 // fallback=boot-guest0 (docs/options.md) on a CPU evmm cannot run on: stages 3-5 only build guest0's image and entry
 // state, stage 6 enters it natively (vmm/guest/native_boot.h). Written by the BSP in stage 2, read after.
 bool g_native = false;
-u64 g_ncr3 = 0; // SVM: guest0's nested page tables
+u64 g_ncr3 = 0;     // SVM: guest0's nested page tables
+u64 g_tee_ncr3 = 0; // SVM: the TEE's
 
 u8 ist_for(unsigned vector) {
     switch (static_cast<Vector>(vector)) {
@@ -268,16 +269,20 @@ void stage4_bsp(const evmm_desc_t& d) {
              b.kernel_base, b.kernel_end, b.entry.rip, b.info_gpa, b.info_size);
     // The secure world (docs/tee.md): its memory is out of guest0's EPT and DMA domain (platform_guest_holes).
     const Platform& p = platform();
-    if (p.tee_size != 0 && svm) LOG_ERROR("tee: not with SVM yet: guest0 runs without it");
-    if (p.tee_size != 0 && !svm) {
-        const Status t = Guest::create_tee(d, g_heap, hmm_mtrrs(), f.ept_2m, f.ept_1g, *g_guest0, g_tee);
+    if (p.tee_size != 0) {
+        // With SVM the TEE's EPT is the model of its own nested tables (as guest0's), without guest0's memory.
+        Status t =
+            Guest::create_tee(d, g_heap, hmm_mtrrs(), any_size || f.ept_2m, any_size || f.ept_1g, *g_guest0, g_tee);
+        if (t.ok() && svm) t = npt_build_from_ept(g_heap, *g_tee, g_tee_ncr3);
         if (!t.ok()) {
             LOG_ERROR("tee: cannot create it: %s%s%s (0x%lx, 0x%lx): guest0 runs without a TEE", t.what,
                       t.where ? " in " : "", t.where ? t.where : "", t.value, t.value2);
             g_tee = nullptr;
+            for (u32 i = 0; i < p.num_cpus; ++i) g_guest0->vcpu(i).world = nullptr; // one world: SMCs get NO_TEE
         } else {
             LOG_INFO("stage 4: tee: 0x%lx-0x%lx rwx, guest0's space rw- (no hypervisor, no barriers), entry 0x%lx",
                      p.tee_base, p.tee_base + p.tee_size, p.tee_entry);
+            if (svm) LOG_INFO("stage 4: npt: the TEE's nested page tables at 0x%lx", g_tee_ncr3);
         }
     }
     tee_attach(*g_guest0, g_tee);
@@ -306,7 +311,16 @@ Gcpu& stage5_cpu(u32 cpu) {
         CHECK_OK(gcpu_vmcb_init(g, g_heap, st, g_ncr3), "VMCB setup");
         LOG_INFO("stage 5: gcpu%u: VMCB at 0x%lx, nCR3 0x%lx, ASID %u, %s", cpu, g.arch.vmcs_pa, g.arch.eptp,
                  g.arch.vpid, cpu == BSP ? "starts at guest0's entry" : "waits for guest0's INIT-SIPI");
-        return g;
+        if (g_tee == nullptr) return g;
+        // The TEE's vCPU of this CPU: its own VMCB, nested tables and ASID; it runs first (stage 6).
+        Gcpu& t = g_tee->vcpu(cpu);
+        evmm_gcpu_state_t ts;
+        const Platform& p = platform();
+        gcpu_tee_entry_state(ts, p.tee_entry, p.tee_base, p.tee_size, cpu);
+        CHECK_OK(gcpu_vmcb_init(t, g_heap, ts, g_tee_ncr3), "the TEE's VMCB setup");
+        LOG_INFO("stage 5: tee gcpu%u: VMCB at 0x%lx, nCR3 0x%lx, ASID %u, runs before guest0", cpu, t.arch.vmcs_pa,
+                 t.arch.eptp, t.arch.vpid);
+        return t;
     }
     CHECK_OK(gcpu_vmcs_init(g, g_heap, host, st, g_guest0->eptp(), static_cast<u32>(ActivityState::ACTIVE)),
              "VMCS setup");
@@ -359,7 +373,7 @@ Gcpu& stage5_cpu(u32 cpu) {
     // Modules' last word before the first entry; guest0's APs wait here for guest0's SIPI (vmm/modules/guest_apic).
     event_raise(Event::GuestLaunch, g);
     g.arch.launched = true;
-    if (svm_backend()) evmm_svm_run(&g, svm_host_save_pa(cpu));
+    if (svm_backend()) evmm_svm_run(&g, svm_host_save_pa(cpu), svm_loop_rsp_slot(cpu));
     evmm_vmx_launch(&g);
 }
 

@@ -187,16 +187,24 @@ void no_tee(const SmcRegs& first) {
 
 // ECHO with guest0's RBX and R8-R15 set to patterns: they are guest0's own across the switch (include/evmm_tee.h).
 void echo_keeps_registers() {
+    const bool vmmcall = hypercall_is_vmmcall(); // a call: before the register variables (it may clobber R8-R11)
     register u64 r8 asm("r8") = PATTERN | 8, r9 asm("r9") = PATTERN | 9, r10 asm("r10") = PATTERN | 10;
     register u64 r11 asm("r11") = PATTERN | 11, r12 asm("r12") = PATTERN | 12, r13 asm("r13") = PATTERN | 13;
     register u64 r14 asm("r14") = PATTERN | 14, r15 asm("r15") = PATTERN | 15;
     u64 rax = EVMM_TEE_VMCALL_SMC, rdi = EVMM_TEE_SVC_ECHO, rsi = ECHO_A, rdx = ECHO_B, rcx = ECHO_C;
     u64 rbx = PATTERN | 3;
-    asm volatile("vmcall"
-                 : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx), "+b"(rbx), "+r"(r8), "+r"(r9), "+r"(r10),
-                   "+r"(r11), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15)
-                 :
-                 : "memory");
+    if (vmmcall)
+        asm volatile("vmmcall"
+                     : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx), "+b"(rbx), "+r"(r8), "+r"(r9), "+r"(r10),
+                       "+r"(r11), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15)
+                     :
+                     : "memory");
+    else
+        asm volatile("vmcall"
+                     : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx), "+b"(rbx), "+r"(r8), "+r"(r9), "+r"(r10),
+                       "+r"(r11), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15)
+                     :
+                     : "memory");
     const u64 got[9] = {rbx, r8, r9, r10, r11, r12, r13, r14, r15};
     const u64 want[9] = {PATTERN | 3,  PATTERN | 8,  PATTERN | 9,  PATTERN | 10, PATTERN | 11,
                          PATTERN | 12, PATTERN | 13, PATTERN | 14, PATTERN | 15};

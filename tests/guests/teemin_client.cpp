@@ -18,7 +18,10 @@ struct Smc {
 
 Smc smc(u64 rdi, u64 rsi = 0, u64 rdx = 0, u64 rcx = 0) {
     Smc r{EVMM_TEE_VMCALL_SMC, rdi, rsi, rdx, rcx};
-    asm volatile("vmcall" : "+a"(r.rax), "+D"(r.rdi), "+S"(r.rsi), "+d"(r.rdx), "+c"(r.rcx) : : "memory");
+    if (hypercall_is_vmmcall()) // VMMCALL on AMD SVM (VMCALL is #UD there)
+        asm volatile("vmmcall" : "+a"(r.rax), "+D"(r.rdi), "+S"(r.rsi), "+d"(r.rdx), "+c"(r.rcx) : : "memory");
+    else
+        asm volatile("vmcall" : "+a"(r.rax), "+D"(r.rdi), "+S"(r.rsi), "+d"(r.rdx), "+c"(r.rcx) : : "memory");
     return r;
 }
 

@@ -8,8 +8,12 @@
 #include "evmm_desc.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "vmm/guest/event.h"
+#include "vmm/guest/guest.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/host/ipc.h"
+#include "vmm/svm/svm_cr.h"
+#include "vmm/svm/svm_exits.h"
 #include "vmm/svm/svm_nmi.h"
 #include "vmm/svm/svm_setup.h"
 #include "vmm/svm/vmcb_setup.h"
@@ -68,6 +72,8 @@ bool gcpu_kick_for_init(u32 cpu) {
 bool take_init_request(Gcpu& g) {
     if (!g_init_request[g.cpu_id % EVMM_MAX_CPUS]) [[likely]]
         return false;
+    // guest0's INIT: the TEE's vCPU of that CPU (docs/tee.md) leaves it for guest0's vCPU's next exit.
+    if (g.guest != nullptr && !g.guest->owns_platform()) return false;
     g_init_request[g.cpu_id % EVMM_MAX_CPUS] = false;
     ctl(g).eventinj = 0; // the INIT discards what was being injected
     svm_nmi_reset(g);
@@ -223,6 +229,26 @@ void gcpu_dump(Gcpu& g) {
     LOG_ERROR("  guest cr0=%016lx cr3=%016lx cr4=%016lx efer=%016lx", v.cr0, v.cr3, v.cr4, v.efer);
     LOG_ERROR("  vmcb exitcode=0x%lx exitinfo1=0x%lx exitinfo2=0x%lx exitintinfo=0x%lx", c.exitcode, c.exitinfo1,
               c.exitinfo2, c.exitintinfo);
+}
+
+// The world switch's last step (docs/tee.md, docs/svm.md): no VMCB is "current" on SVM, VMRUN names it. The exit of
+// `from` being handled is left (VMSAVE kept its state in its VMCB at the #VMEXIT, §15.5.2) and this CPU's VMRUN
+// loop starts over on its own stack with `to`: VMLOAD of to's FS/GS/TR/LDTR and syscall MSRs, VMRUN (§15.5).
+[[noreturn]] void gcpu_switch(Gcpu& from, Gcpu& to) {
+    const u64 loop_rsp = *svm_loop_rsp_slot(from.cpu_id);
+    if (loop_rsp == 0) not_in_slice(from, "world switch before this CPU's VMRUN loop");
+    if (!to.arch.launched) {
+        // to's first entry (the TEE booted or died before guest0's vCPU ran here): its launch hooks run now (an AP
+        // waits here for guest0's SIPI, vmm/modules/guest_apic.h), as in stage 6.
+        event_raise(Event::GuestLaunch, to);
+        to.arch.launched = true;
+    }
+    // §15.16: both worlds' translations are tagged by their ASIDs; where both have one (too few ASIDs) the entering
+    // world starts with its ASID's translations flushed.
+    if (ctl(to).guest_asid == ctl(from).guest_asid) [[unlikely]]
+        svm_flush_guest_tlb(to);
+    svm_before_vmrun(to);
+    evmm_svm_enter_at(&to, loop_rsp);
 }
 
 [[noreturn]] void not_in_slice(Gcpu& g, const char* what) {

@@ -42,6 +42,8 @@ void gcpu_dump(Gcpu& g);
 bool gcpu_kick_for_init(u32 cpu);
 // At the end of an exit: a virtual INIT gcpu_kick_for_init asked for (the Init handler runs: the vCPU is reset).
 bool take_init_request(Gcpu& g);
+// The world switch's last step (gcpu_switch in vmm/guest/gcpu.h): VMRUN of `to` on this CPU's VMRUN loop.
+[[noreturn]] void gcpu_switch(Gcpu& from, Gcpu& to);
 // Not in this slice (docs/svm.md): each stops evmm with gcpu_fatal naming itself.
 [[noreturn]] void not_in_slice(Gcpu& g, const char* what);
 

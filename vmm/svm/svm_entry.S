@@ -13,15 +13,31 @@
     .text
     .code64
 
-/* [[noreturn]] void evmm_svm_run(Gcpu* gcpu, u64 host_save_pa) */
+/*
+ * [[noreturn]] void evmm_svm_run(Gcpu* gcpu, u64 host_save_pa, u64* loop_rsp)
+ * *loop_rsp: the stack pointer the loop runs on (its two slots: the vCPU, the host-save page), for
+ * evmm_svm_enter_at.
+ */
     .globl evmm_svm_run
 evmm_svm_run:
     andq $-16, %rsp
     pushq %rsi                      /* [rsp+8] = host-save page */
     pushq %rdi                      /* [rsp] = gcpu; rsp 16-byte aligned */
+    movq %rsp, (%rdx)
     movq %rsi, %rax
     vmsave %rax                     /* the host's FS/GS/TR/LDTR and syscall MSRs */
-1:
+    jmp evmm_svm_loop
+
+/*
+ * [[noreturn]] void evmm_svm_enter_at(Gcpu* gcpu, u64 loop_rsp)
+ * A world switch (docs/tee.md): leaves the exit being handled (its frames are dropped) and runs the loop of this
+ * CPU with gcpu, whose VMCB is ready for VMRUN (RAX, RSP copied in, GIF clear). loop_rsp: evmm_svm_run's.
+ */
+    .globl evmm_svm_enter_at
+evmm_svm_enter_at:
+    movq %rsi, %rsp
+    movq %rdi, (%rsp)               /* the loop's vCPU from now on */
+evmm_svm_loop:
     clgi
     movq (%rsp), %rdi
     movq GCPU_VMCB(%rdi), %rax
@@ -64,4 +80,4 @@ evmm_svm_run:
     stgi
     xorl %ebp, %ebp                 /* terminate the frame-pointer chain for backtraces */
     call evmm_svm_exit_handler
-    jmp 1b
+    jmp evmm_svm_loop

@@ -1,6 +1,7 @@
 #include "vmm/svm/svm_exits.h"
 
 #include "arch/x86_64/svm.h"
+#include "evmm_desc.h"
 #include "lib/format.h"
 #include "vmm/guest/intercept.h"
 #include "vmm/svm/gcpu_svm.h"
@@ -104,6 +105,7 @@ static_assert(SVM_EXIT_COUNTERS <= EXIT_COUNTERS);
 constexpr u32 TABLE_SIZE = 0x90; // exit codes 00h-8Fh; NPF (400h) and MSR (7Ch: RDMSR or WRMSR) apart
 
 InterceptHandler g_table[TABLE_SIZE];
+u64 g_loop_rsp[EVMM_MAX_CPUS];
 InterceptHandler g_npf, g_rdmsr, g_wrmsr;
 
 // §15.7.2: an intercept that happened while the CPU delivered an event (EXITINTINFO valid) leaves that event
@@ -133,6 +135,14 @@ void redeliver(Vmcb& v) {
     gcpu_fatal(g, what);
 }
 
+// svm_before_vmrun with the VMCB the exit handler holds already (P1 on SVM).
+[[gnu::always_inline]] inline void before_vmrun(Gcpu& g, Vmcb& v) {
+    svm_nmi_before_vmrun(g); // GIF cleared from here on
+    npt_flush_before_vmrun(g);
+    v.save.rax = g.reg(Gpr::RAX);
+    v.save.rsp = g.reg(Gpr::RSP);
+}
+
 [[noreturn]] void unexpected(Gcpu& g, u64 code) {
     static char what[96];
     format(what, sizeof what, "unexpected #VMEXIT: code 0x%lx", code);
@@ -148,6 +158,10 @@ u32 svm_exit_counter(u64 code) {
     if (code < COUNTED_FIRST) return COUNTER_EXCEPTION;
     return code == static_cast<u64>(SvmExit::NPF) ? COUNTER_NPF : COUNTER_OTHER;
 }
+
+u64* svm_loop_rsp_slot(u32 cpu) { return &g_loop_rsp[cpu % EVMM_MAX_CPUS]; }
+
+void svm_before_vmrun(Gcpu& g) { before_vmrun(g, vmcb_of(g)); }
 
 const char* svm_exit_counter_name(u32 counter) { return counter < SVM_EXIT_COUNTERS ? COUNTER_NAMES[counter] : "?"; }
 
@@ -212,8 +226,5 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     } else if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]] {
         redeliver(v);
     }
-    svm_nmi_before_vmrun(g); // GIF cleared from here on
-    npt_flush_before_vmrun(g);
-    v.save.rax = g.reg(Gpr::RAX);
-    v.save.rsp = g.reg(Gpr::RSP);
+    before_vmrun(g, v);
 }

@@ -3,6 +3,7 @@
 #include "arch/x86_64/rflags.h"
 #include "arch/x86_64/svm.h"
 #include "evmm_desc.h"
+#include "vmm/guest/guest.h"
 #include "vmm/host/panic.h"
 #include "vmm/host/percpu.h"
 #include "vmm/svm/svm_dr.h"
@@ -79,6 +80,9 @@ void svm_nmi_before_vmrun(Gcpu& g) {
     NmiState& n = state(g);
     if (!n.pending || n.blocked || n.stepping) [[likely]]
         return;
+    // The guest's NMIs are guest0's (the platform's): the TEE's vCPU of this CPU (docs/tee.md) leaves it pending for
+    // guest0's next VMRUN (a world switch back, vmm/svm/gcpu_svm.cpp), so this state is guest0's alone.
+    if (!g.guest->owns_platform()) return;
     Vmcb& v = vmcb_of(g);
     if (v.control.eventinj & EVENT_VALID) {
         // An exception goes first; the NMI when the guest can next take an interrupt (a virtual-interrupt window,

@@ -102,7 +102,10 @@ Status gcpu_vmcb_init(Gcpu& g, PageHeap& heap, const evmm_gcpu_state_t& st, u64 
                       svm_quirk_intercepts2();
     c.iopm_base_pa = g_iopm_pa;
     c.msrpm_base_pa = g_msrpm_pa;
-    g.arch.vpid = 1 + g.cpu_id % (svm_features().asids - 1); // §15.16: ASID 0 is the host's; one per CPU
+    // §15.16: ASID 0 is the host's; guest0's vCPU of a CPU has one, the TEE's (docs/tee.md) the next one, so a
+    // world switch keeps both worlds' translations (with fewer than 3 ASIDs they share it: gcpu_switch flushes).
+    const u32 world = g.guest != nullptr && !g.guest->owns_platform() ? 1 : 0;
+    g.arch.vpid = 1 + (g.cpu_id + world) % (svm_features().asids - 1);
     c.guest_asid = g.arch.vpid;
     c.tlb_control = TLB_CONTROL_FLUSH_ALL; // flush everything at the first VMRUN (§15.16.1)
     c.np_enable = 1;                       // §15.25.3

@@ -341,7 +341,7 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 // SDM Vol. 3C §25.6.2: "MOV-DR exiting" makes every MOV DR exit (§26.1.3); the handler is forced_exits.cpp's.
 [[gnu::cold]] bool gcpu_trap_dr_access(Gcpu&) {
     if (svm_backend()) [[unlikely]]
-        return false; // SVM: no world switch in this slice (docs/svm.md)
+        return false; // SVM: DR accesses are not trapped, a world switch always switches DR0-3 (docs/svm.md)
     if ((allowed1(vmx_state().caps.procbased) & PROC_MOV_DR_EXITING) == 0) return false;
     const u64 proc = vmread(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS);
     vmwrite(VmcsField::PRIMARY_PROC_BASED_VM_EXEC_CONTROLS, proc | PROC_MOV_DR_EXITING);
@@ -366,7 +366,7 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 namespace {
 // The CPU's first world switch, or `to`'s first entry: out of line (gcpu_switch stays small, P5).
 [[noreturn, gnu::cold, gnu::noinline]] void switch_slow(Gcpu& from, Gcpu& to) {
-    if (svm_backend()) svm::not_in_slice(from, "gcpu_switch (world switch)");
+    if (svm_backend()) svm::gcpu_switch(from, to); // the VT-x slot stays 0 on SVM: every switch comes here
     const u64 slot = from.arch.exit_slot != 0 ? from.arch.exit_slot : vmread(VmcsField::HOST_RSP);
     from.arch.exit_slot = to.arch.exit_slot = slot;
     if (vmptrld(to.arch.vmcs_pa) != VmxResult::Ok) gcpu_fatal(from, "world switch: VMPTRLD failed");
@@ -387,7 +387,7 @@ namespace {
 
 // The slot is the same for every VMCS of a CPU: the first launch on the CPU (evmm_vmx_launch) put it in HOST_RSP,
 // and the exit being left runs on it. Recorded in both vCPUs at the CPU's first world switch, then only read (SVM:
-// never recorded, switch_slow stops).
+// never recorded, switch_slow hands every switch to svm::gcpu_switch).
 [[noreturn]] void gcpu_switch(Gcpu& from, Gcpu& to) {
     const u64 slot = from.arch.exit_slot;
     if (slot == 0 || !to.arch.launched) [[unlikely]]
