@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "evmm_tee.h"
+#include "lib/tee_smc.h"
 
 namespace {
 
@@ -22,24 +23,10 @@ struct Args {
     u64 rdi, rsi, rdx, rcx;
 };
 
-// The hypercall instruction: VMMCALL on AMD SVM (AMD APM Vol. 3 "VMMCALL"; VMCALL is #UD there), VMCALL on Intel
-// VT-x, by the CPU vendor (AuthenticAMD, HygonGenuine), read once.
-bool is_vmmcall() {
-    constexpr uint32_t AMD_EBX = 0x68747541, AMD_EDX = 0x69746E65, AMD_ECX = 0x444D4163;       // "AuthenticAMD"
-    constexpr uint32_t HYGON_EBX = 0x6F677948, HYGON_EDX = 0x6E65476E, HYGON_ECX = 0x656E6975; // "HygonGenuine"
-    static int amd = -1;
-    if (amd < 0) {
-        uint32_t a = 0, b, c = 0, d;
-        asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-        amd = (b == AMD_EBX && d == AMD_EDX && c == AMD_ECX) || (b == HYGON_EBX && d == HYGON_EDX && c == HYGON_ECX);
-    }
-    return amd != 0;
-}
-
 // The SMC VMCALL: hands `a` to the other world and returns what it sends back (its next call).
 Args smc(Args a) {
     u64 rax = EVMM_TEE_VMCALL_SMC;
-    if (is_vmmcall())
+    if (guest::smc_is_vmmcall())
         asm volatile("vmmcall" : "+a"(rax), "+D"(a.rdi), "+S"(a.rsi), "+d"(a.rdx), "+c"(a.rcx) : : "memory");
     else
         asm volatile("vmcall" : "+a"(rax), "+D"(a.rdi), "+S"(a.rsi), "+d"(a.rdx), "+c"(a.rcx) : : "memory");

@@ -2,6 +2,7 @@
 
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/cr.h"
+#include "arch/x86_64/debugreg.h"
 #include "arch/x86_64/svm.h"
 #include "lib/log.h"
 #include "vmm/svm/gcpu_svm.h"
@@ -16,7 +17,7 @@ namespace {
 constexpr u64 DR6_BD = bit(13);                 // debug register access detected
 constexpr u64 DR7_GD = bit(13);                 // general detect enable
 constexpr u64 DR_UPPER_HALF = ~u64{0xFFFFFFFF}; // DR6/DR7 bits 63:32: MOV to DR with one of them set -> #GP(0)
-constexpr u8 DR4_NUMBER = 4, DR5_NUMBER = 5, DR6_NUMBER = 6, DR7_NUMBER = 7, DR_COUNT = 8;
+constexpr u8 DR_COUNT = 8;
 constexpr u64 CR4_DE = bit(3);  // debugging extensions: DR4/DR5 are #UD instead of aliases of DR6/DR7
 constexpr u64 CR4_PCE = bit(8); // RDPMC at CPL > 0
 constexpr u64 LIN32_MASK = 0xFFFF'FFFF;
@@ -38,26 +39,6 @@ constexpr u32 TCG_SIGNATURE_EBX = 0x54474354, TCG_SIGNATURE_ECX = 0x43544743, TC
 
 u32 g_gp_counters, g_fixed_counters;
 bool g_qemu_tcg;
-
-u64 read_dr(u8 n) {
-    u64 v = 0;
-    switch (n) {
-    case 0: asm volatile("mov %%db0, %0" : "=r"(v)); break;
-    case 1: asm volatile("mov %%db1, %0" : "=r"(v)); break;
-    case 2: asm volatile("mov %%db2, %0" : "=r"(v)); break;
-    default: asm volatile("mov %%db3, %0" : "=r"(v)); break;
-    }
-    return v;
-}
-
-void write_dr(u8 n, u64 v) {
-    switch (n) {
-    case 0: asm volatile("mov %0, %%db0" ::"r"(v)); break;
-    case 1: asm volatile("mov %0, %%db1" ::"r"(v)); break;
-    case 2: asm volatile("mov %0, %%db2" ::"r"(v)); break;
-    default: asm volatile("mov %0, %%db3" ::"r"(v)); break;
-    }
-}
 
 bool rdpmc_index_valid(u32 ecx) {
     if (ecx & ~(RDPMC_ECX_FIXED | RDPMC_ECX_INDEX_MASK)) return false;
@@ -131,7 +112,7 @@ void svm_dr_exit(Gcpu& g) {
     }
     const bool long64 = svm::gcpu_in_64bit_mode(g);
     if (!write) {
-        u64 value = dr == DR6_NUMBER ? v.save.dr6 : dr == DR7_NUMBER ? v.save.dr7 : read_dr(dr);
+        u64 value = dr == DR6_NUMBER ? v.save.dr6 : dr == DR7_NUMBER ? v.save.dr7 : dr_read(dr);
         if (!long64) value &= LIN32_MASK;
         g.reg(d.gpr) = value;
         return svm::gcpu_advance_rip(g, d.length);
@@ -146,7 +127,7 @@ void svm_dr_exit(Gcpu& g) {
         v.save.dr7 = value;
         v.control.intercept_dr = svm_dr_intercepts(value);
     } else {
-        write_dr(dr, value);
+        dr_write(dr, value);
     }
     svm::gcpu_advance_rip(g, d.length);
 }

@@ -2,6 +2,7 @@
 
 #include "arch/x86_64/cpuid.h"
 #include "arch/x86_64/cr.h"
+#include "arch/x86_64/debugreg.h"
 #include "arch/x86_64/rflags.h"
 #include "arch/x86_64/vmx.h"
 #include "arch/x86_64/vmx_controls.h"
@@ -33,7 +34,6 @@ constexpr u32 RDPMC_ECX_INDEX_MASK = (1u << 30) - 1;
 constexpr u64 DR6_BD = bit(13);                 // debug register access detected
 constexpr u64 DR7_GD = bit(13);                 // general detect enable
 constexpr u64 DR_UPPER_HALF = ~u64{0xFFFFFFFF}; // bits 63:32 of DR6/DR7: MOV to DR with one of them set -> #GP(0)
-constexpr u8 DR6_NUMBER = 6, DR7_NUMBER = 7, DR4_NUMBER = 4, DR5_NUMBER = 5;
 
 u64 g_vpid_cap;
 
@@ -97,28 +97,14 @@ void on_random(Gcpu& g) {
     gcpu_skip_instruction(g);
 }
 
-u64 read_dr(u8 n) {
-    u64 v = 0;
-    switch (n) {
-    case 0: asm volatile("mov %%db0, %0" : "=r"(v)); break;
-    case 1: asm volatile("mov %%db1, %0" : "=r"(v)); break;
-    case 2: asm volatile("mov %%db2, %0" : "=r"(v)); break;
-    case 3: asm volatile("mov %%db3, %0" : "=r"(v)); break;
-    case DR6_NUMBER: asm volatile("mov %%db6, %0" : "=r"(v)); break;
-    default: v = vmread(VmcsField::GUEST_DR7); break;
-    }
-    return v;
-}
+// DR0-3 and DR6 on the CPU (arch/x86_64/debugreg.h); DR7 is the guest's in the VMCS.
+u64 read_dr(u8 n) { return n == DR7_NUMBER ? vmread(VmcsField::GUEST_DR7) : dr_read(n); }
 
 void write_dr(u8 n, u64 v) {
-    switch (n) {
-    case 0: asm volatile("mov %0, %%db0" ::"r"(v)); break;
-    case 1: asm volatile("mov %0, %%db1" ::"r"(v)); break;
-    case 2: asm volatile("mov %0, %%db2" ::"r"(v)); break;
-    case 3: asm volatile("mov %0, %%db3" ::"r"(v)); break;
-    case DR6_NUMBER: asm volatile("mov %0, %%db6" ::"r"(v)); break;
-    default: vmwrite(VmcsField::GUEST_DR7, v); break;
-    }
+    if (n == DR7_NUMBER)
+        vmwrite(VmcsField::GUEST_DR7, v);
+    else
+        dr_write(n, v);
 }
 
 bool g_mov_dr_exiting_kept = false; // the CPU forces MOV-DR exiting, or forceexits=1 asked for it
