@@ -11,21 +11,11 @@
 
 #define R(n) (8 * (n))
 
+#include "arch/x86_64/guest_gprs.inc"
+
 .macro LOAD_GUEST_GPRS      /* %rdi = gcpu; loads every guest register, %rdi last */
     movq R(0)(%rdi), %rax
-    movq R(1)(%rdi), %rcx
-    movq R(2)(%rdi), %rdx
-    movq R(3)(%rdi), %rbx
-    movq R(5)(%rdi), %rbp
-    movq R(6)(%rdi), %rsi
-    movq R(8)(%rdi), %r8
-    movq R(9)(%rdi), %r9
-    movq R(10)(%rdi), %r10
-    movq R(11)(%rdi), %r11
-    movq R(12)(%rdi), %r12
-    movq R(13)(%rdi), %r13
-    movq R(14)(%rdi), %r14
-    movq R(15)(%rdi), %r15
+    LOAD_GUEST_GPRS_BUT_RAX_RDI
     movq R(7)(%rdi), %rdi
 .endm
 
@@ -88,19 +78,7 @@ evmm_vmx_exit:
     pushq %rdi
     movq 8(%rsp), %rdi
     movq %rax, R(0)(%rdi)
-    movq %rcx, R(1)(%rdi)
-    movq %rdx, R(2)(%rdi)
-    movq %rbx, R(3)(%rdi)
-    movq %rbp, R(5)(%rdi)
-    movq %rsi, R(6)(%rdi)
-    movq %r8, R(8)(%rdi)
-    movq %r9, R(9)(%rdi)
-    movq %r10, R(10)(%rdi)
-    movq %r11, R(11)(%rdi)
-    movq %r12, R(12)(%rdi)
-    movq %r13, R(13)(%rdi)
-    movq %r14, R(14)(%rdi)
-    movq %r15, R(15)(%rdi)
+    SAVE_GUEST_GPRS_BUT_RAX_RDI
     popq R(7)(%rdi)                 /* guest rdi; rsp back at HOST_RSP */
     xorl %ebp, %ebp                 /* terminate the frame-pointer chain for backtraces */
     call evmm_vmexit_handler        /* returns when the guest is to be resumed */
