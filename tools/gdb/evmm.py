@@ -301,11 +301,16 @@ def stage_of(cpu, open_stage, masks):
 
 
 def symbol_at(pc):
+    """The machine-code function at pc (an inlined function's block, e.g. cpu_pause() in a wait loop, names the
+    function it was inlined into): the outermost function block below the file's static block."""
     b = gdb.block_for_pc(pc)
-    while b is not None and b.function is None:
+    found = None
+    while b is not None and not b.is_static and not b.is_global:
+        if b.function is not None:
+            found = b
         b = b.superblock
-    if b is not None and b.function is not None:
-        return "%s+0x%x" % (b.function.print_name, pc - b.start)
+    if found is not None:
+        return "%s+0x%x" % (found.function.print_name, pc - found.start)
     return ""
 
 
