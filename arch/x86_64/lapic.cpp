@@ -42,4 +42,21 @@ bool lapic_send(const Lapic& l, u64 icr, u64 timeout_ticks) {
     return false;
 }
 
+u32 lapic_read(const Lapic& l, XApicReg r) {
+    switch (l.mode) {
+    case ApicMode::X2Apic: return static_cast<u32>(rdmsr(static_cast<Msr>(X2APIC_MSR_BASE + static_cast<u32>(r) / 16)));
+    case ApicMode::XApic: return *xapic_reg(l, r);
+    case ApicMode::Disabled: break;
+    }
+    return 0;
+}
+
+void lapic_write(const Lapic& l, XApicReg r, u32 v) {
+    switch (l.mode) {
+    case ApicMode::X2Apic: wrmsr(static_cast<Msr>(X2APIC_MSR_BASE + static_cast<u32>(r) / 16), v); return;
+    case ApicMode::XApic: *xapic_reg(l, r) = v; return;
+    case ApicMode::Disabled: break;
+    }
+}
+
 } // namespace evmm

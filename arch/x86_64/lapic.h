@@ -23,12 +23,31 @@ inline constexpr u64 APIC_BASE_ADDR_MASK = 0x000F'FFFF'FFFF'F000; // bits 51:12 
 inline constexpr u64 APIC_DEFAULT_BASE = 0xFEE0'0000;
 
 // xAPIC registers: offsets in the 4 KiB MMIO page (SDM Vol. 3A §11.4.1, Table 11-1).
+// In x2APIC mode register `off` is MSR 0x800 + off / 16 (§11.12.1.2, Table 11-6).
 enum class XApicReg : u32 {
-    LDR = 0x0D0,      // Logical Destination Register (SDM Vol. 3A §11.6.2.2)
-    DFR = 0x0E0,      // Destination Format Register
-    ICR_LOW = 0x300,  // Interrupt Command Register, bits 31:0 (writing it sends the IPI)
-    ICR_HIGH = 0x310, // Interrupt Command Register, bits 63:32 (destination in 31:24)
+    TPR = 0x080,                 // Task Priority Register (§11.8.3.1): bits 7:4 the priority class blocked
+    EOI = 0x0B0,                 // End Of Interrupt (§11.8.5): write 0
+    LDR = 0x0D0,                 // Logical Destination Register (SDM Vol. 3A §11.6.2.2)
+    DFR = 0x0E0,                 // Destination Format Register
+    SVR = 0x0F0,                 // Spurious-Interrupt Vector Register (§11.9): vector 7:0, APIC software enable 8
+    ICR_LOW = 0x300,             // Interrupt Command Register, bits 31:0 (writing it sends the IPI)
+    ICR_HIGH = 0x310,            // Interrupt Command Register, bits 63:32 (destination in 31:24)
+    LVT_TIMER = 0x320,           // LVT Timer Register (§11.5.1, Figure 11-8)
+    LVT_LINT0 = 0x350,           // LVT LINT0 Register (the 8259's INTR in virtual-wire mode: ExtINT)
+    TIMER_INITIAL_COUNT = 0x380, // §11.5.4: writing it starts the count (0 stops the timer)
+    TIMER_CURRENT_COUNT = 0x390,
+    TIMER_DIVIDE_CONFIG = 0x3E0, // §11.5.4, Figure 11-10
 };
+inline constexpr u32 X2APIC_MSR_BASE = 0x800;
+
+// LVT entries (§11.5.1, Figure 11-8), the SVR (§11.9, Figure 11-23), the timer's divide configuration (Figure 11-10).
+inline constexpr u32 LVT_VECTOR_MASK = 0xFF;
+inline constexpr u32 LVT_MASKED = bit(16);
+inline constexpr u32 LVT_TIMER_MODE_MASK = 3u << 17; // 00 one-shot, 01 periodic, 10 TSC-deadline
+inline constexpr u32 SVR_VECTOR_MASK = 0xFF;
+inline constexpr u32 SVR_APIC_ENABLE = bit(8);
+inline constexpr u32 TIMER_DIVIDE_BY_16 = 0x3; // bits 3, 1:0 = 0, 11b
+inline constexpr u32 TPR_CLASS_SHIFT = 4;
 
 // x2APIC registers: MSRs (SDM Vol. 3A §11.12.1.2, Table 11-6).
 inline constexpr u32 MSR_X2APIC_ICR = 0x830; // the whole 64-bit ICR; one WRMSR sends the IPI
@@ -65,5 +84,10 @@ Lapic lapic_detect();
 // ticks) for the delivery status to clear; x2APIC, one WRMSR (no delivery status there). Returns false if the
 // delivery status was still "send pending" at the timeout.
 bool lapic_send(const Lapic& l, u64 icr, u64 timeout_ticks);
+
+// One 32-bit register (not the ICR): MMIO in xAPIC mode, RDMSR/WRMSR in x2APIC mode; reads 0 and ignores writes
+// when the APIC is disabled.
+u32 lapic_read(const Lapic& l, XApicReg r);
+void lapic_write(const Lapic& l, XApicReg r, u32 v);
 
 } // namespace evmm

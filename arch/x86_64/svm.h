@@ -111,6 +111,9 @@ inline constexpr u8 TLB_CONTROL_DO_NOTHING = 0, TLB_CONTROL_FLUSH_ALL = 1, TLB_C
 // (bit 20) ignores V_TPR for it; with the VINTR intercept the CPU exits when the guest could take it (IF = 1, no
 // interrupt shadow) instead of delivering it.
 inline constexpr u64 VINTR_V_IRQ = bit(8), VINTR_V_IGN_TPR = bit(20);
+// V_INTR_MASKING (bit 24, §15.21.1): physical interrupts are masked by the host's RFLAGS.IF as VMRUN saved it, not
+// by the guest's (whose IF then masks only virtual interrupts).
+inline constexpr u64 VINTR_V_INTR_MASKING = bit(24);
 // EXITINFO1 of a MOV CRn/DRn intercept with decode assists (§15.33.4): bit 63 = MOV (not CLTS/LMSW/SMSW), 3:0 = GPR.
 inline constexpr u64 EXITINFO1_MOV_CR = bit(63);
 inline constexpr u64 EXITINFO1_GPR_MASK = 0xF;

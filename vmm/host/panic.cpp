@@ -7,6 +7,7 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/symtab.h"
+#include "vmm/host/host_timer.h"
 #include "vmm/host/ipc.h"
 #include "vmm/host/percpu.h"
 #include "vmm/host/smp.h"
@@ -158,6 +159,8 @@ extern "C" void evmm_exception_entry(evmm::ExceptionFrame* f) {
             return;
         }
     }
+    // An interrupt (evmm enables interrupts only to take its own timer's, vmm/host/host_timer.h).
+    if (f->vector >= EXCEPTION_VECTORS && host_timer_take_interrupt(f->vector)) return;
     enter_panic_impl();
     LOG_ERROR("PANIC: unexpected exception %s (%s), vector %lu, error code 0x%lx", exception_mnemonic(f->vector),
               exception_name(f->vector), f->vector, f->error_code);

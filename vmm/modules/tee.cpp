@@ -13,7 +13,9 @@
 namespace evmm {
 namespace {
 
-constexpr u64 BOOT_TIMEOUT_MS = 5000; // of the TEE's guest time on a CPU, until its first SMC
+// Until the TEE's first SMC on a CPU: of its guest time (VT-x's preemption timer), of the CPU's time from stage 5
+// (SVM's LAPIC timer, vmm/svm/svm_tick.h).
+constexpr u64 BOOT_TIMEOUT_MS = 5000;
 
 Guest* g_guest0 = nullptr;
 Guest* g_tee = nullptr;
@@ -72,8 +74,8 @@ void answer(Gcpu& g, u64 error) {
 
 [[gnu::cold]] void on_tick(Gcpu& g) {
     if (g.guest->owns_platform() || g_booted[g.cpu_id]) return;
-    LOG_ERROR("tee: cpu%u: the TEE did not boot: no SMC within %lu ms of its guest time (RIP 0x%lx)", g.cpu_id,
-              BOOT_TIMEOUT_MS, gcpu_rip(g));
+    LOG_ERROR("tee: cpu%u: the TEE did not boot: no SMC within %lu ms (RIP 0x%lx)", g.cpu_id, BOOT_TIMEOUT_MS,
+              gcpu_rip(g));
     final_stop(StopReason::Fatal, "the TEE did not boot");
 }
 
@@ -81,7 +83,7 @@ void answer(Gcpu& g, u64 error) {
     world_gcpu_init(g);
     if (g.guest->owns_platform()) return;
     if (!gcpu_tick_every(g, smp_ms_to_ticks(BOOT_TIMEOUT_MS)))
-        LOG_WARN("tee: no VMX-preemption timer: a TEE that never makes its first SMC is not detected");
+        LOG_WARN("tee: no vCPU tick: a TEE that never makes its first SMC is not detected");
 }
 
 } // namespace

@@ -1,6 +1,6 @@
 // The secure world's calls and lifecycle (docs/tee.md), vendor-neutral: the SMC VMCALL from either world (a world
 // switch on the calling CPU), the TEE's boot on every CPU before guest0 (its first SMC hands the CPU to guest0; no
-// SMC within 5 s of its guest time: a clear stop), and its death (triple fault, unexpected exit, requested exit:
+// SMC within 5 s: a clear stop), and its death (triple fault, unexpected exit, requested exit:
 // logged with RIP, the CPU back to guest0 with EVMM_TEE_SMC_ERR_DEAD, every later SMC answered so at once). The
 // state switch is vmm/guest/world.h's, the VMCS switch the backend's (gcpu_make_current, gcpu_enter).
 #pragma once

@@ -5,7 +5,8 @@
  * and SYSENTER_* are not switched: VMLOAD gives the guest its own before VMRUN, VMSAVE keeps them after #VMEXIT and
  * VMLOAD restores the host's (saved once by VMSAVE into this CPU's host-save page) before any C++ touches GS.
  * The other guest registers live in Gcpu.regs (vmm/guest/gcpu.h), 8 bytes per register in encoding order. All of
- * it runs with GIF = 0 (CLGI): no interrupt or NMI reaches the host with a half-switched state.
+ * it runs with GIF = 0 (CLGI): no interrupt or NMI reaches the host with a half-switched state. The host's RFLAGS.IF
+ * is 1 at VMRUN (it matters only with V_INTR_MASKING, svm_tick.h) and 0 again before STGI.
  */
 #define GCPU_VMCB 144   /* offsetof(Gcpu, arch.vmcs_pa): static_assert in svm_exits.cpp */
 #define R(n) (8 * (n))
@@ -41,6 +42,8 @@ evmm_svm_enter_at:
     movq %rdi, (%rsp)               /* the loop's vCPU from now on */
 evmm_svm_loop:
     clgi
+    sti                             /* the host's IF as VMRUN saves it: with V_INTR_MASKING it lets a physical
+                                       interrupt (the vCPU tick, svm_tick.h) exit the guest; GIF = 0 holds it off here */
     movq (%rsp), %rdi
     movq GCPU_VMCB(%rdi), %rax
     vmload %rax
@@ -55,6 +58,7 @@ evmm_svm_loop:
     vmsave %rax                     /* the guest's FS/GS/TR/LDTR and syscall MSRs into its VMCB */
     movq 8(%rsp), %rax
     vmload %rax                     /* the host's back (GS base: this CPU's data) */
+    cli                             /* #VMEXIT restored the host's IF = 1: evmm runs with interrupts off */
     stgi
     xorl %ebp, %ebp                 /* terminate the frame-pointer chain for backtraces */
     call evmm_svm_exit_handler

@@ -9,6 +9,7 @@
 #include "vmm/svm/svm_cr.h"
 #include "vmm/svm/svm_dr.h"
 #include "vmm/svm/svm_nmi.h"
+#include "vmm/svm/svm_tick.h"
 #include "vmm/svm/vmcb_setup.h"
 
 namespace evmm {
@@ -182,6 +183,7 @@ void svm_exits_init() {
     g_table[static_cast<u64>(SvmExit::NMI)] = svm_nmi_exit;
     g_table[static_cast<u64>(SvmExit::IRET)] = svm_iret_exit;
     g_table[static_cast<u64>(SvmExit::VINTR)] = svm_vintr_exit;
+    g_table[static_cast<u64>(SvmExit::INTR)] = svm_intr_exit; // the vCPU tick (svm_tick.h)
     g_table[static_cast<u64>(SvmExit::EXCP_BASE) + static_cast<u64>(Vector::DB)] = svm_db_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT)] = svm_mwait_exit;
     g_table[static_cast<u64>(SvmExit::MWAIT_CONDITIONAL)] = svm_mwait_exit;

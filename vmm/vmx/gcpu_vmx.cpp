@@ -18,6 +18,7 @@
 #include "vmm/svm/gcpu_svm.h"
 #include "vmm/svm/npt.h"
 #include "vmm/svm/svm_setup.h"
+#include "vmm/svm/svm_tick.h"
 #include "vmm/vmx/cr_access.h"
 #include "vmm/vmx/exit_stats.h"
 #include "vmm/vmx/vmcs_setup.h"
@@ -319,9 +320,9 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 // SDM Vol. 3C §26.5.1: the timer counts down at the TSC rate divided by 2^IA32_VMX_MISC[4:0] while the guest runs
 // and exits (reason 52) at 0; with "save VMX-preemption timer value" an exit stores the remaining count, so other
 // exits do not restart it (without it, each entry reloads the full count).
-[[gnu::cold]] bool gcpu_tick_every(Gcpu&, u64 tsc_ticks) {
+[[gnu::cold]] bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks) {
     if (svm_backend()) [[unlikely]]
-        return false; // SVM: no tick in this slice (its timer: docs/svm.md)
+        return svm::gcpu_tick_every(g, tsc_ticks); // evmm's LAPIC timer, for the TEE's boot only (svm_tick.h)
     const VmxCapMsrs& c = vmx_state().caps;
     if ((allowed1(c.pinbased) & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return false;
     const u64 shift = c.misc & VMX_MISC_PREEMPTION_TIMER_RATE_MASK;
@@ -349,9 +350,9 @@ void gcpu_advance_rip(Gcpu& g, u64 length) {
 }
 
 // SDM Vol. 3C §27.2.1.2: "save VMX-preemption timer value" needs "activate VMX-preemption timer": both go.
-[[gnu::cold]] void gcpu_tick_stop(Gcpu&) {
+[[gnu::cold]] void gcpu_tick_stop(Gcpu& g) {
     if (svm_backend()) [[unlikely]]
-        return;
+        return svm::gcpu_tick_stop(g);
     const u64 pin = vmread(VmcsField::PIN_BASED_VM_EXEC_CONTROLS);
     if ((pin & PIN_ACTIVATE_PREEMPTION_TIMER) == 0) return;
     vmwrite(VmcsField::PIN_BASED_VM_EXEC_CONTROLS, pin & ~u64{PIN_ACTIVATE_PREEMPTION_TIMER});
