@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define EVMM_DESC_MAGIC 0x637365444d4d5645ull /* "EVMMDesc" little-endian */
-#define EVMM_DESC_VERSION 10u                 /* 10: options.fallback; 9: the screen console; 8: the TEE */
+#define EVMM_DESC_VERSION 11u /* 11: the PM1 status ports; 10: options.fallback; 9: the screen console; 8: the TEE */
 
 #define EVMM_MAX_CPUS 64u
 #define EVMM_MAX_MMAP 128u
@@ -201,7 +201,10 @@ typedef struct evmm_desc {
     uint64_t tee_entry;       /* runtime address of the image's entry point */
     uint64_t tee_barrier;     /* EVMM_TEE_BARRIER: no guest has [base - barrier, base) or [end, end + barrier) */
     uint32_t tee_boot_module; /* index into boot_modules[] of the image, or UINT32_MAX */
-    uint32_t reserved2;
+    /* Version 11: the I/O ports of the PM1a/PM1b status registers (the FADT's PM1x_EVT_BLK; ACPI 6.5 §4.8.3.1), 0:
+       none usable. evmm answers a sleep request (S1-S4) as a machine that woke at once: WAK_STS reads as set. */
+    uint16_t acpi_pm1a_sts;
+    uint16_t acpi_pm1b_sts;
     evmm_screen_t screen; /* version 9: the screen console's screen (type EVMM_SCREEN_NONE: none) */
 } evmm_desc_t;
 
@@ -229,6 +232,7 @@ static_assert(sizeof(evmm_acpi_power_t) == 8);
 static_assert(offsetof(evmm_desc_t, acpi_power) == offsetof(evmm_desc_t, trampoline_base) + 8);
 static_assert(offsetof(evmm_desc_t, tee_base) == offsetof(evmm_desc_t, acpi_power) + 8);
 static_assert(offsetof(evmm_desc_t, screen) == offsetof(evmm_desc_t, tee_base) + 40);
+static_assert(offsetof(evmm_desc_t, acpi_pm1a_sts) == 0x9134 && offsetof(evmm_desc_t, acpi_pm1b_sts) == 0x9136);
 static_assert(sizeof(evmm_desc_t) == offsetof(evmm_desc_t, screen) + sizeof(evmm_screen_t));
 static_assert(sizeof(evmm_desc_t) % 8 == 0);
 static_assert(sizeof(evmm_boot_module_t) == 2080);

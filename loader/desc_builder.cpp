@@ -97,6 +97,8 @@ Status desc_build(const DescInputs& in, evmm_desc_t& d) {
     d.loader_entry_tsc = in.loader_entry_tsc;
     d.trampoline_base = in.trampoline_base;
     d.acpi_power = in.acpi_power;
+    d.acpi_pm1a_sts = in.acpi_pm1a_sts;
+    d.acpi_pm1b_sts = in.acpi_pm1b_sts;
     if (in.screen.type != EVMM_SCREEN_NONE) d.screen = in.screen;
     d.tee_boot_module = UINT32_MAX;
     if (in.tee_size != 0) {

@@ -62,7 +62,8 @@ struct DescInputs {
     // More ranges the hypervisor keeps for itself: cut out of guest0's memory map like the runtime region.
     const MemoryMap::Range* hidden; // hidden_count entries (may be nullptr when hidden_count is 0)
     u32 hidden_count;
-    evmm_acpi_power_t acpi_power; // copied as it is (zero: guest0's ACPI sleep requests are not watched)
+    evmm_acpi_power_t acpi_power;     // copied as it is (zero: guest0's ACPI sleep requests are not watched)
+    u16 acpi_pm1a_sts, acpi_pm1b_sts; // the PM1 status ports (0: none), copied
     // The secure world (loader/tee_image.h), tee_size 0: none. [tee_base - EVMM_TEE_BARRIER, tee_base + tee_size +
     // EVMM_TEE_BARRIER) is cut out of guest0's map like the runtime region.
     u64 tee_base, tee_size, tee_entry;

@@ -319,6 +319,7 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
 
     // ACPI power management: how guest0 will power the machine off (FADT PM1 control ports, \_S5 in the DSDT).
     evmm_acpi_power_t power{};
+    u16 pm1_sts[2] = {0, 0};
     if (rsdp != nullptr) {
         u64 fadt_pa = 0;
         AcpiPowerInfo pi{};
@@ -329,9 +330,13 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
         } else {
             power = evmm_acpi_power_t{pi.pm1a_cnt,     pi.pm1b_cnt,     static_cast<u8>(pi.s5_valid),
                                       pi.s5_slp_typ_a, pi.s5_slp_typ_b, 0};
-            LOG_INFO("loader: acpi: FADT at 0x%lx: PM1a_CNT port 0x%x, PM1b_CNT port 0x%x%s; \\_S5 %s (SLP_TYP %u/%u)",
-                     fadt_pa, pi.pm1a_cnt, pi.pm1b_cnt, pi.hw_reduced ? " (hardware-reduced ACPI)" : "",
-                     pi.s5_valid ? "found" : "not found", pi.s5_slp_typ_a, pi.s5_slp_typ_b);
+            pm1_sts[0] = pi.pm1a_sts;
+            pm1_sts[1] = pi.pm1b_sts;
+            LOG_INFO(
+                "loader: acpi: FADT at 0x%lx: PM1a_CNT port 0x%x, PM1b_CNT port 0x%x%s; \\_S5 %s (SLP_TYP %u/%u); "
+                "PM1a_STS port 0x%x, PM1b_STS port 0x%x",
+                fadt_pa, pi.pm1a_cnt, pi.pm1b_cnt, pi.hw_reduced ? " (hardware-reduced ACPI)" : "",
+                pi.s5_valid ? "found" : "not found", pi.s5_slp_typ_a, pi.s5_slp_typ_b, pi.pm1a_sts, pi.pm1b_sts);
         }
     }
 
@@ -450,6 +455,8 @@ extern "C" [[noreturn]] void stage1_main(u32 magic, u32 info_pa) {
     in.loader_entry_tsc = loader_entry_tsc;
     in.trampoline_base = trampoline;
     in.acpi_power = power;
+    in.acpi_pm1a_sts = pm1_sts[0];
+    in.acpi_pm1b_sts = pm1_sts[1];
     in.tee_base = tee_base;
     in.tee_size = tee.size;
     in.tee_entry = tee_entry;

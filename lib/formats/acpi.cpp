@@ -254,8 +254,9 @@ size_t aml_small_integer(const u8* p, size_t avail, u8& out) {
     }
 }
 
-// The port of a PM1 control block: the 64-bit GAS when the table has it and it is set, else the 32-bit field.
-u16 pm1_cnt_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
+// The port of a PM1 control or event block: the 64-bit GAS when the table has it and it is set, else the 32-bit
+// field.
+u16 pm1_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
     if (len >= gas_off + sizeof(AcpiGas)) {
         const AcpiGas g = load_unaligned<AcpiGas>(t + gas_off);
         if (g.address != 0) {
@@ -305,8 +306,10 @@ Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
     EVMM_TRY(map_table(mem, fadt_pa, ACPI_SIG_FADT, "FADT", ACPI_FADT_V1_MIN_LENGTH, t, len));
     out.hw_reduced = (load_unaligned<u32>(t + ACPI_FADT_FLAGS) & ACPI_FADT_HW_REDUCED_ACPI) != 0;
     if (!out.hw_reduced) {
-        out.pm1a_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1A_CNT_BLK, ACPI_FADT_X_PM1A_CNT_BLK);
-        out.pm1b_cnt = pm1_cnt_port(t, len, ACPI_FADT_PM1B_CNT_BLK, ACPI_FADT_X_PM1B_CNT_BLK);
+        out.pm1a_cnt = pm1_port(t, len, ACPI_FADT_PM1A_CNT_BLK, ACPI_FADT_X_PM1A_CNT_BLK);
+        out.pm1b_cnt = pm1_port(t, len, ACPI_FADT_PM1B_CNT_BLK, ACPI_FADT_X_PM1B_CNT_BLK);
+        out.pm1a_sts = pm1_port(t, len, ACPI_FADT_PM1A_EVT_BLK, ACPI_FADT_X_PM1A_EVT_BLK);
+        out.pm1b_sts = pm1_port(t, len, ACPI_FADT_PM1B_EVT_BLK, ACPI_FADT_X_PM1B_EVT_BLK);
     }
     u64 dsdt = len >= ACPI_FADT_X_DSDT + sizeof(u64) ? load_unaligned<u64>(t + ACPI_FADT_X_DSDT) : 0;
     if (dsdt == 0) dsdt = load_unaligned<u32>(t + ACPI_FADT_DSDT);

@@ -160,11 +160,15 @@ inline constexpr u64 X86_IO_PORT_MAX = 0xFFFF; // the I/O address space is 64 Ki
 // §5.2.9, Table 5.9: the FADT fields evmm reads, by offset. Older (ACPI 1.0) FADTs end before the X_ fields: a
 // field counts only when the table's Length covers it.
 inline constexpr size_t ACPI_FADT_DSDT = 40;               // u32
+inline constexpr size_t ACPI_FADT_PM1A_EVT_BLK = 56;       // u32, I/O port: PM1a status, then enable
+inline constexpr size_t ACPI_FADT_PM1B_EVT_BLK = 60;       // u32, I/O port (0: none)
 inline constexpr size_t ACPI_FADT_PM1A_CNT_BLK = 64;       // u32, I/O port
 inline constexpr size_t ACPI_FADT_PM1B_CNT_BLK = 68;       // u32, I/O port (0: none)
 inline constexpr size_t ACPI_FADT_PM1_CNT_LEN = 89;        // u8, >= 2
 inline constexpr size_t ACPI_FADT_FLAGS = 112;             // u32
 inline constexpr size_t ACPI_FADT_X_DSDT = 140;            // u64
+inline constexpr size_t ACPI_FADT_X_PM1A_EVT_BLK = 148;    // AcpiGas
+inline constexpr size_t ACPI_FADT_X_PM1B_EVT_BLK = 160;    // AcpiGas
 inline constexpr size_t ACPI_FADT_X_PM1A_CNT_BLK = 172;    // AcpiGas
 inline constexpr size_t ACPI_FADT_X_PM1B_CNT_BLK = 184;    // AcpiGas
 inline constexpr size_t ACPI_FADT_V1_MIN_LENGTH = 116;     // through Flags (ACPI 1.0's FADT is 116 bytes)
@@ -174,6 +178,9 @@ inline constexpr u32 ACPI_FADT_HW_REDUCED_ACPI = 1u << 20; // Flags bit 20: no P
 inline constexpr u16 ACPI_PM1_CNT_SLP_TYP_SHIFT = 10; // bits 12:10
 inline constexpr u16 ACPI_PM1_CNT_SLP_TYP_MASK = 7;
 inline constexpr u16 ACPI_PM1_CNT_SLP_EN = 1u << 13;
+// §4.8.3.1.1, Table 4.11: PM1 Status register: WAK_STS (bit 15, write 1 to clear) is set when the system wakes from
+// a sleep state; the OS waits for it after setting SLP_EN.
+inline constexpr u16 ACPI_PM1_STS_WAK_STS = 1u << 15;
 
 // §20.2: the AML opcodes the \_S5 package is made of.
 inline constexpr u8 AML_ZERO_OP = 0x00;
@@ -233,14 +240,16 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out);
 struct AcpiPowerInfo {
     u16 pm1a_cnt;  // I/O port, 0: none usable (hardware-reduced ACPI, memory-mapped, or absent)
     u16 pm1b_cnt;  // I/O port, 0: none
+    u16 pm1a_sts;  // I/O port of the PM1a status register (the start of PM1a_EVT_BLK), 0: none usable
+    u16 pm1b_sts;  // I/O port, 0: none
     bool s5_valid; // \_S5 found in the DSDT
     u8 s5_slp_typ_a, s5_slp_typ_b;
     bool hw_reduced;
 };
 
-// Parses the FADT at fadt_pa: the X_PM1x_CNT_BLK fields win over the 32-bit ones when the table is long enough
-// and their address is nonzero (§5.2.9); only system-I/O registers are reported. Then finds \_S5 in the DSDT
-// (X_DSDT over DSDT); a DSDT that is absent, unreadable or without \_S5 leaves s5_valid false but is no error.
+// Parses the FADT at fadt_pa: the X_PM1x_CNT_BLK and X_PM1x_EVT_BLK fields win over the 32-bit ones when the table is
+// long enough and their address is nonzero (§5.2.9); only system-I/O registers are reported. Then finds \_S5 in the
+// DSDT (X_DSDT over DSDT); a DSDT that is absent, unreadable or without \_S5 leaves s5_valid false but is no error.
 // Errors: the FADT's header, signature, length (< 116) or checksum.
 Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out);
 

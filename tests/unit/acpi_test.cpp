@@ -608,12 +608,14 @@ std::vector<u8> s5_aml(std::vector<u8> a, std::vector<u8> b) {
 }
 
 // A FADT body (after the header) of `total` bytes with the given fields.
-std::vector<u8> fadt_body(size_t total, u32 dsdt, u32 pm1a, u32 pm1b, u32 flags = 0) {
+std::vector<u8> fadt_body(size_t total, u32 dsdt, u32 pm1a, u32 pm1b, u32 flags = 0, u32 evt_a = 0, u32 evt_b = 0) {
     std::vector<u8> v(total - sizeof(AcpiSdtHeader), 0);
     auto put32 = [&](size_t off, u32 x) { std::memcpy(v.data() + off - sizeof(AcpiSdtHeader), &x, 4); };
     put32(ACPI_FADT_DSDT, dsdt);
     put32(ACPI_FADT_PM1A_CNT_BLK, pm1a);
     put32(ACPI_FADT_PM1B_CNT_BLK, pm1b);
+    put32(ACPI_FADT_PM1A_EVT_BLK, evt_a);
+    put32(ACPI_FADT_PM1B_EVT_BLK, evt_b);
     put32(ACPI_FADT_FLAGS, flags);
     return v;
 }
@@ -655,13 +657,15 @@ TEST(AcpiS5, SkipsLookalikesAndRefusesTruncation) {
 
 TEST(AcpiFadt, LegacyPortsAndS5) {
     FakePhysMem m;
-    m.put(FADT_TEST_PA, make_sdt("FACP", fadt_body(ACPI_FADT_V1_MIN_LENGTH, DSDT_TEST_PA, 0xB004, 0)));
+    m.put(FADT_TEST_PA, make_sdt("FACP", fadt_body(ACPI_FADT_V1_MIN_LENGTH, DSDT_TEST_PA, 0xB004, 0, 0, 0xB000)));
     m.put(DSDT_TEST_PA, make_sdt("DSDT", s5_aml({AML_ZERO_OP}, {AML_ZERO_OP})));
     AcpiPowerInfo p;
     Status s = acpi_parse_fadt(m, FADT_TEST_PA, p);
     ASSERT_TRUE(s.ok()) << what(s);
     EXPECT_EQ(p.pm1a_cnt, 0xB004u);
     EXPECT_EQ(p.pm1b_cnt, 0u);
+    EXPECT_EQ(p.pm1a_sts, 0xB000u); // PM1a_EVT_BLK: the status register comes first
+    EXPECT_EQ(p.pm1b_sts, 0u);
     EXPECT_TRUE(p.s5_valid);
     EXPECT_EQ(p.s5_slp_typ_a, 0u);
     EXPECT_FALSE(p.hw_reduced);
@@ -676,6 +680,8 @@ TEST(AcpiFadt, ExtendedFieldsWinWhenSet) {
     g.address_space_id = ACPI_GAS_SYSTEM_MEMORY; // memory-mapped PM1b: not a port, not reported
     g.address = 0xFED00000;
     std::memcpy(body.data() + ACPI_FADT_X_PM1B_CNT_BLK - sizeof(AcpiSdtHeader), &g, sizeof g);
+    AcpiGas evt{ACPI_GAS_SYSTEM_IO, 32, 0, 2, 0x1800};
+    std::memcpy(body.data() + ACPI_FADT_X_PM1A_EVT_BLK - sizeof(AcpiSdtHeader), &evt, sizeof evt);
     FakePhysMem m;
     m.put(FADT_TEST_PA, make_sdt("FACP", body));
     m.put(DSDT_TEST_PA, make_sdt("DSDT", s5_aml({AML_BYTE_PREFIX, 7}, {AML_BYTE_PREFIX, 7})));
@@ -683,6 +689,7 @@ TEST(AcpiFadt, ExtendedFieldsWinWhenSet) {
     ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok());
     EXPECT_EQ(p.pm1a_cnt, 0x1804u);
     EXPECT_EQ(p.pm1b_cnt, 0u);
+    EXPECT_EQ(p.pm1a_sts, 0x1800u);
     EXPECT_TRUE(p.s5_valid);
     EXPECT_EQ(p.s5_slp_typ_a, 7u);
 }
@@ -694,6 +701,7 @@ TEST(AcpiFadt, HardwareReducedAndMissingDsdtAreNotErrors) {
     ASSERT_TRUE(acpi_parse_fadt(m, FADT_TEST_PA, p).ok()); // the DSDT at 0x1234000 is not readable
     EXPECT_TRUE(p.hw_reduced);
     EXPECT_EQ(p.pm1a_cnt, 0u);
+    EXPECT_EQ(p.pm1a_sts, 0u);
     EXPECT_FALSE(p.s5_valid);
 }
 

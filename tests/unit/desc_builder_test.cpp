@@ -366,9 +366,9 @@ TEST(DescBuild, ModuleArgsLimit) {
 
 // Version 6: boot-module command lines of up to 2047 characters (Linux's COMMAND_LINE_SIZE with the NUL). The
 // descriptor grew to 37128 bytes, 10 pages of the runtime region, and the plan leaves room for all of it; version 9's
-// screen makes it 37216 bytes, version 10's 16-byte options 37224, still 10 pages.
+// screen makes it 37216 bytes, version 10's 16-byte options 37224, still 10 pages (version 11 reuses 4 reserved bytes).
 TEST(DescBuild, LongestModuleArgsAndTheDescriptorsSize) {
-    EXPECT_EQ(EVMM_DESC_VERSION, 10u);
+    EXPECT_EQ(EVMM_DESC_VERSION, 11u);
     EXPECT_EQ(EVMM_BOOT_MODULE_CMDLINE_MAX, 2048u);
     EXPECT_EQ(sizeof(evmm_boot_module_t), 2080u);
     EXPECT_EQ(sizeof(evmm_desc_t), 37224u);
@@ -501,6 +501,12 @@ TEST(DescBuild, AcpiPowerCopiedAsItIs) {
     EXPECT_EQ(d->acpi_power.s5_valid, 1u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_a, 5u);
     EXPECT_EQ(d->acpi_power.s5_slp_typ_b, 6u);
+    EXPECT_EQ(d->acpi_pm1a_sts, 0u);
+    m.in.acpi_pm1a_sts = 0xB000;
+    m.in.acpi_pm1b_sts = 0x1200;
+    ASSERT_TRUE(desc_build(m.in, *d).ok());
+    EXPECT_EQ(d->acpi_pm1a_sts, 0xB000u);
+    EXPECT_EQ(d->acpi_pm1b_sts, 0x1200u);
     EXPECT_EQ(d->version, EVMM_DESC_VERSION);
 }
 

@@ -19,6 +19,8 @@ void platform_init(const evmm_desc_t& d) {
     p.trampoline_base = d.trampoline_base;
     p.acpi_rsdp = d.acpi_rsdp;
     p.acpi_power = d.acpi_power;
+    p.acpi_pm1a_sts = d.acpi_pm1a_sts;
+    p.acpi_pm1b_sts = d.acpi_pm1b_sts;
     if (d.tee_size != 0) {
         p.tee_base = d.tee_base;
         p.tee_size = d.tee_size;

@@ -20,6 +20,7 @@ struct Platform {
     u64 trampoline_base;            // the APs' start page (0: none): never any guest's
     u64 acpi_rsdp;
     evmm_acpi_power_t acpi_power;
+    u16 acpi_pm1a_sts, acpi_pm1b_sts; // the PM1 status ports (0: none)
     // The secure world's memory (docs/tee.md): [tee_base, tee_base + tee_size), tee_size 0 = no TEE; a barrier of
     // tee_barrier bytes on each side belongs to no guest.
     u64 tee_base, tee_size, tee_entry, tee_barrier;

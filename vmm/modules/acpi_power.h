@@ -5,8 +5,12 @@
 // SLP_EN pass through; a write with SLP_EN set is a sleep request:
 //   - SLP_TYP = S5 (soft off): guest0 powers the machine off. evmm logs it with the VM-exit statistics of the run
 //     (vmm/vmx/exit_stats.h) and performs the write: the machine goes off as it would without a hypervisor.
-//   - any other SLP_TYP (S1-S4): refused with a final stop that names it. Sleeping would lose the VMX state, and
-//     the firmware's wake path would resume guest0 without the hypervisor (no isolation); evmm does not support it.
+//   - any other SLP_TYP (S1-S4): not entered. Sleeping would lose the VMX/SVM state, and the firmware's wake path
+//     would resume guest0 without the hypervisor (no isolation). evmm answers as a machine that woke up at once: the
+//     write goes to the hardware without SLP_EN, and WAK_STS (bit 15 of the PM1 status register, whose port the
+//     loader took from the FADT's PM1a_EVT_BLK) reads as set until guest0 writes 1 to it; the OS's wait for WAK_STS
+//     ends and it resumes as after a wake event (Linux: "suspend" returns at once). Without a PM1a status port
+//     that answer cannot be given: a final stop names the request.
 //   - \_S5 unknown (no DSDT, or none in it): evmm cannot tell S5 from the others; it logs the statistics and a
 //     warning, then performs the write.
 // Without a usable PM1a_CNT port (hardware-reduced ACPI, memory-mapped PM1 control) nothing is intercepted.

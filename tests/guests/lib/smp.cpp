@@ -232,25 +232,47 @@ bool apic_send_ipi(u32 dest, u32 icr_lo) {
 
 // ---- ACPI ---------------------------------------------------------------------------------------------------------
 
-evmm::Status smp_find_cpus(SmpTopology& out) {
-    static const IdentityMem mem;
-    out = SmpTopology{};
-    const u8* rsdp = nullptr;
-    size_t rsdp_len = 0;
+namespace {
+
+const IdentityMem g_mem;
+
+// The RSDP of the Multiboot2 information (tags 14/15) or, without one, of the legacy BIOS search.
+evmm::Status find_rsdp(const u8*& rsdp, size_t& rsdp_len, bool& from_mb2) {
+    from_mb2 = false;
     if (const evmm::Mb2Info* m = mb2(); m != nullptr && m->rsdp() != nullptr) {
         rsdp = m->rsdp();
         rsdp_len = m->rsdp_len();
-        out.rsdp_from_mb2 = true;
-    } else {
-        u64 pa = 0;
-        EVMM_TRY(evmm::acpi_find_rsdp_bios(mem, pa));
-        rsdp = static_cast<const u8*>(mem.map(pa, evmm::ACPI_RSDP_V2_SIZE));
-        if (rsdp == nullptr) return evmm::Status::error("RSDP not readable", "BIOS search", pa);
-        rsdp_len = rsdp[15] >= evmm::ACPI_RSDP_REVISION_2 ? evmm::ACPI_RSDP_V2_SIZE : evmm::ACPI_RSDP_V1_SIZE;
+        from_mb2 = true;
+        return evmm::Status::success();
     }
+    u64 pa = 0;
+    EVMM_TRY(evmm::acpi_find_rsdp_bios(g_mem, pa));
+    rsdp = static_cast<const u8*>(g_mem.map(pa, evmm::ACPI_RSDP_V2_SIZE));
+    if (rsdp == nullptr) return evmm::Status::error("RSDP not readable", "BIOS search", pa);
+    rsdp_len = rsdp[15] >= evmm::ACPI_RSDP_REVISION_2 ? evmm::ACPI_RSDP_V2_SIZE : evmm::ACPI_RSDP_V1_SIZE;
+    return evmm::Status::success();
+}
+
+} // namespace
+
+evmm::Status smp_find_cpus(SmpTopology& out) {
+    out = SmpTopology{};
+    const u8* rsdp = nullptr;
+    size_t rsdp_len = 0;
+    EVMM_TRY(find_rsdp(rsdp, rsdp_len, out.rsdp_from_mb2));
     out.rsdp_pa = reinterpret_cast<u64>(rsdp);
-    EVMM_TRY(evmm::acpi_find_table(mem, rsdp, rsdp_len, evmm::ACPI_SIG_MADT, out.madt_pa));
-    return evmm::acpi_parse_madt(mem, out.madt_pa, out.madt);
+    EVMM_TRY(evmm::acpi_find_table(g_mem, rsdp, rsdp_len, evmm::ACPI_SIG_MADT, out.madt_pa));
+    return evmm::acpi_parse_madt(g_mem, out.madt_pa, out.madt);
+}
+
+evmm::Status acpi_find_power(evmm::AcpiPowerInfo& out) {
+    const u8* rsdp = nullptr;
+    size_t rsdp_len = 0;
+    bool from_mb2 = false;
+    EVMM_TRY(find_rsdp(rsdp, rsdp_len, from_mb2));
+    u64 fadt = 0;
+    EVMM_TRY(evmm::acpi_find_table(g_mem, rsdp, rsdp_len, evmm::ACPI_SIG_FADT, fadt));
+    return evmm::acpi_parse_fadt(g_mem, fadt, out);
 }
 
 // ---- AP start -----------------------------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ struct SmpTopology {
 };
 // The MADT through the Multiboot2 RSDP (mb2()->rsdp()) or, without one, the legacy BIOS search.
 evmm::Status smp_find_cpus(SmpTopology& out);
+// The FADT's power-management ports and \_S5 (lib/formats/acpi.h), found the same way.
+evmm::Status acpi_find_power(evmm::AcpiPowerInfo& out);
 
 // ---- AP start -----------------------------------------------------------------------------------------------------
 
