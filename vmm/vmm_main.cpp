@@ -224,6 +224,13 @@ void stage3_bsp() {
         modules_init();
         CHECK_OK(svm_permission_maps_init(g_heap), "SVM permission maps");
         svm_exits_init();
+        if (g_desc->options.forceexits != 0) {
+            // docs/options.md#forceexits: VT-x's optional exit controls; under SVM only the tick is forced.
+            LOG_INFO(
+                "stage 3: svm: forceexits=1: the VT-x exit controls it turns on are not forced under SVM; the "
+                "dma-faults tick is");
+            dma_faults_force_tick();
+        }
         return;
     }
     vmx_exits_init(g_heap);

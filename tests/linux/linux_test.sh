@@ -3,15 +3,18 @@
 # loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
 # does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off, which evmm saw (it logs
 # the power-off and the run's VM exits by reason).
-# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm]
+# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm] [--forceexits]
+# --forceexits: evmm's `forceexits=1`; under SVM that forces the dma-faults tick, which must come while Linux runs
+# (guest0's vCPU tick at its exits, vmm/svm/svm_tick.h).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "$1" && pwd) smp=1 svm=0
+build=$(cd "$1" && pwd) smp=1 svm=0 force=0
 shift
 while (($#)); do
     case $1 in
     --smp) smp=$2; shift 2 ;;
     --svm) svm=1; shift ;;
+    --forceexits) force=1; shift ;;
     *) echo "linux_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -24,6 +27,12 @@ if ((svm)); then
     name=linux_svm_guest0_smp$smp emu=(--emu qemu --qemu-cpu max --expect-exit 0) testexit=qemu
     exits_expect=(--expect '  CPUID \(72h\): [0-9]+')
 fi
+opts="" force_expect=()
+if ((force)); then
+    opts=" forceexits=1"
+    force_expect=(--expect-anywhere 'dma-faults: fault records polled every 100 ms of cpu0.s guest time \(forceexits=1'
+        --expect-anywhere 'dma-faults: first poll on cpu0')
+fi
 cpus_online=0
 ((smp == 1)) || cpus_online=0-$((smp - 1))
 args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=1"
@@ -31,7 +40,7 @@ args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=
 # run in several took three times that (timing-dependent waits in Linux's boot): the bound leaves room for it.
 timeout_s=$((smp == 1 ? 400 : 1000))
 bash "$here/../boot/boot_test.sh" "${emu[@]}" --smp "$smp" --mem 512 --name "$name" --build "$build" --timeout "$timeout_s" \
-    --cmdline "loglevel=info serial=com1 testexit=$testexit" \
+    --cmdline "loglevel=info serial=com1 testexit=$testexit$opts" \
     --module "$cache/vmlinuz guest0 $args" --module "$cache/initramfs.cpio.gz initrd" \
     --expect 'guest0: Linux bzImage' \
     --expect 'stage 6: launch guest' \
@@ -42,7 +51,7 @@ bash "$here/../boot/boot_test.sh" "${emu[@]}" --smp "$smp" --mem 512 --name "$na
     --expect-anywhere 'loader: acpi: FADT at 0x[0-9a-f]+: PM1a_CNT port 0x[0-9a-f]+' \
     --expect 'guest0 cpu0 powers the machine off \(ACPI S5: PM1a_CNT' \
     --expect 'vm exits: [0-9]+ on [0-9]+ CPUs? \(guest0 power-off\), by reason:' \
-    "${exits_expect[@]}" \
+    "${exits_expect[@]}" "${force_expect[@]}" \
     --reject 'PANIC' --reject 'evmm: final stop'
 work=$build/boot-tests/$name
 # evmm's runtime region, from its own log, must not be RAM in Linux's e820.

@@ -33,8 +33,9 @@ struct GcpuArch {
     u64 vmcs_pa;
     u64 eptp;
     u32 vpid;
-    bool launched; // entered once: the next entry is VMRESUME
-    u64 exit_slot; // a world switch's: this CPU's HOST_RSP slot (the same for every VMCS of a CPU), 0 until known
+    bool launched;     // entered once: the next entry is VMRESUME
+    u64 exit_slot;     // a world switch's: this CPU's HOST_RSP slot (the same for every VMCS of a CPU), 0 until known
+    u64 tick_deadline; // SVM: the TSC value from which the next exit runs the Tick intercept, 0 = no tick (svm_tick.h)
 };
 
 struct Gcpu {
@@ -161,10 +162,10 @@ void gcpu_skip_instruction(Gcpu& g);
 void gcpu_advance_rip(Gcpu& g, u64 length);
 // A periodic tick for this vCPU: the Tick intercept runs after about `tsc_ticks` TSC ticks of its guest time (VT-x:
 // the VMX-preemption timer, SDM Vol. 3C §26.5.1, counting while the guest runs; the remaining count is kept across
-// other exits where the CPU can save it; SVM: evmm's LAPIC timer, counting the CPU's time, for a vCPU of a guest that
-// does not own the platform only, vmm/svm/svm_tick.h). One-shot: the handler arms the next one. False when the backend
-// has no such timer for this vCPU (the tick never comes). With the vCPU's backend state current (GcpuInit, or an exit
-// of it), on the vCPU's CPU.
+// other exits where the CPU can save it; SVM, vmm/svm/svm_tick.h: the CPU's time, at the vCPU's first exit after it,
+// and for a vCPU of a guest that does not own the platform evmm's LAPIC timer makes that exit). One-shot: the handler
+// arms the next one. False when the backend has no such timer for this vCPU (the tick never comes). With the vCPU's
+// backend state current (GcpuInit, or an exit of it), on the vCPU's CPU.
 bool gcpu_tick_every(Gcpu& g, u64 tsc_ticks);
 // Stops the tick (the next one never comes) until gcpu_tick_every arms it again.
 void gcpu_tick_stop(Gcpu& g);

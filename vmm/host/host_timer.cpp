@@ -87,22 +87,16 @@ bool host_timer_arm(u64 deadline) {
     return true;
 }
 
-bool host_timer_due() {
-    const TimerCpu& t = mine();
-    return t.armed && rdtsc() >= t.deadline;
-}
-
-bool host_timer_on_interrupt() {
+void host_timer_on_interrupt() {
     TimerCpu& t = mine();
     take_pending();
-    if (!t.armed) return false;
+    if (!t.armed) return;
     if (rdtsc() >= t.deadline) {
         t.armed = false;
         lapic_write(t.apic, XApicReg::TIMER_INITIAL_COUNT, 0);
-        return true;
+        return;
     }
     program(t); // early (the count's cap, or another class-15 interrupt): the rest
-    return false;
 }
 
 void host_timer_release() {

@@ -20,11 +20,9 @@ inline constexpr u8 HOST_TIMER_VECTOR = 0xF1;
 // measures the timer's rate against the TSC, 1 ms). False when this CPU's APIC is disabled or its timer does not
 // count (no timer: nothing changed).
 bool host_timer_arm(u64 deadline);
-// Whether this CPU's timer is armed and its deadline passed.
-bool host_timer_due();
-// An INTR exit while armed: takes the pending interrupt (interrupts on for one instruction); then true if the
-// deadline passed (the timer is disarmed), else the timer is armed again for the rest and false.
-bool host_timer_on_interrupt();
+// An INTR exit: takes the pending interrupt (interrupts on for one instruction); then, while armed, disarms the timer
+// if the deadline passed, else arms it again for the rest.
+void host_timer_on_interrupt();
 // Disarms the timer and restores the APIC (a no-op where host_timer_arm never succeeded on this CPU).
 void host_timer_release();
 // evmm's IDT for a vector >= 32 (vmm/host/panic.cpp): the timer's interrupt (EOI), the APIC's spurious vector, or

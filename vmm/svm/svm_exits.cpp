@@ -223,6 +223,8 @@ extern "C" void evmm_svm_exit_handler(Gcpu* gp) {
     if (h == nullptr) [[unlikely]]
         unexpected(g, code);
     h(g);
+    if (g.arch.tick_deadline != 0) [[unlikely]]
+        svm_tick_check(g);
     if (svm::take_init_request(g)) {
         // reset by a virtual INIT (and started again by a SIPI): nothing of the old state is delivered
     } else if ((v.control.exitintinfo & EVENT_VALID) && !(v.control.eventinj & EVENT_VALID)) [[unlikely]] {
