@@ -30,7 +30,8 @@ const char* amdvi_event_name(u8 code) {
     case AmdViEventCode::IotlbInvTimeout: return "IOTLB_INV_TIMEOUT";
     case AmdViEventCode::InvalidDeviceRequest: return "INVALID_DEVICE_REQUEST";
     case AmdViEventCode::InvalidPprRequest: return "INVALID_PPR_REQUEST";
-    case AmdViEventCode::EventCounterZero: return "EVENT_COUNTER_ZERO";
+    case AmdViEventCode::RmpPageFault: return "RMP_PAGE_FAULT";
+    case AmdViEventCode::RmpHardwareError: return "RMP_HW_ERROR";
     }
     return "unknown event";
 }

@@ -4,8 +4,9 @@
 //
 // References are to the AMD I/O Virtualization Technology (IOMMU) Specification, pub. 48882 (rev. 3.x):
 // §2.2.2 (Device Table, Device Table Entry Format), §2.2.3 (I/O Page Tables for Host Translations), §2.4 (Commands:
-// §2.4.1 COMPLETION_WAIT, §2.4.2 INVALIDATE_DEVTAB_ENTRY, §2.4.3 INVALIDATE_IOMMU_PAGES, §2.4.8 INVALIDATE_IOMMU_ALL),
-// §2.5 (Event Logging: §2.5.2 ILLEGAL_DEV_TABLE_ENTRY, §2.5.3 IO_PAGE_FAULT, ...), §3.4 (IOMMU MMIO Registers).
+// COMPLETION_WAIT, INVALIDATE_DEVTAB_ENTRY, INVALIDATE_IOMMU_PAGES, INVALIDATE_IOMMU_ALL), §2.5 (Event Logging:
+// ILLEGAL_DEV_TABLE_ENTRY, IO_PAGE_FAULT, ...), §3.4 (IOMMU MMIO Registers: Device Table / Command Buffer / Event Log
+// Base Address, Control, Exclusion Base / Limit, Extended Feature, the head / tail pointers, Status).
 #pragma once
 
 #include "arch/x86_64/dma_perms.h"
@@ -17,24 +18,24 @@ namespace evmm {
 
 // --- MMIO registers (§3.4): offsets from an IOMMU's base address; all 64-bit, accessed with 64-bit accesses -----
 namespace amdvireg {
-inline constexpr u32 DEV_TABLE_BASE = 0x0000; // §3.4.1: bits 51:12 base, 8:0 Size (4 KiB units minus 1)
-inline constexpr u32 CMD_BUF_BASE = 0x0008;   // §3.4.2: bits 51:12 base, 59:56 ComLen (2^n entries)
-inline constexpr u32 EVENT_LOG_BASE = 0x0010; // §3.4.3: bits 51:12 base, 59:56 EventLen (2^n entries)
-inline constexpr u32 CONTROL = 0x0018;        // §3.4.4
-inline constexpr u32 EXCLUSION_BASE = 0x0020; // §3.4.5: bit 0 ExEn, bit 1 Allow, bits 51:12 base
+inline constexpr u32 DEV_TABLE_BASE = 0x0000; // §3.4: bits 51:12 base, 8:0 Size (4 KiB units minus 1)
+inline constexpr u32 CMD_BUF_BASE = 0x0008;   // §3.4: bits 51:12 base, 59:56 ComLen (2^n entries)
+inline constexpr u32 EVENT_LOG_BASE = 0x0010; // §3.4: bits 51:12 base, 59:56 EventLen (2^n entries)
+inline constexpr u32 CONTROL = 0x0018;
+inline constexpr u32 EXCLUSION_BASE = 0x0020; // §3.4: bit 0 ExEn, bit 1 Allow, bits 51:12 base
 inline constexpr u32 EXCLUSION_LIMIT = 0x0028;
-inline constexpr u32 EXT_FEATURE = 0x0030;    // §3.4.6: Extended Feature Register (EFR), read-only
-inline constexpr u32 CMD_BUF_HEAD = 0x2000;   // §3.4.9: bits 18:4 offset
-inline constexpr u32 CMD_BUF_TAIL = 0x2008;   // §3.4.10
-inline constexpr u32 EVENT_LOG_HEAD = 0x2010; // §3.4.11
-inline constexpr u32 EVENT_LOG_TAIL = 0x2018; // §3.4.12
-inline constexpr u32 STATUS = 0x2020;         // §3.4.13
+inline constexpr u32 EXT_FEATURE = 0x0030;  // §3.4: Extended Feature Register (EFR), read-only
+inline constexpr u32 CMD_BUF_HEAD = 0x2000; // §3.4: bits 18:4 offset
+inline constexpr u32 CMD_BUF_TAIL = 0x2008;
+inline constexpr u32 EVENT_LOG_HEAD = 0x2010;
+inline constexpr u32 EVENT_LOG_TAIL = 0x2018;
+inline constexpr u32 STATUS = 0x2020;
 // §3.4: the register set is 16 KiB; with performance counters (EFR.PCSup) their banks reach up to 512 KiB.
 inline constexpr u64 MMIO_SIZE = 16 * KiB;
 inline constexpr u64 MMIO_SIZE_WITH_COUNTERS = 512 * KiB;
 } // namespace amdvireg
 
-// §3.4.1 / §3.4.2 / §3.4.3: base-register fields.
+// §3.4: base-register fields.
 namespace amdvibase {
 inline constexpr u64 ADDR_MASK = 0x000F'FFFF'FFFF'F000ull; // bits 51:12
 inline constexpr u64 DEV_TABLE_SIZE_MASK = 0x1FF;          // 4 KiB units minus 1: 0 = 4 KiB .. 1FFh = 2 MiB
@@ -45,7 +46,7 @@ inline constexpr u32 LEN_MAX = 15;             // 1111b: 32768 entries
 inline constexpr u64 HEAD_TAIL_MASK = 0x7FFF0; // bits 18:4: byte offset of an entry
 } // namespace amdvibase
 
-// §3.4.4: Control register bits.
+// §3.4: Control register bits.
 namespace amdvictl {
 inline constexpr u64 IOMMU_EN = bit(0);
 inline constexpr u64 HT_TUN_EN = bit(1);
@@ -60,7 +61,7 @@ inline constexpr u64 GT_EN = bit(16);
 inline constexpr u64 GA_EN = bit(17);
 } // namespace amdvictl
 
-// §3.4.13: Status register bits.
+// §3.4: Status register bits.
 namespace amdvistatus {
 inline constexpr u64 EVENT_OVERFLOW = bit(0); // RW1C: the event log was full, events were lost
 inline constexpr u64 EVENT_LOG_INT = bit(1);  // RW1C
@@ -69,7 +70,7 @@ inline constexpr u64 EVENT_LOG_RUN = bit(3);
 inline constexpr u64 CMD_BUF_RUN = bit(4);
 } // namespace amdvistatus
 
-// §3.4.6: Extended Feature Register fields evmm reads.
+// §3.4: Extended Feature Register fields evmm reads.
 struct AmdViEfr {
     u64 raw;
     constexpr bool pref_sup() const { return (raw & bit(0)) != 0; }
@@ -90,7 +91,7 @@ struct AmdViEfr {
 inline constexpr u32 AMDVI_DEVICE_IDS = 0x10000; // 16-bit DeviceID: bus 15:8, device 7:3, function 2:0
 inline constexpr u64 AMDVI_DEV_TABLE_MAX = 2 * MiB;
 
-// §2.2.2.1, Figure 7: Device Table Entry (256 bits). Only the fields evmm sets are named; the interrupt fields stay
+// §2.2.2: Device Table Entry (256 bits). Only the fields evmm sets are named; the interrupt fields stay
 // 0 (IV = 0: interrupt requests pass through unremapped), like the guest-translation ones (GV = 0).
 struct AmdViDte {
     u64 q[4];
@@ -116,7 +117,7 @@ inline constexpr u64 AMDVI_DTES_PER_PAGE = PAGE_SIZE / sizeof(AmdViDte);
 static_assert(AMDVI_DEVICE_IDS * sizeof(AmdViDte) == AMDVI_DEV_TABLE_MAX);
 
 // The device table for DeviceIDs 0..max_id: its size in 4 KiB pages, a power of two (at most 512 pages, 2 MiB), and
-// the Size field of the Device Table Base register (§3.4.1) for it.
+// the Size field of the Device Table Base register (§3.4) for it.
 constexpr u64 amdvi_dev_table_pages(u32 max_id) {
     const u64 need = (u64{max_id} + AMDVI_DTES_PER_PAGE) / AMDVI_DTES_PER_PAGE;
     u64 pages = 1;
@@ -131,13 +132,13 @@ static_assert(amdvi_dev_table_pages(0xFF) == 2 && amdvi_dev_table_pages(0x2FF) =
 static_assert(amdvi_dev_table_pages(0xFFFF) * PAGE_SIZE == AMDVI_DEV_TABLE_MAX);
 static_assert(amdvi_dev_table_base(0x200000, 512) == 0x2001FF);
 
-// §3.4.2 / §3.4.3: a command buffer / event log base register value: 2^len entries of 16 bytes at pa.
+// §3.4: a command buffer / event log base register value: 2^len entries of 16 bytes at pa.
 constexpr u64 amdvi_ring_base(u64 pa, u32 len) {
     return (pa & amdvibase::ADDR_MASK) | (u64{len} << amdvibase::LEN_SHIFT);
 }
 
 // --- I/O page tables (§2.2.3) ------------------------------------------------------------------------------------
-// Figure 13 (PDE) / Figure 14 (PTE): PR in bit 0, NextLevel in bits 11:9 (the level of the table a PDE references;
+// The PDE and PTE formats: PR in bit 0, NextLevel in bits 11:9 (the level of the table a PDE references;
 // 0 in a PTE, and in a PDE at level 2 / 3 it makes the entry a 2 MiB / 1 GiB page of that level's default size),
 // address in bits 51:12, IR in bit 61, IW in bit 62 (rights are ANDed over the levels, so table entries carry both).
 // A, D, U, FC and the NextLevel-7 page-size encoding stay 0 (evmm never uses them).
@@ -200,14 +201,14 @@ static_assert(sizeof(AmdViCommand) == 16);
 inline constexpr u64 AMDVI_COMMAND_SIZE = sizeof(AmdViCommand);
 
 enum class AmdViOpcode : u8 {
-    CompletionWait = 0x01,        // §2.4.1
-    InvalidateDevtabEntry = 0x02, // §2.4.2
-    InvalidateIommuPages = 0x03,  // §2.4.3
-    InvalidateIotlbPages = 0x04,  // §2.4.4
-    InvalidateIntTable = 0x05,    // §2.4.5
-    PrefetchIommuPages = 0x06,    // §2.4.6
-    CompletePprRequest = 0x07,    // §2.4.7
-    InvalidateIommuAll = 0x08,    // §2.4.8
+    CompletionWait = 0x01,
+    InvalidateDevtabEntry = 0x02,
+    InvalidateIommuPages = 0x03,
+    InvalidateIotlbPages = 0x04,
+    InvalidateIntTable = 0x05,
+    PrefetchIommuPages = 0x06,
+    CompletePprRequest = 0x07,
+    InvalidateIommuAll = 0x08,
 };
 namespace amdvicmd {
 inline constexpr unsigned OPCODE_SHIFT = 60;
@@ -221,21 +222,21 @@ inline constexpr unsigned DOMAIN_ID_SHIFT = 32;                    // DomainID i
 
 constexpr u64 amdvi_opcode(AmdViOpcode op) { return u64(op) << amdvicmd::OPCODE_SHIFT; }
 
-// §2.4.1: stores `data` to `store_pa` (8-byte aligned) once every earlier command has completed.
+// §2.4: stores `data` to `store_pa` (8-byte aligned) once every earlier command has completed.
 constexpr AmdViCommand amdvi_cmd_completion_wait(u64 store_pa, u64 data) {
     return AmdViCommand{
         (store_pa & amdvicmd::CW_ADDR_MASK) | amdvicmd::CW_STORE | amdvi_opcode(AmdViOpcode::CompletionWait), data};
 }
-// §2.4.2: the IOMMU drops what it cached of device_id's entry.
+// §2.4: the IOMMU drops what it cached of device_id's entry.
 constexpr AmdViCommand amdvi_cmd_invalidate_devtab_entry(u16 device_id) {
     return AmdViCommand{u64{device_id} | amdvi_opcode(AmdViOpcode::InvalidateDevtabEntry), 0};
 }
-// §2.4.3 with S = 1, PDE = 1 and the all-pages address: every cached translation of domain_id.
+// §2.4 with S = 1, PDE = 1 and the all-pages address: every cached translation of domain_id.
 constexpr AmdViCommand amdvi_cmd_invalidate_domain(u16 domain_id) {
     return AmdViCommand{(u64{domain_id} << amdvicmd::DOMAIN_ID_SHIFT) | amdvi_opcode(AmdViOpcode::InvalidateIommuPages),
                         amdvicmd::PAGES_ALL_ADDRESS | amdvicmd::PAGES_PDE | amdvicmd::PAGES_S};
 }
-// §2.4.8 (EFR.IASup): everything the IOMMU cached.
+// §2.4 (EFR.IASup): everything the IOMMU cached.
 constexpr AmdViCommand amdvi_cmd_invalidate_all() {
     return AmdViCommand{amdvi_opcode(AmdViOpcode::InvalidateIommuAll), 0};
 }
@@ -253,16 +254,17 @@ static_assert(sizeof(AmdViEventEntry) == 16);
 inline constexpr u64 AMDVI_EVENT_SIZE = sizeof(AmdViEventEntry);
 
 enum class AmdViEventCode : u8 {
-    IllegalDevTableEntry = 0x01, // §2.5.2
-    IoPageFault = 0x02,          // §2.5.3
-    DevTabHardwareError = 0x03,  // §2.5.4
-    PageTabHardwareError = 0x04, // §2.5.5
-    IllegalCommandError = 0x05,  // §2.5.6
-    CommandHardwareError = 0x06, // §2.5.7
-    IotlbInvTimeout = 0x07,      // §2.5.8
-    InvalidDeviceRequest = 0x08, // §2.5.9
-    InvalidPprRequest = 0x09,    // §2.5.10
-    EventCounterZero = 0x0A,     // §2.5.11
+    IllegalDevTableEntry = 0x01,
+    IoPageFault = 0x02,
+    DevTabHardwareError = 0x03,
+    PageTabHardwareError = 0x04,
+    IllegalCommandError = 0x05,
+    CommandHardwareError = 0x06,
+    IotlbInvTimeout = 0x07,
+    InvalidDeviceRequest = 0x08,
+    InvalidPprRequest = 0x09,
+    RmpPageFault = 0x0D, // SEV-SNP systems
+    RmpHardwareError = 0x0E,
 };
 namespace amdvievt {
 inline constexpr unsigned CODE_SHIFT = 60;

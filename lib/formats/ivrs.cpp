@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* WHERE = "IVRS";
 constexpr u64 IVHD_BASE_ALIGN = 16 * KiB; // §3.4: the MMIO registers are at least 16 KiB, so aligned
-constexpr size_t IVMD_SIZE = 32;          // §5.2.2.3, Table 99
+constexpr size_t IVMD_SIZE = 32;          // §5.2: an IVMD block
 constexpr size_t IVMD_DEVICE_ID = 4;
 constexpr size_t IVMD_START = 16;
 constexpr size_t IVMD_LENGTH = 24;
@@ -29,7 +29,7 @@ bool is_ivmd(u8 type) {
     return type == IVRS_TYPE_IVMD_ALL || type == IVRS_TYPE_IVMD_SELECT || type == IVRS_TYPE_IVMD_RANGE;
 }
 
-// §5.2.2.2: the length of a device entry of `type` at t[off] (end: its block's end); 0 when it runs past the end.
+// §5.2: the length of a device entry of `type` at t[off] (end: its block's end); 0 when it runs past the end.
 size_t entry_length(const u8* t, size_t off, size_t end, u8 type) {
     size_t len = 0;
     if (type == IVHD_DEV_ACPI_HID) {
@@ -153,7 +153,7 @@ Status ivrs_parse(const PhysMem& mem, u64 ivrs_pa, IvrsInfo& out) {
     out.table_pa = ivrs_pa;
     out.iv_info = load_unaligned<AcpiIvrs>(t).iv_info;
 
-    // §5.2.2: the blocks fill the rest of the table; each is at least its 4-byte header, so each pass ends after at
+    // §5.2: the blocks fill the rest of the table; each is at least its 4-byte header, so each pass ends after at
     // most Length / 4 steps. Pass 1 checks the framing and finds the newest IVHD type; pass 2 parses.
     u8 ivhd_type = 0;
     for (int pass = 0; pass < 2; ++pass) {

@@ -3,8 +3,8 @@
 // ids each one translates (its device entries), and the memory definitions firmware keeps DMA to (IVMD blocks).
 //
 // References are to the AMD I/O Virtualization Technology (IOMMU) Specification, pub. 48882 (rev. 3.x), chapter 5
-// "ACPI Tables": §5.2.1 (IVRS header, IVinfo), §5.2.2 (I/O Virtualization Definition Blocks), §5.2.2.1 (IVHD types
-// 10h, 11h, 40h), §5.2.2.2 (IVHD device entries), §5.2.2.3 (IVMD types 20h, 21h, 22h).
+// "ACPI Tables", §5.2 "I/O Virtualization Reporting Structure (IVRS)": the IVRS header with IVinfo, the I/O
+// Virtualization Definition Blocks (IVHD types 10h, 11h, 40h and their device entries; IVMD types 20h, 21h, 22h).
 //
 // The table is found through the RSDP/XSDT (lib/formats/acpi.h) and read through PhysMem::map() only: the whole
 // table is mapped (and its checksum verified) before a byte of it is read, every block and entry length is checked
@@ -18,9 +18,9 @@
 
 namespace evmm {
 
-inline constexpr char ACPI_SIG_IVRS[4] = {'I', 'V', 'R', 'S'}; // §5.2.1
+inline constexpr char ACPI_SIG_IVRS[4] = {'I', 'V', 'R', 'S'}; // §5.2
 
-// §5.2.1, Table 86: the fixed part of the IVRS; IVDBs follow it.
+// §5.2: the fixed part of the IVRS; IVDBs follow it.
 struct __attribute__((packed)) AcpiIvrs {
     AcpiSdtHeader header; // signature "IVRS"
     u32 iv_info;          // IVRS_INFO_*
@@ -34,7 +34,7 @@ inline constexpr unsigned IVRS_INFO_VA_SIZE_SHIFT = 15; // bits 21:15: virtual a
 inline constexpr unsigned IVRS_INFO_PA_SIZE_SHIFT = 8;  // bits 14:8: physical address size
 inline constexpr u32 IVRS_INFO_SIZE_MASK = 0x7F;
 
-// §5.2.2: every IVDB starts with Type, Flags and Length.
+// §5.2: every IVDB starts with Type, Flags and Length.
 struct __attribute__((packed)) IvrsBlockHeader {
     u8 type;
     u8 flags;
@@ -42,14 +42,14 @@ struct __attribute__((packed)) IvrsBlockHeader {
 };
 static_assert(sizeof(IvrsBlockHeader) == 4);
 
-inline constexpr u8 IVRS_TYPE_IVHD_10 = 0x10;     // §5.2.2.1: IVHD, legacy (fixed part 24 bytes)
-inline constexpr u8 IVRS_TYPE_IVHD_11 = 0x11;     // §5.2.2.1: IVHD with EFR image (fixed part 40 bytes)
-inline constexpr u8 IVRS_TYPE_IVHD_40 = 0x40;     // §5.2.2.1: IVHD with EFR image, ACPI HID devices (40 bytes)
-inline constexpr u8 IVRS_TYPE_IVMD_ALL = 0x20;    // §5.2.2.3: IVMD for every device
+inline constexpr u8 IVRS_TYPE_IVHD_10 = 0x10;     // §5.2: IVHD, legacy (fixed part 24 bytes)
+inline constexpr u8 IVRS_TYPE_IVHD_11 = 0x11;     // §5.2: IVHD with EFR image (fixed part 40 bytes)
+inline constexpr u8 IVRS_TYPE_IVHD_40 = 0x40;     // §5.2: IVHD with EFR image, ACPI HID devices (40 bytes)
+inline constexpr u8 IVRS_TYPE_IVMD_ALL = 0x20;    // §5.2: IVMD for every device
 inline constexpr u8 IVRS_TYPE_IVMD_SELECT = 0x21; // IVMD for one device
 inline constexpr u8 IVRS_TYPE_IVMD_RANGE = 0x22;  // IVMD for a range of devices
 
-// §5.2.2.1, Table 91 / 92: the fixed part of an IVHD; device entries follow it.
+// §5.2: the fixed part of an IVHD; device entries follow it.
 struct __attribute__((packed)) IvrsIvhd {
     IvrsBlockHeader header; // type 10h / 11h / 40h
     u16 device_id;          // the IOMMU's own PCI id (bus:dev.fn)
@@ -72,7 +72,7 @@ struct __attribute__((packed)) IvrsIvhdEfr {
 static_assert(sizeof(IvrsIvhdEfr) == 40);
 static_assert(offsetof(IvrsIvhdEfr, efr_image) == 24);
 
-// §5.2.2.1: IVHD flags (type 10h; 11h / 40h keep the same bits 5:0 and 7).
+// §5.2: IVHD flags (type 10h; 11h / 40h keep the same bits 5:0 and 7).
 inline constexpr u8 IVHD_FLAG_HT_TUN_EN = 1u << 0;
 inline constexpr u8 IVHD_FLAG_PASS_PW = 1u << 1;
 inline constexpr u8 IVHD_FLAG_RES_PASS_PW = 1u << 2;
@@ -80,7 +80,7 @@ inline constexpr u8 IVHD_FLAG_ISOC = 1u << 3;
 inline constexpr u8 IVHD_FLAG_IOTLB_SUP = 1u << 4;
 inline constexpr u8 IVHD_FLAG_COHERENT = 1u << 5;
 
-// §5.2.2.2, Table 95: device entry types. The length follows from the type (00h-3Fh: 4 bytes, 40h-7Fh: 8,
+// §5.2: device entry types. The length follows from the type (00h-3Fh: 4 bytes, 40h-7Fh: 8,
 // 80h-BFh: 16, C0h-FFh: 32), except F0h (ACPI_HID device, variable: 22 bytes + its UID length).
 inline constexpr u8 IVHD_DEV_PAD4 = 0x00;
 inline constexpr u8 IVHD_DEV_ALL = 0x01;         // every DeviceID of the segment
@@ -134,7 +134,7 @@ struct IvrsInfo {
 };
 
 // Parses the IVRS at ivrs_pa into `out` (zeroed first). When one IOMMU (same device id and segment) is described by
-// several IVHD types, the newest type the table has is kept (§5.2.2.1: software uses the highest type it knows;
+// several IVHD types, the newest type the table has is kept (§5.2: software uses the highest type it knows;
 // 40h > 11h > 10h). Errors (each naming the block and its offset): header not readable, wrong signature, length
 // below 48 or not readable, bad checksum, a block with Length < 4 or past the table end, an IVHD shorter than its
 // fixed part, an IVHD base address zero or not 16 KiB aligned, more than IVRS_MAX_IOMMUS IOMMUs or IVRS_MAX_IVMDS

@@ -21,7 +21,8 @@ constexpr u16 DOMAIN_ID = 1;
 // How long an IOMMU may take to carry out commands (each wait; real IOMMUs take microseconds).
 constexpr u64 COMMAND_TIMEOUT_MS = 100;
 constexpr u64 RSDP_MAX_LEN = 4096;
-// Command buffer and event log: 2^8 = 256 entries of 16 bytes, one page each (§3.4.2, §3.4.3: the least allowed).
+// Command buffer and event log: 2^8 = 256 entries of 16 bytes, one page each (§3.4: ComLen / EventLen 1000b, the least
+// allowed).
 constexpr u32 RING_LEN = amdvibase::LEN_MIN;
 constexpr u64 RING_BYTES = (u64{1} << RING_LEN) * AMDVI_COMMAND_SIZE;
 static_assert(RING_BYTES == PAGE_SIZE && (u64{1} << RING_LEN) * AMDVI_EVENT_SIZE == PAGE_SIZE);
@@ -73,8 +74,8 @@ bool wait_for(Done done) {
     return true;
 }
 
-// §3.3.1 (command buffer): writes the command at the tail and moves the tail past it; the IOMMU runs commands from
-// head to tail. Waits (bounded) while the buffer is full (the tail would reach the head).
+// §3.4 (Command Buffer Head / Tail): writes the command at the tail and moves the tail past it; the IOMMU runs commands
+// from head to tail. Waits (bounded) while the buffer is full (the tail would reach the head).
 Status submit(Iommu& m, const AmdViCommand& c) {
     const u64 next = (m.cmd_tail + AMDVI_COMMAND_SIZE) % RING_BYTES;
     if (!wait_for([&] { return (rd64(m, amdvireg::CMD_BUF_HEAD) & amdvibase::HEAD_TAIL_MASK) != next; }))
@@ -87,7 +88,7 @@ Status submit(Iommu& m, const AmdViCommand& c) {
     return Status::success();
 }
 
-// §2.4.1: COMPLETION_WAIT with a store to memory: done when the IOMMU has stored COMPLETION_DONE, which it does
+// §2.4: COMPLETION_WAIT with a store to memory: done when the IOMMU has stored COMPLETION_DONE, which it does
 // only after every earlier command completed.
 Status completion_wait(Iommu& m) {
     *m.completion = 0;
@@ -111,13 +112,13 @@ Status invalidate(Iommu& m, u32 max_id) {
 }
 
 Status enable_iommu(Iommu& m, u32 index, u64 devtab_pa, u64 devtab_pages, u32 max_id) {
-    // §3.4.4: the bases are written while the command buffer, event log and translation are off.
+    // §3.4: the bases are written while the command buffer, event log and translation are off.
     const u64 keep =
         rd64(m, amdvireg::CONTROL) &
         ~(amdvictl::IOMMU_EN | amdvictl::EVENT_LOG_EN | amdvictl::EVENT_INT_EN | amdvictl::COM_WAIT_INT_EN |
           amdvictl::CMD_BUF_EN | amdvictl::PPR_LOG_EN | amdvictl::PPR_EN | amdvictl::GT_EN | amdvictl::GA_EN);
     wr64(m, amdvireg::CONTROL, keep);
-    // §3.4.5: no exclusion range (accesses there would bypass translation).
+    // §3.4: no exclusion range (accesses there would bypass translation).
     wr64(m, amdvireg::EXCLUSION_BASE, 0);
     wr64(m, amdvireg::EXCLUSION_LIMIT, 0);
     wr64(m, amdvireg::DEV_TABLE_BASE, amdvi_dev_table_base(devtab_pa, devtab_pages));
@@ -150,7 +151,7 @@ const char* ivhd_type_name(u8 type) {
     }
 }
 
-// Restarts an overflowed event log (§3.4.13 EventOverflow): log off, overflow cleared, head and tail at 0, log on.
+// Restarts an overflowed event log (§3.4 EventOverflow): log off, overflow cleared, head and tail at 0, log on.
 void restart_event_log(const Iommu& m) {
     const u64 ctl = rd64(m, amdvireg::CONTROL);
     wr64(m, amdvireg::CONTROL, ctl & ~amdvictl::EVENT_LOG_EN);
