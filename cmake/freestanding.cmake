@@ -26,7 +26,7 @@ set(EVMM_COLD_SOURCES
     lib/formats/elf.cpp loader/desc_builder.cpp arch/x86_64/vmcs_names.cpp arch/x86_64/vmx_controls.cpp
     vmm/vmx/vmentry_check.cpp vmm/guest/boot/multiboot2_guest.cpp vmm/guest/boot/kernel_image.cpp
     vmm/guest/boot/linux_bzimage.cpp vmm/guest/boot/multiboot1_guest.cpp vmm/guest/boot/entry_state.cpp
-    lib/formats/dmar.cpp arch/x86_64/vtd.cpp vmm/iommu/dma_domain.cpp vmm/modules/smram_policy.cpp
+    lib/formats/dmar.cpp arch/x86_64/vtd.cpp lib/formats/ivrs.cpp arch/x86_64/amdvi.cpp vmm/iommu/dma_domain.cpp vmm/modules/smram_policy.cpp
     vmm/modules/icr_route.cpp vmm/modules/apic_base.cpp arch/x86_64/insn.cpp vmm/guest/guest_paging.cpp
     vmm/modules/task_switch.cpp vmm/guest/native_boot.cpp
     arch/x86_64/vmx_caps.cpp loader/smp_boot.cpp loader/tee_image.cpp lib/log.cpp lib/console.cpp lib/serial.cpp

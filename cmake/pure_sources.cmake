@@ -14,6 +14,8 @@ set(EVMM_PURE_SOURCES
     lib/formats/acpi.cpp
     lib/formats/dmar.cpp
     arch/x86_64/vtd.cpp
+    lib/formats/ivrs.cpp
+    arch/x86_64/amdvi.cpp
     vmm/iommu/dma_domain.cpp
     lib/formats/elf.cpp
     lib/lz4.cpp

@@ -56,6 +56,7 @@ echo "EVMM-LINUX: cpus online \$(cat /sys/devices/system/cpu/online)"
 if grep -q '^flags.* hypervisor' /proc/cpuinfo; then echo "EVMM-LINUX: hypervisor flag set"; else echo "EVMM-LINUX: hypervisor flag absent"; fi
 echo "EVMM-LINUX: \$(grep MemTotal /proc/meminfo)"
 dmesg | grep -i 'BIOS-e820' | sed 's/^/EVMM-LINUX: /'
+dmesg | grep -E 'ACPI: (DMAR|IVRS|XMAR|XVRS) ' | sed 's/^/EVMM-LINUX: /'
 $tail_cmd
 INIT
 chmod +x "$root/init"

@@ -27,7 +27,7 @@
 #include "vmm/host/percpu.h"
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
-#include "vmm/iommu/vtd.h"
+#include "vmm/iommu/iommu.h"
 #include "vmm/modules/dma_faults.h"
 #include "vmm/modules/modules.h"
 #include "vmm/modules/tee.h"
@@ -159,16 +159,19 @@ void stage1_cpu(u32 cpu) {
 // --- stage 2: setup vmx ---------------------------------------------------------------------------------------
 void stage2_bsp() {
     LOG_INFO("stage 2: setup vmx");
-    // DMA protection (vmm/iommu/vtd.h): the remapping units are found and checked here, before the VT-x check, and
-    // their registers hidden from guest0; translation is turned on in stage 4 once guest0's address space is built.
-    vtd_discover();
+    // DMA protection (vmm/iommu/iommu.h: VT-d, else AMD-Vi): the IOMMUs are found and checked here, before the VT-x
+    // check, and their registers hidden from guest0; translation is turned on in stage 4 once guest0's address space
+    // is built.
+    iommu_discover();
     if (g_desc->options.vtdtest != 0) {
         // Test mode (QEMU has no VT-x: evmm stops right below): the domain from the platform's holes, then the edu
         // device's DMA into guest0's RAM and into the runtime region (vmm/debug/vtd_dmatest.h).
         MemoryMap::Range holes[PLATFORM_MAX_GUEST_HOLES];
         const u32 n = platform_guest_holes(holes, PLATFORM_MAX_GUEST_HOLES);
-        const Status v = vtd_protect(g_heap, platform().identity_limit, holes, n);
-        if (!v.ok()) LOG_ERROR("vt-d: %s (%s 0x%lx, 0x%lx): DMA is not isolated", v.what, v.where, v.value, v.value2);
+        const Status v = iommu_protect(g_heap, platform().identity_limit, holes, n);
+        if (!v.ok())
+            LOG_ERROR("%s: %s (%s 0x%lx, 0x%lx): DMA is not isolated", iommu_name(), v.what, v.where, v.value,
+                      v.value2);
         vtd_dma_test(*g_desc, g_heap);
     }
     Status s = vmx_capabilities_init();
@@ -259,9 +262,10 @@ void stage4_bsp(const evmm_desc_t& d) {
                  b.kernel_end, b.entry.rip);
         return;
     }
-    // guest0's DMA domain mirrors its address space; then translation on every remapping unit.
-    const Status v = vtd_protect_guest(g_heap, *g_guest0);
-    if (!v.ok()) LOG_ERROR("vt-d: %s (%s 0x%lx, 0x%lx): DMA is not isolated", v.what, v.where, v.value, v.value2);
+    // guest0's DMA domain mirrors its address space; then translation on every IOMMU.
+    const Status v = iommu_protect_guest(g_heap, *g_guest0);
+    if (!v.ok())
+        LOG_ERROR("%s: %s (%s 0x%lx, 0x%lx): DMA is not isolated", iommu_name(), v.what, v.where, v.value, v.value2);
     if (svm) {
         CHECK_OK(npt_build_from_ept(g_heap, *g_guest0, g_ncr3), "nested page tables");
         LOG_INFO("stage 4: npt: guest0's nested page tables at 0x%lx (the mirror of its EPT)", g_ncr3);

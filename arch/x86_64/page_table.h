@@ -8,7 +8,10 @@
 //    tables with it);
 //  - EptEntry (arch/x86_64/ept.h): EPT entries, SDM Vol. 3C §29.3.2, Tables 29-1 .. 29-6;
 //  - VtdSlpte (arch/x86_64/vtd.h): VT-d second-level paging entries, VT-d spec §9.8 (the EPT layout with R/W
-//    rights bits only; a DMA domain's tables, vmm/iommu).
+//    rights bits only; a DMA domain's tables, vmm/iommu);
+//  - AmdViPte (arch/x86_64/amdvi.h): AMD I/O page-table entries, AMD IOMMU spec §2.2.3 (a leaf is told apart from a
+//    table by its NextLevel field, not by one bit, and a table entry names the level of the table it references:
+//    the two optional hooks below).
 // Designed to also take, later, AMD NPT (AMD APM Vol. 2 §15.25: nested tables are IA-32e PTEs, so Ia32ePte with
 // user/supervisor conventions of its own).
 //
@@ -26,6 +29,9 @@
 //   Rights, ALL_RIGHTS, narrow(r, e)   effective access rights, narrowed by each entry of a walk;
 //   check_range(addr, size, where)     the input ranges the tables translate (addr, size 4 KiB aligned);
 //   WHERE                              the `where` of the builder's errors (PageTableNames).
+// Optional (both or neither; LARGE is then 0):
+//   large(e)              whether a present entry at LEVEL_PD .. MAX_LEAF_LEVEL is a leaf (instead of e & LARGE);
+//   table(pa, level)      the non-leaf entry at level that references the table at pa (instead of table(pa)).
 #pragma once
 
 #include "evmm/base.h"
@@ -73,10 +79,28 @@ concept PageTableFormat = requires(u64 e, u64 pa, int level, typename F::Rights 
     requires(F::MAX_LEAF_LEVEL >= LEVEL_PT && F::MAX_LEAF_LEVEL < LEVEL_PML4);
     requires(F::LARGE & F::ADDR_MASK) == 0;
     F::present(e) ? 0 : 1;
-    F::table(pa) + F::leaf(pa, e, level) + F::attrs(e, level) + F::MATCH_ATTRS;
+    requires(
+        requires { F::table(pa); } || requires { F::table(pa, level) + (F::large(e) ? 0 : 1); });
+    F::leaf(pa, e, level) + F::attrs(e, level) + F::MATCH_ATTRS;
     r = F::narrow(F::ALL_RIGHTS, e);
     F::check_range(e, e, F::WHERE.map).ok();
 };
+
+// The optional hooks (see the top of this file), or the LARGE bit and table(pa).
+template <class F>
+constexpr bool format_large(u64 e) {
+    if constexpr (requires { F::large(e); })
+        return F::large(e);
+    else
+        return (e & F::LARGE) != 0;
+}
+template <class F>
+constexpr u64 format_table(u64 pa, int level) {
+    if constexpr (requires { F::table(pa, level); })
+        return F::table(pa, level);
+    else
+        return F::table(pa);
+}
 
 // A compile-time check of a Format's layout: leaf() and attrs() invert each other on a sample leaf at level.
 template <class F>
@@ -111,11 +135,11 @@ public:
 
     // An entry at level maps a page: every present PTE, a PDPTE/PDE with LARGE (up to MAX_LEAF_LEVEL).
     static constexpr bool is_leaf(u64 e, int level) {
-        return level == LEVEL_PT || (level <= Format::MAX_LEAF_LEVEL && (e & Format::LARGE) != 0);
+        return level == LEVEL_PT || (level <= Format::MAX_LEAF_LEVEL && format_large<Format>(e));
     }
     // LARGE above MAX_LEAF_LEVEL (e.g. PS in a PML4E, Table 4-14; bit 7 of an EPT PML4E, Table 29-1) is reserved.
     static constexpr bool large_reserved(u64 e, int level) {
-        return level > Format::MAX_LEAF_LEVEL && (e & Format::LARGE) != 0;
+        return level > Format::MAX_LEAF_LEVEL && format_large<Format>(e);
     }
     // Frame address of a leaf at level: the address field without the bits below the page size.
     static constexpr u64 frame(u64 e, int level) { return e & Format::ADDR_MASK & ~(level_span(level) - 1); }
@@ -321,7 +345,7 @@ private:
         if (Format::present(e)) {
             for (unsigned i = 0; i < ENTRIES_PER_TABLE; ++i) store_entry(&t[i], split_piece(e, level, i));
         }
-        store_entry(entry, Format::table(pa));
+        store_entry(entry, format_table<Format>(pa, level));
         child_pa = pa;
         return Status::success();
     }

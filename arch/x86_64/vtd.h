@@ -8,6 +8,7 @@
 // §11.4.6 RTADDR, §11.4.7 CCMD, §11.4.8 IOTLB/IVA, §11.4.9 FSTS/FECTL/FRCD).
 #pragma once
 
+#include "arch/x86_64/dma_perms.h"
 #include "arch/x86_64/page_table.h"
 #include "evmm/base.h"
 #include "evmm/status.h"
@@ -172,11 +173,6 @@ inline constexpr u64 SNP = bit(11);
 inline constexpr u64 ADDR_FIELD = 0x000F'FFFF'FFFF'F000ull; // bits 51:12
 } // namespace slpte
 
-struct DmaPerms {
-    bool read;
-    bool write;
-};
-
 struct VtdSlpte {
     static constexpr int MAX_LEAF_LEVEL = LEVEL_PDPT; // 1 GiB pages, where CAP.SLLPS says so
     static constexpr u64 LARGE = slpte::PS;
@@ -205,11 +201,12 @@ static_assert(leaf_round_trips<VtdSlpte>(PAGE_2M | slpte::R | slpte::PS, LEVEL_P
 static_assert(leaf_round_trips<VtdSlpte>(PAGE_4K | slpte::W, LEVEL_PT));
 extern template class PageTable<VtdSlpte>;
 
-inline constexpr u64 VTD_DMA_ADDR_LIMIT = bit(48);
+inline constexpr u64 VTD_DMA_ADDR_LIMIT = DMA_ADDR_LIMIT_4LEVEL;
 
 // A domain's second-level tables (4-level, 48-bit AGAW).
 class VtdSlTables : public PageTable<VtdSlpte> {
 public:
+    static constexpr u64 DMA_ADDR_LIMIT = VTD_DMA_ADDR_LIMIT;
     using PageTable::PageTable;
     // Maps DMA addresses [addr, addr+size) to host-physical [pa, pa+size) with perms (not both false: unmap).
     // 2 MiB / 1 GiB leaves only where allowed (CAP.SLLPS).

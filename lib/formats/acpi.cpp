@@ -272,6 +272,15 @@ u16 pm1_port(const u8* t, u32 len, size_t legacy_off, size_t gas_off) {
 
 } // namespace
 
+void acpi_table_rename(AcpiSdtHeader& h, const char sig[4]) {
+    u8 delta = 0; // what the signature bytes add to the sum after the change
+    for (u32 i = 0; i < sizeof h.signature; ++i) {
+        delta = static_cast<u8>(delta + static_cast<u8>(sig[i]) - static_cast<u8>(h.signature[i]));
+        h.signature[i] = sig[i];
+    }
+    h.checksum = static_cast<u8>(h.checksum - delta);
+}
+
 bool acpi_find_s5(const u8* aml, size_t len, u8& slp_typ_a, u8& slp_typ_b) {
     if (aml == nullptr) return false;
     constexpr u8 NAME[4] = {'_', 'S', '5', '_'};

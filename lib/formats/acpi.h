@@ -253,6 +253,11 @@ struct AcpiPowerInfo {
 // Errors: the FADT's header, signature, length (< 116) or checksum.
 Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out);
 
+// Renames the table whose header is `h` to `sig` and adjusts its checksum so its bytes still sum to zero (ACPI 6.5
+// §5.2.6): an OS looking the table up by its old signature no longer finds it, nothing else changes. How evmm keeps
+// guest0's OS from driving the IOMMU it took (DMAR -> "XMAR", IVRS -> "XVRS"; Xen renames the DMAR the same way).
+void acpi_table_rename(AcpiSdtHeader& h, const char sig[4]);
+
 // The SLP_TYPa/SLP_TYPb of \_S5 in the AML byte stream `aml` (a DSDT's body): the first "_S5_" NameSeg followed
 // by a Package of at least two integers (ZeroOp, OneOp, or BytePrefix n). False when there is none; never reads
 // past `len`.

@@ -3,18 +3,20 @@
 # loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
 # does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off, which evmm saw (it logs
 # the power-off and the run's VM exits by reason).
-# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm] [--forceexits]
+# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm] [--forceexits] [--amd-iommu]
 # --forceexits: evmm's `forceexits=1`; under SVM that forces the dma-faults tick, which must come while Linux runs
 # (guest0's vCPU tick at its exits, vmm/svm/svm_tick.h).
+# --amd-iommu: QEMU's AMD IOMMU (q35): evmm takes it (DMA isolation) and renames the IVRS, so Linux sees no IOMMU.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "$1" && pwd) smp=1 svm=0 force=0
+build=$(cd "$1" && pwd) smp=1 svm=0 force=0 amdvi=0
 shift
 while (($#)); do
     case $1 in
     --smp) smp=$2; shift 2 ;;
     --svm) svm=1; shift ;;
     --forceexits) force=1; shift ;;
+    --amd-iommu) amdvi=1; shift ;;
     *) echo "linux_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -30,8 +32,14 @@ fi
 opts="" force_expect=()
 if ((force)); then
     opts=" forceexits=1"
-    force_expect=(--expect-anywhere 'dma-faults: fault records polled every 100 ms of cpu0.s guest time \(forceexits=1'
+    force_expect=(--expect-anywhere 'dma-faults: fault records polled every 100 ms of cpu0.s guest time.* \(forceexits=1'
         --expect-anywhere 'dma-faults: first poll on cpu0')
+fi
+if ((amdvi)); then
+    force_expect+=(--qemu-device amd-iommu
+        --expect-anywhere 'amd-vi: DMA remapping on for 1 IOMMU'
+        --expect-anywhere 'amd-vi: the ACPI IVRS table at 0x[0-9a-f]+ is renamed XVRS for guest0'
+        --expect-anywhere 'EVMM-LINUX: .*ACPI: XVRS 0x' --reject 'EVMM-LINUX: .*ACPI: IVRS ')
 fi
 cpus_online=0
 ((smp == 1)) || cpus_online=0-$((smp - 1))

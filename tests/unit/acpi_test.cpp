@@ -622,6 +622,24 @@ std::vector<u8> fadt_body(size_t total, u32 dsdt, u32 pm1a, u32 pm1b, u32 flags 
 
 constexpr size_t FADT_V6_LENGTH = 276;
 
+TEST(AcpiTableRename, NewSignatureSameSum) {
+    for (const char* old_sig : {"DMAR", "IVRS"}) {
+        std::vector<u8> t = make_sdt(old_sig, std::vector<u8>(40, 0x5A));
+        auto& h = *reinterpret_cast<AcpiSdtHeader*>(t.data());
+        const std::vector<u8> before = t;
+        acpi_table_rename(h, old_sig[0] == 'D' ? "XMAR" : "XVRS");
+        EXPECT_EQ(std::string(h.signature, 4), old_sig[0] == 'D' ? "XMAR" : "XVRS");
+        u8 sum = 0;
+        for (u8 b : t) sum = static_cast<u8>(sum + b);
+        EXPECT_EQ(sum, 0u) << old_sig; // still a valid table, only under another name
+        for (size_t i = 4; i < t.size(); ++i) {
+            if (i != offsetof(AcpiSdtHeader, checksum)) {
+                EXPECT_EQ(t[i], before[i]) << i;
+            }
+        }
+    }
+}
+
 TEST(AcpiS5, IaslEncodings) {
     u8 a = 9, b = 9;
     auto aml = s5_aml({AML_BYTE_PREFIX, 5}, {AML_BYTE_PREFIX, 6});

@@ -7,7 +7,7 @@
 #include "lib/log.h"
 #include "vmm/host/platform.h"
 #include "vmm/host/smp.h"
-#include "vmm/iommu/vtd.h"
+#include "vmm/iommu/iommu.h"
 
 namespace evmm {
 namespace {
@@ -80,25 +80,36 @@ u64 pick_guest_pages(const evmm_desc_t& d) {
     return best;
 }
 
+// The lines' prefix: "vtd" with VT-d (the lines the VT-d tests expect), "amd-vi" with AMD-Vi.
+const char* T = "vtd";
+
 bool fail(const char* why, u64 a = 0, u64 b = 0) {
-    LOG_ERROR("vtd test: FAILED: %s (0x%lx, 0x%lx)", why, a, b);
+    LOG_ERROR("%s test: FAILED: %s (0x%lx, 0x%lx)", T, why, a, b);
     return false;
 }
 
 // The device writes its buffer to the page at physical `target` (`p` in evmm's view): the IOMMU must refuse it, with
 // a write fault from the device (source id `sid`) at that address, and the page must keep its bytes (saved in `copy`).
+// With AMD-Vi the fault event may be missing: QEMU 7.2's amd-iommu drops a DMA whose page-table entry is not present
+// without logging an IO_PAGE_FAULT (docs/security.md); an event that is logged must still match.
 [[gnu::noinline]] bool refused(const Edu& e, u16 sid, u64 target, const u8* p, u8* copy, const char* what) {
     for (u64 i = 0; i < PAGE_SIZE; ++i) copy[i] = p[i];
     const bool done = dma(e, EDU_BUFFER, target, EDU_DMA_TO_RAM);
-    VtdFaultRecord f{};
-    if (!done || vtd_poll_faults(&f, 1) == 0 || f.source_id != sid || f.address != target || f.read)
+    IommuFault f{};
+    const u32 faults = done ? iommu_poll_faults(&f, 1) : 0;
+    const bool fault_needed = iommu_kind() != IommuKind::AmdVi;
+    if (!done || (faults == 0 && fault_needed) ||
+        (faults != 0 && (f.source_id != sid || f.address != target || f.read)))
         return fail(
             "DMA into a refused page: unfinished, or no write fault from the device there (page, fault address)",
             target, f.address);
     for (u64 i = 0; i < PAGE_SIZE; ++i)
         if (p[i] != copy[i]) return fail("DMA changed a refused page (address, offset)", target, i);
-    LOG_INFO("vtd test: DMA into %s at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory unchanged", what,
-             target, e.bus, e.dev, f.address);
+    if (faults == 0)
+        LOG_INFO("%s test: DMA into %s at 0x%lx: blocked (no fault event recorded), memory unchanged", T, what, target);
+    else
+        LOG_INFO("%s test: DMA into %s at 0x%lx: blocked (fault from %02x:%02x.0 at 0x%lx), memory unchanged", T, what,
+                 target, e.bus, e.dev, f.address);
     return true;
 }
 
@@ -112,7 +123,7 @@ bool run(const evmm_desc_t& d, PageHeap& heap) {
     pci::write32(e.bus, e.dev, 0, pci::COMMAND, cmd | pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER);
     const u32 ident = rd32(e, EDU_IDENT);
     const u16 sid = pci_source_id(e.bus, e.dev, 0);
-    LOG_INFO("vtd test: edu at %02x:%02x.0 (source id 0x%x), BAR0 0x%lx, ident 0x%x, bus mastering on", e.bus, e.dev,
+    LOG_INFO("%s test: edu at %02x:%02x.0 (source id 0x%x), BAR0 0x%lx, ident 0x%x, bus mastering on", T, e.bus, e.dev,
              sid, e.bar, ident);
     if ((ident & 0xFF) != 0xED) return fail("edu ident register is not 0x......ed", ident);
 
@@ -130,8 +141,8 @@ bool run(const evmm_desc_t& d, PageHeap& heap) {
     if (!dma(e, EDU_BUFFER, b, EDU_DMA_TO_RAM)) return fail("edu DMA into guest0 RAM did not finish", b);
     for (u64 i = 0; i < LEN; ++i)
         if (pb[i] != pa[i]) return fail("DMA into guest0 RAM: wrong byte (offset, value)", i, pb[i]);
-    if (vtd_poll_faults() != 0) return fail("DMA within guest0 RAM faulted");
-    LOG_INFO("vtd test: DMA into guest0 RAM at 0x%lx: %lu bytes copied from 0x%lx and checked", b, LEN, a);
+    if (iommu_poll_faults() != 0) return fail("DMA within guest0 RAM faulted");
+    LOG_INFO("%s test: DMA into guest0 RAM at 0x%lx: %lu bytes copied from 0x%lx and checked", T, b, LEN, a);
 
     // 2. evmm's runtime region: a heap page; 3. the secure world (docs/tee.md), when the loader carved it: the lower
     //    barrier's last page, its info page, a page in its middle, the upper barrier's first page, all holes of the
@@ -152,9 +163,12 @@ bool run(const evmm_desc_t& d, PageHeap& heap) {
 } // namespace
 
 void vtd_dma_test(const evmm_desc_t& d, PageHeap& heap) {
-    LOG_INFO("vtd test: DMA through the IOMMU with QEMU's edu device");
-    if (!vtd_enabled()) return LOG_WARN("vtd test: VT-d DMA remapping is not on: nothing to test");
-    if (run(d, heap)) LOG_INFO("vtd test: passed");
+    T = iommu_test_name();
+    LOG_INFO("%s test: DMA through the IOMMU with QEMU's edu device", T);
+    if (!iommu_enabled())
+        return LOG_WARN("%s test: %s DMA remapping is not on: nothing to test", T,
+                        iommu_kind() == IommuKind::AmdVi ? "AMD-Vi" : "VT-d");
+    if (run(d, heap)) LOG_INFO("%s test: passed", T);
 }
 
 } // namespace evmm

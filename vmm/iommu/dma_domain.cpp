@@ -28,11 +28,12 @@ bool touches_hole(const MemoryMap::Range* holes, u32 count, u64 addr, u64 size, 
 
 } // namespace
 
-Status dma_domain_build_identity(VtdSlTables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
+template <class Tables>
+Status dma_domain_build_identity(Tables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
                                  bool allow_2m, bool allow_1g, DmaDomainStats& stats) {
     stats = DmaDomainStats{};
-    if (tables.root_pa() == 0) return Status::error("second-level tables not initialized", WHERE);
-    if (limit == 0 || !is_aligned(limit, PAGE_4K) || limit > VTD_DMA_ADDR_LIMIT)
+    if (tables.root_pa() == 0) return Status::error("I/O page tables not initialized", WHERE);
+    if (limit == 0 || !is_aligned(limit, PAGE_4K) || limit > Tables::DMA_ADDR_LIMIT)
         return Status::error("DMA address limit not 4 KiB aligned or beyond 2^48", WHERE, limit);
     if (hole_count != 0 && holes == nullptr) return Status::error("hole list missing", WHERE, hole_count);
     for (u32 i = 0; i < hole_count; ++i) {
@@ -71,5 +72,10 @@ Status dma_domain_build_identity(VtdSlTables& tables, u64 limit, const MemoryMap
     stats.table_pages = tables.table_pages();
     return Status::success();
 }
+
+template Status dma_domain_build_identity<VtdSlTables>(VtdSlTables&, u64, const MemoryMap::Range*, u32, bool, bool,
+                                                       DmaDomainStats&);
+template Status dma_domain_build_identity<AmdViIoTables>(AmdViIoTables&, u64, const MemoryMap::Range*, u32, bool, bool,
+                                                         DmaDomainStats&);
 
 } // namespace evmm

@@ -1,7 +1,9 @@
-// A DMA domain's second-level tables as an identity map with holes (pure logic, host-unit-tested): what a device
+// A DMA domain's I/O page tables as an identity map with holes (pure logic, host-unit-tested): what a device
 // assigned to the domain may reach is exactly [0, limit) minus the holes, read and write, at the same addresses.
+// One builder for both IOMMUs: VT-d second-level tables (VtdSlTables) and AMD-Vi I/O page tables (AmdViIoTables).
 #pragma once
 
+#include "arch/x86_64/amdvi.h"
 #include "arch/x86_64/vtd.h"
 #include "evmm/base.h"
 #include "evmm/status.h"
@@ -18,10 +20,11 @@ struct DmaDomainStats {
 
 // Identity-maps DMA addresses [0, limit) read/write into tables (initialized, empty), except the holes (widened to
 // 4 KiB boundaries), which stay not present. Each step takes the largest page (1 GiB, 2 MiB, 4 KiB; the large ones
-// only when allowed, CAP.SLLPS) that is aligned, ends at or below limit and touches no hole. limit: 4 KiB aligned,
-// 0 < limit <= 2^48. A hole that wraps past 2^64 is an error. On error the tables may be partly built, but no hole
-// is ever mapped.
-Status dma_domain_build_identity(VtdSlTables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
+// only when allowed: VT-d CAP.SLLPS; always on AMD-Vi) that is aligned, ends at or below limit and touches no hole.
+// limit: 4 KiB aligned, 0 < limit <= Tables::DMA_ADDR_LIMIT (2^48). A hole that wraps past 2^64 is an error. On
+// error the tables may be partly built, but no hole is ever mapped. Tables: VtdSlTables or AmdViIoTables.
+template <class Tables>
+Status dma_domain_build_identity(Tables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
                                  bool allow_2m, bool allow_1g, DmaDomainStats& stats);
 
 } // namespace evmm

@@ -130,13 +130,14 @@ const char* scope_name(u8 type) {
 
 bool vtd_available() { return g_available; }
 bool vtd_enabled() { return g_enabled; }
+u64 vtd_dmar_pa() { return g_dmar.table_pa; }
 
-void vtd_discover() {
+bool vtd_discover() {
     const Platform& p = platform();
     const HostPhys mem;
     if (p.acpi_rsdp == 0) {
         LOG_WARN("vt-d: no ACPI RSDP, so no DMAR table: DMA is not isolated");
-        return;
+        return true; // no IVRS either
     }
     const auto* r = static_cast<const AcpiRsdp*>(mem.map(p.acpi_rsdp, ACPI_RSDP_V1_SIZE));
     size_t rsdp_len = ACPI_RSDP_V1_SIZE;
@@ -144,14 +145,11 @@ void vtd_discover() {
         rsdp_len = r->length < RSDP_MAX_LEN ? r->length : RSDP_MAX_LEN;
     const void* rsdp = mem.map(p.acpi_rsdp, rsdp_len);
     const Status s = dmar_find_and_parse(mem, rsdp, rsdp_len, g_dmar);
-    if (acpi_table_not_found(s)) {
-        LOG_WARN("vt-d: no DMAR table: DMA is not isolated");
-        return;
-    }
+    if (acpi_table_not_found(s)) return false;
     if (!s.ok()) {
         LOG_WARN("vt-d: the DMAR table is unusable: %s in %s (0x%lx, 0x%lx): DMA is not isolated", s.what,
                  s.where ? s.where : "?", s.value, s.value2);
-        return;
+        return true;
     }
     const DmarInfo& d = g_dmar;
     LOG_INFO("vt-d: DMAR at 0x%lx: %u remapping unit(s), %u RMRR(s), host address width %u, flags 0x%x", d.table_pa,
@@ -161,7 +159,7 @@ void vtd_discover() {
                  d.rmrrs[i].base, d.rmrrs[i].end, d.rmrrs[i].scope_count);
     if (d.unit_count == 0) {
         LOG_WARN("vt-d: the DMAR lists no remapping unit: DMA is not isolated");
-        return;
+        return true;
     }
     bool usable = true;
     for (u32 i = 0; i < d.unit_count; ++i) {
@@ -218,17 +216,18 @@ void vtd_discover() {
         }
     }
     g_unit_count = d.unit_count;
-    if (!usable) return;
+    if (!usable) return true;
     for (u32 i = 0; i < g_unit_count; ++i) {
         const Status h = platform_hide_range(g_units[i].base, g_units[i].size, "vt-d");
         if (!h.ok()) {
             LOG_WARN("vt-d: cannot hide unit %u's registers from guests: %s: DMA is not isolated", i, h.what);
-            return;
+            return true;
         }
         LOG_INFO("vt-d: unit %u's registers 0x%lx-0x%lx hidden from guests", i, g_units[i].base,
                  g_units[i].base + g_units[i].size);
     }
     g_available = true;
+    return true;
 }
 
 Status vtd_protect(PageHeap& heap, u64 limit, const MemoryMap::Range* holes, u32 hole_count) {

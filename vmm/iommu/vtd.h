@@ -3,7 +3,7 @@
 // hidden device registers and the APs' start page), so no device can reach the hypervisor's memory.
 //
 // Two steps:
-//  - vtd_discover (stage 1, BSP): the DMAR through the RSDP/XSDT (lib/formats/dmar.h); each unit's version and
+//  - vtd_discover (stage 2, BSP): the DMAR through the RSDP/XSDT (lib/formats/dmar.h); each unit's version and
 //    capabilities are checked (translation not already enabled, 4-level / 48-bit second-level tables). When every
 //    unit is usable, their register pages are hidden from guests (vmm/host/platform.h: guest0's EPT leaves them
 //    out, so guest0 cannot reprogram the IOMMU). Otherwise one line says why, and DMA stays unprotected.
@@ -24,12 +24,14 @@ namespace evmm {
 
 class Guest;
 
-// Stage 1 (BSP), after the host page tables: finds and checks the remapping units, hides their registers.
-void vtd_discover();
+// Stage 2 (BSP): finds and checks the remapping units, hides their registers. False when there is no DMAR table
+// (nothing logged: the caller, vmm/iommu/iommu.h, tries AMD-Vi and says so), true otherwise.
+bool vtd_discover();
 
 // Whether vtd_discover found usable units (vtd_protect will act), and whether translation is on.
 bool vtd_available();
 bool vtd_enabled();
+u64 vtd_dmar_pa(); // the DMAR discover parsed (0: none)
 
 // The domain of DMA addresses [0, limit) minus the holes (and the APs' start page, added here) for every device;
 // then translation on every unit. A no-op (success) when no unit is available or translation is already on.

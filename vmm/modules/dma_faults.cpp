@@ -4,8 +4,9 @@
 #include "vmm/guest/event.h"
 #include "vmm/guest/guest.h"
 #include "vmm/host/platform.h"
-#include "vmm/iommu/vtd.h"
+#include "vmm/iommu/iommu.h"
 #include "vmm/modules/tick.h"
+#include "vmm/svm/svm_setup.h"
 
 namespace evmm {
 namespace {
@@ -23,17 +24,18 @@ void on_tick(Gcpu& g) {
         g_first_tick_logged = true;
         LOG_INFO("dma-faults: first poll on cpu%u", g.cpu_id);
     }
-    if (vtd_enabled()) vtd_poll_faults(); // logs each fault and clears it
+    if (iommu_enabled()) iommu_poll_faults(); // logs each fault and clears it
     (void)gcpu_tick_every(g, period_ticks());
 }
 
 void on_gcpu_init(Gcpu& g) {
-    if (g.cpu_id != POLL_CPU || !g.guest->owns_platform() || !(vtd_enabled() || g_force)) return;
+    if (g.cpu_id != POLL_CPU || !g.guest->owns_platform() || !(iommu_enabled() || g_force)) return;
     if (gcpu_tick_every(g, period_ticks()))
-        LOG_INFO("stage 5: dma-faults: fault records polled every %lu ms of cpu%u's guest time%s", POLL_PERIOD_MS,
-                 g.cpu_id, vtd_enabled() ? "" : " (forceexits=1: no DMA remapping, the tick alone)");
+        LOG_INFO("stage 5: dma-faults: fault records polled every %lu ms of cpu%u's guest time%s%s", POLL_PERIOD_MS,
+                 g.cpu_id, svm_backend() ? " (SVM: at its first exit after each period)" : "",
+                 iommu_enabled() ? "" : " (forceexits=1: no DMA remapping, the tick alone)");
     else
-        LOG_WARN("dma-faults: no VMX-preemption timer: DMA faults are recorded by the IOMMU but not logged");
+        LOG_WARN("dma-faults: no vCPU tick: DMA faults are recorded by the IOMMU but not logged");
 }
 
 } // namespace
