@@ -6,7 +6,6 @@
 #include "vmm/host/platform.h"
 #include "vmm/iommu/iommu.h"
 #include "vmm/modules/tick.h"
-#include "vmm/svm/svm_setup.h"
 
 namespace evmm {
 namespace {
@@ -31,9 +30,8 @@ void on_tick(Gcpu& g) {
 void on_gcpu_init(Gcpu& g) {
     if (g.cpu_id != POLL_CPU || !g.guest->owns_platform() || !(iommu_enabled() || g_force)) return;
     if (gcpu_tick_every(g, period_ticks()))
-        LOG_INFO("stage 5: dma-faults: fault records polled every %lu ms of cpu%u's guest time%s%s", POLL_PERIOD_MS,
-                 g.cpu_id, svm_backend() ? " (SVM: at its first exit after each period)" : "",
-                 iommu_enabled() ? "" : " (forceexits=1: no DMA remapping, the tick alone)");
+        LOG_INFO("stage 5: dma-faults: fault records polled every %lu ms of cpu%u's guest time%s", POLL_PERIOD_MS,
+                 g.cpu_id, iommu_enabled() ? "" : " (forceexits=1: no DMA remapping, the tick alone)");
     else
         LOG_WARN("dma-faults: no vCPU tick: DMA faults are recorded by the IOMMU but not logged");
 }
