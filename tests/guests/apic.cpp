@@ -198,11 +198,18 @@ extern "C" void guest_main(const void*) {
     if (check(moved, "moving the APIC page to a page of guest0's RAM completes")) {
         check_eq(apic_mmio_base(), page, "IA32_APIC_BASE names the new page");
         check_eq(apic_id(), id, "the APIC answers at the new page (same APIC ID)");
-        const u32 before = g_nmis;
-        apic_send_ipi(id, ICR_DELIVERY_NMI | APIC_ICR_LEVEL_ASSERT);
-        const u64 end = tsc_deadline_us(NMI_WAIT_US);
-        while (g_nmis == before && !tsc_past(end)) asm volatile("pause");
-        check(g_nmis == before + 1, "an NMI sent through the moved page's ICR arrives");
+        // QEMU TCG sends no IPI through a moved APIC page, with or without evmm (tools/run-bare.sh --emu qemu):
+        // `qemu_moved_icr=1` (the SVM boot test) skips that one check.
+        if (cmdline_u64("qemu_moved_icr", 0) != 0) {
+            skip("QEMU TCG sends no IPI through a moved APIC page (bare QEMU neither)",
+                 "an NMI sent through the moved page's ICR arrives");
+        } else {
+            const u32 before = g_nmis;
+            apic_send_ipi(id, ICR_DELIVERY_NMI | APIC_ICR_LEVEL_ASSERT);
+            const u64 end = tsc_deadline_us(NMI_WAIT_US);
+            while (g_nmis == before && !tsc_past(end)) asm volatile("pause");
+            check(g_nmis == before + 1, "an NMI sent through the moved page's ICR arrives");
+        }
         if (old_page < 0x100000000ull) {
             volatile u32* old_icr = reinterpret_cast<volatile u32*>(old_page + APIC_REG_ICR_LO);
             *old_icr = ICR_INIT | APIC_ICR_LEVEL_ASSERT; // not the APIC any more: no IPI, no CPU is reset
