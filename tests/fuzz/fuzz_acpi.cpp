@@ -4,10 +4,14 @@
 // harness recomputes them (RSDP, both RSDP checksums; the root table; every table it lists; the FADT's DSDT)
 // before parsing; the raw input goes to acpi_validate_rsdp and the \_S5 scanner acpi_find_s5 unmodified. Then the
 // loader's path: acpi_find_rsdp_bios, acpi_find_table for the MADT and the FADT (through the XSDT or RSDT),
-// acpi_parse_madt, acpi_parse_fadt (with its DSDT walk).
+// acpi_parse_madt, acpi_parse_fadt (with its DSDT walk); the IOMMU tables evmm reads the same way: the DMAR
+// (lib/formats/dmar.h) and the IVRS (lib/formats/ivrs.h), found through the root table and parsed; and the rename that
+// hides them from guest0 (acpi_table_rename) keeps a table's sum.
 #include "evmm/unaligned.h"
 #include "fuzz_common.h"
 #include "lib/formats/acpi.h"
+#include "lib/formats/dmar.h"
+#include "lib/formats/ivrs.h"
 
 using namespace evmm;
 
@@ -112,5 +116,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     AcpiPowerInfo power{};
     if (acpi_find_table(mem, m, size, ACPI_SIG_FADT, pa).ok()) (void)acpi_parse_fadt(mem, pa, power);
+
+    static DmarInfo dmar;
+    if (dmar_find_and_parse(mem, m, size, dmar).ok()) {
+        FUZZ_CHECK(dmar.unit_count <= DMAR_MAX_UNITS && dmar.rmrr_count <= DMAR_MAX_RMRRS);
+        for (u32 i = 0; i < dmar.unit_count; ++i) FUZZ_CHECK(dmar.units[i].scope_count <= DMAR_MAX_SCOPES);
+    }
+    static IvrsInfo ivrs;
+    if (ivrs_find_and_parse(mem, m, size, ivrs).ok()) {
+        FUZZ_CHECK(ivrs.iommu_count <= IVRS_MAX_IOMMUS && ivrs.ivmd_count <= IVRS_MAX_IVMDS);
+        for (u32 i = 0; i < ivrs.iommu_count; ++i) FUZZ_CHECK(ivrs.iommus[i].max_device_id <= 0xFFFF);
+        // evmm's rename of the table for guest0: the sum over the table stays zero.
+        const u64 off = mem.offset(ivrs.table_pa);
+        if (off != UINT64_MAX && size - off >= sizeof(AcpiSdtHeader)) {
+            const u32 len = rd32(m + off + 4);
+            if (len >= sizeof(AcpiSdtHeader) && len <= size - off) {
+                acpi_table_rename(*reinterpret_cast<AcpiSdtHeader*>(m + off), "XVRS");
+                u8 sum = 0;
+                for (u32 i = 0; i < len; ++i) sum = static_cast<u8>(sum + m[off + i]);
+                FUZZ_CHECK(sum == 0);
+            }
+        }
+    }
     return 0;
 }

@@ -319,9 +319,40 @@ Bytes acpi(bool xsdt) {
     return b;
 }
 
+// acpi(true) plus the IOMMU tables, as QEMU's q35 has them: a DMAR (one unit at 0xfed90000, INCLUDE_PCI_ALL, an
+// endpoint scope) and an IVRS (one IVHD type 10h at 0xfed80000, bus 0 by a range, a select), all four through a new
+// XSDT at 0x400.
+Bytes acpi_iommu() {
+    Bytes b = acpi(true);
+    b.resize(0x600, 0);
+    sdt(b, 0x400, "XSDT", 36 + 4 * 8, 1);
+    const u64 tables[] = {0x80, 0x100, 0x480, 0x500};
+    for (size_t i = 0; i < 4; ++i) put(b, 0x400 + 36 + 8 * i, tables[i], 8);
+    // DMAR: host address width 47 (48 bits), INTR_REMAP; DRHD with INCLUDE_PCI_ALL and a PCI endpoint 00:03.0.
+    sdt(b, 0x480, "DMAR", 48 + 16 + 8, 1);
+    b[0x480 + 36] = 47, b[0x480 + 37] = 1;
+    const size_t drhd = 0x480 + 48;
+    put(b, drhd, 0, 2), put(b, drhd + 2, 16 + 8, 2), b[drhd + 4] = 1, put(b, drhd + 8, 0xFED90000, 8);
+    b[drhd + 16] = 1, b[drhd + 17] = 8, b[drhd + 21] = 0, b[drhd + 22] = 3, b[drhd + 23] = 0;
+    // IVRS: IVinfo (48-bit VA/PA); IVHD 10h: device 00:02.0, capability 0x40, base 0xfed80000, 3 device entries.
+    sdt(b, 0x500, "IVRS", 48 + 24 + 12, 2);
+    put(b, 0x500 + 36, 0x2800, 4);
+    const size_t ivhd = 0x500 + 48;
+    b[ivhd] = 0x10, b[ivhd + 1] = 0xD1, put(b, ivhd + 2, 24 + 12, 2), put(b, ivhd + 4, 0x10, 2);
+    put(b, ivhd + 6, 0x40, 2), put(b, ivhd + 8, 0xFED80000, 8);
+    const u8 dev[] = {3, 0x00, 0x00, 0, 4, 0xFF, 0x00, 0, 2, 0x18, 0x00, 0};
+    for (size_t i = 0; i < sizeof dev; ++i) b[ivhd + 24 + i] = dev[i];
+    sdt_sum(b, 0x400), sdt_sum(b, 0x480), sdt_sum(b, 0x500);
+    put(b, 24, 0x400, 8);
+    b[8] = 0, b[8] = static_cast<u8>(-sum(b, 0, 20));
+    b[32] = 0, b[32] = static_cast<u8>(-sum(b, 0, 36));
+    return b;
+}
+
 void seeds_acpi() {
     write_seed("acpi", acpi(true));
     write_seed("acpi", acpi(false));
+    write_seed("acpi", acpi_iommu());
 }
 
 // ---------------------------------------------------------------------------------------------------------------

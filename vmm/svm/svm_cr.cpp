@@ -61,7 +61,7 @@ virt::CrState guest_state(Gcpu& g) {
 
 // The intercepted instruction, decoded from its bytes at CS:RIP (the CPU has no decode assists, or they do not
 // cover CLTS/LMSW): the guest's own paging translates, as it just fetched them.
-void svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
+bool svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
     const u64 cr0 = save(g).cr0, efer = save(g).efer;
     const CodeSize cs = code_size(cr0 & CR0_PE, save(g).rflags & RFLAGS_VM, efer & EFER_LMA, svm::gcpu_in_64bit_mode(g),
                                   svm::gcpu_cs_default_32(g));
@@ -74,15 +74,20 @@ void svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
     size_t n = PAGE_SIZE - (lin & (PAGE_SIZE - 1)); // what is left of the first page...
     if (n > sizeof bytes) n = sizeof bytes;
     Status s = guest_read_linear(mem, regs, lin, bytes, n);
-    if (s.ok() && n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
+    if (!s.ok()) [[unlikely]]
+        return false; // unmapped since the fetch: the CPU fetches it again
+    if (n < sizeof bytes && guest_read_linear(mem, regs, lin + n, bytes + n, sizeof bytes - n).ok())
         n = sizeof bytes; // ...and the next page when it is mapped
-    if (s.ok()) s = decode_cr_dr_insn(bytes, n, cs, d);
+    s = decode_cr_dr_insn(bytes, n, cs, d);
+    if (!s.ok() && n < sizeof bytes) [[unlikely]]
+        return false; // it may run onto the next page, unmapped since the fetch: the CPU fetches it again
     if (!s.ok()) [[unlikely]] {
         static char what[160];
         format(what, sizeof what, "svm: CR/DR intercept at RIP 0x%lx (linear 0x%lx): %s (0x%lx, 0x%lx)", rip, lin,
                s.what, s.value, s.value2);
         gcpu_fatal(g, what);
     }
+    return true;
 }
 
 namespace {
@@ -182,8 +187,8 @@ void svm_cr_write_exit(Gcpu& g) {
         d.reg = static_cast<u8>(cr);
         d.gpr = static_cast<u8>(c.exitinfo1 & EXITINFO1_GPR_MASK);
         d.length = static_cast<u8>(c.nrip - save(g).rip);
-    } else {
-        svm_decode_at_rip(g, d);
+    } else if (!svm_decode_at_rip(g, d)) [[unlikely]] {
+        return; // the CPU fetches it again
     }
     const virt::CrState s = guest_state(g);
     virt::CrWrite w{};

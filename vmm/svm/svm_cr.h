@@ -27,8 +27,11 @@ void svm_efer_write_exit(Gcpu& g);
 // After VMEXIT_INVALID: the first of VMRUN's consistency checks (§15.5.1) g's VMCB fails, with the offending value
 // (nullptr: none of those evmm checks; the CPU has more).
 const char* svm_vmcb_invalid_reason(Gcpu& g, u64& value);
-// The CR/DR instruction at the guest's CS:RIP (an intercept without decode assists); stops evmm when it is not one.
-void svm_decode_at_rip(Gcpu& g, CrDrInsn& d);
+// The CR/DR instruction at the guest's CS:RIP (an intercept without decode assists). False when its bytes no longer
+// translate (another CPU changed the guest's page tables since the fetch): the caller resumes the guest unchanged, and
+// the CPU fetches it again (a #PF, as on bare metal, or the intercept again). Stops evmm when the bytes are readable
+// but not a CR/DR instruction (an intercept evmm cannot explain).
+bool svm_decode_at_rip(Gcpu& g, CrDrInsn& d);
 // The guest's TLB entries flushed at the next VMRUN (its ASID with flush-by-ASID, else every ASID: §15.16.1).
 void svm_flush_guest_tlb(Gcpu& g);
 

@@ -94,8 +94,8 @@ void svm_dr_exit(Gcpu& g) {
     if (svm_features().decode_assists && svm_features().nrips && v.control.nrip != 0) {
         d.gpr = static_cast<u8>(v.control.exitinfo1 & EXITINFO1_GPR_MASK);
         d.length = static_cast<u8>(v.control.nrip - v.save.rip);
-    } else {
-        svm_decode_at_rip(g, d);
+    } else if (!svm_decode_at_rip(g, d)) [[unlikely]] {
+        return; // the CPU fetches it again
     }
     // The CPU's checks, in its order (SDM Vol. 2B "MOV—Move to/from Debug Registers"): #UD for DR4/DR5 with
     // CR4.DE, #GP(0) at CPL > 0, then general detect (a #DB fault: DR6.BD set, DR7.GD cleared, Vol. 3B §18.2.4).
