@@ -150,5 +150,21 @@ TEST(DmaDomain, SmallPagesOnlyAndErrors) {
     EXPECT_TRUE(t.walk_entry(0x11000).present);
 }
 
+// The domain's holes: the guest's, then the APs' start page when there is one; too many is an error, not a cut.
+TEST(DmaDomainHoles, GuestHolesThenTheApStartPage) {
+    const MemoryMap::Range guest[2] = {{0x1FA00000, 0x400000}, {0xFED90000, 0x1000}};
+    MemoryMap::Range out[3] = {};
+    u32 n = 0;
+    ASSERT_TRUE(dma_domain_holes(guest, 2, 0x9E000, out, 3, n).ok());
+    ASSERT_EQ(n, 3u);
+    EXPECT_EQ(out[0].base, 0x1FA00000u);
+    EXPECT_EQ(out[1].base, 0xFED90000u);
+    EXPECT_EQ(out[2].base, 0x9E000u);
+    EXPECT_EQ(out[2].length, PAGE_SIZE);
+    ASSERT_TRUE(dma_domain_holes(guest, 2, 0, out, 3, n).ok()); // no trampoline: the guest's alone
+    EXPECT_EQ(n, 2u);
+    EXPECT_FALSE(dma_domain_holes(guest, 2, 0x9E000, out, 2, n).ok()); // no room for the start page
+}
+
 } // namespace
 } // namespace evmm

@@ -1,5 +1,7 @@
 #include "vmm/host/platform.h"
 
+#include "lib/log.h"
+
 namespace evmm {
 namespace {
 Platform g_platform;
@@ -38,6 +40,20 @@ Status platform_hide_range(u64 base, u64 size, const char* owner) {
         return Status::error("too many hidden device ranges", owner, PLATFORM_MAX_HIDDEN);
     g_hidden[g_hidden_count++] = MemoryMap::Range{base, size};
     return Status::success();
+}
+
+bool platform_hide_devices(const char* owner, const char* device, const MemoryMap::Range* regs, u32 count,
+                           const char* consequence) {
+    for (u32 i = 0; i < count; ++i) {
+        const Status h = platform_hide_range(regs[i].base, regs[i].length, owner);
+        if (!h.ok()) {
+            LOG_WARN("%s: cannot hide %s %u's registers from guests: %s: %s", owner, device, i, h.what, consequence);
+            return false;
+        }
+        LOG_INFO("%s: %s %u's registers 0x%lx-0x%lx hidden from guests", owner, device, i, regs[i].base,
+                 regs[i].base + regs[i].length);
+    }
+    return true;
 }
 
 u32 platform_hidden_count() { return g_hidden_count; }

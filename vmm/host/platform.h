@@ -40,6 +40,11 @@ const Platform& platform();
 // second-level tables. 4 KiB aligned; at most PLATFORM_MAX_HIDDEN.
 inline constexpr u32 PLATFORM_MAX_HIDDEN = 8;
 Status platform_hide_range(u64 base, u64 size, const char* owner);
+// platform_hide_range for the registers of `count` devices of one kind (e.g. "vt-d" "unit" 0..count-1), each logged
+// ("<owner>: <device> I's registers BASE-END hidden from guests"). False at the first one refused, with a warning
+// ("<owner>: cannot hide <device> I's registers from guests: WHY: <consequence>").
+bool platform_hide_devices(const char* owner, const char* device, const MemoryMap::Range* regs, u32 count,
+                           const char* consequence);
 u32 platform_hidden_count();
 const MemoryMap::Range& platform_hidden_at(u32 i);
 

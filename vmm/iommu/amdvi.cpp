@@ -245,27 +245,17 @@ bool amdvi_discover() {
     }
     g_iommu_count = v.iommu_count;
     if (!usable) return true;
-    for (u32 i = 0; i < g_iommu_count; ++i) {
-        const Status h = platform_hide_range(g_iommus[i].base, g_iommus[i].size, "amd-vi");
-        if (!h.ok()) {
-            LOG_WARN("amd-vi: cannot hide iommu %u's registers from guests: %s: DMA is not isolated", i, h.what);
-            return true;
-        }
-        LOG_INFO("amd-vi: iommu %u's registers 0x%lx-0x%lx hidden from guests", i, g_iommus[i].base,
-                 g_iommus[i].base + g_iommus[i].size);
-    }
-    g_available = true;
+    MemoryMap::Range regs[IVRS_MAX_IOMMUS];
+    for (u32 i = 0; i < g_iommu_count; ++i) regs[i] = MemoryMap::Range{g_iommus[i].base, g_iommus[i].size};
+    g_available = platform_hide_devices("amd-vi", "iommu", regs, g_iommu_count, "DMA is not isolated");
     return true;
 }
 
 Status amdvi_protect(PageHeap& heap, u64 limit, const MemoryMap::Range* holes, u32 hole_count) {
     if (!g_available || g_enabled) return Status::success();
-    // The domain's holes: the caller's, and the page the APs started from (its contents are the loader's).
     MemoryMap::Range all[PLATFORM_MAX_GUEST_HOLES + 1];
-    if (hole_count > PLATFORM_MAX_GUEST_HOLES) return Status::error("too many holes", WHERE, hole_count);
-    for (u32 i = 0; i < hole_count; ++i) all[i] = holes[i];
-    u32 n = hole_count;
-    if (platform().trampoline_base != 0) all[n++] = MemoryMap::Range{platform().trampoline_base, PAGE_SIZE};
+    u32 n = 0;
+    EVMM_TRY(dma_domain_holes(holes, hole_count, platform().trampoline_base, all, PLATFORM_MAX_GUEST_HOLES + 1, n));
 
     // §2.2.3: PDEs with NextLevel 0 at levels 2 and 3 are 2 MiB and 1 GiB pages on every IOMMU.
     void* obj = heap.alloc_pages(align_up(sizeof(AmdViIoTables), PAGE_SIZE) / PAGE_SIZE);

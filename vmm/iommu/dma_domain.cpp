@@ -28,6 +28,15 @@ bool touches_hole(const MemoryMap::Range* holes, u32 count, u64 addr, u64 size, 
 
 } // namespace
 
+Status dma_domain_holes(const MemoryMap::Range* holes, u32 hole_count, u64 trampoline_base, MemoryMap::Range* out,
+                        u32 max, u32& n) {
+    n = 0;
+    if (hole_count + (trampoline_base != 0 ? 1 : 0) > max) return Status::error("too many holes", WHERE, hole_count);
+    for (u32 i = 0; i < hole_count; ++i) out[n++] = holes[i];
+    if (trampoline_base != 0) out[n++] = MemoryMap::Range{trampoline_base, PAGE_SIZE};
+    return Status::success();
+}
+
 template <class Tables>
 Status dma_domain_build_identity(Tables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
                                  bool allow_2m, bool allow_1g, DmaDomainStats& stats) {

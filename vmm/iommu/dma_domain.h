@@ -23,6 +23,12 @@ struct DmaDomainStats {
 // only when allowed: VT-d CAP.SLLPS; always on AMD-Vi) that is aligned, ends at or below limit and touches no hole.
 // limit: 4 KiB aligned, 0 < limit <= Tables::DMA_ADDR_LIMIT (2^48). A hole that wraps past 2^64 is an error. On
 // error the tables may be partly built, but no hole is ever mapped. Tables: VtdSlTables or AmdViIoTables.
+// The holes of guest0's DMA domain: the caller's (the guest's: the hypervisor, the hidden registers, the TEE) and the
+// page the APs started from (trampoline_base, 0: none; its contents are the loader's), into out[max]; n is their
+// count. An error when they do not fit.
+Status dma_domain_holes(const MemoryMap::Range* holes, u32 hole_count, u64 trampoline_base, MemoryMap::Range* out,
+                        u32 max, u32& n);
+
 template <class Tables>
 Status dma_domain_build_identity(Tables& tables, u64 limit, const MemoryMap::Range* holes, u32 hole_count,
                                  bool allow_2m, bool allow_1g, DmaDomainStats& stats);

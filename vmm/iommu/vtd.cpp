@@ -217,27 +217,17 @@ bool vtd_discover() {
     }
     g_unit_count = d.unit_count;
     if (!usable) return true;
-    for (u32 i = 0; i < g_unit_count; ++i) {
-        const Status h = platform_hide_range(g_units[i].base, g_units[i].size, "vt-d");
-        if (!h.ok()) {
-            LOG_WARN("vt-d: cannot hide unit %u's registers from guests: %s: DMA is not isolated", i, h.what);
-            return true;
-        }
-        LOG_INFO("vt-d: unit %u's registers 0x%lx-0x%lx hidden from guests", i, g_units[i].base,
-                 g_units[i].base + g_units[i].size);
-    }
-    g_available = true;
+    MemoryMap::Range regs[DMAR_MAX_UNITS];
+    for (u32 i = 0; i < g_unit_count; ++i) regs[i] = MemoryMap::Range{g_units[i].base, g_units[i].size};
+    g_available = platform_hide_devices("vt-d", "unit", regs, g_unit_count, "DMA is not isolated");
     return true;
 }
 
 Status vtd_protect(PageHeap& heap, u64 limit, const MemoryMap::Range* holes, u32 hole_count) {
     if (!g_available || g_enabled) return Status::success();
-    // The domain's holes: the caller's, and the page the APs started from (its contents are the loader's).
     MemoryMap::Range all[PLATFORM_MAX_GUEST_HOLES + 1];
-    if (hole_count > PLATFORM_MAX_GUEST_HOLES) return Status::error("too many holes", WHERE, hole_count);
-    for (u32 i = 0; i < hole_count; ++i) all[i] = holes[i];
-    u32 n = hole_count;
-    if (platform().trampoline_base != 0) all[n++] = MemoryMap::Range{platform().trampoline_base, PAGE_SIZE};
+    u32 n = 0;
+    EVMM_TRY(dma_domain_holes(holes, hole_count, platform().trampoline_base, all, PLATFORM_MAX_GUEST_HOLES + 1, n));
 
     // Large pages only where every unit has them (CAP.SLLPS).
     bool allow_2m = true, allow_1g = true;
