@@ -44,9 +44,14 @@ u64 measure(const Lapic& a) {
 // the rest, LINT0 is masked) goes through evmm's IDT to host_timer_take_interrupt.
 void take_pending() { asm volatile("sti; nop; cli" ::: "memory"); }
 
+// At most one second per count (the product below stays far from overflowing; a later deadline is reached by
+// host_timer_on_interrupt arming the timer again for the rest).
+constexpr u64 MAX_CHUNK_MS = 1000;
+
 void program(TimerCpu& t) {
     const u64 now = rdtsc();
-    const u64 left = t.deadline > now ? t.deadline - now : 1;
+    u64 left = t.deadline > now ? t.deadline - now : 1;
+    if (left > MAX_CHUNK_MS * tsc_per_ms()) left = MAX_CHUNK_MS * tsc_per_ms();
     u64 count = left * t.counts_per_ms / tsc_per_ms();
     if (count == 0) count = 1;
     if (count > MAX_COUNT) count = MAX_COUNT; // early: host_timer_on_interrupt arms it again for the rest
