@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a real Linux guest0 for the tests and the demo, from Debian packages (nothing is committed):
 #   OUT/vmlinuz          Debian's cloud kernel (linux-image-cloud-amd64's kernel, LZ4, boots fast in Bochs)
-#   OUT/initramfs.cpio.gz  busybox-static + an /init that prints facts about the machine and powers off
+#   OUT/initramfs.cpio.gz  busybox-static + an /init that prints facts about the machine and powers off (with
+#                          `evmm.suspend=mem` on the kernel command line it suspends to RAM first, ACPI S3)
 #   OUT/initramfs-shell.cpio.gz  (--shell) the same facts, then an interactive busybox shell on the console (the demo)
 # usage: tools/linux-prepare.sh OUT_DIR [--shell]
 set -euo pipefail
@@ -57,6 +58,12 @@ if grep -q '^flags.* hypervisor' /proc/cpuinfo; then echo "EVMM-LINUX: hyperviso
 echo "EVMM-LINUX: \$(grep MemTotal /proc/meminfo)"
 dmesg | grep -i 'BIOS-e820' | sed 's/^/EVMM-LINUX: /'
 dmesg | grep -E 'ACPI: (DMAR|IVRS|XMAR|XVRS) ' | sed 's/^/EVMM-LINUX: /'
+if grep -q 'evmm.suspend=mem' /proc/cmdline; then
+    echo "EVMM-LINUX: power states: \$(cat /sys/power/state); mem_sleep: \$(cat /sys/power/mem_sleep)"
+    if echo mem >/sys/power/state; then echo "EVMM-LINUX: suspend to mem returned"; else echo "EVMM-LINUX: suspend to mem failed"; fi
+    dmesg | grep -E 'PM: suspend|ACPI: PM|resume|Enabling non-boot|CPU[0-9]+ is up' | sed 's/^/EVMM-LINUX: /'
+    echo "EVMM-LINUX: cpus online after the suspend \$(cat /sys/devices/system/cpu/online)"
+fi
 $tail_cmd
 INIT
 chmod +x "$root/init"

@@ -3,13 +3,15 @@
 # loaded by evmm through the Linux boot protocol. Passes when /init runs, sees the hypervisor, Linux's e820 table
 # does not contain evmm's runtime region, and Bochs ended through Linux's ACPI power-off, which evmm saw (it logs
 # the power-off and the run's VM exits by reason).
-# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm] [--forceexits] [--amd-iommu]
+# usage: tests/linux/linux_test.sh BUILD_DIR [--smp N] [--svm] [--forceexits] [--amd-iommu] [--suspend]
 # --forceexits: evmm's `forceexits=1`; under SVM that forces the dma-faults tick, which must come while Linux runs
 # (guest0's vCPU tick at its exits, vmm/svm/svm_tick.h).
 # --amd-iommu: QEMU's AMD IOMMU (q35): evmm takes it (DMA isolation) and renames the IVRS, so Linux sees no IOMMU.
+# --suspend: Linux suspends to RAM (ACPI S3, `evmm.suspend=mem` for /init) before powering off: evmm answers the
+# sleep request as an immediate wake-up, Linux resumes (its APs offlined and brought back by INIT-SIPI).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "$1" && pwd) smp=1 svm=0 force=0 amdvi=0
+build=$(cd "$1" && pwd) smp=1 svm=0 force=0 amdvi=0 suspend=0
 shift
 while (($#)); do
     case $1 in
@@ -17,6 +19,7 @@ while (($#)); do
     --svm) svm=1; shift ;;
     --forceexits) force=1; shift ;;
     --amd-iommu) amdvi=1; shift ;;
+    --suspend) suspend=1; shift ;;
     *) echo "linux_test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -44,6 +47,16 @@ fi
 cpus_online=0
 ((smp == 1)) || cpus_online=0-$((smp - 1))
 args="console=ttyS0,115200 loglevel=4 nokaslr mitigations=off cryptomgr.notests=1"
+if ((suspend)); then
+    name=${name/guest0/suspend} args+=" evmm.suspend=mem"
+    force_expect+=(--expect-anywhere 'EVMM-LINUX: power states: .*mem'
+        --expect-anywhere 'acpi-power: guest0 cpu0 requested an ACPI sleep state \(PM1a_CNT 0x[0-9a-f]+ <- 0x[0-9a-f]+: SLP_TYP [0-9], S5 is [0-9]\): not entered'
+        --expect-anywhere 'EVMM-LINUX: suspend to mem returned'
+        --expect-anywhere 'EVMM-LINUX: .*PM: suspend entry \(deep\)'
+        --expect-anywhere 'EVMM-LINUX: .*ACPI: PM: Low-level resume complete'
+        --expect-anywhere 'EVMM-LINUX: .*PM: suspend exit'
+        --expect-anywhere "EVMM-LINUX: cpus online after the suspend $cpus_online\$")
+fi
 # Bochs emulates every CPU in one thread; a 2-CPU Linux boot is ~5 G instructions of cpu0 (~2 min here), but one
 # run in several took three times that (timing-dependent waits in Linux's boot): the bound leaves room for it.
 timeout_s=$((smp == 1 ? 400 : 1000))
