@@ -11,8 +11,12 @@ namespace evmm {
 namespace {
 
 evmm_acpi_power_t g_power{};
-u16 g_pm1_sts[2];    // the PM1a/PM1b status ports (0: none)
-bool g_woke = false; // a sleep request was answered: WAK_STS reads as set until guest0 clears it
+u16 g_pm1_sts[2]; // the PM1a/PM1b status ports (0: none)
+// A sleep request was answered: WAK_STS reads as set until guest0 clears it (any CPU may read or clear it).
+bool g_woke = false;
+
+bool woke() { return __atomic_load_n(&g_woke, __ATOMIC_ACQUIRE); }
+void set_woke(bool v) { __atomic_store_n(&g_woke, v, __ATOMIC_RELEASE); }
 
 // The bit of WAK_STS in an access of `size` bytes at `port`, one of the status register's two bytes (0: not in it).
 u32 wak_sts_bit(u16 port, u8 size, u16 sts) {
@@ -26,11 +30,11 @@ u16 sts_of(u16 port) { return port == g_pm1_sts[0] || port == g_pm1_sts[0] + 1 ?
 // ACPI 6.5 §4.8.3.1.1: WAK_STS is set by the hardware when the system wakes, cleared by writing 1.
 void on_pm1_sts_read(Gcpu&, u16 port, u8 size, bool, u32& value) {
     value = io_port_in(port, size);
-    if (g_woke && sts_of(port) == g_pm1_sts[0]) value |= wak_sts_bit(port, size, g_pm1_sts[0]);
+    if (woke() && sts_of(port) == g_pm1_sts[0]) value |= wak_sts_bit(port, size, g_pm1_sts[0]);
 }
 
 void on_pm1_sts_write(Gcpu&, u16 port, u8 size, bool, u32& value) {
-    if (value & wak_sts_bit(port, size, sts_of(port))) g_woke = false;
+    if (value & wak_sts_bit(port, size, sts_of(port))) set_woke(false);
     io_port_out(port, size, value);
 }
 
@@ -57,7 +61,7 @@ void on_pm1_cnt_write(Gcpu& g, u16 port, u8 size, bool, u32& value) {
                 "acpi-power: guest0 cpu%u requested an ACPI sleep state (%s 0x%x <- 0x%x: SLP_TYP %u, S5 is %u): not "
                 "entered (it would resume without the hypervisor); answered as an immediate wake-up (WAK_STS set)",
                 g.cpu_id, reg, port, value, typ, s5);
-            g_woke = true;
+            set_woke(true);
             io_port_out(port, size, value & ~u32{ACPI_PM1_CNT_SLP_EN});
             return;
         }
