@@ -19,10 +19,10 @@ u8 byte_sum(const void* p, size_t n) {
 
 u32 sig_value(const char sig[4]) { return load_unaligned<u32>(sig); }
 
-// Maps the whole table at `pa`, checking that its signature is `sig`, its Length covers at least `min_len`
-// bytes and is readable, and its checksum is zero. `where` names the table in errors.
-Status map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* where, size_t min_len, const u8*& out,
-                 u32& out_len) {
+} // namespace
+
+Status acpi_map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* where, size_t min_len, const u8*& out,
+                      u32& out_len) {
     const void* h = mem.map(pa, sizeof(AcpiSdtHeader));
     if (h == nullptr) return Status::error("ACPI table header is not readable", where, pa);
     const AcpiSdtHeader hdr = load_unaligned<AcpiSdtHeader>(h);
@@ -40,6 +40,8 @@ Status map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* wher
     out_len = hdr.length;
     return Status::success();
 }
+
+namespace {
 
 // Is a valid RSDP at `pa`? Used by the memory scan, so it quietly says no to anything unreadable or wrong.
 bool rsdp_at(const PhysMem& mem, u64 pa) {
@@ -120,8 +122,8 @@ Status acpi_find_table(const PhysMem& mem, const void* rsdp, size_t rsdp_len, co
     if (root_pa == 0) return Status::error("RSDP RsdtAddress is zero and there is no XSDT", "RSDP");
     const u8* root = nullptr;
     u32 root_len = 0;
-    EVMM_TRY(map_table(mem, root_pa, use_xsdt ? ACPI_SIG_XSDT : ACPI_SIG_RSDT, where, sizeof(AcpiSdtHeader), root,
-                       root_len));
+    EVMM_TRY(acpi_map_table(mem, root_pa, use_xsdt ? ACPI_SIG_XSDT : ACPI_SIG_RSDT, where, sizeof(AcpiSdtHeader), root,
+                            root_len));
 
     // §5.2.7 / §5.2.8: the entries fill the table after the header. A trailing partial entry is ignored.
     const size_t entry_size = use_xsdt ? ACPI_XSDT_ENTRY_SIZE : ACPI_RSDT_ENTRY_SIZE;
@@ -143,7 +145,7 @@ Status acpi_find_table(const PhysMem& mem, const void* rsdp, size_t rsdp_len, co
         if (__builtin_memcmp(h, sig, sizeof(AcpiSdtHeader::signature)) != 0) continue;
         const u8* t = nullptr;
         u32 len = 0;
-        EVMM_TRY(map_table(mem, pa, sig, "table listed in RSDT/XSDT", sizeof(AcpiSdtHeader), t, len));
+        EVMM_TRY(acpi_map_table(mem, pa, sig, "table listed in RSDT/XSDT", sizeof(AcpiSdtHeader), t, len));
         out_pa = pa;
         return Status::success();
     }
@@ -179,7 +181,7 @@ Status acpi_parse_madt(const PhysMem& mem, u64 madt_pa, MadtCpus& out) {
     __builtin_memset(&out, 0, sizeof out);
     const u8* t = nullptr;
     u32 len = 0;
-    EVMM_TRY(map_table(mem, madt_pa, ACPI_SIG_MADT, "MADT", sizeof(AcpiMadt), t, len));
+    EVMM_TRY(acpi_map_table(mem, madt_pa, ACPI_SIG_MADT, "MADT", sizeof(AcpiMadt), t, len));
     out.lapic_base = load_unaligned<AcpiMadt>(t).local_apic_address;
 
     // §5.2.12: interrupt controller structures fill the rest of the table, each with its own Length. Every
@@ -312,7 +314,7 @@ Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
     __builtin_memset(&out, 0, sizeof out);
     const u8* t = nullptr;
     u32 len = 0;
-    EVMM_TRY(map_table(mem, fadt_pa, ACPI_SIG_FADT, "FADT", ACPI_FADT_V1_MIN_LENGTH, t, len));
+    EVMM_TRY(acpi_map_table(mem, fadt_pa, ACPI_SIG_FADT, "FADT", ACPI_FADT_V1_MIN_LENGTH, t, len));
     out.hw_reduced = (load_unaligned<u32>(t + ACPI_FADT_FLAGS) & ACPI_FADT_HW_REDUCED_ACPI) != 0;
     if (!out.hw_reduced) {
         out.pm1a_cnt = pm1_port(t, len, ACPI_FADT_PM1A_CNT_BLK, ACPI_FADT_X_PM1A_CNT_BLK);
@@ -325,7 +327,8 @@ Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out) {
     if (dsdt == 0) return Status::success();
     const u8* d = nullptr;
     u32 dlen = 0;
-    if (!map_table(mem, dsdt, ACPI_SIG_DSDT, "DSDT", sizeof(AcpiSdtHeader), d, dlen).ok()) return Status::success();
+    if (!acpi_map_table(mem, dsdt, ACPI_SIG_DSDT, "DSDT", sizeof(AcpiSdtHeader), d, dlen).ok())
+        return Status::success();
     out.s5_valid =
         acpi_find_s5(d + sizeof(AcpiSdtHeader), dlen - sizeof(AcpiSdtHeader), out.s5_slp_typ_a, out.s5_slp_typ_b);
     return Status::success();

@@ -253,6 +253,11 @@ struct AcpiPowerInfo {
 // Errors: the FADT's header, signature, length (< 116) or checksum.
 Status acpi_parse_fadt(const PhysMem& mem, u64 fadt_pa, AcpiPowerInfo& out);
 
+// Maps the whole table at `pa`, checking that its signature is `sig`, its Length covers at least `min_len` bytes and
+// is readable, and its checksum is zero (§5.2.6). `where` names the table in errors. Every table parser starts here.
+Status acpi_map_table(const PhysMem& mem, u64 pa, const char sig[4], const char* where, size_t min_len, const u8*& out,
+                      u32& out_len);
+
 // Renames the table whose header is `h` to `sig` and adjusts its checksum so its bytes still sum to zero (ACPI 6.5
 // §5.2.6): an OS looking the table up by its old signature no longer finds it, nothing else changes. How evmm keeps
 // guest0's OS from driving the IOMMU it took (DMAR -> "XMAR", IVRS -> "XVRS"; Xen renames the DMAR the same way).

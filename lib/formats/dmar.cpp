@@ -8,12 +8,6 @@ namespace {
 
 constexpr const char* WHERE = "DMAR";
 
-u8 byte_sum(const u8* p, size_t n) {
-    u8 sum = 0;
-    for (size_t i = 0; i < n; ++i) sum = static_cast<u8>(sum + p[i]);
-    return sum;
-}
-
 // The device scopes in s[off, end) (end <= the structure's end, inside the mapped table).
 Status parse_scopes(const u8* t, size_t off, size_t end, DmarScope* scopes, u32& count, u32& dropped) {
     count = 0;
@@ -96,19 +90,10 @@ Status parse_rmrr(const u8* t, size_t off, size_t len, DmarInfo& out) {
 
 Status dmar_parse(const PhysMem& mem, u64 dmar_pa, DmarInfo& out) {
     out = DmarInfo{};
-    const void* h = mem.map(dmar_pa, sizeof(AcpiSdtHeader));
-    if (h == nullptr) return Status::error("DMAR header is not readable", WHERE, dmar_pa);
-    const AcpiSdtHeader hdr = load_unaligned<AcpiSdtHeader>(h);
-    if (__builtin_memcmp(hdr.signature, ACPI_SIG_DMAR, sizeof hdr.signature) != 0)
-        return Status::error("DMAR Signature is not \"DMAR\"", WHERE, dmar_pa, load_unaligned<u32>(hdr.signature));
-    if (hdr.length < sizeof(AcpiDmar))
-        return Status::error("DMAR Length is smaller than its 48-byte fixed part", WHERE, hdr.length);
-    if (add_overflows(dmar_pa, hdr.length))
-        return Status::error("DMAR Length wraps past the end of the address space", WHERE, dmar_pa, hdr.length);
-    const u8* t = static_cast<const u8*>(mem.map(dmar_pa, hdr.length));
-    if (t == nullptr) return Status::error("DMAR is not readable over its whole Length", WHERE, dmar_pa, hdr.length);
-    const u8 sum = byte_sum(t, hdr.length);
-    if (sum != 0) return Status::error("DMAR Checksum is wrong (bytes do not sum to zero)", WHERE, dmar_pa, sum);
+    const u8* t = nullptr;
+    u32 len = 0;
+    EVMM_TRY(acpi_map_table(mem, dmar_pa, ACPI_SIG_DMAR, WHERE, sizeof(AcpiSdtHeader), t, len));
+    if (len < sizeof(AcpiDmar)) return Status::error("DMAR Length is smaller than its 48-byte fixed part", WHERE, len);
 
     const AcpiDmar fixed = load_unaligned<AcpiDmar>(t);
     out.table_pa = dmar_pa;
@@ -118,13 +103,13 @@ Status dmar_parse(const PhysMem& mem, u64 dmar_pa, DmarInfo& out) {
     // §8.2: the remapping structures fill the rest of the table; each is at least its 4-byte header, so the loop
     // ends after at most Length / 4 steps.
     size_t off = sizeof(AcpiDmar);
-    while (off < hdr.length) {
-        if (hdr.length - off < sizeof(DmarStructHeader))
+    while (off < len) {
+        if (len - off < sizeof(DmarStructHeader))
             return Status::error("DMAR remapping structure header runs past the table (value: offset)", WHERE, off);
         const DmarStructHeader s = load_unaligned<DmarStructHeader>(t + off);
         if (s.length < sizeof(DmarStructHeader))
             return Status::error("DMAR remapping structure Length is below 4 (value: offset)", WHERE, off, s.length);
-        if (s.length > hdr.length - off)
+        if (s.length > len - off)
             return Status::error("DMAR remapping structure runs past the table (value: offset)", WHERE, off, s.length);
         if (s.type == DMAR_TYPE_DRHD) {
             EVMM_TRY(parse_drhd(t, off, s.length, out));

@@ -18,12 +18,6 @@ constexpr size_t DEV_SPECIAL_ID = 5;      // special entries (48h): the DeviceID
 constexpr size_t DEV_ACPI_HID_UID_LEN = 21;
 constexpr u32 MAX_DEVICE_ID = 0xFFFF;
 
-u8 byte_sum(const u8* p, size_t n) {
-    u8 sum = 0;
-    for (size_t i = 0; i < n; ++i) sum = static_cast<u8>(sum + p[i]);
-    return sum;
-}
-
 bool is_ivhd(u8 type) { return type == IVRS_TYPE_IVHD_10 || type == IVRS_TYPE_IVHD_11 || type == IVRS_TYPE_IVHD_40; }
 bool is_ivmd(u8 type) {
     return type == IVRS_TYPE_IVMD_ALL || type == IVRS_TYPE_IVMD_SELECT || type == IVRS_TYPE_IVMD_RANGE;
@@ -137,19 +131,10 @@ Status parse_ivmd(const u8* t, size_t off, size_t len, IvrsInfo& out) {
 
 Status ivrs_parse(const PhysMem& mem, u64 ivrs_pa, IvrsInfo& out) {
     out = IvrsInfo{};
-    const void* h = mem.map(ivrs_pa, sizeof(AcpiSdtHeader));
-    if (h == nullptr) return Status::error("IVRS header is not readable", WHERE, ivrs_pa);
-    const AcpiSdtHeader hdr = load_unaligned<AcpiSdtHeader>(h);
-    if (__builtin_memcmp(hdr.signature, ACPI_SIG_IVRS, sizeof hdr.signature) != 0)
-        return Status::error("IVRS Signature is not \"IVRS\"", WHERE, ivrs_pa, load_unaligned<u32>(hdr.signature));
-    if (hdr.length < sizeof(AcpiIvrs))
-        return Status::error("IVRS Length is smaller than its 48-byte fixed part", WHERE, hdr.length);
-    if (add_overflows(ivrs_pa, hdr.length))
-        return Status::error("IVRS Length wraps past the end of the address space", WHERE, ivrs_pa, hdr.length);
-    const u8* t = static_cast<const u8*>(mem.map(ivrs_pa, hdr.length));
-    if (t == nullptr) return Status::error("IVRS is not readable over its whole Length", WHERE, ivrs_pa, hdr.length);
-    const u8 sum = byte_sum(t, hdr.length);
-    if (sum != 0) return Status::error("IVRS Checksum is wrong (bytes do not sum to zero)", WHERE, ivrs_pa, sum);
+    const u8* t = nullptr;
+    u32 len = 0;
+    EVMM_TRY(acpi_map_table(mem, ivrs_pa, ACPI_SIG_IVRS, WHERE, sizeof(AcpiSdtHeader), t, len));
+    if (len < sizeof(AcpiIvrs)) return Status::error("IVRS Length is smaller than its 48-byte fixed part", WHERE, len);
     out.table_pa = ivrs_pa;
     out.iv_info = load_unaligned<AcpiIvrs>(t).iv_info;
 
@@ -158,13 +143,13 @@ Status ivrs_parse(const PhysMem& mem, u64 ivrs_pa, IvrsInfo& out) {
     u8 ivhd_type = 0;
     for (int pass = 0; pass < 2; ++pass) {
         size_t off = sizeof(AcpiIvrs);
-        while (off < hdr.length) {
-            if (hdr.length - off < sizeof(IvrsBlockHeader))
+        while (off < len) {
+            if (len - off < sizeof(IvrsBlockHeader))
                 return Status::error("IVRS block header runs past the table (value: offset)", WHERE, off);
             const IvrsBlockHeader b = load_unaligned<IvrsBlockHeader>(t + off);
             if (b.length < sizeof(IvrsBlockHeader))
                 return Status::error("IVRS block Length is below 4 (value: offset)", WHERE, off, b.length);
-            if (b.length > hdr.length - off)
+            if (b.length > len - off)
                 return Status::error("IVRS block runs past the table (value: offset)", WHERE, off, b.length);
             if (pass == 0) {
                 if (is_ivhd(b.type) && b.type > ivhd_type) ivhd_type = b.type;
