@@ -51,12 +51,7 @@ bool dma(const Edu& e, u64 src, u64 dst, u64 cmd) {
     wr(e, EDU_DMA_DST, dst);
     wr(e, EDU_DMA_COUNT, LEN);
     wr(e, EDU_DMA_CMD, cmd | EDU_DMA_RUN);
-    const u64 start = rdtsc();
-    while ((rd(e, EDU_DMA_CMD) & EDU_DMA_RUN) != 0) {
-        if (rdtsc() - start > smp_ms_to_ticks(DMA_TIMEOUT_MS)) return false;
-        cpu_pause();
-    }
-    return true;
+    return spin_until([&] { return (rd(e, EDU_DMA_CMD) & EDU_DMA_RUN) == 0; }, smp_ms_to_ticks(DMA_TIMEOUT_MS));
 }
 
 bool overlaps_boot_data(const evmm_desc_t& d, u64 base, u64 len) {

@@ -6,6 +6,7 @@
 // before it starts stage k + 1. No locks: one writer per flag, counters with atomic adds.
 #pragma once
 
+#include "arch/x86_64/cpu.h"
 #include "evmm/base.h"
 
 namespace evmm {
@@ -13,6 +14,18 @@ namespace evmm {
 void smp_init(u32 num_cpus, u64 tsc_khz); // BSP, before opening stage 1
 u32 smp_num_cpus();
 u64 smp_ms_to_ticks(u64 ms); // TSC ticks in ms milliseconds (the loader's TSC frequency; 1 GHz if unknown)
+
+// Spins (PAUSE) until done() is true; false once `ticks` TSC ticks have passed without it. The bounded wait for a
+// device (an IOMMU command, a DMA) that must never hang the hypervisor.
+template <typename Done>
+bool spin_until(Done done, u64 ticks) {
+    const u64 start = rdtsc();
+    while (!done()) {
+        if (rdtsc() - start > ticks) return false;
+        cpu_pause();
+    }
+    return true;
+}
 
 void stage_open(u32 stage);      // BSP
 void stage_wait_open(u32 stage); // AP

@@ -65,13 +65,7 @@ void wr64(const Iommu& m, u32 off, u64 v) { *reinterpret_cast<volatile u64*>(m.b
 // Waits until done() is true; false after COMMAND_TIMEOUT_MS.
 template <typename Done>
 bool wait_for(Done done) {
-    const u64 start = rdtsc();
-    const u64 limit = smp_ms_to_ticks(COMMAND_TIMEOUT_MS);
-    while (!done()) {
-        if (rdtsc() - start > limit) return false;
-        cpu_pause();
-    }
-    return true;
+    return spin_until(done, smp_ms_to_ticks(COMMAND_TIMEOUT_MS));
 }
 
 // §3.4 (Command Buffer Head / Tail): writes the command at the tail and moves the tail past it; the IOMMU runs commands

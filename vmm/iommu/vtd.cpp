@@ -57,13 +57,7 @@ void wr64(const Unit& u, u32 off, u64 v) { *reinterpret_cast<volatile u64*>(u.ba
 // Waits until (read() & mask) == want; false after COMMAND_TIMEOUT_MS.
 template <typename Read>
 bool wait_for(Read read, u64 mask, u64 want) {
-    const u64 start = rdtsc();
-    const u64 limit = smp_ms_to_ticks(COMMAND_TIMEOUT_MS);
-    while ((read() & mask) != want) {
-        if (rdtsc() - start > limit) return false;
-        cpu_pause();
-    }
-    return true;
+    return spin_until([&] { return (read() & mask) == want; }, smp_ms_to_ticks(COMMAND_TIMEOUT_MS));
 }
 
 // §11.4.4: a GCMD write carries the persistent status bits of GSTS and the one bit changed.
