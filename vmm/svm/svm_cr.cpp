@@ -59,6 +59,26 @@ virt::CrState guest_state(Gcpu& g) {
 
 } // namespace
 
+// Cross-modifying code: between the intercept and evmm's read of the instruction's bytes, another CPU of guest0 may
+// have rewritten them. The CPU would run whatever is there now, so the first time the bytes do not explain the
+// intercept the guest resumes unchanged and the CPU fetches the instruction again; the next unexplained intercept at
+// the same RIP (no other unexplained one between) is evmm's own failure (resuming again would loop forever), and
+// stops it. The RIP is kept + 1: 0 is "none".
+namespace {
+u64 g_unexplained_rip[EVMM_MAX_CPUS];
+} // namespace
+
+bool svm_fetch_again(Gcpu& g) {
+    u64& last = g_unexplained_rip[g.cpu_id % EVMM_MAX_CPUS];
+    const u64 rip = save(g).rip + 1;
+    if (last == rip) {
+        last = 0;
+        return false;
+    }
+    last = rip;
+    return true;
+}
+
 // The intercepted instruction, decoded from its bytes at CS:RIP (the CPU has no decode assists, or they do not
 // cover CLTS/LMSW): the guest's own paging translates, as it just fetched them.
 bool svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
@@ -81,6 +101,8 @@ bool svm_decode_at_rip(Gcpu& g, CrDrInsn& d) {
     s = decode_cr_dr_insn(bytes, n, cs, d);
     if (!s.ok() && n < sizeof bytes) [[unlikely]]
         return false; // it may run onto the next page, unmapped since the fetch: the CPU fetches it again
+    if (!s.ok() && svm_fetch_again(g)) [[unlikely]]
+        return false; // rewritten by another CPU since the intercept?
     if (!s.ok()) [[unlikely]] {
         static char what[160];
         format(what, sizeof what, "svm: CR/DR intercept at RIP 0x%lx (linear 0x%lx): %s (0x%lx, 0x%lx)", rip, lin,
@@ -205,6 +227,8 @@ void svm_cr_write_exit(Gcpu& g) {
         if (d.memory && !read_lmsw_source(g, d, src)) return; // #PF injected
 
         w = virt::cr0_write(s, virt::lmsw_value(s.cr0, src));
+    } else if (svm_fetch_again(g)) [[unlikely]] {
+        return; // rewritten by another CPU since the intercept?
     } else [[unlikely]] {
         static char what[120];
         format(what, sizeof what, "svm: CR%u write intercept for another instruction (op %u, CR%u) at RIP 0x%lx", cr,

@@ -29,9 +29,13 @@ void svm_efer_write_exit(Gcpu& g);
 const char* svm_vmcb_invalid_reason(Gcpu& g, u64& value);
 // The CR/DR instruction at the guest's CS:RIP (an intercept without decode assists). False when its bytes no longer
 // translate (another CPU changed the guest's page tables since the fetch): the caller resumes the guest unchanged, and
-// the CPU fetches it again (a #PF, as on bare metal, or the intercept again). Stops evmm when the bytes are readable
-// but not a CR/DR instruction (an intercept evmm cannot explain).
+// the CPU fetches it again (a #PF, as on bare metal, or the intercept again), and once (svm_fetch_again) when the bytes
+// are not a CR/DR instruction; stops evmm when that repeats at the same RIP (an intercept evmm cannot explain).
 bool svm_decode_at_rip(Gcpu& g, CrDrInsn& d);
+// Decoded bytes that do not explain the intercept (another CPU may have rewritten them since): true the first time at
+// this RIP (resume the guest unchanged: the CPU fetches the instruction again), false when the last unexplained one was
+// at the same RIP (evmm's own failure: the caller stops evmm).
+bool svm_fetch_again(Gcpu& g);
 // The guest's TLB entries flushed at the next VMRUN (its ASID with flush-by-ASID, else every ASID: §15.16.1).
 void svm_flush_guest_tlb(Gcpu& g);
 

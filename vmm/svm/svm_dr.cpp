@@ -4,6 +4,7 @@
 #include "arch/x86_64/cr.h"
 #include "arch/x86_64/debugreg.h"
 #include "arch/x86_64/svm.h"
+#include "lib/format.h"
 #include "lib/log.h"
 #include "vmm/svm/gcpu_svm.h"
 #include "vmm/svm/svm_cr.h"
@@ -96,6 +97,12 @@ void svm_dr_exit(Gcpu& g) {
         d.length = static_cast<u8>(v.control.nrip - v.save.rip);
     } else if (!svm_decode_at_rip(g, d)) [[unlikely]] {
         return; // the CPU fetches it again
+    } else if (d.op != (write ? CrDrOp::MovToDr : CrDrOp::MovFromDr) || d.reg != dr) [[unlikely]] {
+        if (svm_fetch_again(g)) return; // rewritten by another CPU since the intercept?
+        static char what[120];
+        format(what, sizeof what, "svm: DR%u %s intercept for another instruction (op %u, reg %u) at RIP 0x%lx", dr,
+               write ? "write" : "read", static_cast<unsigned>(d.op), d.reg, v.save.rip);
+        gcpu_fatal(g, what);
     }
     // The CPU's checks, in its order (SDM Vol. 2B "MOV—Move to/from Debug Registers"): #UD for DR4/DR5 with
     // CR4.DE, #GP(0) at CPL > 0, then general detect (a #DB fault: DR6.BD set, DR7.GD cleared, Vol. 3B §18.2.4).
